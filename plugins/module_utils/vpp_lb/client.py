@@ -1,0 +1,381 @@
+"""The one way the core talks to VPP: a thin wrapper over the real vpp_papi client.
+
+It dumps the LB state once into plain model objects, executes planner ops, and turns VPP's
+retvals (which vpp_papi never raises on) into typed errors. vpp_papi is not thread-safe, so every
+call goes through one lock; the agent additionally keeps the connection in one task.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional
+
+from .cli_parser import ParsedVip, parse_show_lb, parse_vips_verbose
+from .errors import (
+    ApplyError,
+    VppApiMissingError,
+    VppConnectError,
+    VppDisconnectedError,
+    VppError,
+    VppRetvalError,
+)
+from .model import (
+    ADD_AS,
+    ADD_VIP,
+    DEL_AS,
+    DEL_VIP,
+    ENCAP_API,
+    ENCAP_FROM_API,
+    SET_CONF,
+    SET_WEIGHT,
+    AsState,
+    LbConf,
+    LbState,
+    Op,
+    VipCounters,
+    VipKey,
+    VipSpec,
+    VipState,
+)
+
+try:  # vpp_papi is a runtime requirement on the VPP host; import errors are reported at connect time.
+    from vpp_papi import VPPApiClient
+except ImportError as exc:  # pragma: no cover - exercised only on hosts without vpp_papi
+    VPPApiClient = None
+    VPP_PAPI_IMPORT_ERROR: Optional[ImportError] = exc
+else:
+    VPP_PAPI_IMPORT_ERROR = None
+
+DEFAULT_API_SOCKET = "/run/vpp/api.sock"
+DEFAULT_STATS_SOCKET = "/run/vpp/stats.sock"
+DEFAULT_API_DIRS = ("/usr/share/vpp/api",)
+DEFAULT_TIMEOUT = 5.0
+
+# Messages every LB API generation has and the client cannot work without.
+REQUIRED_MESSAGES = (
+    "control_ping",
+    "cli_inband",
+    "show_version",
+    "lb_conf",
+    "lb_add_del_vip_v2",
+    "lb_add_del_as",
+    "lb_vip_dump",
+    "lb_as_dump",
+)
+SRV_TYPE_API = {"clusterip": 0, "nodeport": 1}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the connected VPP offers, detected from its message table at connect time."""
+
+    lb_api_version: str  # "1.2.0" (per-AS weights, master after 26.06) or "1.1.0" (releases <= 26.06)
+    as_weights: bool  # lb_add_del_as_v2 + lb_as_set_weight
+    conf_get: bool  # lb_conf_get
+    as_v2_dump: bool  # lb_as_v2_dump (weight and bucket count per AS)
+    route_lookup: bool  # ip_route_lookup (FIB stats index of a VIP)
+    api_from_vpp: bool  # definitions came from VPP itself (get_api_json)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """vpp_papi reports a dead peer with IOError subclasses (VPPIOError, VppTransportSocketIOError)."""
+    return isinstance(exc, (IOError, VppDisconnectedError)) and not isinstance(exc, FileNotFoundError)
+
+
+class VppLbClient:
+    """A connection to one VPP's LB plugin. Use as a context manager, or connect()/disconnect()."""
+
+    def __init__(
+        self,
+        api_socket: str = DEFAULT_API_SOCKET,
+        api_dir: Optional[str] = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        name: str = "maglev-vpp",
+    ):
+        self.api_socket = api_socket
+        self.api_dir = api_dir
+        self.timeout = timeout
+        self.name = name
+        self.capabilities: Optional[Capabilities] = None
+        self._vpp = None
+        self._lock = threading.RLock()
+
+    # -- connection -------------------------------------------------------------------------
+
+    def __enter__(self) -> VppLbClient:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.disconnect()
+
+    @property
+    def connected(self) -> bool:
+        return self._vpp is not None
+
+    def connect(self) -> Capabilities:
+        """Connect, load API definitions (from VPP, else api_dir) and detect capabilities."""
+        if VPPApiClient is None:
+            raise VppConnectError(f"the vpp_papi Python package is not installed: {VPP_PAPI_IMPORT_ERROR}")
+        with self._lock:
+            if self._vpp is not None:
+                return self.capabilities
+            self._check_socket()
+            if self.api_dir:
+                vpp, from_vpp = self._connect_with(apidir=self.api_dir), False
+            else:
+                try:
+                    vpp, from_vpp = self._connect_with(bootstrapapi=True), True
+                except VppConnectError:
+                    raise
+                except Exception as exc:  # VPP older than 24.06 has no get_api_json
+                    api_dir = next((d for d in DEFAULT_API_DIRS if os.path.isdir(d)), None)
+                    if api_dir is None:
+                        raise VppConnectError(
+                            f"VPP at {self.api_socket} did not serve its API definitions ({exc}) and none of "
+                            f"{', '.join(DEFAULT_API_DIRS)} exists: set api_dir"
+                        ) from exc
+                    vpp, from_vpp = self._connect_with(apidir=api_dir), False
+            self._vpp = vpp
+            api = vpp.api
+            missing = [m for m in REQUIRED_MESSAGES if not hasattr(api, m)]
+            if missing:
+                self.disconnect()
+                raise VppApiMissingError(missing, "from VPP" if from_vpp else self.api_dir or "api_dir")
+            weights = hasattr(api, "lb_as_set_weight") and hasattr(api, "lb_add_del_as_v2")
+            self.capabilities = Capabilities(
+                lb_api_version="1.2.0" if weights else "1.1.0",
+                as_weights=weights,
+                conf_get=hasattr(api, "lb_conf_get"),
+                as_v2_dump=hasattr(api, "lb_as_v2_dump"),
+                route_lookup=hasattr(api, "ip_route_lookup"),
+                api_from_vpp=from_vpp,
+            )
+            return self.capabilities
+
+    def _check_socket(self) -> None:
+        path = self.api_socket
+        if not os.path.exists(path):
+            raise VppConnectError(f"VPP API socket {path} does not exist: is VPP running?")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise VppConnectError(
+                f"permission denied on VPP API socket {path}: run as root or as a member of its group"
+            )
+
+    def _connect_with(self, **kwargs):
+        vpp = VPPApiClient(
+            server_address=self.api_socket,
+            read_timeout=self.timeout,
+            async_thread=False,
+            use_socket=True,
+            **kwargs,
+        )
+        try:
+            vpp.connect(self.name)
+        except PermissionError as exc:
+            raise VppConnectError(f"permission denied on VPP API socket {self.api_socket}: {exc}") from exc
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            raise VppConnectError(f"nothing listens on VPP API socket {self.api_socket}: {exc}") from exc
+        except TimeoutError as exc:
+            raise VppConnectError(
+                f"VPP did not answer on {self.api_socket} within {self.timeout}s"
+            ) from exc
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise VppConnectError(f"VPP closed the connection on {self.api_socket}: {exc}") from exc
+        return vpp
+
+    def disconnect(self) -> None:
+        """Disconnect; quick and silent even when the peer is already gone."""
+        with self._lock:
+            vpp, self._vpp = self._vpp, None
+            if vpp is not None:
+                try:
+                    vpp.disconnect()
+                except Exception:  # the peer may be dead; the local side is torn down regardless
+                    pass
+
+    def reconnect(self) -> Capabilities:
+        """Drop the (possibly dead) connection and connect again; message ids may change."""
+        self.disconnect()
+        return self.connect()
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _call(self, message: str, operation: str = "", check: bool = True, **fields):
+        with self._lock:
+            if self._vpp is None:
+                raise VppDisconnectedError(f"not connected to VPP at {self.api_socket}")
+            func = getattr(self._vpp.api, message, None)
+            if func is None:
+                raise VppApiMissingError([message], "connected VPP")
+            try:
+                reply = func(**fields)
+            except OSError as exc:
+                raise VppDisconnectedError(
+                    f"lost the connection to VPP at {self.api_socket} during {message}: {exc}"
+                ) from exc
+        if check and not isinstance(reply, list) and getattr(reply, "retval", 0) != 0:
+            raise VppRetvalError(message, reply.retval, operation)
+        return reply
+
+    def ping(self) -> int:
+        """A liveness check; returns VPP's process id (a new one means VPP restarted)."""
+        return self._call("control_ping").vpe_pid
+
+    def show_version(self) -> str:
+        return self._call("show_version").version
+
+    def cli(self, command: str) -> str:
+        """Run a CLI command through cli_inband; a CLI error raises VppRetvalError with VPP's text."""
+        reply = self._call("cli_inband", check=False, cmd=command)
+        if reply.retval != 0:
+            raise VppRetvalError(f"cli_inband {command!r}: {reply.reply.strip()}", reply.retval)
+        return reply.reply
+
+    # -- state ------------------------------------------------------------------------------
+
+    def dump_conf(self) -> LbConf:
+        if self.capabilities.conf_get:
+            r = self._call("lb_conf_get")
+            return LbConf(
+                ip4_src_address=str(r.ip4_src_address),
+                ip6_src_address=str(r.ip6_src_address),
+                sticky_buckets_per_core=r.sticky_buckets_per_core,
+                flow_timeout=r.flow_timeout,
+            )
+        # LB API 1.1.0 cannot read buckets/timeout back; `show lb` gives the addresses only.
+        parsed = parse_show_lb(self.cli("show lb"))
+        return LbConf(parsed.ip4_src_address, parsed.ip6_src_address, None, None)
+
+    def dump(self) -> LbState:
+        """The live LB state: conf, VIPs (with sticky flag, pool index, counters) and used ASes."""
+        caps = self.capabilities
+        conf = self.dump_conf()
+        vip_details = self._call("lb_vip_dump")
+        as_details = self._call("lb_as_v2_dump" if caps.as_v2_dump else "lb_as_dump")
+        parsed = {
+            (p.prefix, p.protocol, p.port): p
+            for p in parse_vips_verbose(self.cli("show lb vips verbose"))
+            if not p.removed
+        }
+        vips: Dict[VipKey, VipState] = {}
+        for d in vip_details:
+            key = VipKey(str(d.vip.pfx.network), int(d.vip.protocol), int(d.vip.port))
+            cli = parsed.get((key.prefix, key.protocol, key.port))
+            if cli is None:
+                continue  # removed between the dump and the CLI scrape; the next run sees it again
+            vips[key] = VipState(
+                key=key,
+                spec=_spec_from_details(d, cli),
+                index=cli.index,
+                counters=VipCounters(**cli.counters),
+            )
+        buckets = {
+            (key, a.address): a.buckets
+            for key in vips
+            for a in parsed[(key.prefix, key.protocol, key.port)].ases
+            if a.used
+        }
+        for d in as_details:
+            if not d.flags & 1:
+                continue  # removed, waiting for GC
+            key = VipKey(str(d.vip.pfx.network), int(d.vip.protocol), int(d.vip.port))
+            vip = vips.get(key)
+            if vip is None:
+                continue
+            address = str(d.app_srv)
+            vip.ases[address] = AsState(
+                address=address,
+                weight=getattr(d, "weight", 100),
+                num_buckets=getattr(d, "num_buckets", buckets.get((key, address))),
+            )
+        return LbState(conf=conf, vips=vips)
+
+    def parsed_vips(self) -> List[ParsedVip]:
+        return parse_vips_verbose(self.cli("show lb vips verbose"))
+
+    def route_stats_index(self, prefix: str) -> Optional[int]:
+        """The FIB stats index (/net/route/to column) of a VIP prefix, or None if VPP has no route."""
+        if not self.capabilities.route_lookup:
+            return None
+        r = self._call("ip_route_lookup", check=False, table_id=0, exact=1, prefix=prefix)
+        return r.route.stats_index if r.retval == 0 else None
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def apply(self, ops: Iterable[Op]) -> List[Op]:
+        """Execute ops in order. On failure, ApplyError says which ops VPP accepted first."""
+        applied: List[Op] = []
+        for op in ops:
+            try:
+                self.execute(op)
+            except VppError as exc:
+                raise ApplyError(applied, op, exc) from exc
+            applied.append(op)
+        return applied
+
+    def execute(self, op: Op) -> None:
+        text = op.describe()
+        if op.action == SET_CONF:
+            c = op.conf
+            self._call(
+                "lb_conf", text,
+                ip4_src_address=c.ip4_src_address,
+                ip6_src_address=c.ip6_src_address,
+                sticky_buckets_per_core=c.sticky_buckets_per_core,
+                flow_timeout=c.flow_timeout,
+            )
+        elif op.action in (ADD_VIP, DEL_VIP):
+            spec = op.spec or VipSpec()
+            if spec.new_flows_table_length < 1:
+                # VPP accepts 0 as a power of two and then tries to allocate 2^32 buckets.
+                raise VppRetvalError("lb_add_del_vip_v2", -70, text)
+            self._call(
+                "lb_add_del_vip_v2", text,
+                **_vip_fields(op.vip),
+                encap=ENCAP_API[spec.encap],
+                dscp=spec.dscp,
+                type=SRV_TYPE_API[spec.srv_type],
+                target_port=spec.target_port,
+                new_flows_table_length=spec.new_flows_table_length,
+                src_ip_sticky=spec.src_ip_sticky,
+                is_del=op.action == DEL_VIP,
+            )
+        elif op.action in (ADD_AS, DEL_AS):
+            fields = dict(_vip_fields(op.vip), as_address=op.address, is_del=op.action == DEL_AS,
+                          is_flush=op.flush)
+            if self.capabilities.as_weights:
+                self._call("lb_add_del_as_v2", text, weight=op.weight or 0, **fields)
+            else:
+                self._call("lb_add_del_as", text, **fields)
+        elif op.action == SET_WEIGHT:
+            if not self.capabilities.as_weights:
+                raise VppApiMissingError(["lb_as_set_weight"], "connected VPP (LB API 1.1.0)")
+            self._call(
+                "lb_as_set_weight", text,
+                **_vip_fields(op.vip), as_address=op.address, weight=op.weight, is_flush=op.flush,
+            )
+        else:
+            raise ValueError(f"unknown op action {op.action!r}")
+
+
+def _vip_fields(key: VipKey) -> dict:
+    return {"pfx": key.prefix, "protocol": key.protocol, "port": key.port}
+
+
+def _spec_from_details(d, cli: ParsedVip) -> VipSpec:
+    encap = ENCAP_FROM_API.get(int(d.encap), cli.encap)
+    # flow_table_length is a u16 on the wire (65536 reads as 0); the CLI has the real size.
+    length = d.flow_table_length or cli.new_size or 0
+    return VipSpec(
+        encap=encap,
+        src_ip_sticky=cli.src_ip_sticky,
+        new_flows_table_length=length,
+        dscp=int(d.dscp) if encap == "l3dsr" else 0,
+        # srv_type is not byte-swapped in lb_vip_details; the CLI prints the real one.
+        srv_type=(cli.srv_type or "clusterip") if encap in ("nat4", "nat6") else "clusterip",
+        target_port=int(d.target_port) if encap in ("nat4", "nat6") else 0,
+    )
+

@@ -1,0 +1,26 @@
+"""Make the checkout importable under its collection name.
+
+Modules and the agent import the core as
+``ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb``; tests do the same, through a
+symlink tree ``.build/ansible_collections/maglev/vpp -> <repo root>`` put on sys.path.
+"""
+
+import os
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS_DIR = os.path.join(REPO_ROOT, ".build")
+
+
+def _ensure_collection_link() -> None:
+    ns_dir = os.path.join(COLLECTIONS_DIR, "ansible_collections", "maglev")
+    link = os.path.join(ns_dir, "vpp")
+    os.makedirs(ns_dir, exist_ok=True)
+    if not os.path.islink(link):
+        os.symlink(os.path.relpath(REPO_ROOT, ns_dir), link)
+    for path in (COLLECTIONS_DIR, REPO_ROOT):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+_ensure_collection_link()

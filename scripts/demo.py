@@ -16,7 +16,9 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402,F401  (puts the checkout on sys.path as ansible_collections.maglev.vpp)
+import conftest  # noqa: E402
+
+conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (  # noqa: E402
     desired,
     planner,

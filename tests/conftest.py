@@ -12,7 +12,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS_DIR = os.path.join(REPO_ROOT, ".build")
 
 
-def _ensure_collection_link() -> None:
+def ensure_collection_link() -> None:
     ns_dir = os.path.join(COLLECTIONS_DIR, "ansible_collections", "maglev")
     link = os.path.join(ns_dir, "vpp")
     os.makedirs(ns_dir, exist_ok=True)
@@ -23,4 +23,4 @@ def _ensure_collection_link() -> None:
             sys.path.insert(0, path)
 
 
-_ensure_collection_link()
+ensure_collection_link()

@@ -378,4 +378,3 @@ def _spec_from_details(d, cli: ParsedVip) -> VipSpec:
         srv_type=(cli.srv_type or "clusterip") if encap in ("nat4", "nat6") else "clusterip",
         target_port=int(d.target_port) if encap in ("nat4", "nat6") else 0,
     )
-

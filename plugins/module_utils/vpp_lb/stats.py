@@ -69,7 +69,7 @@ class LbStatsReader:
         """The counter, or None when the segment has no such entry."""
         if self._stats is None:
             self.connect()
-        for _ in range(READ_ATTEMPTS):
+        for _attempt in range(READ_ATTEMPTS):
             try:
                 return self._stats.__getitem__(name, blocking=False)
             except KeyError:

@@ -1,0 +1,204 @@
+"""Benchmarks of the VPP path: raw vpp_papi round trips against vppsim, and the core pushing and
+re-planning 1,000 VIPs x 8 ASes next to the floor (the same API calls from a bare vpp_papi loop).
+
+Run: .venv/bin/python bench/bench_core.py [--vips 1000] [--ases 8] [--pings 10000] [--write]
+With --write the results replace the marked section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import platform
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import conftest  # noqa: E402
+
+conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
+import vpp_papi  # noqa: E402
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (  # noqa: E402
+    desired,
+    planner,
+    schema,
+)
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient  # noqa: E402
+from vpp_papi import VPPApiClient  # noqa: E402
+from vpp_papi.vpp_papi_async import VPPApiClient as AsyncVPPApiClient  # noqa: E402
+
+from vppsim import launcher  # noqa: E402
+
+MARK_BEGIN = "<!-- bench_core:begin -->"
+MARK_END = "<!-- bench_core:end -->"
+
+
+def generate_maglev_lb(n_vips: int, n_ases: int) -> dict:
+    """n_vips per-port IPv4 VIPs in 198.18.0.0/16, each with its own n_ases backends in 198.19/16+."""
+    vip_base = int(ipaddress.ip_address("198.18.0.1"))
+    as_base = int(ipaddress.ip_address("198.19.0.1"))
+    backends, frontends = {}, {}
+    for v in range(n_vips):
+        members = {}
+        for a in range(n_ases):
+            name = f"b{v}-{a}"
+            backends[name] = {"address": str(ipaddress.ip_address(as_base + v * n_ases + a))}
+            members[name] = {"weight": 100 - a}
+        frontends[f"f{v}"] = {
+            "prefix": f"{ipaddress.ip_address(vip_base + v)}/32", "protocol": "tcp", "port": 80,
+            "encap": "gre4", "new_flows_table_length": 1024,
+            "pools": [{"name": "primary", "backends": members}],
+        }
+    return {
+        "conf": {"ip4_src_address": "192.0.2.254", "ip6_src_address": "2001:db8::fe"},
+        "backends": backends, "frontends": frontends,
+    }
+
+
+def bench_pings(sim, n: int) -> dict:
+    vpp = VPPApiClient(server_address=sim.api_socket, bootstrapapi=True, async_thread=False)
+    vpp.connect("bench")
+    try:
+        rounds = []
+        for _round in range(3):
+            t0 = time.perf_counter()
+            for _call in range(n):
+                vpp.api.control_ping()
+            rounds.append(n / (time.perf_counter() - t0))
+    finally:
+        vpp.disconnect()
+
+    async def pipelined() -> float:
+        client = AsyncVPPApiClient(server_address=sim.api_socket)
+        await client.connect("bench-async")
+        try:
+            t0 = time.perf_counter()
+            await asyncio.gather(*[client.api.control_ping() for _call in range(n)])
+            return n / (time.perf_counter() - t0)
+        finally:
+            await client.disconnect()
+
+    return {"sync_per_s": statistics.median(rounds), "sync_rounds": rounds,
+            "async_pipelined_per_s": asyncio.run(pipelined())}
+
+
+def bare_loop_floor(sim, ops) -> float:
+    """The same API calls as the core's push, from a bare vpp_papi loop: no validation, planning, dumps."""
+    vpp = VPPApiClient(server_address=sim.api_socket, bootstrapapi=True, async_thread=False)
+    vpp.connect("floor")
+    try:
+        calls = []
+        for op in ops:
+            if op.action == "add_vip":
+                calls.append((vpp.api.lb_add_del_vip_v2, dict(
+                    pfx=op.vip.prefix, protocol=op.vip.protocol, port=op.vip.port, encap=0,
+                    new_flows_table_length=op.spec.new_flows_table_length, is_del=False)))
+            elif op.action == "add_as":
+                calls.append((vpp.api.lb_add_del_as_v2, dict(
+                    pfx=op.vip.prefix, protocol=op.vip.protocol, port=op.vip.port,
+                    as_address=op.address, weight=op.weight, is_del=False)))
+            elif op.action == "set_conf":
+                c = op.conf
+                calls.append((vpp.api.lb_conf, dict(
+                    ip4_src_address=c.ip4_src_address, ip6_src_address=c.ip6_src_address,
+                    sticky_buckets_per_core=c.sticky_buckets_per_core, flow_timeout=c.flow_timeout)))
+        t0 = time.perf_counter()
+        for func, kwargs in calls:
+            r = func(**kwargs)
+            assert r.retval == 0, r
+        return time.perf_counter() - t0
+    finally:
+        vpp.disconnect()
+
+
+def bench_core(sim, maglev_lb: dict) -> dict:
+    t = {}
+    t0 = time.perf_counter()
+    config = schema.parse_config(maglev_lb)
+    want = desired.desired_state(config)
+    t["validate_and_desired_s"] = time.perf_counter() - t0
+    with VppLbClient(sim.api_socket) as client:
+        t0 = time.perf_counter()
+        actual = client.dump()
+        t["first_dump_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ops = planner.plan(want, actual)
+        t["plan_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        client.apply(ops)
+        t["apply_s"] = time.perf_counter() - t0
+        t["ops"] = len(ops)
+        t0 = time.perf_counter()
+        again = planner.plan(want, client.dump())
+        t["noop_dump_and_plan_s"] = time.perf_counter() - t0
+        assert again == [], again[:5]
+    t["push_total_s"] = t["validate_and_desired_s"] + t["first_dump_s"] + t["plan_s"] + t["apply_s"]
+    return t, ops
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"vpp_papi {vpp_papi.__version__}, {platform.system()} {platform.release()}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--vips", type=int, default=1000)
+    p.add_argument("--ases", type=int, default=8)
+    p.add_argument("--pings", type=int, default=10000)
+    p.add_argument("--write", action="store_true", help="write results into docs/performance.md")
+    args = p.parse_args()
+
+    maglev_lb = generate_maglev_lb(args.vips, args.ases)
+    with launcher.start() as sim:
+        pings = bench_pings(sim, args.pings)
+        core, ops = bench_core(sim, maglev_lb)
+    with launcher.start() as sim:  # fresh VPP for the floor
+        floor = bare_loop_floor(sim, ops)
+
+    ratio = core["apply_s"] / floor
+    lines = [
+        MARK_BEGIN,
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; vppsim as the VPP, one run, "
+        "`.venv/bin/python bench/bench_core.py --write`.",
+        "",
+        "| measurement | result |",
+        "|---|---|",
+        f"| sync vpp_papi control_ping round trips ({args.pings} x 3, median) | "
+        f"{pings['sync_per_s']:,.0f}/s (rounds: {', '.join(f'{r:,.0f}' for r in pings['sync_rounds'])}) |",
+        f"| asyncio vpp_papi control_ping, {args.pings} pipelined | {pings['async_pipelined_per_s']:,.0f}/s |",
+        f"| floor: bare vpp_papi loop, same {core['ops']} calls as the push | {floor:.2f} s |",
+        f"| core push: validate + desired state | {core['validate_and_desired_s']:.2f} s |",
+        f"| core push: first dump (empty VPP) | {core['first_dump_s']:.3f} s |",
+        f"| core push: plan ({core['ops']} ops) | {core['plan_s']:.3f} s |",
+        f"| core push: apply | {core['apply_s']:.2f} s ({ratio:.2f}x the floor) |",
+        f"| core push: total | {core['push_total_s']:.2f} s ({core['push_total_s'] / floor:.2f}x the floor) |",
+        f"| no-op re-plan: dump {args.vips} VIPs x {args.ases} ASes + plan | "
+        f"{core['noop_dump_and_plan_s']:.2f} s |",
+        MARK_END,
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        path = os.path.join(ROOT, "docs", "performance.md")
+        with open(path) as f:
+            doc = f.read()
+        start, end = doc.index(MARK_BEGIN), doc.index(MARK_END) + len(MARK_END)
+        with open(path, "w") as f:
+            f.write(doc[:start] + text + doc[end:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

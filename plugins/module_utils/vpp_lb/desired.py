@@ -1,0 +1,33 @@
+"""The desired LB state: configuration plus health -> what VPP should hold."""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional
+
+from . import model, weights
+from .schema import LbConfig
+
+
+def desired_state(config: LbConfig, health: Optional[Mapping[str, str]] = None) -> model.LbState:
+    """One VipState per frontend (named after it) with every pool member as an AS.
+
+    ASes carry their effective weight and flush (weights.py); standby and unhealthy backends
+    stay programmed at weight 0 so a failover only changes weights. ``health`` None means no
+    agent: every enabled backend counts as up. VIPs and ASes come out in numeric order.
+    """
+    states = weights.backend_states(config.backends, health)
+    vips: Dict[model.VipKey, model.VipState] = {}
+    for frontend in sorted(config.frontends.values(), key=lambda f: f.key.sort_key()):
+        effective = weights.effective_weights(frontend, states)
+        ases = [
+            model.AsState(address=config.backends[name].address, weight=value.weight, flush=value.flush)
+            for name, value in effective.items()
+        ]
+        ases.sort(key=lambda a: model.address_sort_key(a.address))
+        vips[frontend.key] = model.VipState(
+            key=frontend.key,
+            spec=frontend.spec,
+            ases={a.address: a for a in ases},
+            name=frontend.name,
+        )
+    return model.LbState(conf=config.conf, vips=vips)

@@ -1,0 +1,124 @@
+"""Effective weights: from configured pool weights and backend health to what VPP gets.
+
+Shared by the modules and the agent, so both push exactly the same weights for the same view
+of health. Pure functions; the rules follow vpp-maglev's health/weights (design.md "Health
+model"):
+
+* Backend states: ``unknown`` (no probe result yet), ``up``, ``down``, and the operator states
+  ``paused`` (probing stopped, drain) and ``disabled`` (taken out, flush).
+* The active pool is the first pool (in the frontend's order) with at least one ``up`` backend.
+  Only ``up`` members of the active pool get their configured weight; everything else gets 0.
+  When no backend is up there is no active pool and every weight is 0 (the VIP drops new
+  flows, exactly as vpp-maglev does); nothing is "least bad" enough to send traffic to.
+* Flush (evict existing sticky flows when the weight drops to 0):
+  ``down`` -> the frontend's ``flush_on_down``; ``disabled`` -> always; ``unknown`` and
+  ``paused`` -> never (unknown is not evidence of failure; paused means drain);
+  an ``up`` backend outside the active pool -> never, so flows that failed over to a standby
+  pool drain back gently when the primary recovers.
+* A backend's configured weight 0 is a drain inside its pool; it does not stop the pool from
+  being active. To fail over deliberately, pause or disable the pool's backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional
+
+from .schema import Backend, Frontend
+
+UNKNOWN = "unknown"
+UP = "up"
+DOWN = "down"
+PAUSED = "paused"
+DISABLED = "disabled"
+BACKEND_STATES = (UNKNOWN, UP, DOWN, PAUSED, DISABLED)
+
+# States that carry a probe result; the frontend is "unknown" only while none has one.
+_RESULT_STATES = (UP, DOWN)
+
+
+@dataclass(frozen=True)
+class EffectiveWeight:
+    """What to program for one AS: weight 0..100 and whether a drop to 0 evicts sticky flows."""
+
+    weight: int
+    flush: bool = False
+
+
+def _state_of(name: str, health: Optional[Mapping[str, str]]) -> str:
+    """The state of one backend; None means "no agent", where every backend counts as up."""
+    if health is None:
+        return UP
+    state = health.get(name, UNKNOWN)
+    if state not in BACKEND_STATES:
+        raise ValueError(f"backend {name}: unknown health state {state!r}")
+    return state
+
+
+def backend_states(
+    backends: Mapping[str, Backend], health: Optional[Mapping[str, str]] = None
+) -> Dict[str, str]:
+    """Complete state per configured backend, merging the config with the agent's view.
+
+    * ``enabled: false`` in the config wins: ``disabled``.
+    * ``health`` None (no agent, or its view is stale): every other backend is ``up``.
+    * A backend missing from the agent's view: ``up`` when it has no healthcheck (nothing to
+      wait for), else ``unknown`` (the agent has not probed it yet, e.g. just added).
+    """
+    states: Dict[str, str] = {}
+    for name, backend in backends.items():
+        if not backend.enabled:
+            states[name] = DISABLED
+        elif health is None:
+            states[name] = UP
+        elif name in health:
+            states[name] = _state_of(name, health)
+        else:
+            states[name] = UP if backend.healthcheck is None else UNKNOWN
+    return states
+
+
+def active_pool(frontend: Frontend, health: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """Name of the first pool with an up backend, or None when no backend is up."""
+    for pool in frontend.pools:
+        if any(_state_of(name, health) == UP for name in pool.members):
+            return pool.name
+    return None
+
+
+def effective_weights(
+    frontend: Frontend, health: Optional[Mapping[str, str]] = None
+) -> Dict[str, EffectiveWeight]:
+    """Weight and flush per backend name of ``frontend``, in pool order.
+
+    ``health`` maps backend name -> state; None means no agent (all up); a missing name is
+    ``unknown``. Use ``backend_states`` first to fold in ``enabled`` and healthcheck-less
+    backends.
+    """
+    active = active_pool(frontend, health)
+    result: Dict[str, EffectiveWeight] = {}
+    for pool in frontend.pools:
+        for name, configured in pool.members.items():
+            state = _state_of(name, health)
+            if state == UP:
+                weight = configured if pool.name == active else 0
+                result[name] = EffectiveWeight(weight, flush=False)
+            elif state == DOWN:
+                result[name] = EffectiveWeight(0, flush=frontend.flush_on_down)
+            elif state == DISABLED:
+                result[name] = EffectiveWeight(0, flush=True)
+            else:  # unknown, paused: drain, keep existing flows
+                result[name] = EffectiveWeight(0, flush=False)
+    return result
+
+
+def frontend_state(frontend: Frontend, health: Optional[Mapping[str, str]] = None) -> str:
+    """``up`` iff some backend has a nonzero effective weight; ``unknown`` iff no backend has a
+    probe result yet (and at least one is still unknown); else ``down``."""
+    weights = effective_weights(frontend, health)
+    if any(w.weight > 0 for w in weights.values()):
+        return UP
+    states = [_state_of(name, health) for name in weights]
+    if UNKNOWN in states and not any(state in _RESULT_STATES for state in states):
+        return UNKNOWN
+    return DOWN

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs `ansible-test sanity` (the tests that need no containers) on a copy of the checkout laid
+# out as ansible_collections/maglev/vpp, the path ansible-test insists on.
+# Usage: scripts/ansible_test.sh [extra ansible-test sanity arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DEST=$ROOT/.build/ansible-test/ansible_collections/maglev/vpp
+rm -rf "$DEST"
+mkdir -p "$DEST"
+# What a clone would hold: tracked files plus untracked files git does not ignore.
+git ls-files -z --cached --others --exclude-standard | (cd "$ROOT" && xargs -0 cp --parents -t "$DEST")
+git -C "$DEST" init -q
+git -C "$DEST" add -A
+
+# ansible-test bootstraps each sanity venv with a get-pip script from a host that is not reachable
+# here. Give it a cached stand-in: ensurepip in a subprocess (in-process ensurepip makes the next
+# pip ignore /etc/pip.conf), then pip with the arguments it was given.
+PIP_VERSION=$(.venv/bin/python -c '
+from ansible_test._internal.python_requirements import get_venv_packages
+class P: version = "3.11"
+print(get_venv_packages(P)["pip"])')
+CACHE=$HOME/.ansible/test/cache/get_pip_${PIP_VERSION//./_}.py
+mkdir -p "$(dirname "$CACHE")"
+cat > "$CACHE" <<'PY'
+import subprocess
+import sys
+
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"])
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
+PY
+
+cd "$DEST"
+export PATH=$ROOT/.venv/bin:$PATH
+exec ansible-test sanity --local --python 3.11 --color no "$@"

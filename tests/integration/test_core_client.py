@@ -1,0 +1,258 @@
+"""The core's VPP client against vppsim over real sockets, through the real vpp_papi client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+
+import pytest
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import (
+    VppLbClient,
+    is_connection_error,
+)
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.errors import (
+    ApplyError,
+    VppApiMissingError,
+    VppConnectError,
+    VppDisconnectedError,
+    VppRetvalError,
+)
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
+    ADD_AS,
+    ADD_VIP,
+    DEL_AS,
+    DEL_VIP,
+    SET_CONF,
+    SET_WEIGHT,
+    LbConf,
+    Op,
+    VipKey,
+    VipSpec,
+)
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.stats import LbStatsReader
+
+V4 = VipKey("192.0.2.1/32", 6, 80)
+V6 = VipKey("2001:db8::10/128")
+
+
+def scenario_a_ops() -> list:
+    """vpp-facts Part 2 §2.2: the scenario observed on a real VPP master."""
+    return [
+        Op(SET_CONF, conf=LbConf("192.0.2.254", "2001:db8::fe", 1024, 40)),
+        Op(ADD_VIP, V4, spec=VipSpec("gre4", src_ip_sticky=True, new_flows_table_length=1024)),
+        Op(ADD_VIP, V6, spec=VipSpec("gre6", new_flows_table_length=512)),
+        Op(ADD_AS, V4, address="198.51.100.11", weight=100),
+        Op(ADD_AS, V4, address="198.51.100.12", weight=50),
+        Op(ADD_AS, V6, address="2001:db8:1::1", weight=100),
+    ]
+
+
+@pytest.fixture
+def client(vppsim):
+    with VppLbClient(vppsim.api_socket, timeout=5) as c:
+        yield c
+
+
+def test_capabilities_detected_from_message_table(vppsim):
+    with VppLbClient(vppsim.api_socket) as c:
+        caps = c.capabilities
+        assert caps.lb_api_version == "1.2.0"
+        assert caps.as_weights and caps.conf_get and caps.as_v2_dump and caps.route_lookup
+        assert caps.api_from_vpp is True  # definitions came from get_api_json
+    with VppLbClient(vppsim.api_socket, api_dir=vppsim.api_dir) as c:
+        assert c.capabilities.api_from_vpp is False
+        assert c.capabilities.lb_api_version == "1.2.0"
+
+
+def test_scenario_a_dump_matches_real_vpp(client):
+    applied = client.apply(scenario_a_ops())
+    assert len(applied) == 6
+    state = client.dump()
+    assert state.conf == LbConf("192.0.2.254", "2001:db8::fe", 1024, 40)
+    assert set(state.vips) == {V4, V6}
+    v4, v6 = state.vips[V4], state.vips[V6]
+    assert (v4.index, v6.index) == (1, 2)
+    assert v4.spec == VipSpec("gre4", src_ip_sticky=True, new_flows_table_length=1024)
+    assert v6.spec == VipSpec("gre6", src_ip_sticky=False, new_flows_table_length=512)
+    assert {a: (s.weight, s.num_buckets) for a, s in v4.ases.items()} == {
+        "198.51.100.11": (100, 674),
+        "198.51.100.12": (50, 350),
+    }
+    assert {a: (s.weight, s.num_buckets) for a, s in v6.ases.items()} == {"2001:db8:1::1": (100, 512)}
+
+
+def test_set_weight_and_delete_hide_removed_as(client):
+    client.apply(scenario_a_ops())
+    client.apply([
+        Op(SET_WEIGHT, V4, address="198.51.100.12", weight=100),
+        Op(DEL_AS, V4, address="198.51.100.12", flush=True),
+    ])
+    v4 = client.dump().vips[V4]
+    assert {a: (s.weight, s.num_buckets) for a, s in v4.ases.items()} == {"198.51.100.11": (100, 1024)}
+    # VPP keeps the removed AS until GC; the CLI still lists it, the client's state does not.
+    assert "198.51.100.12 weight:100 buckets:0 flows:0" in client.cli("show lb vips verbose")
+
+
+def test_retval_error_names_vpp_error_and_reports_applied_ops(client):
+    ops = scenario_a_ops()
+    client.apply(ops[:2])
+    with pytest.raises(ApplyError) as info:
+        client.apply([ops[2], ops[1], ops[3]])  # re-adding V4 fails with VALUE_EXIST
+    err = info.value
+    assert err.applied == [ops[2]]
+    assert err.failed == ops[1]
+    assert isinstance(err.cause, VppRetvalError)
+    assert (err.cause.retval, err.cause.error_name) == (-81, "VALUE_EXIST")
+    assert "lb_add_del_vip_v2" in str(err) and "192.0.2.1/32 tcp/80" in str(err)
+    assert set(client.dump().vips) == {V4, V6}  # nothing after the failure was executed
+
+
+@pytest.mark.parametrize(
+    "op, retval",
+    [
+        (Op(ADD_VIP, VipKey("192.0.2.9/32"), spec=VipSpec(new_flows_table_length=1000)), -70),
+        (Op(ADD_VIP, VipKey("192.0.2.9/32"), spec=VipSpec(encap="nat6")), -97),
+        (Op(DEL_VIP, VipKey("192.0.2.99/32")), -6),
+        (Op(ADD_AS, V4, address="2001:db8::1", weight=100), -97),
+        (Op(ADD_AS, VipKey("192.0.2.77/32"), address="10.0.0.1", weight=100), -6),
+        (Op(SET_WEIGHT, V4, address="10.9.9.9", weight=10), -6),
+        (Op(DEL_AS, V4, address="10.9.9.9"), -6),
+    ],
+)
+def test_vpp_retvals_for_bad_input(client, op, retval):
+    client.apply(scenario_a_ops())
+    with pytest.raises(VppRetvalError) as info:
+        client.execute(op)
+    assert info.value.retval == retval
+
+
+def test_zero_table_length_is_refused_before_reaching_vpp(client):
+    with pytest.raises(VppRetvalError) as info:
+        client.execute(Op(ADD_VIP, VipKey("192.0.2.9/32"), spec=VipSpec(new_flows_table_length=0)))
+    assert info.value.retval == -70
+    assert client.dump().vips == {}
+
+
+def test_recreate_gets_a_new_pool_index(client):
+    client.apply(scenario_a_ops())
+    client.apply([
+        Op(DEL_AS, V4, address="198.51.100.11", flush=True),
+        Op(DEL_AS, V4, address="198.51.100.12", flush=True),
+        Op(DEL_VIP, V4),
+        Op(ADD_VIP, V4, spec=VipSpec("gre4", src_ip_sticky=False)),
+    ])
+    v4 = client.dump().vips[V4]
+    assert v4.spec.src_ip_sticky is False
+    assert v4.index == 3  # the removed VIP keeps index 1 until GC
+    assert v4.ases == {}
+
+
+def test_restart_fault_disconnects_and_reconnect_sees_empty_state(vppsim, client):
+    client.apply(scenario_a_ops())
+    pid = client.ping()
+    client.cli("sim fault restart")
+    with pytest.raises(VppDisconnectedError) as info:
+        client.ping()
+    assert is_connection_error(info.value)
+    client.reconnect()
+    assert client.ping() != pid
+    state = client.dump()
+    assert state.vips == {}
+    assert state.conf == LbConf()  # boot defaults
+
+
+def test_missing_socket_is_a_clear_error(tmp_path):
+    path = str(tmp_path / "nope.sock")
+    with pytest.raises(VppConnectError, match="does not exist: is VPP running"):
+        VppLbClient(path).connect()
+
+
+def test_socket_without_listener_is_a_clear_error(tmp_path):
+    path = str(tmp_path / "dead.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)  # bound, never listening: connect is refused
+    try:
+        with pytest.raises(VppConnectError, match="nothing listens"):
+            VppLbClient(path, api_dir="/nonexistent-but-unused").connect()
+    finally:
+        s.close()
+
+
+def test_peer_that_never_answers_times_out(tmp_path):
+    path = str(tmp_path / "silent.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    accepted = []
+    stop = threading.Event()
+
+    def accept_and_stay_silent():
+        conn, _addr = srv.accept()
+        accepted.append(conn)
+        stop.wait(10)
+
+    t = threading.Thread(target=accept_and_stay_silent, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(VppConnectError, match="did not answer"):
+            VppLbClient(path, timeout=0.5).connect()
+    finally:
+        stop.set()
+        t.join(5)
+        for c in accepted:
+            c.close()
+        srv.close()
+
+
+def test_api_definitions_missing_lb_messages(vppsim, tmp_path):
+    api_dir = tmp_path / "api"
+    shutil.copytree(vppsim.api_dir, api_dir)
+    removed = list(api_dir.rglob("lb.api.json"))
+    assert removed, "the simulator's API dir has lb.api.json"
+    for p in removed:
+        os.unlink(p)
+    with pytest.raises(VppApiMissingError) as info:
+        VppLbClient(vppsim.api_socket, api_dir=str(api_dir)).connect()
+    assert "lb_add_del_vip_v2" in info.value.missing and "lb_vip_dump" in info.value.missing
+
+
+def test_one_client_shared_by_threads_is_serialised(client):
+    errors, counts = [], []
+
+    def worker():
+        try:
+            pids = {client.ping() for _call in range(200)}
+            counts.append(len(pids))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _worker in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert counts == [1, 1, 1, 1]
+
+
+def test_stats_reader_follows_simulated_traffic(vppsim, client):
+    client.apply(scenario_a_ops())
+    state = client.dump()
+    reply = client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100 packets 3 src 198.18.0.0/15 seed 7")
+    assert reply
+    with LbStatsReader(vppsim.stats_socket) as stats:
+        assert stats.boottime() > 0
+        counters = stats.vip_counters({k: v.index for k, v in state.vips.items()})
+        assert counters[V4]["first_packets"] == 100
+        assert counters[V4]["next_packets"] == 200
+        assert counters[V6] == {"next_packets": 0, "first_packets": 0, "untracked_packets": 0,
+                                "no_server_packets": 0}
+        route = client.route_stats_index(V4.prefix)
+        assert route is not None
+        packets, octets = stats.route_counters({V4: route})[V4]
+        assert packets == 300 and octets > 0
+    assert client.route_stats_index("192.0.2.99/32") is None
+    # The CLI's counters (summed by VPP) agree with the stats segment.
+    assert client.dump().vips[V4].counters.first_packets == 100

@@ -1,0 +1,337 @@
+"""Property: plans never make VPP refuse an op, converge, and are deterministic.
+
+The VPP stand-in below is a deliberately small, independent reading of the lb plugin's rules
+(vpp-facts.md Part 1 §2); it is not the simulator.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Dict, List, Optional, Tuple
+
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model, planner
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
+    AsState,
+    LbConf,
+    LbState,
+    Op,
+    VipKey,
+    VipSpec,
+    VipState,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+# --------------------------------------------------------------------------------------------
+# A tiny model of the lb plugin
+
+
+class Refused(Exception):
+    def __init__(self, op: Op, retval: int) -> None:
+        super().__init__(f"{op.describe()} -> {retval}")
+        self.op = op
+        self.retval = retval
+
+
+VALUE_EXIST, NO_SUCH_ENTRY, INVALID_ARGUMENT, INVALID_MEMORY_SIZE, INVALID_ADDRESS_FAMILY = (
+    -81,
+    -6,
+    -73,
+    -70,
+    -97,
+)
+
+
+def _family(text: str) -> int:
+    return 6 if ":" in text else 4
+
+
+class FakeLb:
+    def __init__(self, state: LbState, as_weights: bool = True) -> None:
+        self.as_weights = as_weights  # False: LB API 1.1.0, no set_weight, every AS counts equally
+        self.conf: Optional[LbConf] = state.conf
+        # key -> (spec, {used AS address: weight})
+        self.vips: Dict[VipKey, Tuple[VipSpec, Dict[str, int]]] = {
+            key: (vip.spec, {a: s.weight for a, s in vip.ases.items()}) for key, vip in state.vips.items()
+        }
+
+    def apply(self, op: Op) -> None:
+        handler = getattr(self, "_" + op.action)
+        handler(op)
+
+    def _set_conf(self, op: Op) -> None:
+        buckets = op.conf.sticky_buckets_per_core
+        if buckets <= 0 or buckets & (buckets - 1):
+            raise Refused(op, INVALID_MEMORY_SIZE)  # 0 would "pass" in VPP: never send it
+        self.conf = op.conf
+
+    def _add_vip(self, op: Op) -> None:
+        key, spec = op.vip, op.spec
+        if key in self.vips:
+            raise Refused(op, VALUE_EXIST)
+        for other, (other_spec, _) in self.vips.items():
+            if other.prefix != key.prefix:
+                continue
+            if other.is_all_port != key.is_all_port:
+                raise Refused(op, VALUE_EXIST)
+            if not key.is_all_port and other_spec.encap != spec.encap:
+                raise Refused(op, INVALID_ARGUMENT)
+        length = spec.new_flows_table_length
+        if length <= 0 or length & (length - 1):
+            raise Refused(op, INVALID_MEMORY_SIZE)
+        if _family(key.prefix) not in model.ENCAP_VIP_FAMILIES[spec.encap]:
+            raise Refused(op, INVALID_ADDRESS_FAMILY)
+        if not 0 <= spec.dscp <= 63:
+            raise Refused(op, VALUE_EXIST)
+        self.vips[key] = (spec, {})
+
+    def _del_vip(self, op: Op) -> None:
+        if op.vip not in self.vips:
+            raise Refused(op, NO_SUCH_ENTRY)
+        del self.vips[op.vip]
+
+    def _ases(self, op: Op) -> Dict[str, int]:
+        if op.vip not in self.vips:
+            raise Refused(op, NO_SUCH_ENTRY)
+        return self.vips[op.vip][1]
+
+    def _add_as(self, op: Op) -> None:
+        ases = self._ases(op)
+        if op.address in ases:
+            raise Refused(op, VALUE_EXIST)
+        if _family(op.address) != model.ENCAP_AS_FAMILY[self.vips[op.vip][0].encap]:
+            raise Refused(op, INVALID_ADDRESS_FAMILY)
+        if not 0 <= op.weight <= 100:
+            raise Refused(op, INVALID_ARGUMENT)
+        ases[op.address] = op.weight if self.as_weights else 100
+
+    def _del_as(self, op: Op) -> None:
+        ases = self._ases(op)
+        if op.address not in ases:
+            raise Refused(op, NO_SUCH_ENTRY)  # strict: the planner only deletes used ASes
+        del ases[op.address]
+
+    def _set_weight(self, op: Op) -> None:
+        if not self.as_weights:
+            raise Refused(op, -1)  # lb_as_set_weight does not exist
+        ases = self._ases(op)
+        if op.address not in ases:
+            raise Refused(op, NO_SUCH_ENTRY)
+        if not 0 <= op.weight <= 100:
+            raise Refused(op, INVALID_ARGUMENT)
+        ases[op.address] = op.weight
+
+    def state(self) -> LbState:
+        """What the client would dump: used ASes only, no flush flags."""
+        return LbState(
+            conf=self.conf,
+            vips={
+                key: VipState(key=key, spec=spec, ases={a: AsState(a, w) for a, w in ases.items()})
+                for key, (spec, ases) in self.vips.items()
+            },
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies: VPP-consistent states over a small universe, so desired and actual overlap a lot
+
+PREFIXES = ["192.0.2.1/32", "192.0.2.2/32", "192.0.2.0/24", "2001:db8::1/128", "2001:db8::/64"]
+PORTS = [(6, 80), (6, 443), (17, 53)]
+AS_ADDRESSES = {
+    4: ["10.0.0.1", "10.0.0.2", "10.0.0.9", "10.0.0.10", "10.0.0.100", "10.0.1.1"],
+    6: ["2001:db8:1::1", "2001:db8:1::2", "2001:db8:1::a", "2001:db8:2::1"],
+}
+CONFS = [
+    LbConf("192.0.2.254", "2001:db8::fe", 1024, 40),
+    LbConf("192.0.2.253", "2001:db8::fe", 1024, 40),
+    LbConf("192.0.2.254", "2001:db8::fe", 4096, 60),
+]
+
+
+def _encaps_for(prefix: str) -> List[str]:
+    return [e for e in model.ENCAPS if _family(prefix) in model.ENCAP_VIP_FAMILIES[e]]
+
+
+@st.composite
+def ases_for(draw, encap: str) -> Dict[str, AsState]:
+    addresses = draw(
+        st.lists(st.sampled_from(AS_ADDRESSES[model.ENCAP_AS_FAMILY[encap]]), unique=True, max_size=4)
+    )
+    return {a: AsState(a, draw(st.integers(0, 100)), draw(st.booleans())) for a in addresses}
+
+
+@st.composite
+def spec_for(draw, encap: str) -> VipSpec:
+    return VipSpec(
+        encap=encap,
+        src_ip_sticky=draw(st.booleans()),
+        new_flows_table_length=draw(st.sampled_from([256, 1024])),
+        dscp=draw(st.sampled_from([0, 10])) if encap == "l3dsr" else 0,
+        target_port=draw(st.sampled_from([0, 8080])) if encap in ("nat4", "nat6") else 0,
+    )
+
+
+@st.composite
+def prefix_vips(draw, prefix: str) -> List[VipState]:
+    """The VIPs of one prefix as VPP could hold them: none, one all-port, or per-port sharing an encap."""
+    mode = draw(st.sampled_from(["none", "all-port", "per-port"]))
+    if mode == "none":
+        return []
+    encap = draw(st.sampled_from(_encaps_for(prefix)))
+    if mode == "all-port":
+        keys = [VipKey(prefix)]
+    else:
+        ports = draw(st.lists(st.sampled_from(PORTS), min_size=1, max_size=3, unique=True))
+        keys = [VipKey(prefix, proto, port) for proto, port in ports]
+    return [VipState(key=k, spec=draw(spec_for(encap)), ases=draw(ases_for(encap))) for k in keys]
+
+
+@st.composite
+def lb_states(draw) -> LbState:
+    vips = [v for prefix in PREFIXES for v in draw(prefix_vips(prefix))]
+    conf = draw(st.one_of(st.none(), st.sampled_from(CONFS)))
+    return LbState(conf=conf, vips={v.key: v for v in vips})
+
+
+@st.composite
+def perturbed(draw, vips: List[VipState]) -> List[VipState]:
+    """Same VIPs (so same keys and, mostly, specs) with ASes and weights shuffled about."""
+    result = []
+    for v in vips:
+        spec = v.spec if draw(st.integers(0, 4)) else draw(spec_for(v.spec.encap))
+        ases = {a: AsState(a, s.weight) for a, s in v.ases.items() if draw(st.integers(0, 3))}
+        for a, s in draw(ases_for(v.spec.encap)).items():
+            ases.setdefault(a, AsState(a, s.weight))
+        for a in list(ases):
+            if draw(st.booleans()):
+                ases[a] = AsState(a, draw(st.integers(0, 100)))
+        result.append(VipState(key=v.key, spec=spec, ases=ases))
+    return result
+
+
+@st.composite
+def desired_and_actual(draw) -> Tuple[LbState, LbState]:
+    """A desired state and a VPP state that shares some of it, per prefix: the same VIPs,
+    the same VIPs with other ASes/weights/specs, or unrelated VIPs (to prune or conflict)."""
+    desired = draw(lb_states())
+    actual_vips: List[VipState] = []
+    for prefix in PREFIXES:
+        mine = [v for v in desired.vips.values() if v.key.prefix == prefix]
+        choice = draw(st.sampled_from(["same", "perturbed", "other"]))
+        if choice == "same":
+            # As dumped: no flush flags.
+            actual_vips += [
+                VipState(v.key, v.spec, {a: AsState(a, s.weight) for a, s in v.ases.items()}) for v in mine
+            ]
+        elif choice == "perturbed":
+            actual_vips += draw(perturbed(mine))
+        else:
+            actual_vips += draw(prefix_vips(prefix))
+    conf = draw(st.one_of(st.none(), st.sampled_from(CONFS)))
+    return desired, LbState(conf=conf, vips={v.key: v for v in actual_vips})
+
+
+# --------------------------------------------------------------------------------------------
+# Properties
+
+
+def _apply(ops: List[Op], actual: LbState, as_weights: bool = True) -> FakeLb:
+    lb = FakeLb(actual, as_weights)
+    for op in ops:
+        lb.apply(op)
+    return lb
+
+
+def _shape(vip: VipState) -> Tuple[VipSpec, Dict[str, int]]:
+    return vip.spec, {a: s.weight for a, s in vip.ases.items()}
+
+
+def _check_as_order(ops: List[Op]) -> None:
+    """Every run of one AS action on one VIP is in numeric address order; removals flush."""
+    for prev, cur in zip(ops[:-1], ops[1:], strict=True):
+        if cur.address and prev.address and (prev.action, prev.vip) == (cur.action, cur.vip):
+            assert model.address_sort_key(prev.address) < model.address_sort_key(cur.address)
+    assert all(op.flush for op in ops if op.action == model.DEL_AS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(desired_and_actual())
+def test_pruning_plan_applies_cleanly_and_converges(pair: Tuple[LbState, LbState]) -> None:
+    desired, actual = pair
+    ops = planner.plan(desired, actual, prune_vips=True)
+    assert planner.conflicts(desired, actual, prune_vips=True) == []
+    _check_as_order(ops)
+    result = _apply(ops, actual).state()  # raises Refused if VPP would refuse an op
+    assert {k: _shape(v) for k, v in result.vips.items()} == {k: _shape(v) for k, v in desired.vips.items()}
+    if desired.conf is not None:
+        assert result.conf == desired.conf
+    assert planner.plan(desired, result, prune_vips=True) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(desired_and_actual())
+def test_non_pruning_plan_keeps_foreign_vips_and_predicts_refusals(pair: Tuple[LbState, LbState]) -> None:
+    desired, actual = pair
+    ops = planner.plan(desired, actual)
+    blocked = planner.conflicts(desired, actual)
+    lb = FakeLb(actual)
+    refused = []
+    for op in ops:
+        try:
+            lb.apply(op)
+        except Refused as exc:
+            refused.append(exc)
+            break
+    if not blocked:
+        assert refused == []
+        result = lb.state()
+        for key, vip in desired.vips.items():
+            assert _shape(result.vips[key]) == _shape(vip)
+        for key, vip in actual.vips.items():
+            if key not in desired.vips:
+                assert _shape(result.vips[key]) == _shape(vip)  # foreign: untouched
+        assert planner.plan(desired, result) == []
+    else:
+        # conflicts() foresaw it: the first refusal is an add_vip on an occupied prefix.
+        assert refused and refused[0].op.action == model.ADD_VIP
+
+
+@settings(max_examples=60, deadline=None)
+@given(desired_and_actual(), st.randoms(use_true_random=False))
+def test_plan_does_not_depend_on_dict_order(pair: Tuple[LbState, LbState], rnd: random.Random) -> None:
+    desired, actual = pair
+
+    def shuffled(state: LbState) -> LbState:
+        vips = list(state.vips.values())
+        rnd.shuffle(vips)
+        copies = []
+        for v in vips:
+            ases = list(v.ases.items())
+            rnd.shuffle(ases)
+            copies.append(VipState(key=v.key, spec=v.spec, ases=dict(ases), name=v.name))
+        return LbState(conf=state.conf, vips={v.key: v for v in copies})
+
+    for prune in (False, True):
+        assert planner.plan(shuffled(desired), shuffled(actual), prune_vips=prune) == planner.plan(
+            desired, actual, prune_vips=prune
+        )
+
+
+@settings(max_examples=100, deadline=None)
+@given(desired_and_actual(), st.booleans())
+def test_plan_without_as_weights_converges(pair: Tuple[LbState, LbState], prune: bool) -> None:
+    desired, actual = pair
+    # LB API 1.1.0 dumps report every used AS the same (no weights).
+    actual = LbState(
+        conf=actual.conf,
+        vips={k: VipState(k, v.spec, {a: AsState(a, 100) for a in v.ases}) for k, v in actual.vips.items()},
+    )
+    if planner.conflicts(desired, actual, prune_vips=prune, as_weights=False):
+        return  # covered by the non-pruning property above
+    ops = planner.plan(desired, actual, prune_vips=prune, as_weights=False)
+    assert not any(op.action == model.SET_WEIGHT for op in ops)
+    result = _apply(ops, actual, as_weights=False).state()
+    for key, vip in desired.vips.items():
+        assert result.vips[key].spec == vip.spec
+        assert set(result.vips[key].ases) == {a for a, s in vip.ases.items() if s.weight > 0}
+    assert planner.plan(desired, result, prune_vips=prune, as_weights=False) == []

@@ -1,0 +1,632 @@
+"""CLI of the simulated lb plugin, as ``cli_inband`` sees it: parsing, dispatch and text.
+
+Commands (VPP master ``cli.c``; parsing follows its ``unformat`` loops):
+
+* ``show lb`` / ``show lb vips`` / ``show lb vips verbose`` - byte-exact ``format_lb_main``,
+  ``format_lb_vip`` and ``format_lb_vip_detailed``.
+* ``lb conf [ip4-src-address A] [ip6-src-address A] [buckets N | buckets-log2 L] [timeout S]``
+  (runs the global GC first).
+* ``lb vip <prefix> [protocol tcp|udp port N] [encap gre4|gre6|l3dsr|nat4|nat6] [dscp N]
+  [type clusterip|nodeport target_port N] [new_len N] [src_ip_sticky] [del]`` (global GC first;
+  prints ``lb_vip_add ok <index>``).
+* ``lb as <vip-prefix> [protocol tcp|udp port N] <addr>... [weight 0-100] [del] [flush]``
+  (with ``weight``: add, and on VALUE_EXIST set the weight instead).  Like VPP master, it runs
+  only the per-VIP (rate-limited) GC inside the add/delete, not the global pass.
+* ``lb flush vip <prefix> [protocol tcp|udp port N]``, ``test lb flowtable flush``,
+  ``lb set interface nat4|nat6 in local0 [del]`` (the simulator has no other interface).
+
+Simulator-only commands (not in VPP):
+
+* ``sim traffic <vip-prefix> [protocol tcp|udp] [port N] flows F [packets P] [src <prefix>]
+  [seed S] [thread T]`` - see :meth:`vppsim.lb.LbPlugin.simulate_traffic`.  Reply::
+
+      vip [1] 192.0.2.1/32 protocol:6 port:80 thread:0 flows:100 packets:500
+        packet from existing sessions: 400
+        first session packet: 100
+        untracked packet: 0
+        no server configured: 0
+        198.51.100.11 flows:67
+        198.51.100.12 flows:33
+        drop flows:0
+
+  The counter lines are this batch's packets; one ``<addr> flows:<n>`` line per AS of the VIP
+  (pool order) counts this batch's flows steered to that AS (tracked or not), ``drop`` the
+  flows that hit the drop AS.  When no per-port VIP matches, the header reads ``vip [0]``
+  (VPP's placeholder VIP) with the prefix that was asked for; an all-port NAT VIP answers
+  ``  dropped: all-port NAT VIP has no lb node`` after the header.
+* ``sim gc`` - a full GC pass now (ignoring, and not resetting, the per-VIP 60 s rate limit;
+  the 10 s and zero-reference rules for ASes still apply).  Reply::
+
+      gc: freed 1 as, 1 vip
+        as [3] 198.51.100.12 vip [1]
+        vip [2] 192.0.2.5/32
+
+Errors are VPP's: ``<command path>: <message>`` with retval -1; unknown words give
+``<path>: unknown input `<rest>'`` (or ``unknown input `<rest>'`` at the top).  Only these
+commands are known; commands are matched as whole words (VPP also accepts unique
+abbreviations).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from vppsim.lb import (
+    AS_FLAG_USED,
+    COUNTER_NEXT,
+    ENCAP_GRE4,
+    ENCAP_GRE6,
+    ENCAP_L3DSR,
+    ENCAP_NAT4,
+    ENCAP_NAT6,
+    RV_NO_SUCH_ENTRY,
+    RV_OK,
+    RV_VALUE_EXIST,
+    SRV_CLUSTERIP,
+    SRV_NODEPORT,
+    VIP_COUNTER_NAMES,
+    VIP_IP4_GRE4,
+    VIP_IP4_GRE6,
+    VIP_IP4_L3DSR,
+    VIP_IP4_NAT4,
+    VIP_IP6_GRE4,
+    VIP_IP6_GRE6,
+    VIP_IP6_NAT6,
+    VIP_TYPE_NAMES,
+    SimError,
+    _swap16,
+    format_ip4,
+    format_ip6,
+    ip46_prefix_is_ip4,
+)
+
+if TYPE_CHECKING:
+    from vppsim.lb import LbPlugin, _Vip
+
+_U32 = 0xFFFFFFFF
+_TOKEN = re.compile(r"\S+")
+_NAT = (VIP_IP4_NAT4, VIP_IP6_NAT6)
+_CN = VIP_COUNTER_NAMES
+
+
+class _CliError(Exception):
+    """A command failed; the message is VPP's error text without the command path."""
+
+
+def format_unformat_error(rest: str) -> str:
+    """format_unformat_error: at most 30 characters (then "..."), trailing space trimmed."""
+    if len(rest) <= 30:
+        text = rest.rstrip(" \t\r\n")
+    else:
+        text = rest[:30]
+    text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return text + "..." if len(rest) > 30 else text
+
+
+class _Input:
+    """The rest of one command line, consumed word by word like unformat."""
+
+    def __init__(self, line: str, matches: list[re.Match[str]]) -> None:
+        self.line = line
+        self.toks = [m.group() for m in matches]
+        self.starts = [m.start() for m in matches]
+        self.i = 0
+
+    def at_end(self) -> bool:
+        return self.i >= len(self.toks)
+
+    def peek(self, k: int = 0) -> str | None:
+        j = self.i + k
+        return self.toks[j] if j < len(self.toks) else None
+
+    def rest(self) -> str:
+        return self.line[self.starts[self.i]:] if self.i < len(self.toks) else ""
+
+    def take(self, *words: str) -> bool:
+        if all(self.peek(k) == w for k, w in enumerate(words)):
+            self.i += len(words)
+            return True
+        return False
+
+    def take_int(self, word: str, *, signed: bool = True) -> int | None:
+        """``word %d`` (or ``%u``): the number, or None (nothing consumed)."""
+        if self.peek() != word:
+            return None
+        value = _parse_int(self.peek(1), signed)
+        if value is None:
+            return None
+        self.i += 2
+        return value
+
+    def take_value(self, word: str, parse: Callable[[str], object | None]) -> object | None:
+        if self.peek() != word or self.peek(1) is None:
+            return None
+        value = parse(self.peek(1))  # type: ignore[arg-type]
+        if value is not None:
+            self.i += 2
+        return value
+
+
+def _parse_int(tok: str | None, signed: bool) -> int | None:
+    if tok is None or not re.fullmatch(r"-?\d+" if signed else r"\d+", tok):
+        return None
+    return int(tok) & _U32  # unformat stores into a u32
+
+
+def _parse_ip46_prefix(tok: str | None) -> tuple[int, int] | None:
+    """unformat_ip46_prefix(IP46_TYPE_ANY): (ip46 address, ip46 plen) or None."""
+    if tok is None or "/" not in tok:
+        return None
+    addr_s, _, len_s = tok.partition("/")
+    if not len_s.isdigit():
+        return None
+    length = int(len_s)
+    try:
+        addr = ipaddress.ip_address(addr_s)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv4Address):
+        return (int(addr), length + 96) if length <= 32 else None
+    return (int(addr), length) if length <= 128 else None
+
+
+def _parse_ip46_address(tok: str | None) -> int | None:
+    try:
+        return int(ipaddress.ip_address(tok)) if tok is not None else None
+    except ValueError:
+        return None
+
+
+def _parse_ip4(tok: str) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(tok))
+    except ValueError:
+        return None
+
+
+def _parse_ip6(tok: str) -> int | None:
+    try:
+        return int(ipaddress.IPv6Address(tok))
+    except ValueError:
+        return None
+
+
+def _i32(v: int) -> int:
+    v &= _U32
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+# --------------------------------------------------------------------------- text formats
+def format_lb_main(p: LbPlugin) -> str:
+    out = [
+        f"lb_main ip4-src-address: {format_ip4(p.ip4_src)} \n",
+        f" ip6-src-address: {format_ip6(p.ip6_src)} \n",
+        f" #vips: {p.n_vips()}\n",
+        f" #ass: {p.n_ass() - 1}\n",
+    ]
+    now = p._hash_now()
+    tables = p.sticky_tables()
+    for thread in range(p.n_threads):
+        table = tables.get(thread)
+        if table is not None:
+            # lb_hash_size() is buckets_mask + 4 (sic), printed with %d.
+            out.append(
+                f"core {thread}\n  timeout: {_i32(table.timeout)}s\n"
+                f"  usage: {table.live_entries(now)} / {_i32(table.mask + 4)}\n"
+            )
+    return "".join(out)
+
+
+def _nat_suffix(vip: _Vip) -> str:
+    srv = "clusterip" if vip.srv_type == SRV_CLUSTERIP else "nodeport"
+    # ntohs() of the host-order port (swapped) and of the network-order target port (correct).
+    return f"type:{srv} port:{_swap16(vip.port)} target_port:{vip.target_port}"
+
+
+def format_lb_vip(p: LbPlugin, vip: _Vip) -> str:
+    """format_lb_vip (``show lb vips``), without the trailing newline."""
+    s = (
+        f"{VIP_TYPE_NAMES[vip.type]} {vip.prefix_text()} new_size:{vip.new_len}"
+        f" #as:{vip.as_count()}{'' if vip.used else ' removed'}"
+    )
+    if vip.port != 0:
+        s += f"  protocol:{vip.protocol} port:{vip.port} "
+    if vip.type == VIP_IP4_L3DSR:
+        s += f"  dscp:{vip.dscp}"
+    elif vip.type in _NAT:
+        s += " " + _nat_suffix(vip)
+    return s
+
+
+def format_lb_vip_detailed(p: LbPlugin, vip: _Vip) -> str:
+    """format_lb_vip_detailed (``show lb vips verbose``); ends with one newline."""
+    out = [
+        f" {VIP_TYPE_NAMES[vip.type]} [{vip.index}] {vip.prefix_text()}"
+        f"{' src_ip_sticky' if vip.sticky else ''}{'' if vip.used else ' removed'}\n"
+        f"  new_size:{vip.new_len}\n"
+    ]
+    if vip.port != 0:
+        out.append(f"  protocol:{vip.protocol} port:{vip.port}\n")
+    if vip.type == VIP_IP4_L3DSR:
+        out.append(f"  dscp:{vip.dscp}\n")
+    elif vip.type in _NAT:
+        out.append("  " + _nat_suffix(vip))  # sic: no newline, "  counters:" follows on this line
+    c = vip.counters
+    out.append(
+        f"  counters:\n    {_CN[0]}: {c[COUNTER_NEXT]}\n    {_CN[1]}: {c[COUNTER_NEXT + 1]}\n"
+        f"    {_CN[2]}: {c[COUNTER_NEXT + 2]}\n    {_CN[3]}: {c[COUNTER_NEXT + 3]}\n"
+        f"  #as:{vip.as_count()}\n"
+    )
+    counts = p.table(vip).counts()
+    legacy = p.personality.as_line == "legacy"
+    for ai in vip.as_slots:
+        if ai is None:
+            continue
+        a = p._ass[ai]
+        assert a is not None
+        state = "used" if a.flags & AS_FLAG_USED else " removed"
+        dpo = p.dpo_index(a)
+        if legacy:
+            buckets = counts.get(ai, 0)
+            out.append(f"    {a.text()} {buckets} buckets   {a.refcount} flows  dpo:{dpo} {state}\n")
+        else:
+            out.append(
+                f"    {a.text()} weight:{a.weight} buckets:{counts.get(ai, 0)} flows:{a.refcount}"
+                f" dpo:{dpo} {state}\n"
+            )
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- commands
+def _show_lb(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    out.append(format_lb_main(p))
+
+
+def _show_lb_vips(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    if inp.at_end() and not p.personality.show_vips_without_args:
+        return
+    verbose = inp.peek() == "verbose"
+    for vip in p.vips():
+        if vip.index == 0:
+            continue  # the placeholder VIP is never shown
+        if verbose:
+            out.append(format_lb_vip_detailed(p, vip) + "\n")
+        else:
+            out.append(format_lb_vip(p, vip) + "\n")
+
+
+def _lb_conf(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    if inp.at_end():
+        return
+    ip4, ip6 = p.ip4_src, p.ip6_src
+    buckets, timeout = p.sticky_buckets, p.flow_timeout
+    while not inp.at_end():
+        if (v := inp.take_value("ip4-src-address", _parse_ip4)) is not None:
+            ip4 = v  # type: ignore[assignment]
+        elif (v := inp.take_value("ip6-src-address", _parse_ip6)) is not None:
+            ip6 = v  # type: ignore[assignment]
+        elif (n := inp.take_int("buckets")) is not None:
+            buckets = n
+        elif (n := inp.take_int("buckets-log2")) is not None:
+            if n >= 32:
+                raise _CliError("buckets-log2 value is too high")
+            buckets = 1 << n
+        elif (n := inp.take_int("timeout")) is not None:
+            timeout = n
+        else:
+            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    p.garbage_collection()
+    rv = p._conf(ip4, ip6, buckets, timeout)  # type: ignore[arg-type]
+    if rv:
+        raise _CliError(f"lb_conf error {rv}")
+
+
+_ENCAPS = {
+    "gre4": ENCAP_GRE4, "gre6": ENCAP_GRE6, "l3dsr": ENCAP_L3DSR, "nat4": ENCAP_NAT4, "nat6": ENCAP_NAT6,
+}
+
+
+def _lb_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    if inp.at_end():
+        return
+    pfx = _parse_ip46_prefix(inp.peek())
+    if pfx is None:
+        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
+    inp.i += 1
+    prefix, plen = pfx
+    new_len, is_del, sticky = 1024, False, False
+    protocol: int | None = None
+    port, encap, dscp = 0, ENCAP_GRE4, _U32
+    srv_type, target_port = SRV_CLUSTERIP, 0
+    while not inp.at_end():
+        if (n := inp.take_int("new_len")) is not None:
+            new_len = n
+        elif inp.take("del"):
+            is_del = True
+        elif inp.take("src_ip_sticky"):
+            sticky = True
+        elif inp.take("protocol", "tcp"):
+            protocol = 6
+        elif inp.take("protocol", "udp"):
+            protocol = 17
+        elif (n := inp.take_int("port")) is not None:
+            port = n
+        elif inp.peek() == "encap" and inp.peek(1) in _ENCAPS:
+            encap = _ENCAPS[inp.peek(1)]  # type: ignore[index]
+            inp.i += 2
+        elif (n := inp.take_int("dscp")) is not None:
+            dscp = n
+        elif inp.take("type", "clusterip"):
+            srv_type = SRV_CLUSTERIP
+        elif inp.take("type", "nodeport"):
+            srv_type = SRV_NODEPORT
+        elif (n := inp.take_int("target_port")) is not None:
+            target_port = n
+        else:
+            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    if port == 0:
+        protocol = 255
+    elif protocol is None:
+        protocol = 255  # uninitialised in VPP; such a per-port VIP never matches traffic anyway
+    if encap != ENCAP_L3DSR and dscp != _U32:
+        raise _CliError("lb_vip_add error: should not configure dscp for none L3DSR.")
+    if encap == ENCAP_L3DSR and dscp >= 64:
+        raise _CliError("lb_vip_add error: dscp for L3DSR should be less than 64.")
+    if ip46_prefix_is_ip4(prefix, plen):
+        if encap == ENCAP_NAT6:
+            raise _CliError("currently does not support NAT46")
+        vtype = {ENCAP_GRE4: VIP_IP4_GRE4, ENCAP_GRE6: VIP_IP4_GRE6, ENCAP_L3DSR: VIP_IP4_L3DSR,
+                 ENCAP_NAT4: VIP_IP4_NAT4}[encap]
+    else:
+        if encap == ENCAP_NAT4:
+            raise _CliError("currently does not support NAT64")
+        # ip6 + l3dsr leaves the type uninitialised in VPP; use ip6-gre6 like the API does.
+        vtype = {ENCAP_GRE4: VIP_IP6_GRE4, ENCAP_NAT6: VIP_IP6_NAT6}.get(encap, VIP_IP6_GRE6)
+    p.garbage_collection()
+    port16 = port & 0xFFFF
+    if not is_del:
+        nat = encap in (ENCAP_NAT4, ENCAP_NAT6)
+        rv, index = p.add_vip(prefix, plen, protocol, port16, vtype,
+                              dscp & 0x3F if encap == ENCAP_L3DSR else 0,
+                              srv_type if nat else 0, target_port & 0xFFFF if nat else 0,
+                              new_len, sticky)
+        if rv:
+            raise _CliError(f"lb_vip_add error {rv}")
+        out.append(f"lb_vip_add ok {index}\n")
+        return
+    vip = p.find_vip(prefix, plen, protocol, port16)
+    if vip is None:
+        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    rv = p.del_vip(vip)
+    if rv:
+        raise _CliError(f"lb_vip_del error {rv}")
+
+
+def _lb_as(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    if inp.at_end():
+        return
+    pfx = _parse_ip46_prefix(inp.peek())
+    if pfx is None:
+        raise _CliError(f"invalid as address: '{format_unformat_error(inp.rest())}'")
+    inp.i += 1
+    addresses: list[int] = []
+    weight: int | None = None
+    is_del = flush = False
+    protocol, port = 0, 0
+    while not inp.at_end():
+        if (a := _parse_ip46_address(inp.peek())) is not None:
+            addresses.append(a)
+            inp.i += 1
+        elif (n := inp.take_int("weight", signed=False)) is not None:
+            weight = n
+        elif inp.take("del"):
+            is_del = True
+        elif inp.take("flush"):
+            flush = True
+        elif inp.take("protocol", "tcp"):
+            protocol = 6
+        elif inp.take("protocol", "udp"):
+            protocol = 17
+        elif (n := inp.take_int("port")) is not None:
+            port = n
+        else:
+            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    if port == 0:
+        protocol = 255
+    if weight is not None:
+        if weight > 100:
+            raise _CliError("weight must be between 0 and 100")
+        if is_del:
+            raise _CliError("weight and del are mutually exclusive")
+    vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
+    if vip is None:
+        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    if not addresses:
+        raise _CliError("No AS address provided")
+    if is_del:
+        rv = p.del_ass(vip, addresses, flush)
+        if rv:
+            raise _CliError(f"lb_vip_del_ass error {rv}")
+    elif weight is not None:
+        rv = p.add_ass(vip, addresses, weight, flush)
+        if rv == RV_VALUE_EXIST:
+            for addr in addresses:
+                rv = p.set_as_weight(vip, addr, weight, flush)
+                if rv:
+                    raise _CliError(f"lb_vip_set_as_weight error {rv}")
+        elif rv:
+            raise _CliError(f"lb_vip_add_ass error {rv}")
+    else:
+        rv = p.add_ass(vip, addresses, 100, flush)
+        if rv:
+            raise _CliError(f"lb_vip_add_ass error {rv}")
+
+
+def _lb_flush_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    if inp.at_end():
+        return
+    pfx = _parse_ip46_prefix(inp.peek())
+    if pfx is None:
+        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
+    inp.i += 1
+    protocol, port = 0, 0
+    while not inp.at_end():
+        if inp.take("protocol", "tcp"):
+            protocol = 6
+        elif inp.take("protocol", "udp"):
+            protocol = 17
+        elif (n := inp.take_int("port")) is not None:
+            port = n
+        else:
+            # VPP loops forever here (its parse loop has no else branch); fail instead.
+            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    if port == 0:
+        protocol = 255
+    vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
+    if vip is None:
+        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    p._flush(vip.index, None)
+    out.append(f"lb_flush_vip ok {vip.index}\n")
+
+
+def _flowtable_flush(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    p._flush(None, None)
+
+
+def _lb_set_interface_nat(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    while not inp.at_end():
+        if inp.take("in", "local0") or inp.take("del"):
+            continue
+        raise _CliError(f"unknown input '{format_unformat_error(inp.rest())}'")
+
+
+def _sim_traffic(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    tok = inp.peek()
+    try:
+        target = ipaddress.ip_interface(tok) if tok is not None and "/" in tok else None
+    except ValueError:
+        target = None
+    if target is None:
+        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
+    inp.i += 1
+    protocol: int | None = None
+    port: int | None = None
+    flows: int | None = None
+    packets, seed, thread = 1, 0, 0
+    src = None
+    while not inp.at_end():
+        if inp.take("protocol", "tcp"):
+            protocol = 6
+        elif inp.take("protocol", "udp"):
+            protocol = 17
+        elif (n := inp.take_int("port", signed=False)) is not None:
+            port = n
+        elif (n := inp.take_int("flows", signed=False)) is not None:
+            flows = n
+        elif (n := inp.take_int("packets", signed=False)) is not None:
+            packets = n
+        elif (n := inp.take_int("seed", signed=False)) is not None:
+            seed = n
+        elif (n := inp.take_int("thread", signed=False)) is not None:
+            thread = n
+        elif (net := inp.take_value("src", _parse_network)) is not None:
+            src = net
+        else:
+            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    if flows is None:
+        raise _CliError("flows <n> is required")
+    try:
+        res = p.simulate_traffic(target.ip, target.network.prefixlen, protocol=protocol, port=port,
+                                 flows=flows, packets=packets, src=src, seed=seed, thread=thread)
+    except SimError as e:
+        raise _CliError(str(e)) from None
+    vip = p.vip(res.vip_index)
+    shown = res.vip_text if res.vip_index else str(target.network)
+    lines = [f"vip [{res.vip_index}] {shown} protocol:{res.protocol} port:{res.port} thread:{res.thread}"
+             f" flows:{res.flows} packets:{res.packets}\n"]
+    if res.dropped_by_fib:
+        lines.append("  dropped: all-port NAT VIP has no lb node\n")
+        out.append("".join(lines))
+        return
+    for i, name in enumerate(VIP_COUNTER_NAMES):
+        lines.append(f"  {name}: {res.counters[i]}\n")
+    if vip is not None and res.vip_index:
+        for ai in vip.as_indexes():
+            a = p.as_(ai)
+            assert a is not None
+            lines.append(f"  {a.text()} flows:{res.flows_per_as.get(ai, 0)}\n")
+    lines.append(f"  drop flows:{res.flows_per_as.get(0, 0)}\n")
+    out.append("".join(lines))
+
+
+def _parse_network(tok: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(tok, strict=False)
+    except ValueError:
+        return None
+
+
+def _sim_gc(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    if not inp.at_end():
+        raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    res = p.garbage_collection(force=True)
+    lines = [f"gc: freed {len(res.freed_ass)} as, {len(res.freed_vips)} vip\n"]
+    lines += [f"  as [{ai}] {text} vip [{vi}]\n" for ai, text, vi in res.freed_ass]
+    lines += [f"  vip [{vi}] {text}\n" for vi, text in res.freed_vips]
+    out.append("".join(lines))
+
+
+_Handler = Callable[["LbPlugin", _Input, list[str]], None]
+# word -> subtree; the "" key holds the command function of that path.
+_TREE: dict[str, object] = {
+    "show": {"lb": {"": _show_lb, "vips": {"": _show_lb_vips}}},
+    "lb": {
+        "conf": {"": _lb_conf},
+        "vip": {"": _lb_vip},
+        "as": {"": _lb_as},
+        "flush": {"vip": {"": _lb_flush_vip}},
+        "set": {"interface": {"nat4": {"": _lb_set_interface_nat}, "nat6": {"": _lb_set_interface_nat}}},
+    },
+    "test": {"lb": {"flowtable": {"flush": {"": _flowtable_flush}}}},
+    "sim": {"traffic": {"": _sim_traffic}, "gc": {"": _sim_gc}},
+}
+
+
+def _dispatch(p: LbPlugin, line: str, out: list[str]) -> str | None:
+    """Run one command line; returns VPP's error text, or None on success."""
+    matches = list(_TOKEN.finditer(line))
+    node: dict[str, object] = _TREE
+    path: list[str] = []
+    i = 0
+    while i < len(matches) and matches[i].group() in node and matches[i].group() != "":
+        node = node[matches[i].group()]  # type: ignore[assignment]
+        path.append(matches[i].group())
+        i += 1
+    fn = node.get("")
+    rest = line[matches[i].start():] if i < len(matches) else ""
+    if fn is None:
+        if path:
+            return f"{' '.join(path)}: unknown input `{format_unformat_error(rest)}'"
+        return f"unknown input `{format_unformat_error(rest)}'"
+    inp = _Input(line, matches[i:])
+    try:
+        fn(p, inp, out)  # type: ignore[operator]
+    except _CliError as e:
+        return f"{' '.join(path)}: {e}"
+    return None
+
+
+def run_cli(p: LbPlugin, cmd: str) -> tuple[int, str]:
+    """Execute ``cmd`` (one command per line) like cli_inband: (retval, reply text)."""
+    out: list[str] = []
+    for line in cmd.splitlines() or [""]:
+        if not line.strip():
+            continue
+        error = _dispatch(p, line, out)
+        if error is not None:
+            out.append(error + "\n")  # vlib_cli_output adds the newline
+            return -1, "".join(out)
+    return RV_OK, "".join(out)

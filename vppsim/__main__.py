@@ -11,7 +11,10 @@ from vppsim import API_DIR
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m vppsim", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m vppsim",
+        description="A VPP stand-in (binary API socket, stats segment, LB plugin) for vpp_papi clients. "
+                    "Runs in the foreground until SIGTERM/SIGINT; 'sim fault ...' via cli_inband injects faults.")
     p.add_argument("--api-socket", default="/run/vpp/api.sock", help="binary API socket (SOCK_STREAM)")
     p.add_argument("--stats-socket", default="/run/vpp/stats.sock", help="stats socket (SOCK_SEQPACKET)")
     p.add_argument("--threads", type=int, default=1, help="counter rows per stats vector (thread 0 = main)")

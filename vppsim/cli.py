@@ -10,8 +10,9 @@ Commands (VPP master ``cli.c``; parsing follows its ``unformat`` loops):
   [type clusterip|nodeport target_port N] [new_len N] [src_ip_sticky] [del]`` (global GC first;
   prints ``lb_vip_add ok <index>``).
 * ``lb as <vip-prefix> [protocol tcp|udp port N] <addr>... [weight 0-100] [del] [flush]``
-  (with ``weight``: add, and on VALUE_EXIST set the weight instead).  Like VPP master, it runs
-  only the per-VIP (rate-limited) GC inside the add/delete, not the global pass.
+  (with ``weight``: add, and on VALUE_EXIST set the weight instead).  Like VPP master (commit
+  db44addb60c removed the call), it runs only the per-VIP (rate-limited) GC inside the
+  add/delete, not the global pass.
 * ``lb flush vip <prefix> [protocol tcp|udp port N]``, ``test lb flowtable flush``,
   ``lb set interface nat4|nat6 in local0 [del]`` (the simulator has no other interface).
 
@@ -446,6 +447,8 @@ def _lb_as(p: LbPlugin, inp: _Input, out: list[str]) -> None:
         raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
     if not addresses:
         raise _CliError("No AS address provided")
+    if p.personality.cli_lb_as_runs_gc:
+        p.garbage_collection()
     if is_del:
         rv = p.del_ass(vip, addresses, flush)
         if rv:
@@ -579,7 +582,6 @@ def _sim_gc(p: LbPlugin, inp: _Input, out: list[str]) -> None:
     out.append("".join(lines))
 
 
-_Handler = Callable[["LbPlugin", _Input, list[str]], None]
 # word -> subtree; the "" key holds the command function of that path.
 _TREE: dict[str, object] = {
     "show": {"lb": {"": _show_lb, "vips": {"": _show_lb_vips}}},
@@ -601,7 +603,7 @@ def _dispatch(p: LbPlugin, line: str, out: list[str]) -> str | None:
     node: dict[str, object] = _TREE
     path: list[str] = []
     i = 0
-    while i < len(matches) and matches[i].group() in node and matches[i].group() != "":
+    while i < len(matches) and matches[i].group() in node:
         node = node[matches[i].group()]  # type: ignore[assignment]
         path.append(matches[i].group())
         i += 1

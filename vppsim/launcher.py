@@ -39,7 +39,7 @@ class SimProcess:
                 self.proc.wait(timeout)
         return self.proc.returncode
 
-    def __enter__(self) -> "SimProcess":
+    def __enter__(self) -> SimProcess:
         return self
 
     def __exit__(self, *exc_info) -> None:

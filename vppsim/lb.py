@@ -17,7 +17,8 @@ structures, so the quirks fall out instead of being special-cased:
   USED.  GC frees an AS that is unused, removed more than 10 s ago and has no sticky reference;
   a VIP's ASes are examined at most once per 60 s (and never in the first 60 s of the VIP);
   a removed VIP without ASes is freed by the global pass (``gc_tick``, CLI ``lb vip``,
-  ``lb conf``).  ``lb as`` and the AS API calls run only the rate-limited per-VIP pass.
+  ``lb conf``).  ``lb as`` (since 1.2.0's db44addb60c) and the AS API calls run only the
+  rate-limited per-VIP pass.
 * **Data plane.** Per-thread sticky tables of 4-entry buckets (``lbhash.h``), refcounts per AS
   that only drop when a slot is reused, flushed or the table is regenerated, and the four
   per-VIP counters.  See :meth:`LbPlugin.simulate_traffic`.
@@ -146,7 +147,7 @@ class Personality:
 
     A 1.1.0 personality would set ``weights=False`` (one replica per USED AS),
     ``as_line="legacy"``, ``show_vips_without_args=False``, ``periodic_gc=False``,
-    ``api_ip4_len_offset=False`` and add its handler bugs (encap read without byte swap, raw
+    ``api_ip4_len_offset=False``, ``cli_lb_as_runs_gc=True`` and add its handler bugs (encap read without byte swap, raw
     ``lb_vip_details`` encoding, as-dump port compare) where the API entry points decode.
     """
 
@@ -156,6 +157,7 @@ class Personality:
     show_vips_without_args: bool = True  # 1.1.0 `show lb vips` prints nothing without an argument
     periodic_gc: bool = True  # lb-gc-process every 60 s
     api_ip4_len_offset: bool = True  # the API handlers add 96 to an IPv4 prefix length
+    cli_lb_as_runs_gc: bool = False  # "lb: API bugfix" (db44addb60c) dropped the global GC from `lb as`
 
 
 PERSONALITIES = {"1.2.0": Personality(api_version="1.2.0")}
@@ -382,19 +384,20 @@ class _FibEntry:
 
 
 class _StickyTable:
-    """One thread's lb_hash_t: ``nbuckets`` buckets of 4 (hash, timeout, vip, value) entries."""
+    """One thread's lb_hash_t: ``nbuckets`` buckets of 4 (hash, timeout, vip, value) entries.
 
-    __slots__ = ("nbuckets", "mask", "timeout", "hashes", "timeouts", "vips", "values", "by_vip")
+    Stored sparsely (a bucket exists once written; untouched buckets read as VPP's zeroed
+    memory: timeout 0, i.e. expired), so a large ``buckets`` setting costs nothing up front.
+    A slot id is ``bucket * 4 + entry``; a bucket row is [hash x4, timeout x4, vip x4, value x4].
+    """
+
+    __slots__ = ("nbuckets", "mask", "timeout", "buckets", "by_vip")
 
     def __init__(self, nbuckets: int, timeout: int) -> None:
-        n = nbuckets * ENTRIES_PER_BUCKET
         self.nbuckets = nbuckets
         self.mask = nbuckets - 1
         self.timeout = timeout
-        self.hashes = [0] * n
-        self.timeouts = [0] * n
-        self.vips = [0] * n
-        self.values = [0] * n
+        self.buckets: dict[int, list[int]] = {}
         self.by_vip: dict[int, set[int]] = {}  # slots written per VIP index, to flush fast
 
     def get(self, h: int, vip: int, now: int) -> tuple[int, int]:
@@ -403,37 +406,58 @@ class _StickyTable:
         A live match has its timeout refreshed.  Expired means now >= timeout on the u32
         circle, as in the vector implementation VPP uses on x86/ARM.
         """
-        base = (h & self.mask) * ENTRIES_PER_BUCKET
-        timeouts = self.timeouts
-        hashes = self.hashes
+        b = h & self.mask
+        row = self.buckets.get(b)
+        if row is None:
+            return b * ENTRIES_PER_BUCKET, 0
         avail = -1
         found = -1
-        for i in range(base, base + ENTRIES_PER_BUCKET):
-            if ((now - timeouts[i]) & _U32) < 0x7FFFFFFF:
+        for i in range(ENTRIES_PER_BUCKET):
+            if ((now - row[4 + i]) & _U32) < 0x7FFFFFFF:
                 if avail < 0:
                     avail = i
-            elif found < 0 and hashes[i] == h and self.vips[i] == vip:
+            elif found < 0 and row[i] == h and row[8 + i] == vip:
                 found = i
+        base = b * ENTRIES_PER_BUCKET
         if found < 0:
-            return avail, 0
-        timeouts[found] = (now + self.timeout) & _U32
-        return avail, self.values[found]
+            return (base + avail if avail >= 0 else -1), 0
+        row[4 + found] = (now + self.timeout) & _U32
+        return (base + avail if avail >= 0 else -1), row[12 + found]
+
+    def value(self, slot: int) -> int:
+        row = self.buckets.get(slot >> 2)
+        return row[12 + (slot & 3)] if row is not None else 0
 
     def put(self, slot: int, h: int, value: int, vip: int, now: int) -> None:
-        old_vip = self.vips[slot]
-        if old_vip != vip:
-            slots = self.by_vip.get(old_vip)
-            if slots is not None:
-                slots.discard(slot)
-            self.by_vip.setdefault(vip, set()).add(slot)
-        self.hashes[slot] = h
-        self.values[slot] = value
-        self.timeouts[slot] = (now + self.timeout) & _U32
-        self.vips[slot] = vip
+        b, i = slot >> 2, slot & 3
+        row = self.buckets.get(b)
+        if row is None:
+            row = self.buckets[b] = [0] * 16
+        slots = self.by_vip.get(row[8 + i])
+        if slots is not None:
+            slots.discard(slot)
+        self.by_vip.setdefault(vip, set()).add(slot)
+        row[i] = h
+        row[4 + i] = (now + self.timeout) & _U32
+        row[8 + i] = vip
+        row[12 + i] = value
+
+    def evict(self, slot: int) -> int:
+        """What a flush does to one entry: no VIP, value 0, timeout kept.  Returns the old value."""
+        row = self.buckets[slot >> 2]
+        i = slot & 3
+        old = row[12 + i]
+        row[8 + i] = _NO_VIP
+        row[12 + i] = 0
+        return old
+
+    def values(self) -> Iterator[int]:
+        for row in self.buckets.values():
+            yield from row[12:16]
 
     def live_entries(self, now: int) -> int:
         """lb_hash_elts: entries with !(now > timeout) on the u32 circle."""
-        return sum(1 for t in self.timeouts if not _loop_gt(now, t))
+        return sum(1 for row in self.buckets.values() for t in row[4:8] if not _loop_gt(now, t))
 
 
 @dataclass
@@ -964,14 +988,11 @@ class LbPlugin:
             slots = table.by_vip.get(vip_index)
             if not slots:
                 continue
-            values = table.values
             for slot in list(slots):
-                if as_index is not None and values[slot] != as_index:
+                if as_index is not None and table.value(slot) != as_index:
                     continue
-                self._refcount_add(values[slot], -1)
+                self._refcount_add(table.evict(slot), -1)
                 self._refcount_add(DROP_AS, 1)
-                table.vips[slot] = _NO_VIP
-                values[slot] = 0
                 slots.discard(slot)
 
     def _refcount_add(self, as_index: int, delta: int) -> None:
@@ -980,7 +1001,7 @@ class LbPlugin:
             a.refcount += delta
 
     def _deref_all(self, table: _StickyTable) -> None:
-        for value in table.values:
+        for value in table.values():
             if value:
                 self._refcount_add(value, -1)
 
@@ -1015,12 +1036,15 @@ class LbPlugin:
 
         The prefix must be a VIP route (exact match); the destination address is ``dst`` as
         given.  Per-port prefixes pick the VIP by (protocol, port), falling back to the
-        placeholder VIP 0 like VPP.  Flow i takes its source address (inside ``src``, default
-        203.0.113.0/24 or 2001:db8:ffff::/64) and source port (1024..65535) from
-        ``random.Random(seed)``, so a repeated seed replays the same flows.  Packets go
-        flow by flow, all at the current time; each packet runs VPP's lb node logic against the
-        thread's sticky table; counters and ``/net/route/to`` (``SIM_PACKET_BYTES`` per packet)
-        are updated.
+        placeholder VIP 0 like VPP (default protocol/port: the first per-port VIP's, or tcp/80
+        for an all-port VIP).  Flow i takes its source address (inside ``src``, default
+        203.0.113.0/24 or 2001:db8:ffff::/64) and source port (1024..65535) from the i-th draw of
+        ``random.Random(seed)``, so a repeated seed replays the same flows (and a larger ``flows``
+        extends the same sequence).  Packets go flow by flow, all at the current time; each
+        packet runs VPP's lb node logic against the thread's sticky table (lb_hash_get, then
+        "next" / new entry with "first" or "no server" / "untracked"), and the four VIP counters
+        and ``/net/route/to`` (``SIM_PACKET_BYTES`` per packet) are updated.  Raises
+        :class:`SimError` for a bad request (no VIP route, unknown thread, 0 sticky buckets).
         """
         with self._lock:
             return self._simulate_traffic(dst, dst_plen, protocol, port, flows, packets, src, seed, thread)
@@ -1104,7 +1128,7 @@ class LbPlugin:
                     counters[COUNTER_UNTRACKED] += left  # bucket full: stays full for this flow
                     break
                 counters[COUNTER_NO_SERVER if as_index == DROP_AS else COUNTER_FIRST] += 1
-                self._refcount_add(table.values[avail], -1)
+                self._refcount_add(table.value(avail), -1)
                 self._refcount_add(as_index, 1)
                 table.put(avail, h, as_index, vip_index, now)
                 left -= 1

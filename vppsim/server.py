@@ -28,6 +28,7 @@ Errors give retval -1 and a text starting with ``sim fault:`` as VPP's CLI does.
 from __future__ import annotations
 
 import array
+import errno
 import os
 import socket
 import struct
@@ -43,6 +44,7 @@ VERSION = "26.10-rc0~vppsim"
 _DLEN = struct.Struct(">I").unpack_from
 _RECV = 256 * 1024
 _MIN_REQUEST = 16 + 2 + 4 + 4
+_MAX_MESSAGE = 64 << 20  # nothing legitimate comes close; refuse before allocating for garbage
 
 
 class Connection:
@@ -245,8 +247,12 @@ class Server:
         while not self._stopping.is_set():
             try:
                 sock, _ = listener.accept()
-            except OSError:
-                return
+            except OSError as e:
+                if self._stopping.is_set() or e.errno in (errno.EBADF, errno.EINVAL):
+                    return
+                sys.stderr.write(f"vppsim: accept failed: {e}\n")  # e.g. EMFILE: keep serving
+                self._stopping.wait(0.1)
+                continue
             with self.lock:
                 conn = Connection(sock, self.generation)
             with self._conn_lock:
@@ -266,7 +272,10 @@ class Server:
             while True:
                 if len(buf) >= 16:
                     # A frame is partly here: its length is known, wait for exactly the rest.
-                    chunk = sock.recv(16 + _DLEN(buf, 8)[0] - len(buf), socket.MSG_WAITALL)
+                    (dlen,) = _DLEN(buf, 8)
+                    if dlen > _MAX_MESSAGE:
+                        raise ProtocolError(f"message of {dlen} bytes")
+                    chunk = sock.recv(min(16 + dlen - len(buf), _RECV), socket.MSG_WAITALL)
                 elif buf:
                     # Partial header: ask for exactly its rest (the low-water mark is capped by it).
                     chunk = sock.recv(16 - len(buf), socket.MSG_WAITALL)

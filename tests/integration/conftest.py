@@ -102,13 +102,18 @@ def start_vppsim(*args: str) -> VppSim:
     deadline = time.monotonic() + READY_TIMEOUT
     # Bounded readiness poll: each probe is a real connect; the short pause only paces the probes.
     while True:
+        problem = None
         if proc.poll() is not None:
-            raise RuntimeError(f"vppsim exited with {proc.returncode} before it was ready:\n{sim.log()}")
-        if _accepts(api_sock, socket.SOCK_STREAM) and _accepts(stats_sock, socket.SOCK_SEQPACKET):
+            problem = f"vppsim exited with {proc.returncode} before it was ready"
+        elif _accepts(api_sock, socket.SOCK_STREAM) and _accepts(stats_sock, socket.SOCK_SEQPACKET):
             break
-        if time.monotonic() > deadline:
+        elif time.monotonic() > deadline:
+            problem = f"vppsim did not accept on {api_sock} within {READY_TIMEOUT}s"
+        if problem:
             sim.stop()
-            raise RuntimeError(f"vppsim did not accept on {api_sock} within {READY_TIMEOUT}s:\n{sim.log()}")
+            log = sim.log()
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise RuntimeError(f"{problem}:\n{log}")
         time.sleep(0.02)
     sim.api_dir = API_DIR
     return sim

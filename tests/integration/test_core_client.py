@@ -175,9 +175,14 @@ def test_socket_without_listener_is_a_clear_error(tmp_path):
     s.bind(path)  # bound, never listening: connect is refused
     try:
         with pytest.raises(VppConnectError, match="nothing listens"):
-            VppLbClient(path, api_dir="/nonexistent-but-unused").connect()
+            VppLbClient(path).connect()
     finally:
         s.close()
+
+
+def test_api_dir_without_definitions_is_a_clear_error(vppsim, tmp_path):
+    with pytest.raises(VppConnectError, match="no usable VPP API definitions in " + str(tmp_path)):
+        VppLbClient(vppsim.api_socket, api_dir=str(tmp_path)).connect()
 
 
 def test_peer_that_never_answers_times_out(tmp_path):

@@ -216,8 +216,14 @@ def test_ip_route_lookup_for_vip_and_missing_prefix(vppsim, connect):
         miss = c.api.ip_route_lookup(table_id=0, exact=1, prefix="192.0.2.9/32")
         assert miss.retval == -6 and miss.route.n_paths == 0 and miss.route.paths == []
         assert str(miss.route.prefix) == "0.0.0.0/0"
+        assert c.api.lb_add_del_vip_v2(pfx="2001:db8::10/128", encap=1).retval == 0
+        r6 = c.api.ip_route_lookup(table_id=0, exact=1, prefix="2001:db8::10/128")
+        assert r6.retval == 0 and str(r6.route.prefix) == "2001:db8::10/128"
+        assert r6.route.stats_index not in (0, r.route.stats_index)
+        assert r6.route.paths[0].proto == 1  # FIB_API_PATH_NH_PROTO_IP6
     finally:
         c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", protocol=6, port=80, is_del=True)
+        c.api.lb_add_del_vip_v2(pfx="2001:db8::10/128", is_del=True)
 
 
 def test_old_style_dumps_end_with_the_ping(vppsim, connect):
@@ -421,6 +427,66 @@ def test_stats_reader_during_vector_growth(vppsim, connect, stats):
     assert len(s["first session packet"][0]) == 151  # placeholder VIP 0 + 150 VIPs
 
 
+def test_stats_segment_layout_through_vppstats():
+    """StatsSegment on its own, read by VPPStats: directory growth, per-thread rows, in-place values."""
+    import array
+    import shutil
+    import socket
+    import tempfile
+
+    from vppsim.statseg import StatsSegment
+
+    seg = StatsSegment(n_threads=2, size=4 << 20, boottime=1_700_000_000)
+    workdir = tempfile.mkdtemp(prefix="statseg-", dir="/tmp")  # short: AF_UNIX paths max 108 bytes
+    path = os.path.join(workdir, "stats.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(4)
+
+    def serve_fd() -> None:
+        conn, _ = listener.accept()
+        conn.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [seg.fd]))])
+        conn.close()
+
+    t = threading.Thread(target=serve_fd, daemon=True)
+    t.start()
+    s = VPPStats(socketname=path, timeout=5)
+    try:
+        s.connect()
+        t.join(10)
+        assert s["/sys/boottime"] == 1_700_000_000 and s["/sys/num_worker_threads"] == 1
+        assert len(s["/net/route/to"]) == 2 and len(s["/net/route/to"][1]) == 8
+        epoch = s.epoch
+        for i in range(200):  # the directory starts with room for 64 entries
+            seg.set_scalar(f"/test/scalar{i}", i * 3)
+        assert s.epoch > epoch
+        assert len(s.ls("/test/")) == 200 and s["/test/scalar199"] == 597
+        seg.set_scalar("/test/scalar7", 12345)  # in place: no epoch bump needed to see it
+        assert s["/test/scalar7"] == 12345
+        seg.ensure_simple("/test/simple", 3)
+        seg.add_simple("/test/simple", 1, 2, 5)
+        seg.add_simple("/test/simple", 1, 2)
+        seg.set_simple("/test/simple", 0, 0, 9)
+        assert s["/test/simple"] == [[9, 0, 0], [0, 0, 6]]
+        seg.ensure_simple("/test/simple", 100)  # relocates the rows, keeps the values
+        rows = s["/test/simple"]
+        assert [len(r) for r in rows] == [100, 100] and rows[1][2] == 6 and rows[0][0] == 9
+        seg.ensure_combined("/net/route/to", 10)
+        seg.add_combined("/net/route/to", 1, 9, 3, 300)
+        seg.add_combined("/net/route/to", 0, 9, 1, 64)
+        assert s["/net/route/to"][:, 9].sum_packets() == 4 and s["/net/route/to"][:, 9].sum_octets() == 364
+        with pytest.raises(IndexError):
+            seg.add_simple("/test/simple", 2, 0)  # no thread 2
+        with pytest.raises(IndexError):
+            seg.add_simple("/test/simple", 0, 100)
+        assert seg.length("/test/simple") == 100
+    finally:
+        s.disconnect()
+        listener.close()
+        seg.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def test_worker_threads_give_counter_rows(vppsim_factory, stats):
     sim = vppsim_factory("--threads", "3")
     s = stats(sim)
@@ -523,30 +589,3 @@ def test_lb_api_1_1_0_definitions():
     assert lb["options"]["version"] == "1.1.0" and "lb_conf_get" not in lb["services"]
     messages, _ = VPPApiJSONFiles.process_json_array_str(rel.api_json)
     assert all(f"{n}_{m.crc[2:]}" in rel_names for n, m in messages.items())
-
-
-def test_lb_api_1_1_0_message_table(vppsim_factory, connect):
-    from vppsim import lb
-
-    if "1.1.0" not in getattr(lb, "PERSONALITIES", {}):
-        pytest.skip("vppsim.lb has no LB API 1.1.0 personality")
-    sim = vppsim_factory("--lb-api", "1.1.0")
-    c = connect(sim=sim)
-    assert sorted(c.validate_message_table(LB_MASTER_ONLY)) == sorted(LB_MASTER_ONLY)
-    assert len(REL_CRCS) == len(REAL_VPP_CRCS) - 8
-    assert c.validate_message_table(REL_CRCS) == []
-    assert not hasattr(c.api, "lb_conf_get")
-    b = connect(sim=sim, bootstrap=True)
-    lb = next(d for d in json.loads(b.api.get_api_json().json) if d["module"] == "lb")
-    assert lb["options"]["version"] == "1.1.0"
-    assert "lb_conf_get" not in {m[0] for m in lb["messages"]}
-
-    async def run() -> None:  # the asyncio client KeyErrors on any JSON message not in the table
-        a = AsyncVPPApiClient(server_address=sim.api_socket)
-        assert await a.connect("async", asyncio.Queue()) == 0
-        assert (await asyncio.wait_for(a.api.control_ping(), 10)).retval == 0
-        a.writer.close()
-        a.socket_task.cancel()
-        a.queue_task.cancel()
-
-    asyncio.run(run())

@@ -165,13 +165,18 @@ class VppLbClient:
             )
 
     def _connect_with(self, **kwargs):
-        vpp = VPPApiClient(
-            server_address=self.api_socket,
-            read_timeout=self.timeout,
-            async_thread=False,
-            use_socket=True,
-            **kwargs,
-        )
+        try:
+            vpp = VPPApiClient(
+                server_address=self.api_socket,
+                read_timeout=self.timeout,
+                async_thread=False,
+                use_socket=True,
+                **kwargs,
+            )
+        except Exception as exc:  # vpp_papi raises several types for unreadable definitions
+            raise VppConnectError(
+                f"no usable VPP API definitions in {kwargs.get('apidir')}: {exc}"
+            ) from exc
         try:
             vpp.connect(self.name)
         except PermissionError as exc:
@@ -376,5 +381,6 @@ def _spec_from_details(d, cli: ParsedVip) -> VipSpec:
         dscp=int(d.dscp) if encap == "l3dsr" else 0,
         # srv_type is not byte-swapped in lb_vip_details; the CLI prints the real one.
         srv_type=(cli.srv_type or "clusterip") if encap in ("nat4", "nat6") else "clusterip",
-        target_port=int(d.target_port) if encap in ("nat4", "nat6") else 0,
+        # target_port comes byte-swapped in lb_vip_details; the CLI prints it right.
+        target_port=(cli.target_port or 0) if encap in ("nat4", "nat6") else 0,
     )

@@ -1,0 +1,31 @@
+"""vppsim.lb at the size of vpp-facts Part 2 §4 (1,000 VIPs x 8 ASes): results and a loose time guard."""
+
+from __future__ import annotations
+
+import time
+from ipaddress import IPv4Address
+
+from _lbsim import make
+
+
+def test_thousand_vips_with_eight_ases_each() -> None:
+    p, _, _ = make()
+    start = time.perf_counter()
+    for i in range(1000):
+        vip = IPv4Address(0xC0010000 + i)
+        assert p.vip_add(vip, 32, 6, 80, 0, 0, 0, 0, 1024, False) == 0
+        for j in range(8):
+            assert p.as_add(vip, 32, 6, 80, IPv4Address(0x0A000000 + 8 * i + j), 100, False) == 0
+    rv, verbose = p.cli("show lb vips verbose")
+    details = p.as_details(IPv4Address(0), 0, 0, 0)
+    elapsed = time.perf_counter() - start
+    assert rv == 0
+    assert p.cli("show lb") == (0, (
+        "lb_main ip4-src-address: 255.255.255.255 \n ip6-src-address: ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff \n"
+        " #vips: 1001\n #ass: 8000\n"))
+    assert len(details) == 8000
+    assert {d["num_buckets"] for d in details} == {128}
+    assert verbose.count(" buckets:128 flows:0 ") == 8000
+    assert len(p.vip_details()) == 1000
+    # Typically ~0.3 s; the bound only catches accidental quadratic behaviour.
+    assert elapsed < 5.0

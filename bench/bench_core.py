@@ -12,7 +12,9 @@ import asyncio
 import ipaddress
 import os
 import platform
+import socket
 import statistics
+import struct
 import sys
 import time
 
@@ -75,16 +77,95 @@ def bench_pings(sim, n: int) -> dict:
 
     async def pipelined() -> float:
         client = AsyncVPPApiClient(server_address=sim.api_socket)
-        await client.connect("bench-async")
+        await client.connect("bench-async", asyncio.Queue())
         try:
             t0 = time.perf_counter()
             await asyncio.gather(*[client.api.control_ping() for _call in range(n)])
             return n / (time.perf_counter() - t0)
         finally:
-            await client.disconnect()
+            # vpp_papi's asyncio client has no disconnect that stops its tasks; do it by hand.
+            await client.api.sockclnt_delete(index=client.socket_index)
+            client.writer.close()
+            client.socket_task.cancel()
+            client.queue_task.cancel()
 
     return {"sync_per_s": statistics.median(rounds), "sync_rounds": rounds,
             "async_pipelined_per_s": asyncio.run(pipelined())}
+
+
+def raw_socket_pings(sim, n: int) -> float:
+    """Round trips/s of a minimal hand-written client: what vppsim itself can answer."""
+    hdr = struct.Struct(">QII")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(sim.api_socket)
+
+    def read_message() -> bytes:
+        _q, length, _ts = hdr.unpack(recv_exactly(hdr.size))
+        return recv_exactly(length)
+
+    def recv_exactly(size: int) -> bytes:
+        buf = b""
+        while len(buf) < size:
+            chunk = sock.recv(size - len(buf))
+            if not chunk:
+                raise ConnectionError("vppsim closed the connection")
+            buf += chunk
+        return buf
+
+    # sockclnt_create (id 15): context, name[64]; the reply's `index` is at bytes 14..18.
+    body = struct.pack(">HI64s", 15, 124, b"bench-raw")
+    sock.sendall(hdr.pack(0, len(body), 0) + body)
+    index = struct.unpack_from(">I", read_message(), 14)[0]
+    ping = struct.pack(">HII", 23, index, 1)  # control_ping is memclnt's fixed id 23
+    frame = hdr.pack(0, len(ping), 0) + ping
+    t0 = time.perf_counter()
+    for _call in range(n):
+        sock.sendall(frame)
+        read_message()
+    rate = n / (time.perf_counter() - t0)
+    sock.close()
+    return rate
+
+
+def async_loop_floor(sim, ops) -> float:
+    """The same calls from a bare loop over vpp_papi's asyncio client, awaited one by one."""
+
+    async def run() -> float:
+        client = AsyncVPPApiClient(server_address=sim.api_socket)
+        await client.connect("floor-async", asyncio.Queue())
+        try:
+            calls = papi_calls(client.api, ops)
+            t0 = time.perf_counter()
+            for func, kwargs in calls:
+                r = await func(**kwargs)
+                assert r.retval == 0, r
+            return time.perf_counter() - t0
+        finally:
+            await client.api.sockclnt_delete(index=client.socket_index)
+            client.writer.close()
+            client.socket_task.cancel()
+            client.queue_task.cancel()
+
+    return asyncio.run(run())
+
+
+def papi_calls(api, ops) -> list:
+    calls = []
+    for op in ops:
+        if op.action == "add_vip":
+            calls.append((api.lb_add_del_vip_v2, dict(
+                pfx=op.vip.prefix, protocol=op.vip.protocol, port=op.vip.port, encap=0,
+                new_flows_table_length=op.spec.new_flows_table_length, is_del=False)))
+        elif op.action == "add_as":
+            calls.append((api.lb_add_del_as_v2, dict(
+                pfx=op.vip.prefix, protocol=op.vip.protocol, port=op.vip.port,
+                as_address=op.address, weight=op.weight, is_del=False)))
+        elif op.action == "set_conf":
+            c = op.conf
+            calls.append((api.lb_conf, dict(
+                ip4_src_address=c.ip4_src_address, ip6_src_address=c.ip6_src_address,
+                sticky_buckets_per_core=c.sticky_buckets_per_core, flow_timeout=c.flow_timeout)))
+    return calls
 
 
 def bare_loop_floor(sim, ops) -> float:
@@ -92,21 +173,7 @@ def bare_loop_floor(sim, ops) -> float:
     vpp = VPPApiClient(server_address=sim.api_socket, bootstrapapi=True, async_thread=False)
     vpp.connect("floor")
     try:
-        calls = []
-        for op in ops:
-            if op.action == "add_vip":
-                calls.append((vpp.api.lb_add_del_vip_v2, dict(
-                    pfx=op.vip.prefix, protocol=op.vip.protocol, port=op.vip.port, encap=0,
-                    new_flows_table_length=op.spec.new_flows_table_length, is_del=False)))
-            elif op.action == "add_as":
-                calls.append((vpp.api.lb_add_del_as_v2, dict(
-                    pfx=op.vip.prefix, protocol=op.vip.protocol, port=op.vip.port,
-                    as_address=op.address, weight=op.weight, is_del=False)))
-            elif op.action == "set_conf":
-                c = op.conf
-                calls.append((vpp.api.lb_conf, dict(
-                    ip4_src_address=c.ip4_src_address, ip6_src_address=c.ip6_src_address,
-                    sticky_buckets_per_core=c.sticky_buckets_per_core, flow_timeout=c.flow_timeout)))
+        calls = papi_calls(vpp.api, ops)
         t0 = time.perf_counter()
         for func, kwargs in calls:
             r = func(**kwargs)
@@ -123,6 +190,7 @@ def bench_core(sim, maglev_lb: dict) -> dict:
     want = desired.desired_state(config)
     t["validate_and_desired_s"] = time.perf_counter() - t0
     with VppLbClient(sim.api_socket) as client:
+        t["transport"] = client.capabilities.transport
         t0 = time.perf_counter()
         actual = client.dump()
         t["first_dump_s"] = time.perf_counter() - t0
@@ -162,12 +230,14 @@ def main() -> int:
 
     maglev_lb = generate_maglev_lb(args.vips, args.ases)
     with launcher.start() as sim:
+        raw = raw_socket_pings(sim, args.pings)
         pings = bench_pings(sim, args.pings)
         core, ops = bench_core(sim, maglev_lb)
-    with launcher.start() as sim:  # fresh VPP for the floor
+    with launcher.start() as sim:  # fresh VPP for each floor
         floor = bare_loop_floor(sim, ops)
+    with launcher.start() as sim:
+        floor_async = async_loop_floor(sim, ops)
 
-    ratio = core["apply_s"] / floor
     lines = [
         MARK_BEGIN,
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; vppsim as the VPP, one run, "
@@ -175,15 +245,18 @@ def main() -> int:
         "",
         "| measurement | result |",
         "|---|---|",
-        f"| sync vpp_papi control_ping round trips ({args.pings} x 3, median) | "
+        f"| vppsim answering a minimal hand-written socket client, control_ping x {args.pings} | {raw:,.0f}/s |",
+        f"| sync vpp_papi (VPPApiClient) control_ping ({args.pings} x 3, median) | "
         f"{pings['sync_per_s']:,.0f}/s (rounds: {', '.join(f'{r:,.0f}' for r in pings['sync_rounds'])}) |",
         f"| asyncio vpp_papi control_ping, {args.pings} pipelined | {pings['async_pipelined_per_s']:,.0f}/s |",
-        f"| floor: bare vpp_papi loop, same {core['ops']} calls as the push | {floor:.2f} s |",
+        f"| floor: bare sync vpp_papi loop, the push's {core['ops']} calls | {floor:.2f} s |",
+        f"| floor: bare asyncio vpp_papi loop (awaited one by one), same calls | {floor_async:.2f} s |",
         f"| core push: validate + desired state | {core['validate_and_desired_s']:.2f} s |",
         f"| core push: first dump (empty VPP) | {core['first_dump_s']:.3f} s |",
         f"| core push: plan ({core['ops']} ops) | {core['plan_s']:.3f} s |",
-        f"| core push: apply | {core['apply_s']:.2f} s ({ratio:.2f}x the floor) |",
-        f"| core push: total | {core['push_total_s']:.2f} s ({core['push_total_s'] / floor:.2f}x the floor) |",
+        f"| core push: apply ({core['transport']} transport) | {core['apply_s']:.2f} s "
+        f"({core['apply_s'] / floor:.2f}x the sync floor, {core['apply_s'] / floor_async:.2f}x the asyncio floor) |",
+        f"| core push: total | {core['push_total_s']:.2f} s ({core['push_total_s'] / floor:.2f}x the sync floor) |",
         f"| no-op re-plan: dump {args.vips} VIPs x {args.ases} ASes + plan | "
         f"{core['noop_dump_and_plan_s']:.2f} s |",
         MARK_END,

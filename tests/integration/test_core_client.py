@@ -49,9 +49,12 @@ def scenario_a_ops() -> list:
     ]
 
 
-@pytest.fixture
-def client(vppsim):
-    with VppLbClient(vppsim.api_socket, timeout=5) as c:
+@pytest.fixture(params=["asyncio", "sync"])
+def client(request, vppsim):
+    """Both transports: definitions from VPP (asyncio client) and from an API directory (sync)."""
+    api_dir = vppsim.api_dir if request.param == "sync" else None
+    with VppLbClient(vppsim.api_socket, api_dir=api_dir, timeout=5) as c:
+        assert c.capabilities.transport == request.param
         yield c
 
 

@@ -7,10 +7,12 @@ call goes through one lock; the agent additionally keeps the connection in one t
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import threading
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from .cli_parser import ParsedVip, parse_show_lb, parse_vips_verbose
 from .errors import (
@@ -39,14 +41,7 @@ from .model import (
     VipSpec,
     VipState,
 )
-
-try:  # vpp_papi is a runtime requirement on the VPP host; import errors are reported at connect time.
-    from vpp_papi import VPPApiClient
-except ImportError as exc:  # pragma: no cover - exercised only on hosts without vpp_papi
-    VPPApiClient = None
-    VPP_PAPI_IMPORT_ERROR: Optional[ImportError] = exc
-else:
-    VPP_PAPI_IMPORT_ERROR = None
+from .papi_session import AsyncPapiSession, SyncPapiSession
 
 DEFAULT_API_SOCKET = "/run/vpp/api.sock"
 DEFAULT_STATS_SOCKET = "/run/vpp/stats.sock"
@@ -77,6 +72,7 @@ class Capabilities:
     as_v2_dump: bool  # lb_as_v2_dump (weight and bucket count per AS)
     route_lookup: bool  # ip_route_lookup (FIB stats index of a VIP)
     api_from_vpp: bool  # definitions came from VPP itself (get_api_json)
+    transport: str  # "asyncio" (vpp_papi's asyncio client) or "sync" (VPPApiClient + api_dir)
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -99,7 +95,7 @@ class VppLbClient:
         self.timeout = timeout
         self.name = name
         self.capabilities: Optional[Capabilities] = None
-        self._vpp = None
+        self._session = None
         self._lock = threading.RLock()
 
     # -- connection -------------------------------------------------------------------------
@@ -113,45 +109,48 @@ class VppLbClient:
 
     @property
     def connected(self) -> bool:
-        return self._vpp is not None
+        return self._session is not None
 
     def connect(self) -> Capabilities:
-        """Connect, load API definitions (from VPP, else api_dir) and detect capabilities."""
-        if VPPApiClient is None:
-            raise VppConnectError(f"the vpp_papi Python package is not installed: {VPP_PAPI_IMPORT_ERROR}")
+        """Connect, load API definitions (from VPP, else api_dir) and detect capabilities.
+
+        Without api_dir the definitions come from VPP itself (get_api_json, VPP >= 24.06) through
+        vpp_papi's asyncio client; if VPP cannot serve them, from the first of DEFAULT_API_DIRS.
+        """
         with self._lock:
-            if self._vpp is not None:
+            if self._session is not None:
                 return self.capabilities
             self._check_socket()
             if self.api_dir:
-                vpp, from_vpp = self._connect_with(apidir=self.api_dir), False
+                session = SyncPapiSession(self.api_socket, self.timeout, self.name, self.api_dir)
             else:
                 try:
-                    vpp, from_vpp = self._connect_with(bootstrapapi=True), True
+                    session = AsyncPapiSession(self.api_socket, self.timeout, self.name)
                 except VppConnectError:
                     raise
-                except Exception as exc:  # VPP older than 24.06 has no get_api_json
+                except Exception as exc:  # no get_api_json in this VPP
                     api_dir = next((d for d in DEFAULT_API_DIRS if os.path.isdir(d)), None)
                     if api_dir is None:
                         raise VppConnectError(
-                            f"VPP at {self.api_socket} did not serve its API definitions ({exc}) and none of "
-                            f"{', '.join(DEFAULT_API_DIRS)} exists: set api_dir"
+                            f"VPP at {self.api_socket} did not serve its API definitions ({exc!r}) and "
+                            f"none of {', '.join(DEFAULT_API_DIRS)} exists: set api_dir"
                         ) from exc
-                    vpp, from_vpp = self._connect_with(apidir=api_dir), False
-            self._vpp = vpp
-            api = vpp.api
-            missing = [m for m in REQUIRED_MESSAGES if not hasattr(api, m)]
+                    session = SyncPapiSession(self.api_socket, self.timeout, self.name, api_dir)
+            from_vpp = session.kind == "asyncio"
+            missing = [m for m in REQUIRED_MESSAGES if not session.has(m)]
             if missing:
-                self.disconnect()
+                session.close()
                 raise VppApiMissingError(missing, "from VPP" if from_vpp else self.api_dir or "api_dir")
-            weights = hasattr(api, "lb_as_set_weight") and hasattr(api, "lb_add_del_as_v2")
+            self._session = session
+            weights = session.has("lb_as_set_weight") and session.has("lb_add_del_as_v2")
             self.capabilities = Capabilities(
                 lb_api_version="1.2.0" if weights else "1.1.0",
                 as_weights=weights,
-                conf_get=hasattr(api, "lb_conf_get"),
-                as_v2_dump=hasattr(api, "lb_as_v2_dump"),
-                route_lookup=hasattr(api, "ip_route_lookup"),
+                conf_get=session.has("lb_conf_get"),
+                as_v2_dump=session.has("lb_as_v2_dump"),
+                route_lookup=session.has("ip_route_lookup"),
                 api_from_vpp=from_vpp,
+                transport=session.kind,
             )
             return self.capabilities
 
@@ -164,42 +163,12 @@ class VppLbClient:
                 f"permission denied on VPP API socket {path}: run as root or as a member of its group"
             )
 
-    def _connect_with(self, **kwargs):
-        try:
-            vpp = VPPApiClient(
-                server_address=self.api_socket,
-                read_timeout=self.timeout,
-                async_thread=False,
-                use_socket=True,
-                **kwargs,
-            )
-        except Exception as exc:  # vpp_papi raises several types for unreadable definitions
-            raise VppConnectError(
-                f"no usable VPP API definitions in {kwargs.get('apidir')}: {exc}"
-            ) from exc
-        try:
-            vpp.connect(self.name)
-        except PermissionError as exc:
-            raise VppConnectError(f"permission denied on VPP API socket {self.api_socket}: {exc}") from exc
-        except (ConnectionRefusedError, FileNotFoundError) as exc:
-            raise VppConnectError(f"nothing listens on VPP API socket {self.api_socket}: {exc}") from exc
-        except TimeoutError as exc:
-            raise VppConnectError(
-                f"VPP did not answer on {self.api_socket} within {self.timeout}s"
-            ) from exc
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            raise VppConnectError(f"VPP closed the connection on {self.api_socket}: {exc}") from exc
-        return vpp
-
     def disconnect(self) -> None:
         """Disconnect; quick and silent even when the peer is already gone."""
         with self._lock:
-            vpp, self._vpp = self._vpp, None
-            if vpp is not None:
-                try:
-                    vpp.disconnect()
-                except Exception:  # the peer may be dead; the local side is torn down regardless
-                    pass
+            session, self._session = self._session, None
+            if session is not None:
+                session.close()
 
     def reconnect(self) -> Capabilities:
         """Drop the (possibly dead) connection and connect again; message ids may change."""
@@ -208,19 +177,17 @@ class VppLbClient:
 
     # -- calls ------------------------------------------------------------------------------
 
+    def _require_session(self):
+        if self._session is None:
+            raise VppDisconnectedError(f"not connected to VPP at {self.api_socket}")
+        return self._session
+
     def _call(self, message: str, operation: str = "", check: bool = True, **fields):
         with self._lock:
-            if self._vpp is None:
-                raise VppDisconnectedError(f"not connected to VPP at {self.api_socket}")
-            func = getattr(self._vpp.api, message, None)
-            if func is None:
+            session = self._require_session()
+            if not session.has(message):
                 raise VppApiMissingError([message], "connected VPP")
-            try:
-                reply = func(**fields)
-            except OSError as exc:
-                raise VppDisconnectedError(
-                    f"lost the connection to VPP at {self.api_socket} during {message}: {exc}"
-                ) from exc
+            reply = session.call(message, **fields)
         if check and not isinstance(reply, list) and getattr(reply, "retval", 0) != 0:
             raise VppRetvalError(message, reply.retval, operation)
         return reply
@@ -257,14 +224,12 @@ class VppLbClient:
     def dump(self) -> LbState:
         """The live LB state: conf, VIPs (with sticky flag, pool index, counters) and used ASes."""
         caps = self.capabilities
-        conf = self.dump_conf()
-        vip_details = self._call("lb_vip_dump")
-        as_details = self._call("lb_as_v2_dump" if caps.as_v2_dump else "lb_as_dump")
-        parsed = {
-            (p.prefix, p.protocol, p.port): p
-            for p in parse_vips_verbose(self.cli("show lb vips verbose"))
-            if not p.removed
-        }
+        with _gc_paused():
+            conf = self.dump_conf()
+            vip_details = self._call("lb_vip_dump")
+            as_details = self._call("lb_as_v2_dump" if caps.as_v2_dump else "lb_as_dump")
+            verbose = self.cli("show lb vips verbose")
+        parsed = {(p.prefix, p.protocol, p.port): p for p in parse_vips_verbose(verbose) if not p.removed}
         vips: Dict[VipKey, VipState] = {}
         for d in vip_details:
             key = VipKey(str(d.vip.pfx.network), int(d.vip.protocol), int(d.vip.port))
@@ -311,35 +276,57 @@ class VppLbClient:
     # -- changes ----------------------------------------------------------------------------
 
     def apply(self, ops: Iterable[Op]) -> List[Op]:
-        """Execute ops in order. On failure, ApplyError says which ops VPP accepted first."""
-        applied: List[Op] = []
+        """Execute ops in order, stopping at the first failure.
+
+        Raises ApplyError naming the failed op and the ops VPP accepted before it (the next run
+        converges from there). The requests go out back to back on one connection, which keeps
+        a large push close to the cost of a bare vpp_papi loop.
+        """
+        ops = list(ops)
+        requests, refused = [], None
         for op in ops:
             try:
-                self.execute(op)
-            except VppError as exc:
-                raise ApplyError(applied, op, exc) from exc
-            applied.append(op)
+                requests.append(self._request_for(op))
+            except VppError as exc:  # refused before reaching VPP; send what precedes it
+                refused = exc
+                break
+        with self._lock, _gc_paused():
+            session = self._require_session()
+            replies, broken = session.call_many(requests)
+        for position, reply in enumerate(replies):
+            if reply.retval != 0:
+                op = ops[position]
+                cause = VppRetvalError(requests[position][0], reply.retval, op.describe())
+                raise ApplyError(ops[:position], op, cause) from cause
+        applied = ops[: len(replies)]
+        if broken is not None:
+            raise ApplyError(applied, ops[len(replies)], broken) from broken
+        if refused is not None:
+            raise ApplyError(applied, ops[len(applied)], refused) from refused
         return applied
 
     def execute(self, op: Op) -> None:
-        text = op.describe()
+        """Execute one op; raises VppRetvalError if VPP refuses it."""
+        message, fields = self._request_for(op)
+        self._call(message, op.describe(), **fields)
+
+    def _request_for(self, op: Op) -> Tuple[str, dict]:
+        """The vpp_papi message and fields that carry out an op."""
         if op.action == SET_CONF:
             c = op.conf
-            self._call(
-                "lb_conf", text,
+            return "lb_conf", dict(
                 ip4_src_address=c.ip4_src_address,
                 ip6_src_address=c.ip6_src_address,
                 sticky_buckets_per_core=c.sticky_buckets_per_core,
                 flow_timeout=c.flow_timeout,
             )
-        elif op.action in (ADD_VIP, DEL_VIP):
+        if op.action in (ADD_VIP, DEL_VIP):
             spec = op.spec or VipSpec()
             if spec.new_flows_table_length < 1:
                 # VPP accepts 0 as a power of two and then tries to allocate 2^32 buckets.
-                raise VppRetvalError("lb_add_del_vip_v2", -70, text)
-            self._call(
-                "lb_add_del_vip_v2", text,
-                **_vip_fields(op.vip),
+                raise VppRetvalError("lb_add_del_vip_v2", -70, op.describe())
+            return "lb_add_del_vip_v2", dict(
+                _vip_fields(op.vip),
                 encap=ENCAP_API[spec.encap],
                 dscp=spec.dscp,
                 type=SRV_TYPE_API[spec.srv_type],
@@ -348,22 +335,35 @@ class VppLbClient:
                 src_ip_sticky=spec.src_ip_sticky,
                 is_del=op.action == DEL_VIP,
             )
-        elif op.action in (ADD_AS, DEL_AS):
+        if op.action in (ADD_AS, DEL_AS):
             fields = dict(_vip_fields(op.vip), as_address=op.address, is_del=op.action == DEL_AS,
                           is_flush=op.flush)
             if self.capabilities.as_weights:
-                self._call("lb_add_del_as_v2", text, weight=op.weight or 0, **fields)
-            else:
-                self._call("lb_add_del_as", text, **fields)
-        elif op.action == SET_WEIGHT:
+                return "lb_add_del_as_v2", dict(fields, weight=op.weight or 0)
+            return "lb_add_del_as", fields
+        if op.action == SET_WEIGHT:
             if not self.capabilities.as_weights:
                 raise VppApiMissingError(["lb_as_set_weight"], "connected VPP (LB API 1.1.0)")
-            self._call(
-                "lb_as_set_weight", text,
-                **_vip_fields(op.vip), as_address=op.address, weight=op.weight, is_flush=op.flush,
+            return "lb_as_set_weight", dict(
+                _vip_fields(op.vip), as_address=op.address, weight=op.weight, is_flush=op.flush,
             )
-        else:
-            raise ValueError(f"unknown op action {op.action!r}")
+        raise ValueError(f"unknown op action {op.action!r}")
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic GC during a bulk exchange.
+
+    Each reply allocates objects, so the GC runs often, and every full pass walks the whole
+    desired and actual state the caller holds; none of the replies form cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _vip_fields(key: VipKey) -> dict:

@@ -1,0 +1,207 @@
+"""Two ways to drive the real vpp_papi client, behind one small interface.
+
+* ``AsyncPapiSession``: vpp_papi's asyncio client (``vpp_papi.vpp_papi_async``), run on a private
+  event loop so synchronous callers can use it. It loads the API definitions from VPP itself
+  (``get_api_json``, VPP >= 24.06) and decodes replies in the caller's thread, which makes dumps
+  several times faster than the threaded client (docs/performance.md).
+* ``SyncPapiSession``: the classic ``vpp_papi.VPPApiClient`` with definitions from a directory,
+  for VPPs that do not serve their definitions.
+
+Both turn a dead peer into VppDisconnectedError and an unreachable one into VppConnectError.
+Neither is thread-safe; VppLbClient serialises calls with a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import List, Optional, Tuple
+
+from .errors import VppConnectError, VppDisconnectedError
+
+try:
+    from vpp_papi import VPPApiClient
+    from vpp_papi.vpp_papi_async import VPPApiClient as AsyncVPPApiClient
+except ImportError as exc:  # pragma: no cover - reported at connect time
+    VPPApiClient = AsyncVPPApiClient = None
+    VPP_PAPI_IMPORT_ERROR: Optional[ImportError] = exc
+else:
+    VPP_PAPI_IMPORT_ERROR = None
+
+
+def _require_papi() -> None:
+    if VPPApiClient is None:
+        raise VppConnectError(f"the vpp_papi Python package is not installed: {VPP_PAPI_IMPORT_ERROR}")
+
+
+def _connect_error(socket_path: str, timeout: float, exc: BaseException) -> VppConnectError:
+    if isinstance(exc, PermissionError):
+        return VppConnectError(f"permission denied on VPP API socket {socket_path}: {exc}")
+    if isinstance(exc, (ConnectionRefusedError, FileNotFoundError)):
+        return VppConnectError(f"nothing listens on VPP API socket {socket_path}: {exc}")
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return VppConnectError(f"VPP did not answer on {socket_path} within {timeout}s")
+    return VppConnectError(f"VPP closed or broke the connection on {socket_path}: {exc!r}")
+
+
+def _call_each(call, requests) -> Tuple[list, Optional[Exception]]:
+    replies = []
+    for message, fields in requests:
+        try:
+            reply = call(message, **fields)
+        except VppDisconnectedError as exc:
+            return replies, exc
+        replies.append(reply)
+        if getattr(reply, "retval", 0) != 0:
+            break
+    return replies, None
+
+
+class SyncPapiSession:
+    """vpp_papi.VPPApiClient with API definitions from a directory."""
+
+    kind = "sync"
+
+    def __init__(self, socket_path: str, timeout: float, name: str, api_dir: str):
+        _require_papi()
+        self.socket_path = socket_path
+        try:
+            self._vpp = VPPApiClient(
+                server_address=socket_path, read_timeout=timeout, async_thread=False,
+                use_socket=True, apidir=api_dir,
+            )
+        except Exception as exc:  # vpp_papi raises several types for unreadable definitions
+            raise VppConnectError(f"no usable VPP API definitions in {api_dir}: {exc}") from exc
+        try:
+            self._vpp.connect(name)
+        except (OSError, EOFError, TypeError) as exc:  # TypeError: vpp_papi's read of a closed socket
+            raise _connect_error(socket_path, timeout, exc) from exc
+
+    def has(self, message: str) -> bool:
+        return hasattr(self._vpp.api, message)
+
+    def call(self, message: str, **fields):
+        try:
+            return getattr(self._vpp.api, message)(**fields)
+        except OSError as exc:  # VPPIOError, VppTransportSocketIOError, BrokenPipeError
+            raise VppDisconnectedError(
+                f"lost the connection to VPP at {self.socket_path} during {message}: {exc}"
+            ) from exc
+
+    def call_many(self, requests: List[Tuple[str, dict]]) -> Tuple[list, Optional[Exception]]:
+        """Send requests in order until one fails (non-zero retval) or the connection breaks.
+
+        Returns the replies received, the failed one last, and the connection error if any.
+        """
+        return _call_each(self.call, requests)
+
+    def close(self) -> None:
+        try:
+            self._vpp.disconnect()
+        except Exception:  # the peer may be dead; the local side is torn down regardless
+            pass
+
+
+class AsyncPapiSession:
+    """vpp_papi's asyncio client on a private event loop; definitions come from VPP."""
+
+    kind = "asyncio"
+
+    def __init__(self, socket_path: str, timeout: float, name: str):
+        _require_papi()
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._loop = asyncio.new_event_loop()
+        self._vpp = AsyncVPPApiClient(server_address=socket_path)
+        try:
+            rv = self._loop.run_until_complete(
+                asyncio.wait_for(self._vpp.connect(name, asyncio.Queue()), timeout)
+            )
+        except Exception as exc:
+            self._abandon()
+            if isinstance(exc, (OSError, EOFError, asyncio.TimeoutError, asyncio.IncompleteReadError)):
+                raise _connect_error(socket_path, timeout, exc) from exc
+            raise  # e.g. no get_api_json: the caller falls back to SyncPapiSession
+        if rv != 0:  # the asyncio client reports a missing socket or EACCES as -1
+            self._abandon()
+            raise VppConnectError(f"cannot open VPP API socket {socket_path} (permission or missing)")
+        self._pending = None
+        for task in (self._vpp.socket_task, self._vpp.queue_task):
+            task.add_done_callback(self._on_transport_end)
+
+    def has(self, message: str) -> bool:
+        return hasattr(self._vpp.api, message)
+
+    def call(self, message: str, **fields):
+        if self._dead():
+            raise VppDisconnectedError(f"lost the connection to VPP at {self.socket_path}")
+        result = self._loop.run_until_complete(self._request(message, fields))
+        # Old-style dumps resolve to (control_ping_reply, [details]); callers want the details.
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], list):
+            return result[1]
+        return result
+
+    def call_many(self, requests: List[Tuple[str, dict]]) -> Tuple[list, Optional[Exception]]:
+        """As SyncPapiSession.call_many, awaited one by one inside a single run of the loop."""
+        if self._dead():
+            return [], VppDisconnectedError(f"lost the connection to VPP at {self.socket_path}")
+        return self._loop.run_until_complete(self._request_many(requests))
+
+    async def _request_many(self, requests):
+        replies = []
+        for message, fields in requests:
+            try:
+                reply = await self._request(message, fields)
+            except VppDisconnectedError as exc:
+                return replies, exc
+            replies.append(reply)
+            if getattr(reply, "retval", 0) != 0:
+                break
+        return replies, None
+
+    async def _request(self, message: str, fields: dict):
+        # Inside the running loop: the asyncio client binds its futures to the current loop.
+        future = getattr(self._vpp.api, message)(**fields)
+        self._pending = future
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise VppDisconnectedError(
+                f"VPP at {self.socket_path} did not answer {message} within {self.timeout}s"
+            ) from None
+        except VppDisconnectedError as exc:
+            raise VppDisconnectedError(f"{exc} during {message}") from None
+        finally:
+            self._pending = None
+
+    def _on_transport_end(self, _task) -> None:
+        """The client's socket reader or writer ended (EOF, broken pipe): fail the waiting call now."""
+        future = self._pending
+        if future is not None and not future.done():
+            future.set_exception(VppDisconnectedError(f"lost the connection to VPP at {self.socket_path}"))
+
+    def _dead(self) -> bool:
+        return self._vpp.socket_task.done() or self._vpp.queue_task.done()
+
+    def close(self) -> None:
+        if not self._dead():
+            try:  # sockclnt_delete, bounded: the asyncio client would wait forever on a dead peer
+                self._loop.run_until_complete(self._goodbye())
+            except Exception:
+                pass
+        self._abandon()
+
+    async def _goodbye(self) -> None:
+        await asyncio.wait_for(self._vpp.api.sockclnt_delete(index=self._vpp.socket_index), 1.0)
+
+    def _abandon(self) -> None:
+        """Stop the client's tasks, close the socket and the loop."""
+        vpp, loop = self._vpp, self._loop
+        writer = getattr(vpp, "writer", None)
+        if writer is not None:
+            writer.close()
+        tasks = [t for t in (getattr(vpp, "socket_task", None), getattr(vpp, "queue_task", None)) if t]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.close()

@@ -161,7 +161,7 @@ def _parse_ip46_prefix(tok: str | None) -> tuple[int, int] | None:
     """unformat_ip46_prefix(IP46_TYPE_ANY): (ip46 address, ip46 plen) or None."""
     if tok is None or "/" not in tok:
         return None
-    addr_s, _, len_s = tok.partition("/")
+    addr_s, _slash, len_s = tok.partition("/")
     if not len_s.isdigit():
         return None
     length = int(len_s)

@@ -93,7 +93,7 @@ class TypeRegistry:
         leaves, tail = self.flatten(ftype, "x")
         if tail is not None:
             raise ValueError(f"{ftype} has no fixed size")
-        return struct.calcsize(">" + "".join(f for f, _ in leaves))
+        return struct.calcsize(">" + "".join(f for f, _leaf in leaves))
 
     def flatten(self, ftype: str, name: str) -> tuple[list[tuple[str, str]], tuple | None]:
         """Return ([(struct code, leaf name)], tail) for one field of type ``ftype``."""
@@ -163,8 +163,8 @@ class Codec:
         self.crc = crc
         self.id = msg_id
         leaves, tail = registry.flatten_fields(fields)
-        self.fields = [leaf for _, leaf in leaves]
-        fmt = "".join(code for code, _ in leaves)
+        self.fields = [leaf for _code, leaf in leaves]
+        fmt = "".join(code for code, _leaf in leaves)
         self.body = struct.Struct(">" + fmt)
         # Header and fixed body in one struct: a fixed-size reply is framed by a single pack().
         self.framed = struct.Struct(">QII" + fmt)
@@ -174,7 +174,7 @@ class Codec:
             elem_leaves, elem_tail = registry.flatten(tail[3], "e")
             if elem_tail is not None:
                 raise ValueError("nested variable-size arrays are not supported")
-            self.elem = struct.Struct(">" + "".join(code for code, _ in elem_leaves))
+            self.elem = struct.Struct(">" + "".join(code for code, _leaf in elem_leaves))
         names = self.fields + ([tail[1]] if tail else [])
         self.tuple = namedtuple(name, [n if n != "_vl_msg_id" else "msgid" for n in names])
         self.has_retval = "retval" in self.fields
@@ -425,7 +425,7 @@ class Handlers:
 
     def _h_control_ping(self, conn: Connection, body: bytes) -> bytes:
         try:
-            _, client_index, context = self._ping_in.unpack_from(body, 0)
+            _msg_id, client_index, context = self._ping_in.unpack_from(body, 0)
         except struct.error as e:
             raise ProtocolError(str(e)) from e
         return self._ping_out.pack(0, 18, 0, self._ping_id, context, 0, client_index, self.server.vpe_pid)

@@ -1,8 +1,9 @@
-"""Start and stop a vppsim process (used by the demo, the benchmarks and the tests)."""
+"""Start and stop a vppsim process: used by the demo, the benchmarks and the test fixtures."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,31 +13,53 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-READY_TIMEOUT = 15.0
+from . import API_DIR
+
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass
 class SimProcess:
+    """A running vppsim (or, with proc None, a real VPP's sockets handed in from outside)."""
+
     api_socket: str
     stats_socket: str
-    api_dir: str
-    proc: subprocess.Popen
-    workdir: str
-    extra_args: List[str] = field(default_factory=list)
+    api_dir: Optional[str]
+    proc: Optional[subprocess.Popen] = None
+    workdir: Optional[str] = None  # removed by stop(): it only holds the sockets and the log
+    args: List[str] = field(default_factory=list)
 
     @property
-    def pid(self) -> int:
-        return self.proc.pid
+    def pid(self) -> Optional[int]:
+        return self.proc.pid if self.proc is not None else None
 
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, wait (bounded), then SIGKILL. Returns the exit code."""
+    @property
+    def is_sim(self) -> bool:
+        return self.proc is not None
+
+    def log(self) -> str:
+        """What the simulator wrote on stdout/stderr so far."""
+        try:
+            with open(os.path.join(self.workdir or "", "vppsim.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self) -> Optional[int]:
+        """SIGTERM, bounded wait, then SIGKILL; remove the work dir. Returns the exit code."""
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(timeout)
+                self.proc.wait(STOP_TIMEOUT)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         return self.proc.returncode
 
     def __enter__(self) -> SimProcess:
@@ -58,31 +81,30 @@ def _accepts(path: str, kind: int) -> bool:
         s.close()
 
 
-def api_dir() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "api")
-
-
-def start(workdir: Optional[str] = None, extra_args: Optional[List[str]] = None,
-          timeout: float = READY_TIMEOUT) -> SimProcess:
-    """Start `python -m vppsim` with sockets in workdir and wait until both sockets accept."""
-    workdir = workdir or tempfile.mkdtemp(prefix="vppsim-")
+def start(*args: str, timeout: float = READY_TIMEOUT) -> SimProcess:
+    """Start `python -m vppsim [args]` in a fresh temp dir and wait until both sockets accept."""
+    # A short path under /tmp: AF_UNIX paths are limited to 108 bytes.
+    workdir = tempfile.mkdtemp(prefix="vppsim-", dir="/tmp")
     api_sock = os.path.join(workdir, "api.sock")
     stats_sock = os.path.join(workdir, "stats.sock")
-    args = [sys.executable, "-m", "vppsim", "--api-socket", api_sock, "--stats-socket", stats_sock]
-    args += list(extra_args or [])
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen(args, env=env, cwd=root)
+    env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    cmd = [sys.executable, "-m", "vppsim", "--api-socket", api_sock, "--stats-socket", stats_sock, *args]
+    with open(os.path.join(workdir, "vppsim.log"), "w") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    sim = SimProcess(api_sock, stats_sock, API_DIR, proc, workdir, list(args))
     deadline = time.monotonic() + timeout
-    # Poll for readiness: each probe is a real connect with its own timeout, the loop is bounded.
-    while time.monotonic() < deadline:
+    # Bounded readiness poll: each probe is a real connect; the short pause only paces the probes.
+    while True:
+        problem = None
         if proc.poll() is not None:
-            raise RuntimeError(f"vppsim exited with {proc.returncode} before it was ready")
-        if (os.path.exists(api_sock) and os.path.exists(stats_sock)
-                and _accepts(api_sock, socket.SOCK_STREAM)):
-            return SimProcess(api_sock, stats_sock, api_dir(), proc, workdir, list(extra_args or []))
-        time.sleep(0.02)  # readiness poll interval, not synchronisation of test outcomes
-    proc.kill()
-    proc.wait()
-    raise RuntimeError(f"vppsim did not open {api_sock} within {timeout}s")
+            problem = f"vppsim exited with {proc.returncode} before it was ready"
+        elif _accepts(api_sock, socket.SOCK_STREAM) and _accepts(stats_sock, socket.SOCK_SEQPACKET):
+            return sim
+        elif time.monotonic() > deadline:
+            problem = f"vppsim did not accept on {api_sock} within {timeout}s"
+        if problem:
+            log_text = sim.log()
+            sim.stop()
+            raise RuntimeError(f"{problem}:\n{log_text}")
+        time.sleep(0.02)

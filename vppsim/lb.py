@@ -707,8 +707,8 @@ class LbPlugin:
             # `type` is read without byte swap into a u8: only the top byte of the u32 survives.
             srv_arg = (srv_type >> 24) & 0xFF if encap in (ENCAP_NAT4, ENCAP_NAT6) else 0
             tport_arg = target_port & 0xFFFF if encap in (ENCAP_NAT4, ENCAP_NAT6) else 0
-            rv, _ = self.add_vip(prefix, plen46, protocol, port, vtype, dscp_arg, srv_arg, tport_arg,
-                                 new_flows_table_length, src_ip_sticky)
+            rv, _index = self.add_vip(prefix, plen46, protocol, port, vtype, dscp_arg, srv_arg, tport_arg,
+                                      new_flows_table_length, src_ip_sticky)
             return rv
 
     def add_vip(self, prefix: int, plen: int, protocol: int, port: int, vtype: int, dscp: int, srv_type: int,
@@ -1108,7 +1108,7 @@ class LbPlugin:
         vip_index = vip.index
         per_as = result.flows_per_as
         counters = result.counters
-        for _ in range(flows):
+        for _round in range(flows):
             r = rng.getrandbits(host_bits + 16)  # one draw: host part, then 16 bits of port
             saddr = src_base + (r >> 16)
             sport = 1024 + (r & 0xFFFF) % 64512

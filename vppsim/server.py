@@ -180,7 +180,7 @@ class Server:
     def _accept_stats(self, listener: socket.socket) -> None:
         while not self._stopping.is_set():
             try:
-                conn, _ = listener.accept()
+                conn, _addr = listener.accept()
             except OSError:
                 return
             try:
@@ -246,7 +246,7 @@ class Server:
     def _accept_api(self, listener: socket.socket) -> None:
         while not self._stopping.is_set():
             try:
-                sock, _ = listener.accept()
+                sock, _addr = listener.accept()
             except OSError as e:
                 if self._stopping.is_set() or e.errno in (errno.EBADF, errno.EINVAL):
                     return
@@ -426,8 +426,9 @@ class Server:
         with self.lock:
             old = self.segment
             self.generation += 1
-            self.segment = StatsSegment(self.n_threads, self.stats_size, boottime=max(int(time.time()),
-                                                                                    old.boottime + 1))
+            # A restart within the same second must still show a new boottime.
+            boottime = max(int(time.time()), old.boottime + 1)
+            self.segment = StatsSegment(self.n_threads, self.stats_size, boottime=boottime)
             self.lb = self._lb_factory(self.segment, self.lb_api)
             self._heartbeat = 0
         with self._conn_lock:

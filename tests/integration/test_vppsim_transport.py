@@ -444,7 +444,7 @@ def test_stats_segment_layout_through_vppstats():
     listener.listen(4)
 
     def serve_fd() -> None:
-        conn, _ = listener.accept()
+        conn, _addr = listener.accept()
         conn.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [seg.fd]))])
         conn.close()
 
@@ -533,7 +533,7 @@ def test_fault_stall(vppsim, connect):
     assert time.monotonic() - t0 >= 0.3
     assert cli(c, "sim fault clear")[0] == 0  # itself delayed, then clears
     t0 = time.monotonic()
-    for _ in range(20):
+    for _round in range(20):
         c.api.control_ping()
     assert time.monotonic() - t0 < 0.3 * 20 / 2
 
@@ -549,7 +549,7 @@ def test_fault_error_injection(vppsim, connect):
     assert [str(d.vip.pfx) for d in c.api.lb_vip_dump()] == ["192.0.2.1/32"]
     # name_crc form, a count, and a message with a payload in its reply
     assert cli(c, "sim fault error lb_conf_get_51077d14 -7 count 2")[0] == 0
-    assert [c.api.lb_conf_get().retval for _ in range(3)] == [-7, -7, 0]
+    assert [c.api.lb_conf_get().retval for _round in range(3)] == [-7, -7, 0]
     # rejected: unknown message, a dump (no retval), malformed
     assert cli(c, "sim fault error no_such_msg -1")[0] == -1
     assert cli(c, "sim fault error lb_vip_dump -1")[0] == -1
@@ -581,11 +581,11 @@ def test_lb_api_1_1_0_definitions():
     from vppsim.handlers import ApiDefinitions
 
     rel, master = ApiDefinitions(lb_api_version="1.1.0"), ApiDefinitions()
-    rel_names = {n for _, n in rel.message_table}
+    rel_names = {n for _index, n in rel.message_table}
     assert set(REL_CRCS) <= rel_names and not set(LB_MASTER_ONLY) & rel_names
-    assert {n for _, n in master.message_table} - rel_names == set(REAL_VPP_CRCS) - set(REL_CRCS)
-    assert [i for i, _ in rel.message_table] == list(range(1, len(rel.message_table) + 1))
+    assert {n for _index, n in master.message_table} - rel_names == set(REAL_VPP_CRCS) - set(REL_CRCS)
+    assert [i for i, _name in rel.message_table] == list(range(1, len(rel.message_table) + 1))
     lb = next(d for d in json.loads(rel.api_json) if d["module"] == "lb")
     assert lb["options"]["version"] == "1.1.0" and "lb_conf_get" not in lb["services"]
-    messages, _ = VPPApiJSONFiles.process_json_array_str(rel.api_json)
+    messages, _services = VPPApiJSONFiles.process_json_array_str(rel.api_json)
     assert all(f"{n}_{m.crc[2:]}" in rel_names for n, m in messages.items())

@@ -69,7 +69,7 @@ class FakeLb:
         key, spec = op.vip, op.spec
         if key in self.vips:
             raise Refused(op, VALUE_EXIST)
-        for other, (other_spec, _) in self.vips.items():
+        for other, (other_spec, _other_ases) in self.vips.items():
             if other.prefix != key.prefix:
                 continue
             if other.is_all_port != key.is_all_port:

@@ -17,12 +17,12 @@ class FakeStats:
         self.scalars: dict[str, int] = {}
 
     def ensure_simple(self, name: str, length: int) -> None:
-        rows = self.simple.setdefault(name, [[] for _ in range(self.n_threads)])
+        rows = self.simple.setdefault(name, [[] for _round in range(self.n_threads)])
         for row in rows:
             row.extend([0] * (length - len(row)))
 
     def ensure_combined(self, name: str, length: int) -> None:
-        rows = self.combined.setdefault(name, [[] for _ in range(self.n_threads)])
+        rows = self.combined.setdefault(name, [[] for _round in range(self.n_threads)])
         for row in rows:
             row.extend([(0, 0)] * (length - len(row)))
 

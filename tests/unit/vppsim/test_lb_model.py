@@ -62,7 +62,7 @@ STATE_B_VERBOSE = (
 
 # --------------------------------------------------------------------------- Part 2 §2.1-2.3
 def test_boot_state() -> None:
-    p, stats, _ = make()
+    p, stats, _clock = make()
     assert p.cli("show lb") == (0, BOOT_SHOW_LB)
     assert p.conf_get() == {
         "ip4_src_address": IPv4Address("255.255.255.255"),
@@ -78,14 +78,14 @@ def test_boot_state() -> None:
 
 
 def test_state_a_cli_is_byte_exact() -> None:
-    p, _, _ = part2_state()
+    p, _stats, _clock = part2_state()
     assert p.cli("show lb") == (0, STATE_A_SHOW_LB)
     assert p.cli("show lb vips") == (0, STATE_A_VIPS)
     assert p.cli("show lb vips verbose") == (0, STATE_A_VERBOSE)
 
 
 def test_state_a_dumps() -> None:
-    p, _, _ = part2_state()
+    p, _stats, _clock = part2_state()
     v4 = {"pfx": IPv4Interface("192.0.2.1/32"), "protocol": 6, "port": 80}
     v6 = {"pfx": IPv6Interface("2001:db8::10/128"), "protocol": 255, "port": 0}
     assert p.vip_details() == [
@@ -115,20 +115,20 @@ def test_state_a_dumps() -> None:
     ],
 )
 def test_as_dump_filter(ip: str, plen: int, protocol: int, port: int, expected: list[str]) -> None:
-    p, _, _ = part2_state()
+    p, _stats, _clock = part2_state()
     assert [str(d["app_srv"]) for d in p.as_details(A(ip), plen, protocol, port)] == expected
 
 
 def test_as_dump_ipv4_filter_compares_raw_union_bytes() -> None:
     # 32.1.13.184 in the first 4 bytes equals the stored 2001:db8::/32 prefix: VPP matches it.
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.vip_add(A("2001:db8::"), 32, 255, 0, 1, 0, 0, 0, 1024, False) == 0
     assert p.as_add(A("2001:db8::"), 32, 255, 0, A("2001:db8:1::1"), 100, False) == 0
     assert [str(d["app_srv"]) for d in p.as_details(A("32.1.13.184"), 32, 255, 0)] == ["2001:db8:1::1"]
 
 
 def test_state_b_weight_then_delete_with_flush() -> None:
-    p, _, _ = part2_state()
+    p, _stats, _clock = part2_state()
     assert p.as_set_weight(A(V4), 32, 6, 80, A("198.51.100.12"), 100, False) == 0
     assert [d["num_buckets"] for d in p.as_details(A("0.0.0.0"), 0, 0, 0)][:2] == [512, 512]
     assert p.as_del(A(V4), 32, 6, 80, A("198.51.100.12"), True) == 0
@@ -144,7 +144,7 @@ def test_state_b_weight_then_delete_with_flush() -> None:
 
 
 def test_route_lookup_indexes() -> None:
-    p, stats, _ = part2_state()
+    p, stats, _clock = part2_state()
     assert p.route_lookup(0, A(V4), 32, True) == 8
     assert p.route_lookup(0, A(V6), 128, True) == 9
     assert p.route_lookup(0, A("192.0.2.9"), 32, True) is None
@@ -204,12 +204,12 @@ def _retval_cases():
 
 @pytest.mark.parametrize(("name", "op", "expected"), _retval_cases(), ids=[c[0] for c in _retval_cases()])
 def test_retvals(name: str, op, expected: int) -> None:
-    p, _, _ = part2_state()
+    p, _stats, _clock = part2_state()
     assert op(p) == expected
 
 
 def test_failed_conf_changes_nothing_and_ffffffff_keeps() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.conf(A("192.0.2.254"), A("2001:db8::fe"), 1000, 7) == RV_INVALID_MEMORY_SIZE
     assert p.conf_get()["ip4_src_address"] == IPv4Address("255.255.255.255")
     assert p.conf(A("192.0.2.254"), A("2001:db8::fe"), 2048, 7) == 0
@@ -225,14 +225,14 @@ def test_failed_conf_changes_nothing_and_ffffffff_keeps() -> None:
 
 
 def test_set_weight_200_is_not_range_checked() -> None:
-    p, _, _ = part2_state()
+    p, _stats, _clock = part2_state()
     assert p.as_set_weight(A(V4), 32, 6, 80, A("198.51.100.12"), 200, False) == 0
     assert [(d["weight"], d["num_buckets"]) for d in p.as_details(A("0.0.0.0"), 0, 0, 0)][:2] == [
         (100, 362), (200, 662)]
 
 
 def test_set_weight_on_removed_as_and_double_delete() -> None:
-    p, _, clock = part2_state()
+    p, _stats, clock = part2_state()
     as12 = A("198.51.100.12")
     clock.advance(1.2)
     assert p.as_del(A(V4), 32, 6, 80, as12, False) == 0
@@ -245,7 +245,7 @@ def test_set_weight_on_removed_as_and_double_delete() -> None:
 
 
 def test_revive_removed_as_keeps_slot_and_sets_weight() -> None:
-    p, _, clock = part2_state()
+    p, _stats, clock = part2_state()
     clock.advance(5.8)
     as12 = A("198.51.100.12")
     assert p.as_del(A(V4), 32, 6, 80, as12, False) == 0
@@ -259,7 +259,7 @@ def test_revive_removed_as_keeps_slot_and_sets_weight() -> None:
 
 
 def test_v1_add_revives_with_weight_100() -> None:
-    p, _, _ = part2_state()
+    p, _stats, _clock = part2_state()
     as12 = A("198.51.100.12")
     assert p.as_del(A(V4), 32, 6, 80, as12, False) == 0
     assert p.as_add(A(V4), 32, 6, 80, as12, 100, False) == 0  # the v1 handler passes 100
@@ -282,14 +282,14 @@ def test_v1_add_revives_with_weight_100() -> None:
     ],
 )
 def test_vip_type_mapping(addr: str, plen: int, encap: int, shown: str, api_encap: int) -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.vip_add(A(addr), plen, 255, 0, encap, 0, 0, 0, 1024, False) == 0
     assert p.cli("show lb vips")[1] == f"{shown} new_size:1024 #as:0\n"
     assert p.vip_details()[0]["encap"] == api_encap
 
 
 def test_vip_details_encoding_of_special_fields() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, "192.0.2.1", encap=2, dscp=0x7F) == 0  # dscp masked with 0x3f by the handler
     assert vip4(p, "192.0.2.2", protocol=6, port=80, encap=3, srv_type=1, target_port=8080) == 0
     assert vip4(p, "192.0.2.3", protocol=6, port=81, encap=3, srv_type=0x01000000, target_port=80) == 0
@@ -312,7 +312,7 @@ def test_vip_details_encoding_of_special_fields() -> None:
 
 
 def test_as_family_follows_encap_not_vip() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, "192.0.2.1", encap=1) == 0  # ip4-gre6 takes IPv6 ASes
     assert p.as_add(A("192.0.2.1"), 32, 255, 0, A("2001:db8:1::1"), 100, False) == 0
     assert as4(p, "192.0.2.1", "10.0.0.1") == RV_INVALID_ADDRESS_FAMILY
@@ -323,7 +323,7 @@ def test_as_family_follows_encap_not_vip() -> None:
 
 
 def test_port_zero_forces_protocol_255() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, V4, protocol=6, port=0) == 0
     assert p.vip_details()[0]["vip"]["protocol"] == 255
     assert as4(p, V4, "10.0.0.1", protocol=17, port=0) == 0  # any protocol finds the all-port VIP
@@ -331,14 +331,14 @@ def test_port_zero_forces_protocol_255() -> None:
 
 
 def test_per_port_vip_with_protocol_255_is_accepted() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, V4, protocol=255, port=80) == 0
     assert p.vip_details()[0]["vip"] == {"pfx": IPv4Interface("192.0.2.1/32"), "protocol": 255, "port": 80}
 
 
 # --------------------------------------------------------------------------- VIP deletion, pools
 def test_delete_vip_with_ases_marks_everything_removed() -> None:
-    p, _, clock = part2_state()
+    p, _stats, clock = part2_state()
     clock.advance(2.5)
     assert p.vip_del(A(V4), 32, 6, 80) == 0
     verbose = p.cli("show lb vips verbose")[1]
@@ -357,7 +357,7 @@ def test_delete_vip_with_ases_marks_everything_removed() -> None:
 
 
 def test_per_port_vips_share_one_route_until_the_last_goes() -> None:
-    p, stats, _ = make()
+    p, stats, _clock = make()
     assert vip4(p, V4, protocol=6, port=80) == 0
     assert vip4(p, V4, protocol=17, port=53) == 0
     assert vip4(p, "192.0.2.2") == 0
@@ -374,7 +374,7 @@ def test_per_port_vips_share_one_route_until_the_last_goes() -> None:
 
 
 def test_route_lookup_longest_prefix_match() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, "192.0.2.0", 24) == 0
     assert vip4(p, "192.0.2.128", 25) == 0
     assert p.route_lookup(0, A("192.0.2.200"), 32, False) == 9
@@ -384,7 +384,7 @@ def test_route_lookup_longest_prefix_match() -> None:
 
 
 def test_same_as_address_on_two_vips_shares_the_next_hop_entry() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, "192.0.2.1") == 0
     assert vip4(p, "192.0.2.2") == 0
     assert as4(p, "192.0.2.1", "10.0.0.1") == 0
@@ -410,7 +410,7 @@ def test_vip_counters_created_with_first_vip_and_zeroed_on_reuse() -> None:
 
 # --------------------------------------------------------------------------- GC with a fake clock
 def test_gc_as_needs_10s_and_vip_rate_limit() -> None:
-    p, _, clock = part2_state()  # VIPs created at uptime 0: their first AS pass is after 60 s
+    p, _stats, clock = part2_state()  # VIPs created at uptime 0: their first AS pass is after 60 s
     clock.advance(5.8)
     assert p.as_del(A(V4), 32, 6, 80, A("198.51.100.12"), False) == 0
     clock.advance(10)  # uptime 15.8: > 10 s since removal, but the VIP's 60 s are not over
@@ -427,7 +427,7 @@ def test_gc_as_needs_10s_and_vip_rate_limit() -> None:
 
 
 def test_gc_keeps_an_as_for_10_seconds_after_removal() -> None:
-    p, _, clock = part2_state()
+    p, _stats, clock = part2_state()
     clock.now = 1000 + 55.5
     assert p.as_del(A(V4), 32, 6, 80, A("198.51.100.12"), False) == 0  # last_used = 55
     clock.now = 1000 + 61.5
@@ -440,7 +440,7 @@ def test_gc_keeps_an_as_for_10_seconds_after_removal() -> None:
 
 
 def test_gc_pass_resets_the_vip_clock() -> None:
-    p, _, clock = part2_state()
+    p, _stats, clock = part2_state()
     clock.now = 1000 + 61
     p.gc_tick()  # VIP 1 examined at 61 (nothing to free)
     clock.now = 1000 + 62
@@ -454,7 +454,7 @@ def test_gc_pass_resets_the_vip_clock() -> None:
 
 
 def test_gc_frees_deleted_vips_and_reuses_slots_lifo() -> None:
-    p, _, clock = make()
+    p, _stats, clock = make()
     assert vip4(p, "192.0.2.1") == 0
     assert vip4(p, "192.0.2.5", new_len=256) == 0
     assert as4(p, "192.0.2.5", "10.0.0.5") == 0
@@ -472,7 +472,7 @@ def test_gc_frees_deleted_vips_and_reuses_slots_lifo() -> None:
 
 
 def test_as_pool_slots_are_reused_lifo() -> None:
-    p, _, clock = make()
+    p, _stats, clock = make()
     assert vip4(p, "192.0.2.1") == 0
     for last in (1, 2, 3):
         assert as4(p, "192.0.2.1", f"10.0.0.{last}") == 0
@@ -499,7 +499,7 @@ def test_plugin_rejects_unknown_api_version() -> None:
     ],
 )
 def test_cli_commands_that_run_the_global_gc(command: str, vip_freed: bool) -> None:
-    p, _, clock = make()
+    p, _stats, clock = make()
     assert vip4(p, "192.0.2.1") == 0
     assert vip4(p, "192.0.2.2") == 0
     assert p.vip_del(A("192.0.2.2"), 32, 255, 0) == 0
@@ -521,7 +521,7 @@ REL_VERBOSE = (  # vpp-facts Part 3 §4.9, observed on v26.06 (LB API 1.1.0)
 
 def test_personality_switches_reproduce_the_1_1_0_cli() -> None:
     # Only 1.2.0 is offered; the switches a 1.1.0 personality needs already drive the code.
-    p, _, _ = make()
+    p, _stats, _clock = make()
     p.personality = replace(p.personality, api_version="1.1.0", weights=False, as_line="legacy",
                             show_vips_without_args=False, periodic_gc=False, cli_lb_as_runs_gc=True)
     for cmd in ("lb conf ip4-src-address 192.0.2.1 ip6-src-address 2001:db8::1",

@@ -80,7 +80,7 @@ def run(p, *commands: str) -> tuple[int, str]:
     ],
 )
 def test_cli_replies(commands: list[str], expected: tuple[int, str]) -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert run(p, *commands) == expected
 
 
@@ -88,12 +88,12 @@ def test_unformat_error_truncates_at_30_characters() -> None:
     long = "x" * 40
     assert format_unformat_error(long) == "x" * 30 + "..."
     assert format_unformat_error("abc  \t") == "abc"
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.cli(f"show {long}") == (-1, f"show: unknown input `{'x' * 30}...'\n")
 
 
 def test_lb_as_weight_falls_back_to_set_weight() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert run(p, "lb vip 192.0.2.1/32", "lb as 192.0.2.1/32 10.0.0.1 10.0.0.2",
                "lb as 192.0.2.1/32 10.0.0.1 weight 20") == (0, "")
     verbose = p.cli("show lb vips verbose")[1]
@@ -103,14 +103,14 @@ def test_lb_as_weight_falls_back_to_set_weight() -> None:
 
 def test_lb_as_adds_a_list_backwards_like_vpp() -> None:
     # lb_vip_add_ass walks the address list from the end, so the pool order is reversed.
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert run(p, "lb vip 192.0.2.1/32", "lb as 192.0.2.1/32 10.0.0.1 10.0.0.2 10.0.0.1") == (0, "")
     lines = p.cli("show lb vips verbose")[1].splitlines()
     assert [line.split()[0] for line in lines if "weight:" in line] == ["10.0.0.2", "10.0.0.1"]
 
 
 def test_cli_vip_options_show_up() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert run(p, "lb vip 2001:db8::/64 protocol udp port 53 encap gre6 src_ip_sticky new_len 64") == (
         0, "lb_vip_add ok 1\n")
     assert p.cli("show lb vips verbose")[1] == (
@@ -122,7 +122,7 @@ def test_cli_vip_options_show_up() -> None:
 
 
 def test_cli_nodeport_conflict_half_creates_the_vip() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     first = "lb vip 192.0.2.1/32 protocol tcp port 30080 encap nat4 type nodeport target_port 8080"
     assert run(p, first) == (0, "lb_vip_add ok 1\n")
     assert p.cli("lb vip 192.0.2.2/32 protocol tcp port 30080 encap nat4 type nodeport target_port 80") == (
@@ -134,7 +134,7 @@ def test_cli_nodeport_conflict_half_creates_the_vip() -> None:
 
 
 def test_cli_conf_keeps_unset_fields_and_log2() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert run(p, "lb conf ip4-src-address 192.0.2.254 timeout 7", "lb conf buckets-log2 11") == (0, "")
     conf = p.conf_get()
     assert (str(conf["ip4_src_address"]), str(conf["ip6_src_address"])) == (
@@ -146,19 +146,19 @@ def test_cli_conf_keeps_unset_fields_and_log2() -> None:
 
 
 def test_show_lb_with_extra_words_still_shows_lb_main() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.cli("show lb foo")[1].startswith("lb_main ip4-src-address: 255.255.255.255 \n")
 
 
 def test_several_lines_run_in_order_and_stop_at_the_first_error() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     rv, text = p.cli("lb vip 192.0.2.1/32\nlb vip 192.0.2.1/32\nlb vip 192.0.2.2/32")
     assert (rv, text) == (-1, "lb_vip_add ok 1\nlb vip: lb_vip_add error -81\n")
     assert p.cli("show lb")[1].endswith(" #vips: 2\n #ass: 0\n")
 
 
 def test_flowtable_flush_drops_every_sticky_table() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     setup = ("lb vip 192.0.2.1/32", "lb as 192.0.2.1/32 10.0.0.1", "sim traffic 192.0.2.1/32 flows 3")
     assert run(p, *setup)[0] == 0
     assert "core 0" in p.cli("show lb")[1]
@@ -168,7 +168,7 @@ def test_flowtable_flush_drops_every_sticky_table() -> None:
 
 
 def test_ipv6_address_formatting_matches_vpp() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.vip_add(A("2001:db8:0:1:0:0:0:1"), 128, 255, 0, 1, 0, 0, 0, 1024, False) == 0
     assert p.vip_add(A("2001:0:0:1:0:0:1:1"), 128, 255, 0, 1, 0, 0, 0, 1024, False) == 0
     assert p.vip_add(A("::ffff:c000:201"), 128, 255, 0, 1, 0, 0, 0, 1024, False) == 0

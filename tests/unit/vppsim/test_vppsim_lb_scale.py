@@ -9,7 +9,7 @@ from _lbsim import make
 
 
 def test_thousand_vips_with_eight_ases_each() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     start = time.perf_counter()
     for i in range(1000):
         vip = IPv4Address(0xC0010000 + i)

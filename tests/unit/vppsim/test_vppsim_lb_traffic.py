@@ -38,7 +38,7 @@ def flows_column(p: LbPlugin) -> dict[str, int]:
 
 
 def two_as_vip(weights: tuple[int, int] = (100, 100), **kw) -> LbPlugin:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, V4, **kw) == 0
     assert as4(p, V4, "10.0.0.1", weights[0]) == 0
     assert as4(p, V4, "10.0.0.2", weights[1]) == 0
@@ -46,7 +46,7 @@ def two_as_vip(weights: tuple[int, int] = (100, 100), **kw) -> LbPlugin:
 
 
 def test_first_then_next_and_route_counters() -> None:
-    p, stats, _ = make()
+    p, stats, _clock = make()
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert p.cli(f"sim traffic {V4}/32 flows 5 packets 2") == (0, (
@@ -79,7 +79,7 @@ def test_new_seed_new_flows_and_weights_split() -> None:
 
 def test_no_server_entries_are_stored_and_never_found() -> None:
     # With value 0 the stored entry never counts as found: each packet takes another slot.
-    p, stats, _ = make()
+    p, stats, _clock = make()
     assert p.cli("lb conf buckets 1")[0] == 0
     assert vip4(p, V4) == 0
     res = traffic(p, f"{V4}/32 flows 1 packets 6")
@@ -89,7 +89,7 @@ def test_no_server_entries_are_stored_and_never_found() -> None:
 
 
 def test_full_bucket_gives_untracked() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.cli("lb conf buckets 1")[0] == 0
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
@@ -102,7 +102,7 @@ def test_full_bucket_gives_untracked() -> None:
 
 
 def test_expiry_frees_slots_but_not_references() -> None:
-    p, _, clock = make()
+    p, _stats, clock = make()
     assert p.cli("lb conf buckets 1 timeout 10")[0] == 0
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
@@ -117,7 +117,7 @@ def test_expiry_frees_slots_but_not_references() -> None:
 
 
 def test_timeout_change_applies_to_existing_table() -> None:
-    p, _, clock = make()
+    p, _stats, clock = make()
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     traffic(p, f"{V4}/32 flows 3")
@@ -130,7 +130,7 @@ def test_timeout_change_applies_to_existing_table() -> None:
 
 
 def test_bucket_count_change_regenerates_the_table_on_next_packet() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     traffic(p, f"{V4}/32 flows 10")
@@ -142,7 +142,7 @@ def test_bucket_count_change_regenerates_the_table_on_next_packet() -> None:
 
 
 def test_zero_buckets_refuses_traffic() -> None:
-    p, stats, _ = make()
+    p, stats, _clock = make()
     assert vip4(p, V4) == 0
     assert p.cli("lb conf buckets 0") == (0, "")
     assert p.cli(f"sim traffic {V4}/32 flows 1") == (
@@ -189,7 +189,7 @@ def test_flush_evicts_one_as_and_its_flows_rehash(flush_command: str) -> None:
 
 def test_flushed_slots_stay_occupied_until_their_timeout() -> None:
     # Flush clears vip/value but not the timeout: the slot is not free for new flows.
-    p, _, clock = make()
+    p, _stats, clock = make()
     assert p.cli("lb conf buckets 1 timeout 10")[0] == 0
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
@@ -202,7 +202,7 @@ def test_flushed_slots_stay_occupied_until_their_timeout() -> None:
 
 
 def test_delete_without_flush_keeps_sessions_and_blocks_gc() -> None:
-    p, _, clock = make()
+    p, _stats, clock = make()
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert as4(p, V4, "10.0.0.2") == 0
@@ -230,7 +230,7 @@ def test_revive_with_flush_evicts_the_old_sessions() -> None:
 
 
 def test_src_ip_sticky_hashes_addresses_only() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, V4, sticky=True) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert as4(p, V4, "10.0.0.2") == 0
@@ -240,7 +240,7 @@ def test_src_ip_sticky_hashes_addresses_only() -> None:
 
 
 def test_per_port_vip_selection_and_placeholder_fallback() -> None:
-    p, stats, _ = make()
+    p, stats, _clock = make()
     assert vip4(p, V4, protocol=6, port=80) == 0
     assert as4(p, V4, "10.0.0.1", protocol=6, port=80) == 0
     res = traffic(p, f"{V4}/32 flows 3")  # defaults to the first VIP's protocol and port
@@ -254,7 +254,7 @@ def test_per_port_vip_selection_and_placeholder_fallback() -> None:
 
 
 def test_threads_have_their_own_tables_and_counter_rows() -> None:
-    p, stats, _ = make(n_threads=3)
+    p, stats, _clock = make(n_threads=3)
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     traffic(p, f"{V4}/32 flows 4 thread 2")
@@ -269,7 +269,7 @@ def test_threads_have_their_own_tables_and_counter_rows() -> None:
 
 
 def test_ipv6_vip_traffic_uses_ipv6_sources() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert p.vip_add(A("2001:db8::10"), 128, 255, 0, 1, 0, 0, 0, 512, False) == 0
     assert p.as_add(A("2001:db8::10"), 128, 255, 0, A("2001:db8:1::1"), 100, False) == 0
     assert traffic(p, "2001:db8::10/128 flows 5")["2001:db8:1::1"] == 5
@@ -277,7 +277,7 @@ def test_ipv6_vip_traffic_uses_ipv6_sources() -> None:
 
 
 def test_all_port_nat_vip_drops_in_the_fib() -> None:
-    p, stats, _ = make()
+    p, stats, _clock = make()
     assert p.cli(f"lb vip {V4}/32 encap nat4")[0] == 0
     assert p.cli(f"sim traffic {V4}/32 flows 2") == (0, (
         "vip [1] 192.0.2.1/32 protocol:6 port:80 thread:0 flows:2 packets:2\n"
@@ -288,7 +288,7 @@ def test_all_port_nat_vip_drops_in_the_fib() -> None:
 
 def test_same_commands_same_results() -> None:
     outputs = []
-    for _ in range(2):
+    for _round in range(2):
         p = two_as_vip((100, 30))
         outputs.append(p.cli(f"sim traffic {V4}/32 flows 500 packets 3 seed 42")[1])
     assert outputs[0] == outputs[1]
@@ -296,7 +296,7 @@ def test_same_commands_same_results() -> None:
 
 
 def test_prefix_must_be_a_vip_route() -> None:
-    p, _, _ = make()
+    p, _stats, _clock = make()
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert p.cli("sim traffic 10.0.0.1/32 flows 1") == (-1, "sim traffic: no VIP route for 10.0.0.1/32\n")

@@ -264,3 +264,34 @@ def test_stats_reader_follows_simulated_traffic(vppsim, client):
     assert client.route_stats_index("192.0.2.99/32") is None
     # The CLI's counters (summed by VPP) agree with the stats segment.
     assert client.dump().vips[V4].counters.first_packets == 100
+
+
+def _flows(client, key: VipKey) -> dict:
+    (vip,) = [v for v in client.parsed_vips() if (v.prefix, v.protocol, v.port) == (key.prefix, key.protocol, key.port)
+              and not v.removed]
+    return {a.address: a.flows for a in vip.ases}
+
+
+def test_traffic_follows_weights_drains_and_flushes(client):
+    client.apply(scenario_a_ops())
+    # Room for every flow in the sticky table (4 entries per bucket), so none goes untracked.
+    client.apply([Op(SET_CONF, conf=LbConf("192.0.2.254", "2001:db8::fe", 65536, 40))])
+    traffic = "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 3000 src 198.18.0.0/15 seed {}"
+    client.cli(traffic.format(1))
+    flows = _flows(client, V4)
+    sessions = client.dump().vips[V4].counters.first_packets  # src_ip_sticky: one per source
+    assert 2900 < sessions <= 3000 and sum(flows.values()) == sessions
+    share = flows["198.51.100.11"] / sessions  # 674 of 1024 buckets
+    assert 0.60 < share < 0.72, flows
+
+    client.apply([Op(SET_WEIGHT, V4, address="198.51.100.12", weight=0)])  # drain
+    client.cli(traffic.format(2))
+    drained = _flows(client, V4)
+    new_sessions = client.dump().vips[V4].counters.first_packets - sessions
+    assert new_sessions > 2800  # some sources of the second batch already have a session
+    assert drained["198.51.100.12"] == flows["198.51.100.12"]  # no new flows, old ones stay
+    assert drained["198.51.100.11"] == flows["198.51.100.11"] + new_sessions
+
+    client.apply([Op(DEL_AS, V4, address="198.51.100.12", flush=True)])
+    assert _flows(client, V4)["198.51.100.12"] == 0  # flushed: its sticky entries are gone
+    assert set(client.dump().vips[V4].ases) == {"198.51.100.11"}

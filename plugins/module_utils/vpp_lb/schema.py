@@ -799,7 +799,8 @@ class _Parser:
             self.error(path, f"must be a list of pools, got {_describe(value)}")
             return ()
         if not value:
-            self.error(path, "must list at least one pool")
+            # An explicit empty list is a VIP with no ASes (it drops new flows): VPP can hold one,
+            # lb_facts must be able to describe it. A missing or null `pools` is still an error.
             return ()
         pools: List[Pool] = []
         pool_index: Dict[str, int] = {}

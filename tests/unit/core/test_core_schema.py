@@ -579,9 +579,8 @@ BAD_CASES = [
         id="frontend-unknown-key",
     ),
     # frontends: pools
-    pytest.param(
-        {"frontends.www-v4.pools": []}, ["frontends.www-v4.pools: must list at least one pool"], id="no-pools"
-    ),
+    pytest.param({"frontends.www-v4.pools": None}, ["frontends.www-v4.pools: must be a list of pools, got null"],
+                 id="pools-null"),
     pytest.param(
         {"frontends.www-v4.pools": {"primary": {}}},
         ["frontends.www-v4.pools: must be a list of pools, got a mapping"],
@@ -703,6 +702,13 @@ def test_config_error_message_lists_problems() -> None:
         schema.parse_config({"conf": {"flow_timeout": 0}})
     assert str(info.value) == "invalid maglev_lb:\n  conf.flow_timeout: must be between 1 and 86400, got 0"
     assert isinstance(info.value, ValueError)
+
+
+def test_explicit_empty_pools_is_a_vip_without_ases() -> None:
+    # VPP can hold a VIP with no AS (it drops new flows); lb_facts renders it as `pools: []`.
+    config = schema.parse_config(changed({"frontends.www-v4.pools": []}))
+    assert config.frontends["www-v4"].pools == ()
+    assert config.frontends["www-v4"].backend_names() == []
 
 
 def test_per_port_vips_on_one_prefix_with_other_protocol_are_fine() -> None:

@@ -1,0 +1,290 @@
+"""The agent's published health view: a small JSON file the modules read.
+
+The agent owns health (design.md "Who owns what"). It publishes its view by rewriting one file
+atomically, by default ``/run/maglev-agent/state.json``; the modules read it to push the same
+effective weights the agent would. docs/agent-state.md describes the format for operators.
+
+Format (version 1)::
+
+    {
+      "format": "maglev-agent-state",
+      "version": 1,
+      "written_at": 1767225600.25,                  # unix seconds (float) of this write
+      "agent": {"pid": 4242, "started_at": 1767225000.0},
+      "backends": {                                  # backend name -> health
+        "web1": {"state": "up", "since": 1767225010.5},
+        "web2": {"state": "down", "since": 1767225590.0}
+      },
+      "frontends": {                                 # frontend name -> state
+        "www-v4": {"state": "up"}
+      }
+    }
+
+* Backend states are weights.BACKEND_STATES (``unknown``, ``up``, ``down``, ``paused``,
+  ``disabled``); ``since`` is when the backend entered that state. Frontend states are ``up``,
+  ``down`` and ``unknown``.
+* Readers ignore keys they do not know, so version 1 may grow new keys; a change that an
+  existing reader would misread bumps ``version``, and readers reject versions they do not know.
+
+Reading never raises: when the view cannot be trusted, ``read_agent_health`` returns
+``health=None`` ("no agent": weights.backend_states then counts every backend as up) and a
+reason an operator understands. That is the safe side: a missing, stale or broken file must
+not push weight 0 everywhere and take the service down.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
+
+from .weights import BACKEND_STATES, DISABLED, DOWN, PAUSED, UNKNOWN, UP
+
+DEFAULT_PATH = "/run/maglev-agent/state.json"
+FORMAT = "maglev-agent-state"
+VERSION = 1
+FRONTEND_STATES = (UP, DOWN, UNKNOWN)
+# The writer and the reader share one host clock, but NTP may step it a little; a file written
+# further in the future than this is not believed.
+CLOCK_SKEW_ALLOWANCE = 5.0
+_REPORT_ORDER = (UP, DOWN, UNKNOWN, PAUSED, DISABLED)  # for "3 up, 1 down" in reasons
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """What the modules make of the agent's file.
+
+    ``health`` maps backend name -> state, or is None: no usable agent view, count every
+    backend as up. ``reason`` says why in plain words; ``written_at`` is the file's timestamp
+    when one could be read.
+    """
+
+    health: Optional[Dict[str, str]]
+    reason: str
+    written_at: Optional[float] = None
+
+
+class _Malformed(ValueError):
+    """The file is JSON of our format but its content is not what version 1 promises."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_agent_state(
+    path: str,
+    backends: Mapping[str, str],
+    frontends: Optional[Mapping[str, str]] = None,
+    *,
+    now: Optional[float] = None,
+    since: Optional[Mapping[str, float]] = None,
+    pid: Optional[int] = None,
+    started_at: Optional[float] = None,
+) -> None:
+    """Atomically replace ``path`` with the view ``backends`` (name -> state) and ``frontends``.
+
+    ``now`` defaults to the current time, ``pid`` to this process, ``started_at`` and any
+    backend missing from ``since`` to ``now``. The file appears complete or not at all: it is
+    written to a temporary file in the same directory, fsynced, then renamed over ``path``.
+    The directory is created when missing. Unknown states raise ValueError before anything
+    is written.
+    """
+    written_at = time.time() if now is None else float(now)
+    since = since or {}
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "written_at": written_at,
+        "agent": {
+            "pid": os.getpid() if pid is None else int(pid),
+            "started_at": written_at if started_at is None else float(started_at),
+        },
+        "backends": {
+            name: {
+                "state": _checked(name, state, BACKEND_STATES, "backend"),
+                "since": float(since.get(name, written_at)),
+            }
+            for name, state in sorted(backends.items())
+        },
+        "frontends": {
+            name: {"state": _checked(name, state, FRONTEND_STATES, "frontend")}
+            for name, state in sorted((frontends or {}).items())
+        },
+    }
+    text = json.dumps(document, indent=2) + "\n"
+    _replace_atomically(path, text.encode("utf-8"))
+
+
+def _checked(name: str, state: str, allowed: tuple, kind: str) -> str:
+    if state not in allowed:
+        raise ValueError(f"{kind} {name}: unknown state {state!r} (expected one of {', '.join(allowed)})")
+    return state
+
+
+def _replace_atomically(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+    # Same directory as the target, so os.replace is a rename within one filesystem: readers
+    # see either the old file or the new one, never a partial write.
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp creates 0600; the modules may run as another user
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_path)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename itself durable; best effort (some filesystems refuse fsync on a directory).
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_agent_health(path: str, max_age: float, *, now: Optional[float] = None) -> AgentView:
+    """The agent's backend health from ``path``, or None with the reason it is not used.
+
+    ``health`` is None (every backend counts as up) when the file is missing, unreadable,
+    malformed, of another format or version, older than ``max_age`` seconds, written more than
+    CLOCK_SKEW_ALLOWANCE seconds in the future, or when it has no health result yet (every
+    backend ``unknown``: the agent has just started, and trusting it would set every weight
+    to 0). ``max_age`` must not be negative.
+    """
+    if max_age < 0:
+        raise ValueError(f"max_age must not be negative, got {max_age}")
+    now = time.time() if now is None else float(now)
+    fallback = "treating every backend as up"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return AgentView(None, f"no agent state at {path} (no agent running?): {fallback}")
+    except OSError as exc:
+        return AgentView(None, f"cannot read agent state {path} ({exc.strerror or exc}): {fallback}")
+
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return AgentView(None, f"agent state {path} is not valid JSON ({exc}): {fallback}")
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else None
+        what = f"format {found!r}" if found is not None else "no format marker"
+        return AgentView(None, f"{path} is not a maglev agent state file ({what}): {fallback}")
+    version = document.get("version")
+    if version != VERSION or isinstance(version, bool):
+        return AgentView(
+            None, f"agent state {path} has version {version!r}, this collection reads version {VERSION}: {fallback}"
+        )
+
+    try:
+        written_at = _number(document.get("written_at"), "written_at")
+        health = _backend_health(document.get("backends"))
+        _check_frontends(document.get("frontends"))
+        _check_agent(document.get("agent"))
+    except _Malformed as exc:
+        return AgentView(None, f"agent state {path} is malformed ({exc}): {fallback}")
+
+    age = now - written_at
+    if age > max_age:
+        return AgentView(
+            None,
+            f"agent state {path} is {_seconds(age)} old (max_age {_seconds(max_age)}): {fallback}",
+            written_at,
+        )
+    if -age > CLOCK_SKEW_ALLOWANCE:
+        return AgentView(
+            None,
+            f"agent state {path} was written {_seconds(-age)} in the future (clock changed?): {fallback}",
+            written_at,
+        )
+    if not health:
+        return AgentView(None, f"agent state {path} lists no backends: {fallback}", written_at)
+    if all(state == UNKNOWN for state in health.values()):
+        return AgentView(
+            None,
+            f"agent state {path} has no health results yet (all {len(health)} backends unknown,"
+            f" agent starting?): {fallback}",
+            written_at,
+        )
+    counts = ", ".join(
+        f"{sum(1 for s in health.values() if s == state)} {state}"
+        for state in _REPORT_ORDER
+        if state in health.values()
+    )
+    return AgentView(
+        health,
+        f"using agent state {path} written {_seconds(max(age, 0.0))} ago ({counts})",
+        written_at,
+    )
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Malformed(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _backend_health(section: Any) -> Dict[str, str]:
+    if not isinstance(section, dict):
+        raise _Malformed(f"backends must be a mapping, got {type(section).__name__}")
+    health: Dict[str, str] = {}
+    for name, entry in section.items():
+        if not isinstance(entry, dict):
+            raise _Malformed(f"backends.{name} must be a mapping")
+        state = entry.get("state")
+        if state not in BACKEND_STATES:
+            raise _Malformed(f"backends.{name}.state: unknown state {state!r}")
+        if "since" in entry:
+            _number(entry["since"], f"backends.{name}.since")
+        health[name] = state
+    return health
+
+
+def _check_frontends(section: Any) -> None:
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise _Malformed(f"frontends must be a mapping, got {type(section).__name__}")
+    for name, entry in section.items():
+        if not isinstance(entry, dict) or entry.get("state") not in FRONTEND_STATES:
+            state = entry.get("state") if isinstance(entry, dict) else entry
+            raise _Malformed(f"frontends.{name}.state: unknown state {state!r}")
+
+
+def _check_agent(section: Any) -> None:
+    if section is not None and not isinstance(section, dict):
+        raise _Malformed(f"agent must be a mapping, got {type(section).__name__}")
+
+
+def _seconds(value: float) -> str:
+    """ "95 s", "2.5 s": whole seconds once the fraction no longer matters."""
+    if value >= 10:
+        return f"{value:.0f} s"
+    return f"{value:.1f}".rstrip("0").rstrip(".") + " s"

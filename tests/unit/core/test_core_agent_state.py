@@ -1,0 +1,359 @@
+"""The agent's state file: the exact format written, atomic replacement, and every reason the
+modules refuse to trust it (falling back to "every backend is up")."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import stat
+from typing import Any, Dict, Optional
+
+import pytest
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import agent_state, schema, weights
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.agent_state import (
+    AgentView,
+    read_agent_health,
+    write_agent_state,
+)
+
+NOW = 1_767_225_600.0
+FALLBACK = "treating every backend as up"
+
+VALID: Dict[str, Any] = {
+    "format": "maglev-agent-state",
+    "version": 1,
+    "written_at": NOW - 2.5,
+    "agent": {"pid": 4242, "started_at": NOW - 600},
+    "backends": {
+        "web1": {"state": "up", "since": NOW - 500},
+        "web2": {"state": "down", "since": NOW - 10},
+        "web3": {"state": "unknown", "since": NOW - 600},
+    },
+    "frontends": {"www-v4": {"state": "up"}},
+}
+VALID_HEALTH = {"web1": "up", "web2": "down", "web3": "unknown"}
+
+
+def document(**changes: Any) -> Dict[str, Any]:
+    """VALID with top-level or dotted-path changes; the value DELETE removes the key."""
+    doc = copy.deepcopy(VALID)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        target = doc
+        for part in parents:
+            target = target[part]
+        if value is DELETE:
+            del target[last]
+        else:
+            target[last] = value
+    return doc
+
+
+DELETE = object()
+
+
+def write_raw(tmp_path, content: Any) -> str:
+    path = tmp_path / "state.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_text(json.dumps(content))
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def test_write_produces_the_documented_document(tmp_path) -> None:
+    path = str(tmp_path / "state.json")
+    write_agent_state(
+        path,
+        {"web2": "down", "web1": "up"},
+        {"www-v4": "up"},
+        now=NOW,
+        since={"web1": NOW - 500},
+        pid=4242,
+        started_at=NOW - 600,
+    )
+    with open(path) as handle:
+        text = handle.read()
+    assert json.loads(text) == {
+        "format": "maglev-agent-state",
+        "version": 1,
+        "written_at": NOW,
+        "agent": {"pid": 4242, "started_at": NOW - 600},
+        # a backend without a `since` entered its state "now"
+        "backends": {"web1": {"state": "up", "since": NOW - 500}, "web2": {"state": "down", "since": NOW}},
+        "frontends": {"www-v4": {"state": "up"}},
+    }
+    # names are sorted, so the same view always gives the same bytes
+    assert list(json.loads(text)["backends"]) == ["web1", "web2"]
+    assert text.endswith("}\n")
+
+
+def test_write_defaults_pid_time_and_frontends(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(agent_state.time, "time", lambda: 1234.5)
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, {"web1": "paused"})
+    doc = json.loads((tmp_path / "state.json").read_text())
+    assert doc["written_at"] == 1234.5
+    assert doc["agent"] == {"pid": os.getpid(), "started_at": 1234.5}
+    assert doc["backends"] == {"web1": {"state": "paused", "since": 1234.5}}
+    assert doc["frontends"] == {}
+
+
+def test_write_creates_directory_with_readable_file_and_no_leftovers(tmp_path) -> None:
+    path = tmp_path / "run" / "maglev-agent" / "state.json"
+    write_agent_state(str(path), {"web1": "up"}, now=NOW)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert os.listdir(path.parent) == ["state.json"]
+
+
+def test_rewrite_replaces_the_whole_file(tmp_path) -> None:
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, {"web1": "up", "web2": "up", "web3": "up"}, now=NOW)
+    write_agent_state(path, {"web1": "down"}, now=NOW + 1)
+    view = read_agent_health(path, 30, now=NOW + 2)
+    assert view.health == {"web1": "down"}
+    assert view.written_at == NOW + 1
+    assert os.listdir(tmp_path) == ["state.json"]
+
+
+@pytest.mark.parametrize(
+    "backends, frontends, message",
+    [
+        ({"web1": "sleeping"}, None, "backend web1: unknown state 'sleeping'"),
+        ({"web1": "up"}, {"www": "paused"}, "frontend www: unknown state 'paused'"),
+    ],
+    ids=["backend-state", "frontend-state"],
+)
+def test_write_rejects_unknown_states_and_keeps_the_old_file(tmp_path, backends, frontends, message) -> None:
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, {"web1": "up"}, now=NOW)
+    before = (tmp_path / "state.json").read_bytes()
+    with pytest.raises(ValueError, match=message):
+        write_agent_state(path, backends, frontends, now=NOW + 1)
+    assert (tmp_path / "state.json").read_bytes() == before
+    assert os.listdir(tmp_path) == ["state.json"]
+
+
+def test_failed_rename_keeps_the_old_file_and_removes_the_temporary(tmp_path, monkeypatch) -> None:
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, {"web1": "up"}, now=NOW)
+    before = (tmp_path / "state.json").read_bytes()
+
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(agent_state.os, "replace", refuse)
+    with pytest.raises(OSError, match="No space left"):
+        write_agent_state(path, {"web1": "down"}, now=NOW + 1)
+    assert (tmp_path / "state.json").read_bytes() == before
+    assert os.listdir(tmp_path) == ["state.json"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: every case, with the exact health and the words of the reason
+
+
+def reason_for(path: str, text: str) -> str:
+    return text.replace("{path}", path)
+
+
+# (content written to the file, max_age, expected health, expected reason with {path},
+#  expected written_at)
+READ_CASES = [
+    pytest.param(
+        VALID, 30, VALID_HEALTH,
+        "using agent state {path} written 2.5 s ago (1 up, 1 down, 1 unknown)", NOW - 2.5, id="fresh",
+    ),
+    pytest.param(
+        document(written_at=NOW - 95), 30, None,
+        "agent state {path} is 95 s old (max_age 30 s): " + FALLBACK, NOW - 95, id="stale",
+    ),
+    pytest.param(
+        document(written_at=NOW - 30), 30, VALID_HEALTH,
+        "using agent state {path} written 30 s ago (1 up, 1 down, 1 unknown)", NOW - 30, id="exactly-max-age",
+    ),
+    pytest.param(
+        document(written_at=NOW - 30.5), 30, None,
+        "agent state {path} is 30 s old (max_age 30 s): " + FALLBACK, NOW - 30.5, id="just-over-max-age",
+    ),
+    pytest.param(
+        document(written_at=NOW + 4), 30, VALID_HEALTH,
+        "using agent state {path} written 0 s ago (1 up, 1 down, 1 unknown)", NOW + 4, id="small-clock-skew",
+    ),
+    pytest.param(
+        document(written_at=NOW + 42), 30, None,
+        "agent state {path} was written 42 s in the future (clock changed?): " + FALLBACK, NOW + 42,
+        id="future",
+    ),
+    pytest.param(
+        document(backends={"web1": {"state": "unknown", "since": NOW}, "web2": {"state": "unknown"}}), 30, None,
+        "agent state {path} has no health results yet (all 2 backends unknown, agent starting?): " + FALLBACK,
+        NOW - 2.5, id="all-unknown",
+    ),
+    pytest.param(
+        document(backends={}), 30, None, "agent state {path} lists no backends: " + FALLBACK, NOW - 2.5,
+        id="no-backends",
+    ),
+    pytest.param(
+        document(backends={"web1": {"state": "paused"}, "web2": {"state": "unknown"}}), 30,
+        {"web1": "paused", "web2": "unknown"},
+        "using agent state {path} written 2.5 s ago (1 unknown, 1 paused)", NOW - 2.5,
+        id="operator-state-is-a-result",
+    ),
+    pytest.param(
+        document(frontends=DELETE, agent=DELETE, extra={"future": "key"}, backends__web1__note="x"), 30,
+        VALID_HEALTH, "using agent state {path} written 2.5 s ago (1 up, 1 down, 1 unknown)", NOW - 2.5,
+        id="unknown-keys-ignored-optional-sections",
+    ),
+    pytest.param(
+        "{", 30, None,
+        "agent state {path} is not valid JSON (Expecting property name enclosed in double quotes:"
+        " line 1 column 2 (char 1)): " + FALLBACK, None, id="not-json",
+    ),
+    pytest.param(
+        b"\xff\xfe{}", 30, None, None, None, id="not-utf8",
+    ),
+    pytest.param(
+        [1, 2], 30, None, "{path} is not a maglev agent state file (no format marker): " + FALLBACK, None,
+        id="json-list",
+    ),
+    pytest.param(
+        document(format="maglev-agent-status"), 30, None,
+        "{path} is not a maglev agent state file (format 'maglev-agent-status'): " + FALLBACK, None,
+        id="other-format",
+    ),
+    pytest.param(
+        document(version=2), 30, None,
+        "agent state {path} has version 2, this collection reads version 1: " + FALLBACK, None, id="version-2",
+    ),
+    pytest.param(
+        document(version=True), 30, None,
+        "agent state {path} has version True, this collection reads version 1: " + FALLBACK, None,
+        id="version-boolean",
+    ),
+    pytest.param(
+        document(written_at=DELETE), 30, None,
+        "agent state {path} is malformed (written_at must be a number, got None): " + FALLBACK, None,
+        id="no-written-at",
+    ),
+    pytest.param(
+        document(written_at="1767225600"), 30, None,
+        "agent state {path} is malformed (written_at must be a number, got '1767225600'): " + FALLBACK, None,
+        id="written-at-string",
+    ),
+    pytest.param(
+        '{"format": "maglev-agent-state", "version": 1, "written_at": NaN, "backends": {}}', 30, None,
+        "agent state {path} is malformed (written_at must be a number, got nan): " + FALLBACK, None,
+        id="written-at-nan",
+    ),
+    pytest.param(
+        document(backends=["web1"]), 30, None,
+        "agent state {path} is malformed (backends must be a mapping, got list): " + FALLBACK, None,
+        id="backends-list",
+    ),
+    pytest.param(
+        document(backends__web1="up"), 30, None,
+        "agent state {path} is malformed (backends.web1 must be a mapping): " + FALLBACK, None,
+        id="backend-not-mapping",
+    ),
+    pytest.param(
+        document(backends__web2__state="sleeping"), 30, None,
+        "agent state {path} is malformed (backends.web2.state: unknown state 'sleeping'): " + FALLBACK, None,
+        id="unknown-backend-state",
+    ),
+    pytest.param(
+        document(backends__web2__state=DELETE), 30, None,
+        "agent state {path} is malformed (backends.web2.state: unknown state None): " + FALLBACK, None,
+        id="missing-backend-state",
+    ),
+    pytest.param(
+        document(backends__web1__since="yesterday"), 30, None,
+        "agent state {path} is malformed (backends.web1.since must be a number, got 'yesterday'): " + FALLBACK,
+        None, id="since-not-number",
+    ),
+    pytest.param(
+        document(frontends__www_v4={"state": "paused"}), 30, None,
+        "agent state {path} is malformed (frontends.www_v4.state: unknown state 'paused'): " + FALLBACK, None,
+        id="unknown-frontend-state",
+    ),
+    pytest.param(
+        document(agent=4242), 30, None,
+        "agent state {path} is malformed (agent must be a mapping, got int): " + FALLBACK, None,
+        id="agent-not-mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize("content, max_age, health, reason, written_at", READ_CASES)
+def test_read_agent_health(tmp_path, content, max_age, health, reason, written_at) -> None:
+    path = write_raw(tmp_path, content)
+    view = read_agent_health(path, max_age, now=NOW)
+    assert view.health == health
+    assert view.written_at == written_at
+    if reason is None:
+        assert view.reason.startswith(f"agent state {path} is not valid JSON (")
+        assert view.reason.endswith(FALLBACK)
+    else:
+        assert view.reason == reason_for(path, reason)
+
+
+def test_missing_file(tmp_path) -> None:
+    path = str(tmp_path / "nowhere" / "state.json")
+    assert read_agent_health(path, 30, now=NOW) == AgentView(
+        None, f"no agent state at {path} (no agent running?): {FALLBACK}", None
+    )
+
+
+def test_unreadable_path(tmp_path) -> None:
+    path = str(tmp_path)  # a directory: open() fails with an OSError other than "not found"
+    view = read_agent_health(path, 30, now=NOW)
+    assert view.health is None
+    assert view.reason.startswith(f"cannot read agent state {path} (")
+    assert view.reason.endswith(FALLBACK)
+
+
+def test_negative_max_age_is_a_caller_error(tmp_path) -> None:
+    with pytest.raises(ValueError, match="max_age"):
+        read_agent_health(str(tmp_path / "state.json"), -1, now=NOW)
+
+
+def test_read_returns_a_fresh_mapping_per_call(tmp_path) -> None:
+    path = write_raw(tmp_path, VALID)
+    first = read_agent_health(path, 30, now=NOW)
+    first.health["web1"] = "down"
+    assert read_agent_health(path, 30, now=NOW).health["web1"] == "up"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the modules do with the view
+
+
+BACKENDS = {
+    "web1": schema.Backend("web1", "198.51.100.11", healthcheck="http"),
+    "web2": schema.Backend("web2", "198.51.100.12", healthcheck="http"),
+    "static": schema.Backend("static", "198.51.100.13"),
+}
+
+
+@pytest.mark.parametrize(
+    "written_at, expected",
+    [
+        (NOW - 1, {"web1": "up", "web2": "down", "static": "up"}),
+        (NOW - 300, {"web1": "up", "web2": "up", "static": "up"}),  # stale: no agent
+        (None, {"web1": "up", "web2": "up", "static": "up"}),  # no file: no agent
+    ],
+    ids=["fresh", "stale", "missing"],
+)
+def test_view_feeds_backend_states(tmp_path, written_at: Optional[float], expected: Dict[str, str]) -> None:
+    path = str(tmp_path / "state.json")
+    if written_at is not None:
+        write_agent_state(path, {"web1": "up", "web2": "down"}, now=written_at)
+    view = read_agent_health(path, 30, now=NOW)
+    assert weights.backend_states(BACKENDS, view.health) == expected

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, ansible-test sanity, then unit and integration tests (pytest) against
+# The whole test suite: lint, ansible-test sanity and units, then unit and integration tests (pytest) against
 # vppsim over real sockets. Extra arguments go to pytest (e.g. scripts/test.sh -k planner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +9,7 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== ansible-test sanity"
 bash scripts/ansible_test.sh
+echo "== ansible-test units"
+bash scripts/ansible_test_units.sh
 echo "== pytest"
 .venv/bin/python -m pytest -n 2 "$@"

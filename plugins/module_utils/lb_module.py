@@ -1,0 +1,533 @@
+# Copyright: maglev.vpp developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Glue shared by the maglev.vpp modules: argument spec -> core -> result.
+
+This is the only module_utils file that imports Ansible. It owns what every module does the
+same way: the connection options, turning core errors into failed tasks with actionable
+messages, validating the whole input before the first API call, reading the agent's health
+view, and running a plan (check mode, apply with partial-failure report, diff, recreate
+warnings, blast radius). The LB logic itself lives in the core (``vpp_lb``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable, Dict, List, Optional
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (
+    agent_state,
+    blast,
+    cli_parser,
+    facts,
+    model,
+    papi_session,
+    planner,
+    schema,
+)
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import (
+    DEFAULT_API_SOCKET,
+    DEFAULT_STATS_SOCKET,
+    DEFAULT_TIMEOUT,
+    VppLbClient,
+)
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.errors import (
+    ApplyError,
+    VppApiMissingError,
+    VppConnectError,
+    VppDisconnectedError,
+    VppError,
+    VppRetvalError,
+)
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.stats import LbStatsReader
+
+DEFAULT_AGENT_STATE = agent_state.DEFAULT_PATH
+DEFAULT_AGENT_STATE_MAX_AGE = 30.0
+
+# Keep in sync with plugins/doc_fragments/connection.py (validate-modules compares them).
+CONNECTION_ARGUMENT_SPEC = dict(
+    api_socket=dict(type="path", default=DEFAULT_API_SOCKET),
+    stats_socket=dict(type="path", default=DEFAULT_STATS_SOCKET),
+    api_dir=dict(type="path"),
+    timeout=dict(type="float", default=DEFAULT_TIMEOUT),
+    agent_state=dict(type="path", default=DEFAULT_AGENT_STATE),
+    agent_state_max_age=dict(type="float", default=DEFAULT_AGENT_STATE_MAX_AGE),
+)
+
+
+def argument_spec(**options: dict) -> dict:
+    """A module's argument spec: its own options plus the shared connection options."""
+    spec = {name: dict(value) for name, value in CONNECTION_ARGUMENT_SPEC.items()}
+    spec.update(options)
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------
+# Input validation: everything is checked before VPP is contacted
+
+
+def connection_problems(params: dict) -> List[str]:
+    """Problems with the shared connection options, each naming the option."""
+    problems = []
+    if params["timeout"] is not None and not params["timeout"] > 0:
+        problems.append(f"timeout: must be a positive number of seconds, got {params['timeout']}")
+    max_age = params["agent_state_max_age"]
+    if max_age is not None and not max_age >= 0:
+        problems.append(f"agent_state_max_age: must not be negative, got {max_age}")
+    return problems
+
+
+def fail(module, msg: str, result: Optional[Dict[str, Any]] = None, **extra: Any) -> None:
+    """Fail the task with ``msg``, the result so far and ``extra`` keys (``changed`` defaults to false)."""
+    values: Dict[str, Any] = dict(result or {})
+    values.update(extra)
+    values.setdefault("changed", False)
+    values["msg"] = msg
+    module.fail_json(**values)
+
+
+def fail_invalid(module, problems: List[str], what: str = "invalid module arguments") -> None:
+    """Fail the task listing every problem (VPP was not touched)."""
+    count = len(problems)
+    fail(module, f"{what} ({count} problem{'s' if count != 1 else ''}; VPP was not touched): " + "; ".join(problems),
+         errors=problems)
+
+
+def parse_config(module, raw: Any, extra_problems: Optional[List[str]] = None) -> schema.LbConfig:
+    """The typed config, or a failed task listing every problem of ``raw`` with its path.
+
+    ``extra_problems`` (e.g. bad connection options) are reported in the same failure, so one
+    run shows everything that is wrong.
+    """
+    what = "invalid config (a maglev_lb object)" if not extra_problems else "invalid input"
+    return parse_document(module, {} if raw is None else raw, extra_problems=extra_problems, what=what)
+
+
+def parse_document(
+    module,
+    document: Any,
+    rename: Optional[Callable[[str], str]] = None,
+    extra_problems: Optional[List[str]] = None,
+    what: str = "invalid module arguments",
+) -> schema.LbConfig:
+    """``document`` (a maglev_lb object) through the one validator, or a failed task.
+
+    Modules that take a part of the schema as options (lb_conf, lb_vip, lb_as) build the
+    document from their options and pass ``rename`` to turn the schema's paths back into
+    option names.
+    """
+    problems = list(extra_problems or [])
+    config = None
+    try:
+        config = schema.parse_config(document)
+    except schema.ConfigError as exc:
+        problems.extend(rename(error) if rename else error for error in exc.errors)
+    if problems:
+        fail_invalid(module, problems, what)
+    return config
+
+
+def renamer(prefixes: Dict[str, str]) -> Callable[[str], str]:
+    """A ``rename`` for parse_document: schema path prefixes -> option names (first match wins)."""
+
+    def rename(error: str) -> str:
+        for old, new in prefixes.items():
+            if error.startswith(old):
+                return new + error[len(old):]
+        return error
+
+    return rename
+
+
+def check_unused(module, names, state: str) -> None:
+    """Fail when an option that ``state`` does not use is given (it would be silently ignored)."""
+    given = [name for name in names if module.params.get(name) is not None]
+    if given:
+        fail_invalid(module, [f"{name}: not used with state {state}" for name in given])
+
+
+def parse_running_config(module, text: str) -> Dict[str, Any]:
+    """``show lb vips verbose`` text as a maglev_lb object (no VPP needed)."""
+    try:
+        state = facts.state_from_parsed(cli_parser.parse_vips_verbose(text))
+    except cli_parser.CliParseError as exc:
+        fail_invalid(module, [f"running_config: {exc}"], "running_config is not `show lb vips verbose` output")
+    return render_facts(module, state)
+
+
+def render_facts(module, state: model.LbState) -> Dict[str, Any]:
+    """``state`` as a maglev_lb object; what the schema would refuse in it becomes a warning."""
+    rendered = facts.render_maglev_lb(state)
+    for problem in schema.validate(rendered):
+        module.warn(f"VPP holds something maglev_lb cannot declare (it cannot be fed back as config): {problem}")
+    return rendered
+
+
+def render_commands(want: model.LbState) -> Dict[str, Any]:
+    """What building ``want`` on a freshly started VPP takes (default lb_conf, no VIPs)."""
+    empty = model.LbState(conf=model.LbConf())
+    ops = planner.plan(want, empty)
+    after = predict_after(want, empty, prune_vips=False, as_weights=True)
+    return dict(rendered=[op.describe() for op in ops], blast_radius=blast.plan_blast_radius(empty, after))
+
+
+# ---------------------------------------------------------------------------------------------
+# The agent's health view
+
+
+def read_agent_view(module) -> agent_state.AgentView:
+    return agent_state.read_agent_health(module.params["agent_state"], module.params["agent_state_max_age"])
+
+
+def warn_unused_agent_state(module, view: agent_state.AgentView) -> None:
+    """Warn when an agent state file exists but is not trusted: weights then ignore health."""
+    if view.health is None and os.path.exists(module.params["agent_state"]):
+        module.warn(f"the agent's health view is not used ({view.reason}); effective weights assume every"
+                    " enabled backend is up")
+
+
+def agent_view_result(module, view: agent_state.AgentView) -> Dict[str, Any]:
+    """The agent view as a result value (the ``agent`` return key)."""
+    return {
+        "path": module.params["agent_state"],
+        "used": view.health is not None,
+        "reason": view.reason,
+        "written_at": view.written_at,
+        "health": dict(sorted(view.health.items())) if view.health is not None else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# VPP access with failures that say what failed
+
+
+def connect(module, result: Optional[Dict[str, Any]] = None) -> VppLbClient:
+    """A connected client, or a failed task naming the socket, permission or missing messages."""
+    params = module.params
+    if papi_session.VPPApiClient is None:
+        fail(module, missing_required_lib("vpp_papi", reason="to talk to VPP's binary API"), result,
+             exception=str(papi_session.VPP_PAPI_IMPORT_ERROR))
+    client = VppLbClient(api_socket=params["api_socket"], api_dir=params["api_dir"], timeout=params["timeout"],
+                         name="maglev-vpp-ansible")
+    try:
+        client.connect()
+    except VppApiMissingError as exc:
+        fail(module, f"cannot use VPP at {params['api_socket']}: {exc}", result, missing_messages=exc.missing)
+    except VppConnectError as exc:
+        fail(module, f"cannot connect to VPP: {exc}", result)
+    except (VppError, OSError) as exc:
+        fail(module, f"cannot connect to VPP at {params['api_socket']}: {exc}", result)
+    return client
+
+
+def fail_vpp(module, client: VppLbClient, exc: BaseException, doing: str,
+             result: Optional[Dict[str, Any]] = None) -> None:
+    """Fail with a message naming what was being done, VPP's socket and, for retvals, the error name."""
+    client.disconnect()
+    where = f"VPP at {client.api_socket}"
+    extra: Dict[str, Any] = {}
+    if isinstance(exc, VppRetvalError):
+        extra = dict(vpp_retval=exc.retval, vpp_error=exc.error_name)
+        msg = f"{doing}: {where} refused {exc}"
+    elif isinstance(exc, VppDisconnectedError):
+        msg = f"{doing}: lost the connection to {where}: {exc} (did VPP restart?)"
+    elif isinstance(exc, VppApiMissingError):
+        msg = f"{doing}: {where}: {exc}"
+        extra = dict(missing_messages=exc.missing)
+    else:
+        msg = f"{doing}: {where}: {exc}"
+    fail(module, msg, result, **extra)
+
+
+def dump(module, client: VppLbClient, result: Optional[Dict[str, Any]] = None) -> model.LbState:
+    """VPP's live LB state, in one round of dumps."""
+    try:
+        return client.dump()
+    except (VppError, ValueError) as exc:  # ValueError: CLI text the parser does not understand
+        fail_vpp(module, client, exc, "reading the LB state", result)
+    return model.LbState()  # not reached
+
+
+def dump_conf(module, client: VppLbClient, result: Optional[Dict[str, Any]] = None) -> model.LbConf:
+    """VPP's lb_conf alone (fields VPP cannot report are None)."""
+    try:
+        return client.dump_conf()
+    except (VppError, ValueError) as exc:
+        fail_vpp(module, client, exc, "reading lb_conf", result)
+    return model.LbConf()  # not reached
+
+
+def read_counters(module, client: VppLbClient, state: model.LbState) -> Optional[Dict[model.VipKey, model.VipCounters]]:
+    """Per VIP: the four LB counters and the VIP's FIB route counter, from the stats segment.
+
+    None (with a warning) when the stats segment cannot be read; the caller may then fall back
+    to the counters VPP prints in ``show lb vips verbose`` (no route counter there).
+    """
+    reader = LbStatsReader(module.params["stats_socket"])
+    try:
+        reader.connect()
+        indexes = {key: vip.index for key, vip in state.vips.items() if vip.index is not None}
+        lb_counters = reader.vip_counters(indexes)
+        route_indexes = {}
+        for key in state.vips:
+            index = client.route_stats_index(key.prefix)
+            if index is not None:
+                route_indexes[key] = index
+        routes = reader.route_counters(route_indexes)
+    except (VppError, OSError) as exc:
+        module.warn(f"cannot read counters from VPP's stats segment ({exc}); counters come from"
+                    " `show lb vips verbose` instead, without the route counters")
+        return None
+    finally:
+        reader.disconnect()
+    counters = {}
+    for key in state.vips:
+        packets, octets = routes.get(key, (None, None))
+        counters[key] = model.VipCounters(route_packets=packets, route_bytes=octets, **lb_counters.get(key, {}))
+    return counters
+
+
+def capabilities_result(client: VppLbClient) -> Dict[str, Any]:
+    caps = client.capabilities
+    return dataclasses.asdict(caps) if caps is not None else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# States: composing what VPP must hold
+
+
+def merge_kept_ases(want: model.LbState, actual: model.LbState) -> model.LbState:
+    """``want`` where each declared VIP also keeps the ASes VPP has on it that it does not declare.
+
+    Those ASes keep their live weight. This is what `merged` means for ASes; the planner then
+    never deletes an AS of a declared VIP (a recreate re-adds them with their weight).
+    """
+    vips = {}
+    for key, vip in want.vips.items():
+        have = actual.vips.get(key)
+        if have is None:
+            vips[key] = vip
+            continue
+        ases = {
+            address: model.AsState(address=address, weight=live.weight)
+            for address, live in have.ases.items()
+            if address not in vip.ases
+        }
+        ases.update(vip.ases)
+        ordered = {address: ases[address] for address in sorted(ases, key=model.address_sort_key)}
+        vips[key] = dataclasses.replace(vip, ases=ordered)
+    return model.LbState(conf=want.conf, vips=vips)
+
+
+def without_vips(actual: model.LbState, keys) -> model.LbState:
+    """``actual`` minus the VIPs ``keys`` (what `deleted` leaves); conf untouched."""
+    keys = set(keys)
+    return model.LbState(conf=None, vips={k: v for k, v in actual.vips.items() if k not in keys})
+
+
+def predict_after(want: model.LbState, actual: model.LbState, *, prune_vips: bool, as_weights: bool) -> model.LbState:
+    """The LB state VPP holds once the plan for (want, actual) is applied.
+
+    VIPs that are not desired stay unless pruned; without AS weights (LB API 1.1.0) an AS of
+    weight 0 is absent and the others read back with VPP's reported weight 100.
+    """
+    conf = want.conf if want.conf is not None else actual.conf
+    vips: Dict[model.VipKey, model.VipState] = {}
+    if not prune_vips:
+        for key, vip in actual.vips.items():
+            if key not in want.vips:
+                vips[key] = _structure_only(vip)
+    for key, vip in want.vips.items():
+        ases = {}
+        for address, a in vip.ases.items():
+            if as_weights:
+                ases[address] = model.AsState(address=address, weight=a.weight)
+            elif a.weight > 0:
+                ases[address] = model.AsState(address=address, weight=model.DEFAULT_WEIGHT)
+        vips[key] = model.VipState(key=key, spec=vip.spec, ases=ases, name=vip.name)
+    ordered = {key: vips[key] for key in sorted(vips, key=model.VipKey.sort_key)}
+    return model.LbState(conf=conf, vips=ordered)
+
+
+def _structure_only(vip: model.VipState) -> model.VipState:
+    """A VIP without runtime data (bucket counts, pool index, counters)."""
+    ases = {address: model.AsState(address=address, weight=a.weight) for address, a in vip.ases.items()}
+    return model.VipState(key=vip.key, spec=vip.spec, ases=ases, name=vip.name)
+
+
+def named_like(state: model.LbState, want: model.LbState) -> model.LbState:
+    """``state`` with the frontend names of ``want`` on the VIPs both have (VPP has no names)."""
+    vips = {}
+    for key, vip in state.vips.items():
+        declared = want.vips.get(key)
+        vips[key] = dataclasses.replace(vip, name=declared.name) if declared is not None else vip
+    return model.LbState(conf=state.conf, vips=vips)
+
+
+def vip_view(key: model.VipKey) -> Callable[[model.LbState], Optional[Dict[str, Any]]]:
+    """A ``view`` for converge: just the VIP ``key`` of a state (None when absent)."""
+
+    def view(state: model.LbState) -> Optional[Dict[str, Any]]:
+        vip = state.vips.get(key)
+        if vip is None:
+            return None
+        return state_result(model.LbState(vips={key: vip}))["vips"][str(key)]
+
+    return view
+
+
+def state_result(state: model.LbState) -> Dict[str, Any]:
+    """The before/after value of results and --diff: configuration only, no runtime data."""
+    return facts.state_to_dict(state, runtime=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a plan
+
+
+def recreate_warnings(want: model.LbState, actual: model.LbState, check_mode: bool) -> List[str]:
+    """One warning per VIP that must be deleted and re-added, naming the changed fields."""
+    warnings = []
+    for key in sorted(set(want.vips) & set(actual.vips), key=model.VipKey.sort_key):
+        vip = want.vips[key]
+        fields = vip.spec.differences(actual.vips[key].spec)
+        if not fields:
+            continue
+        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
+        changes = ", ".join(
+            f"{name} {_plain(getattr(actual.vips[key].spec, name))} -> {_plain(getattr(vip.spec, name))}"
+            for name in fields
+        )
+        verb = "would be" if check_mode else "was"
+        warnings.append(
+            f"{label} {verb} recreated because {', '.join(fields)} changed ({changes}); VPP cannot change"
+            f" {'it' if len(fields) == 1 else 'them'} on a live VIP, so its ASes are deleted with flush and the"
+            " VIP is deleted and added back: its existing sessions break"
+        )
+    return warnings
+
+
+def blast_text(report: List[Dict[str, Any]]) -> str:
+    """The blast radius as text for --diff: per changed VIP its summary and each AS's share."""
+    lines = ["blast radius: share of each VIP's new flows per AS, before -> after"]
+    dropped = "(dropped: no AS)"
+    for entry in report:
+        lines.append(f"  {entry['summary']}")
+        before, after = entry["before"], entry["after"]
+        addresses = sorted(set(before) | set(after), key=model.address_sort_key)
+        width = max([len(dropped)] + [len(address) for address in addresses])
+        for address in addresses:
+            lines.append(f"    {address:<{width}} {_share(before.get(address)):>7} -> {_share(after.get(address))}")
+        drop = entry["drop"]
+        if drop["before"] or drop["after"]:
+            lines.append(f"    {dropped:<{width}} {_share(drop['before']):>7} -> {_share(drop['after'])}")
+    if len(lines) == 1:
+        lines.append("  no VIP's new-flow distribution changes")
+    return "\n".join(lines) + "\n"
+
+
+def _share(value: Optional[float]) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _plain(value: Any) -> str:
+    """A spec value as an operator writes it in YAML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def converge(
+    module,
+    client: Optional[VppLbClient],
+    want: model.LbState,
+    actual: model.LbState,
+    *,
+    prune_vips: bool = False,
+    as_weights: Optional[bool] = None,
+    result: Dict[str, Any],
+    view: Optional[Callable[[model.LbState], Any]] = None,
+    conflict_hint: str = "remove that VIP first, or use state overridden to make VPP hold exactly the declared VIPs",
+) -> Dict[str, Any]:
+    """Plan ``want`` against ``actual``; apply unless in check mode (or ``client`` is None).
+
+    Fills ``result`` with ``commands``, ``changed``, ``before``, ``after``, ``blast_radius``,
+    ``diff`` (with --diff) and recreate warnings. Refuses, before touching VPP, a plan that VPP
+    would reject because a VIP that stays blocks an add. On a failed apply, the task fails with
+    ``commands_applied`` (what VPP accepted) and ``failed_command``. ``view`` turns a state
+    into the ``before``/``after`` values (default: the whole LB state, configuration only).
+    """
+    view = view or state_result
+    if as_weights is None:
+        as_weights = client.capabilities.as_weights if client is not None else True
+    ops = planner.plan(want, actual, prune_vips=prune_vips, as_weights=as_weights)
+    commands = [op.describe() for op in ops]
+    before = named_like(actual, want)
+    after = predict_after(want, actual, prune_vips=prune_vips, as_weights=as_weights) if ops else before
+    result.update(
+        changed=bool(ops),
+        commands=commands,
+        before=view(before),
+        after=view(after),
+        blast_radius=blast.plan_blast_radius(actual, after) if ops else [],
+    )
+    if module._diff:
+        state_diff = dict(
+            before=result["before"] if result["before"] is not None else {},
+            after=result["after"] if result["after"] is not None else {},
+            before_header=f"LB state of VPP at {module.params['api_socket']} (before)",
+            after_header=f"LB state of VPP at {module.params['api_socket']} (after)",
+        )
+        if ops:
+            # Printed after the state diff with --diff (Ansible's callbacks show "prepared" as is).
+            state_diff["prepared"] = blast_text(result["blast_radius"])
+        result["diff"] = state_diff
+
+    blocked = planner.conflicts(want, actual, prune_vips=prune_vips, as_weights=as_weights)
+    if blocked:
+        if client is not None:
+            client.disconnect()
+        result["changed"] = False
+        result.pop("diff", None)
+        fail(
+            module,
+            "VPP would refuse this change, so nothing was applied: " + "; ".join(blocked) + f" ({conflict_hint})",
+            result,
+            conflicts=blocked,
+        )
+
+    for warning in recreate_warnings(want, actual, module.check_mode or client is None):
+        module.warn(warning)
+
+    if not ops or module.check_mode or client is None:
+        return result
+    try:
+        client.apply(ops)
+    except ApplyError as exc:
+        applied = [op.describe() for op in exc.applied]
+        failed = exc.failed.describe() if isinstance(exc.failed, model.Op) else str(exc.failed)
+        cause = exc.cause
+        extra: Dict[str, Any] = dict(commands_applied=applied, failed_command=failed)
+        if isinstance(cause, VppRetvalError):
+            extra.update(vpp_retval=cause.retval, vpp_error=cause.error_name)
+            what = f"VPP refused `{failed}`: {cause.message} returned {cause.retval} ({cause.error_name})"
+        elif isinstance(cause, VppDisconnectedError):
+            what = f"lost the connection to VPP at {client.api_socket} at `{failed}`: {cause} (did VPP restart?)"
+        else:
+            what = f"`{failed}` failed: {cause}"
+        client.disconnect()
+        result.pop("diff", None)
+        result.update(changed=bool(applied), after=None)
+        fail(
+            module,
+            f"{what}; {len(applied)} of {len(ops)} operation(s) were applied before it"
+            " (see commands_applied); rerun to converge once the cause is fixed",
+            result,
+            **extra,
+        )
+    except VppError as exc:
+        fail_vpp(module, client, exc, "applying the plan", result)
+    return result

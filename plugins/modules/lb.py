@@ -1,0 +1,536 @@
+#!/usr/bin/python
+# Copyright: maglev.vpp developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: lb
+short_description: Manage the whole Maglev load balancer state of VPP's lb plugin
+description:
+  - Declares the LB plugin state of one VPP host (global C(lb_conf), VIPs, application servers
+    and their weights) with one C(maglev_lb) object, the same variable the maglev agent reads,
+    and makes VPP match it.
+  - >-
+    The whole O(config) is validated before VPP is contacted. An invalid O(config) fails the task
+    with every problem listed by its path (for example
+    C(frontends.www-v4.encap: gre6 needs IPv6 backends, web1 is IPv4)); VPP is not touched.
+  - VPP's state is read in one round of dumps, then the smallest ordered list of changes is
+    planned (the same planner the agent uses) and applied. A rerun with nothing to do only reads.
+  - B(Weights follow health.) The weight pushed for each application server is its
+    I(effective) weight. When the agent's state file (O(agent_state)) exists and is fresh, the
+    agent's health view decides; otherwise every enabled backend counts as up. In both cases only
+    the first pool of a frontend with an up backend carries traffic; members of standby pools,
+    and down, paused, disabled or not yet probed backends, are programmed with weight 0. So a
+    rerun while a backend is down reports no change and leaves it at weight 0, and a new
+    configured weight of a down backend is applied when it comes back up.
+  - B(Recreates.) VPP cannot change C(encap), C(src_ip_sticky), C(new_flows_table_length),
+    C(dscp), C(srv_type) or C(target_port) of a live VIP. When one of them changes, the VIP is
+    deleted and added back (its ASes deleted with flush first), which breaks its existing
+    sessions. The task then warns, naming the VIP and the changed fields, and
+    RV(blast_radius) marks the VIP C(recreate=true).
+  - B(Blast radius.) For every VIP whose new-flow distribution changes, RV(blast_radius) gives each
+    AS's share of the Maglev new-flow table before and after the change, computed with VPP's
+    exact bucket formula, and the minimum share of buckets that must move to another AS. It is
+    reported in check mode, in normal runs (computed before applying) and for O(state=rendered).
+  - Before changing anything, the plan is checked for VIP adds that VPP would refuse because a
+    VIP that stays (not declared, so not removed) occupies the prefix incompatibly (all-port next
+    to per-port, or per-port VIPs with another encap). Such a plan fails without touching VPP.
+  - If VPP refuses an operation midway, the task fails naming the operation, VPP's retval and
+    its error name, and lists in RV(commands_applied) what VPP had already accepted. The next
+    run converges from there.
+version_added: 0.1.0
+author:
+  - maglev.vpp developers (@maglev-vpp)
+options:
+  config:
+    description:
+      - The desired state, a C(maglev_lb) object with the keys C(conf), C(healthchecks), C(backends)
+        and C(frontends), exactly as described in the collection's C(docs/config-reference.md).
+        Usually C("{{ maglev_lb }}").
+      - C(healthchecks) are validated and otherwise ignored (they are the agent's business).
+      - C(conf) is VPP's C(lb_conf). When given it is pushed as declared, in every state that
+        changes VPP (keys left out take their defaults, as the agent does, because VPP sets all four
+        fields at once). When left out, C(lb_conf) is not touched. O(state=deleted) never changes it.
+      - A frontend's settings are always exactly as declared (keys left out take their defaults), in
+        every state; a change to an immutable setting recreates the VIP.
+      - Required for O(state=merged), O(state=replaced), O(state=overridden) and O(state=rendered).
+        Optional for O(state=deleted). Not allowed for O(state=gathered) and O(state=parsed).
+    type: dict
+  running_config:
+    description:
+      - For O(state=parsed) only, the text of VPP's C(show lb vips verbose) command, to be turned
+        into a C(maglev_lb) object in RV(parsed). VPP is not contacted.
+    type: str
+  state:
+    description:
+      - V(merged) creates or updates each frontend of O(config); VIPs that O(config) does not declare
+        are left alone. A declared frontend's backends are added, and weights set to their effective
+        weight; application servers that VPP has on that VIP but the frontend does not list are
+        B(kept) with their current weight. Nothing is ever removed, except by a recreate (whose
+        ASes are added back).
+      - >-
+        V(replaced) makes each frontend of O(config) exactly as declared, its AS set included:
+        application servers of that VIP that the frontend does not list are deleted (with flush).
+        VIPs that O(config) does not declare are left alone.
+      - >-
+        V(overridden) makes VPP's LB state exactly O(config): like V(replaced) for every declared
+        frontend, and every VIP that O(config) does not declare is deleted (its ASes with flush
+        first), including VIPs created by other tools.
+      - V(deleted) deletes the VIPs of the frontends in O(config) (matched by prefix, protocol and
+        port; their ASes are deleted with flush first). When O(config) is omitted or declares no
+        frontends, B(every) VIP is deleted. C(lb_conf) is left as it is.
+      - V(gathered) reads VPP's live LB state and returns it in RV(gathered) as a C(maglev_lb)
+        object (the form M(maglev.vpp.lb_facts) returns). Nothing is changed.
+      - >-
+        V(rendered) returns in RV(rendered) the commands that would create O(config) on a freshly
+        started VPP (default C(lb_conf), no VIPs), without contacting VPP (and without the agent's
+        health view: every enabled backend counts as up).
+      - V(parsed) turns O(running_config) into a C(maglev_lb) object in RV(parsed), without
+        contacting VPP.
+    type: str
+    choices: [merged, replaced, overridden, deleted, gathered, rendered, parsed]
+    default: merged
+extends_documentation_fragment:
+  - maglev.vpp.connection
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Plans against the live state and reports RV(commands), RV(after) and RV(blast_radius) without applying.
+  diff_mode:
+    support: full
+    details: >-
+      The diff is of the LB state (conf, VIPs, ASes and weights) before and after, not of the
+      commands; when something changes, the blast radius follows it as text.
+  platform:
+    platforms: posix
+notes:
+  - Ownership between this module and the maglev agent (see the collection's C(docs/modules.md)).
+    The structure (C(lb_conf), which VIPs exist, their settings, which ASes they have, configured
+    weights) is declared here and pushed by this module; health (whether a backend is up, and so
+    its effective weight) belongs to the agent, which publishes it in O(agent_state). Both compute
+    plans with the same planner, so they agree on what "in sync" means.
+  - With O(state=merged), ASes kept on a declared VIP because the frontend does not list them are
+    drift for the agent if the agent manages the same frontend.
+  - On VPP releases up to 26.06 (LB API 1.1.0) VPP has no AS weights; there an effective weight of 0
+    means the AS is removed and any other weight means it is present.
+seealso:
+  - module: maglev.vpp.lb_facts
+"""
+
+EXAMPLES = r"""
+- name: Push the whole LB state declared in inventory (other VIPs are left alone)
+  maglev.vpp.lb:
+    config: "{{ maglev_lb }}"
+    state: merged
+
+- name: Make VPP hold exactly the declared state, deleting VIPs nobody declared
+  maglev.vpp.lb:
+    config: "{{ maglev_lb }}"
+    state: overridden
+  register: lb
+
+- name: Show how new flows would move, per VIP (check mode shows it without applying)
+  ansible.builtin.debug:
+    msg: "{{ lb.blast_radius | map(attribute='summary') | list }}"
+
+- name: Make one frontend exact (its AS set too), leave the rest alone
+  maglev.vpp.lb:
+    config:
+      conf:
+        ip4_src_address: 192.0.2.254
+      backends:
+        web1: {address: 198.51.100.11}
+        web2: {address: 198.51.100.12}
+      frontends:
+        www-v4:
+          prefix: 192.0.2.1/32
+          protocol: tcp
+          port: 80
+          encap: gre4
+          pools:
+            - name: primary
+              backends: {web1: {weight: 100}, web2: {weight: 50}}
+    state: replaced
+
+- name: Delete one frontend's VIP
+  maglev.vpp.lb:
+    config:
+      backends: {web1: {address: 198.51.100.11}}
+      frontends:
+        www-v4: {prefix: 192.0.2.1/32, protocol: tcp, port: 80, pools: [{name: p, backends: {web1: {}}}]}
+    state: deleted
+
+- name: Delete every VIP (lb_conf is kept)
+  maglev.vpp.lb:
+    state: deleted
+
+- name: Read the live state as a maglev_lb object
+  maglev.vpp.lb:
+    state: gathered
+  register: live
+
+- name: The commands that would build the declared state on an empty VPP (VPP not contacted)
+  maglev.vpp.lb:
+    config: "{{ maglev_lb }}"
+    state: rendered
+  delegate_to: localhost
+
+- name: Parse the output of `vppctl show lb vips verbose`
+  maglev.vpp.lb:
+    running_config: "{{ lookup('ansible.builtin.file', 'show-lb-vips-verbose.txt') }}"
+    state: parsed
+  delegate_to: localhost
+
+- name: A VPP with a non-default API socket and definitions from disk
+  maglev.vpp.lb:
+    config: "{{ maglev_lb }}"
+    api_socket: /run/vpp/api-main.sock
+    api_dir: /usr/share/vpp/api
+    timeout: 10
+  become: true
+"""
+
+RETURN = r"""
+before:
+  description:
+    - VPP's LB state before the task, configuration only (no bucket counts, counters or pool indexes).
+    - C(conf) is C(lb_conf) (C(null) fields could not be read back from this VPP); C(vips) is keyed
+      by the VIP as VPP names it (C(prefix), or C(prefix protocol/port)). A VIP carries C(name), the
+      frontend name, when O(config) declares it.
+  returned: when O(state) is V(merged), V(replaced), V(overridden) or V(deleted)
+  type: dict
+  sample:
+    conf:
+      ip4_src_address: 192.0.2.254
+      ip6_src_address: "2001:db8::fe"
+      sticky_buckets_per_core: 1024
+      flow_timeout: 40
+    vips:
+      192.0.2.1/32 tcp/80:
+        prefix: 192.0.2.1/32
+        protocol: tcp
+        port: 80
+        encap: gre4
+        src_ip_sticky: true
+        new_flows_table_length: 1024
+        name: www-v4
+        ases:
+          198.51.100.11: {weight: 100}
+          198.51.100.12: {weight: 50}
+after:
+  description:
+    - The LB state after the task, in the form of RV(before). In check mode, and when VPP is changed,
+      the state the plan produces (the plan is exact, so VPP holds it once applied); equal to
+      RV(before) when nothing changes. C(null) when applying failed midway.
+  returned: when O(state) is V(merged), V(replaced), V(overridden) or V(deleted)
+  type: dict
+  sample:
+    conf:
+      ip4_src_address: 192.0.2.254
+      ip6_src_address: "2001:db8::fe"
+      sticky_buckets_per_core: 1024
+      flow_timeout: 40
+    vips:
+      192.0.2.1/32 tcp/80:
+        prefix: 192.0.2.1/32
+        protocol: tcp
+        port: 80
+        encap: gre4
+        src_ip_sticky: true
+        new_flows_table_length: 1024
+        name: www-v4
+        ases:
+          198.51.100.11: {weight: 100}
+          198.51.100.12: {weight: 100}
+commands:
+  description:
+    - The planned changes, in order, one human-readable line each in VPP CLI words, with the reason
+      after C(#). Applied unless in check mode. Empty when VPP is already in the declared state.
+    - A recreate shows as C(# recreate, <fields> changed).
+  returned: when O(state) is V(merged), V(replaced), V(overridden) or V(deleted)
+  type: list
+  elements: str
+  sample:
+    - "lb as 192.0.2.1/32 tcp/80 198.51.100.12 weight 100  # weight 50 -> 100"
+commands_applied:
+  description: The commands VPP accepted before the one that failed (RV(failed_command)).
+  returned: when applying failed midway
+  type: list
+  elements: str
+  sample: ["lb vip 192.0.2.1/32 tcp/80 encap gre4 new_len 1024  # new VIP for www-v4"]
+failed_command:
+  description: The command VPP refused, or during which the connection broke.
+  returned: when applying failed midway
+  type: str
+  sample: "lb as 192.0.2.1/32 tcp/80 198.51.100.11 weight 100  # new VIP for www-v4"
+vpp_retval:
+  description: VPP's return value for the refused request.
+  returned: when VPP refused a request
+  type: int
+  sample: -81
+vpp_error:
+  description: The name of VPP's return value (C(VNET_API_ERROR_...) without the prefix).
+  returned: when VPP refused a request
+  type: str
+  sample: VALUE_EXIST
+blast_radius:
+  description:
+    - One entry per VIP whose share of new flows changes (or that is created, deleted or recreated),
+      in VIP order; empty when nothing changes. Shares are fractions of the VIP's Maglev new-flow
+      table (rounded to 4 decimals) computed with VPP's exact bucket formula.
+    - C(moved_share) is the minimum share of buckets that must change owner; a recreate also
+      flushes every sticky session of the VIP.
+    - For O(state=rendered) the change is from a freshly started VPP.
+  returned: when O(state) is V(merged), V(replaced), V(overridden), V(deleted) or V(rendered)
+  type: list
+  elements: dict
+  contains:
+    vip:
+      description: The VIP, as VPP names it.
+      type: str
+    table_length:
+      description: Length of the new-flow table (after the change; before it for a deleted VIP).
+      type: int
+    before:
+      description: AS address to share of buckets before the change (empty for a created VIP).
+      type: dict
+    after:
+      description: AS address to share of buckets after the change (empty for a deleted VIP).
+      type: dict
+    drop:
+      description: Share of buckets no AS takes (new flows dropped), C(before) and C(after).
+      type: dict
+    moved_share:
+      description: At least this share of new flows goes to another AS (1.0 for a created or deleted VIP).
+      type: float
+    recreate:
+      description: Whether the VIP is deleted and added back (an immutable setting changed).
+      type: bool
+    changed_fields:
+      description: The settings whose change recreates the VIP.
+      type: list
+      elements: str
+    created:
+      description: Whether the VIP is new.
+      type: bool
+    deleted:
+      description: Whether the VIP is deleted.
+      type: bool
+    summary:
+      description: One line for humans.
+      type: str
+  sample:
+    - vip: 192.0.2.1/32 tcp/80
+      table_length: 1024
+      before: {198.51.100.11: 0.6670, 198.51.100.12: 0.3330, 198.51.100.21: 0.0}
+      after: {198.51.100.11: 0.5, 198.51.100.12: 0.5, 198.51.100.21: 0.0}
+      drop: {before: 0.0, after: 0.0}
+      moved_share: 0.167
+      recreate: false
+      changed_fields: []
+      created: false
+      deleted: false
+      summary: "192.0.2.1/32 tcp/80: at least 16.7% of new flows move to another AS"
+agent:
+  description:
+    - The agent's health view that decided the effective weights.
+    - C(used) is false when the state file is missing, stale, unreadable or has no results yet;
+      every enabled backend then counts as up. C(reason) says which.
+  returned: when O(state) is V(merged), V(replaced) or V(overridden)
+  type: dict
+  contains:
+    path:
+      description: The state file read (O(agent_state)).
+      type: str
+    used:
+      description: Whether the agent's view was used.
+      type: bool
+    reason:
+      description: Why the view was used or not, in plain words.
+      type: str
+    written_at:
+      description: When the agent wrote the file (unix seconds), if it could be read.
+      type: float
+    health:
+      description: Backend name to state (C(up), C(down), C(unknown), C(paused), C(disabled)) when used.
+      type: dict
+  sample:
+    path: /run/maglev-agent/state.json
+    used: true
+    reason: "using agent state /run/maglev-agent/state.json written 1.2 s ago (2 up, 1 down)"
+    written_at: 1767225600.25
+    health: {web1: up, web2: up, dr1: down}
+capabilities:
+  description: What the connected VPP offers (LB API version, AS weights, transport, ...).
+  returned: when VPP was contacted
+  type: dict
+  sample:
+    lb_api_version: 1.2.0
+    as_weights: true
+    conf_get: true
+    as_v2_dump: true
+    route_lookup: true
+    api_from_vpp: true
+    transport: asyncio
+gathered:
+  description:
+    - VPP's live LB state as a C(maglev_lb) object that this module accepts as O(config). VPP has no
+      names, so backends are named after their address (C(:) written C(-)) and frontends after their
+      VIP (C(192.0.2.1_32-tcp-80)); each frontend has one pool C(default) with VPP's current weights.
+    - C(conf) is left out when VPP cannot report all of C(lb_conf) (LB API 1.1.0).
+  returned: when O(state=gathered)
+  type: dict
+  sample:
+    conf:
+      ip4_src_address: 192.0.2.254
+      ip6_src_address: "2001:db8::fe"
+      sticky_buckets_per_core: 1024
+      flow_timeout: 40
+    backends:
+      198.51.100.11: {address: 198.51.100.11}
+    frontends:
+      192.0.2.1_32-tcp-80:
+        prefix: 192.0.2.1/32
+        protocol: tcp
+        port: 80
+        encap: gre4
+        src_ip_sticky: true
+        new_flows_table_length: 1024
+        pools:
+          - name: default
+            backends: {198.51.100.11: {weight: 100}}
+rendered:
+  description:
+    - The commands that would create O(config) on a freshly started VPP (default C(lb_conf), no VIPs),
+      in order.
+  returned: when O(state=rendered)
+  type: list
+  elements: str
+  sample:
+    - "lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40  # conf: ..."
+    - "lb vip 192.0.2.1/32 tcp/80 encap gre4 new_len 1024  # new VIP for www-v4"
+    - "lb as 192.0.2.1/32 tcp/80 198.51.100.11 weight 100  # new VIP for www-v4"
+parsed:
+  description:
+    - O(running_config) as a C(maglev_lb) object, in the form of RV(gathered). C(conf) is not part
+      of C(show lb vips verbose), so it is left out.
+  returned: when O(state=parsed)
+  type: dict
+  sample:
+    backends:
+      198.51.100.11: {address: 198.51.100.11}
+    frontends:
+      192.0.2.1_32-tcp-80:
+        prefix: 192.0.2.1/32
+        protocol: tcp
+        port: 80
+        encap: gre4
+        src_ip_sticky: true
+        new_flows_table_length: 1024
+        pools:
+          - name: default
+            backends: {198.51.100.11: {weight: 100}}
+errors:
+  description: Every problem of the input, each prefixed with its path in O(config) (or the option name).
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample:
+    - "frontends.www-v4.new_flows_table_length: 1000 is not a power of two"
+    - "frontends.www-v4.prefix: 192.0.2.1/24 has host bits set, did you mean 192.0.2.0/24"
+conflicts:
+  description: VIP adds VPP would refuse because a VIP that stays occupies the prefix.
+  returned: when the plan conflicts with VIPs that stay
+  type: list
+  elements: str
+  sample: ["cannot add VIP 192.0.2.1/32 tcp/80: VPP already has VIP 192.0.2.1/32 on that prefix"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import desired
+
+STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered", "parsed")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=lb_module.argument_spec(
+            config=dict(type="dict"),
+            running_config=dict(type="str"),
+            state=dict(type="str", choices=list(STATES), default="merged"),
+        ),
+        required_if=[
+            ("state", "merged", ("config",)),
+            ("state", "replaced", ("config",)),
+            ("state", "overridden", ("config",)),
+            ("state", "rendered", ("config",)),
+            ("state", "parsed", ("running_config",)),
+        ],
+        supports_check_mode=True,
+    )
+    state = module.params["state"]
+    result = dict(changed=False)
+
+    if state == "parsed":
+        lb_module.check_unused(module, ("config",), state)
+        result["parsed"] = lb_module.parse_running_config(module, module.params["running_config"])
+        module.exit_json(**result)
+    lb_module.check_unused(module, ("running_config",), state)
+    problems = lb_module.connection_problems(module.params)
+
+    if state == "gathered":
+        lb_module.check_unused(module, ("config",), state)
+        if problems:
+            lb_module.fail_invalid(module, problems)
+        client = lb_module.connect(module)
+        result["capabilities"] = lb_module.capabilities_result(client)
+        actual = lb_module.dump(module, client, result)
+        client.disconnect()
+        result["gathered"] = lb_module.render_facts(module, actual)
+        module.exit_json(**result)
+
+    # Every other state validates the whole input before VPP is contacted.
+    config = lb_module.parse_config(module, module.params["config"], problems)
+
+    if state == "rendered":
+        want = desired.desired_state(config, None)
+        result.update(lb_module.render_commands(want))
+        module.exit_json(**result)
+
+    if state == "deleted":
+        client = lb_module.connect(module)
+        result["capabilities"] = lb_module.capabilities_result(client)
+        actual = lb_module.dump(module, client, result)
+        for name, frontend in config.frontends.items():
+            if frontend.key in actual.vips:
+                actual.vips[frontend.key].name = name  # VPP has no names: show the declared ones
+        if config.frontends:
+            keys = [frontend.key for frontend in config.frontends.values()]
+        else:
+            keys = list(actual.vips)
+        want = lb_module.without_vips(actual, keys)
+        lb_module.converge(module, client, want, actual, prune_vips=True, result=result)
+        client.disconnect()
+        module.exit_json(**result)
+
+    # merged, replaced, overridden
+    view = lb_module.read_agent_view(module)
+    result["agent"] = lb_module.agent_view_result(module, view)
+    lb_module.warn_unused_agent_state(module, view)
+    want = desired.desired_state(config, view.health)
+    client = lb_module.connect(module, result)
+    result["capabilities"] = lb_module.capabilities_result(client)
+    actual = lb_module.dump(module, client, result)
+    if state == "merged":
+        want = lb_module.merge_kept_ases(want, actual)
+    lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
+    client.disconnect()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""maglev.vpp.lb_conf, lb_vip and lb_as end to end: real ansible-playbook against a real vppsim.
+VPP's state is read back independently with the core client and the raw CLI."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_runner_helpers import AnsibleRunner, snapshot, vpp_args, vpp_cli
+
+V4 = "192.0.2.1/32 tcp/80"
+VIP = {"prefix": "192.0.2.1/32", "protocol": "tcp", "port": 80}
+WEB1, WEB2, WEB3 = "198.51.100.11", "198.51.100.12", "198.51.100.13"
+
+
+@pytest.fixture
+def sim(vppsim):
+    if not vppsim.is_sim:
+        pytest.skip("needs vppsim: these tests start from an empty VPP")
+    return vppsim
+
+
+@pytest.fixture
+def runner(tmp_path):
+    return AnsibleRunner(tmp_path / "ansible")
+
+
+def task(sim, module, name=None, **args):
+    return {"name": name or module, f"maglev.vpp.{module}": dict(vpp_args(sim), **args), "ignore_errors": True}
+
+
+def test_lb_conf_changes_only_what_is_given_and_reruns_clean(sim, runner):
+    run = runner.playbook(
+        [
+            task(sim, "lb_conf", "set", ip4_src_address="192.0.2.254", flow_timeout=20),
+            task(sim, "lb_conf", "again", ip4_src_address="192.0.2.254", flow_timeout=20),
+        ],
+        diff=True,
+    )
+    assert run.ok, run.explain()
+    first, again = run.task("set"), run.task("again")
+    assert first.changed and not again.changed and again["commands"] == []
+    assert first["before"]["flow_timeout"] == 40 and first["after"]["flow_timeout"] == 20
+    conf = snapshot(sim).summary["conf"]
+    assert conf == ("192.0.2.254", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1024, 20)
+    assert run.recap_for()["changed"] == 1
+
+
+def test_lb_vip_recreate_keeps_ases_and_says_so(sim, runner):
+    vpp_cli(sim, "lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024",
+            f"lb as 192.0.2.1/32 protocol tcp port 80 {WEB1} weight 70")
+    before = snapshot(sim)
+    check = runner.playbook([task(sim, "lb_vip", src_ip_sticky=True, **VIP)], check=True)
+    assert check.ok and check.only()["recreated"] is True, check.explain()
+    assert snapshot(sim).verbose == before.verbose
+
+    run = runner.playbook([task(sim, "lb_vip", "flip", src_ip_sticky=True, **VIP),
+                           task(sim, "lb_vip", "again", src_ip_sticky=True, **VIP)])
+    assert run.ok, run.explain()
+    flip = run.task("flip")
+    assert flip.changed and flip["recreated"] is True
+    assert any("src_ip_sticky" in w and "recreated" in w for w in flip.warnings), flip.warnings
+    assert not run.task("again").changed
+    vips = snapshot(sim).summary["vips"]
+    assert vips[V4]["src_ip_sticky"] is True and vips[V4]["ases"] == {WEB1: 70}
+
+
+def test_lb_vip_refuses_a_conflicting_vip_and_deletes(sim, runner):
+    vpp_cli(sim, "lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024")
+    run = runner.playbook([
+        task(sim, "lb_vip", "all-port", prefix="192.0.2.1/32"),
+        task(sim, "lb_vip", "absent", state="absent", **VIP),
+        task(sim, "lb_vip", "absent again", state="absent", **VIP),
+    ])
+    blocked = run.task("all-port")
+    assert blocked.failed and "VPP would refuse" in blocked.msg and V4 in blocked.msg
+    assert run.task("absent").changed and not run.task("absent again").changed
+    assert snapshot(sim).state.vips == {}
+
+
+def test_lb_as_adds_drains_purges_and_removes(sim, runner):
+    vpp_cli(sim, "lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024")
+    two = [{"address": WEB1}, {"address": WEB2, "weight": 50}]
+    run = runner.playbook([
+        task(sim, "lb_as", "add", ases=two, **VIP),
+        task(sim, "lb_as", "again", ases=two, **VIP),
+        task(sim, "lb_as", "drain", ases=[{"address": WEB2, "weight": 0}], **VIP),
+    ])
+    assert run.ok, run.explain()
+    assert run.task("add").changed and not run.task("again").changed
+    [drain] = run.task("drain")["commands"]
+    assert WEB2 in drain and "weight 0" in drain and "flush" not in drain
+    assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 100, WEB2: 0}
+
+    run = runner.playbook([
+        task(sim, "lb_as", "purge", ases=[{"address": WEB3}], purge=True, **VIP),
+        task(sim, "lb_as", "v6 on gre4", ases=[{"address": "2001:db8::1"}], **VIP),
+        task(sim, "lb_as", "remove", ases=[{"address": WEB3}], state="absent", **VIP),
+    ])
+    assert snapshot(sim).summary["vips"][V4]["ases"] == {}
+    purge = run.task("purge")["commands"]
+    assert sum("del flush" in c for c in purge) == 2 and any(WEB3 in c for c in purge)
+    wrong = run.task("v6 on gre4")
+    assert wrong.failed and "IPv6" in wrong.msg and "gre4" in wrong.msg
+    assert run.task("remove").changed
+
+
+def test_lb_as_needs_the_vip(sim, runner):
+    run = runner.playbook([task(sim, "lb_as", ases=[{"address": WEB1}], **VIP)])
+    result = run.only()
+    assert result.failed and f"VPP has no VIP {V4}" in result.msg

@@ -8,8 +8,8 @@ bash scripts/setup.sh
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== ansible-test sanity"
-bash scripts/ansible_test.sh
+bash scripts/ansible_test.sh sanity
 echo "== ansible-test units"
-bash scripts/ansible_test_units.sh
+bash scripts/ansible_test.sh units
 echo "== pytest"
 .venv/bin/python -m pytest -n 2 "$@"

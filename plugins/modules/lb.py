@@ -451,7 +451,7 @@ conflicts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import desired
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import compose, desired
 
 STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered", "parsed")
 
@@ -512,7 +512,7 @@ def main():
             keys = [frontend.key for frontend in config.frontends.values()]
         else:
             keys = list(actual.vips)
-        want = lb_module.without_vips(actual, keys)
+        want = compose.without_vips(actual, keys)
         lb_module.converge(module, client, want, actual, prune_vips=True, result=result)
         client.disconnect()
         module.exit_json(**result)
@@ -526,7 +526,7 @@ def main():
     result["capabilities"] = lb_module.capabilities_result(client)
     actual = lb_module.dump(module, client, result)
     if state == "merged":
-        want = lb_module.merge_kept_ases(want, actual)
+        want = compose.merge_kept_ases(want, actual)
     lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
     client.disconnect()
     module.exit_json(**result)

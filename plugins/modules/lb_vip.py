@@ -192,7 +192,7 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import compose, model
 
 SETTINGS = ("protocol", "port", "encap", "src_ip_sticky", "new_flows_table_length", "dscp", "srv_type", "target_port")
 
@@ -228,12 +228,12 @@ def main():
     client = lb_module.connect(module, result)
     actual = lb_module.dump(module, client, result)
     if params["state"] == "present":
-        want = lb_module.merge_kept_ases(model.LbState(vips={key: model.VipState(key=key, spec=spec)}), actual)
+        want = compose.merge_kept_ases(model.LbState(vips={key: model.VipState(key=key, spec=spec)}), actual)
         prune = False
         have = actual.vips.get(key)
         result["recreated"] = have is not None and bool(spec.differences(have.spec))
     else:
-        want = lb_module.without_vips(actual, [key])
+        want = compose.without_vips(actual, [key])
         prune = True
     lb_module.converge(module, client, want, actual, prune_vips=prune, result=result,
                        view=lb_module.vip_view(key), conflict_hint="delete that VIP first")

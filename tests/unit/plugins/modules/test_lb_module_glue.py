@@ -4,7 +4,7 @@ what VPP must hold, what the modules predict as `after`, and the recreate warnin
 from __future__ import annotations
 
 from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import blast, planner
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import blast, compose, planner
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
     AsState,
     LbConf,
@@ -29,7 +29,7 @@ def state(*vips, conf=None):
 def test_merged_keeps_the_ases_a_frontend_does_not_list():
     actual = state(vip(V4, {"10.0.0.1": 100, "10.0.0.9": 30}))
     want = state(vip(V4, {"10.0.0.1": 50, "10.0.0.2": 100}, name="www"))
-    merged = lb_module.merge_kept_ases(want, actual)
+    merged = compose.merge_kept_ases(want, actual)
     assert {a: s.weight for a, s in merged.vips[V4].ases.items()} == {"10.0.0.1": 50, "10.0.0.2": 100, "10.0.0.9": 30}
     ops = planner.plan(merged, actual)
     assert [op.action for op in ops] == ["add_as", "set_weight"]
@@ -40,7 +40,7 @@ def test_merged_keeps_the_ases_a_frontend_does_not_list():
 def test_merged_recreate_adds_kept_ases_back():
     actual = state(vip(V4, {"10.0.0.9": 30}))
     want = state(vip(V4, {"10.0.0.1": 100}, spec=VipSpec(src_ip_sticky=True)))
-    merged = lb_module.merge_kept_ases(want, actual)
+    merged = compose.merge_kept_ases(want, actual)
     ops = planner.plan(merged, actual)
     added = [(op.address, op.weight) for op in ops if op.action == "add_as"]
     assert added == [("10.0.0.1", 100), ("10.0.0.9", 30)]
@@ -49,30 +49,30 @@ def test_merged_recreate_adds_kept_ases_back():
 def test_predicted_after_keeps_undeclared_vips_unless_pruned():
     actual = state(vip(V4, {"10.0.0.1": 100}), vip(OTHER, {"10.0.0.5": 100}), conf=LbConf())
     want = state(vip(V4, {"10.0.0.1": 20}), conf=LbConf(ip4_src_address="192.0.2.254"))
-    kept = lb_module.predict_after(want, actual, prune_vips=False, as_weights=True)
+    kept = compose.predict_after(want, actual, prune_vips=False, as_weights=True)
     assert set(kept.vips) == {V4, OTHER} and kept.conf.ip4_src_address == "192.0.2.254"
     assert kept.vips[V4].ases["10.0.0.1"].weight == 20
-    pruned = lb_module.predict_after(want, actual, prune_vips=True, as_weights=True)
+    pruned = compose.predict_after(want, actual, prune_vips=True, as_weights=True)
     assert set(pruned.vips) == {V4}
 
 
 def test_predicted_after_without_as_weights_drops_weight_zero():
     want = state(vip(V4, {"10.0.0.1": 20, "10.0.0.2": 0}))
-    after = lb_module.predict_after(want, LbState(), prune_vips=False, as_weights=False)
+    after = compose.predict_after(want, LbState(), prune_vips=False, as_weights=False)
     assert {a: s.weight for a, s in after.vips[V4].ases.items()} == {"10.0.0.1": 100}
 
 
 def test_predicted_after_is_what_the_plan_produces():
     actual = state(vip(V4, {"10.0.0.1": 100, "10.0.0.3": 100}), vip(OTHER, {"10.0.0.5": 100}))
     want = state(vip(V4, {"10.0.0.1": 20, "10.0.0.2": 100}))
-    after = lb_module.predict_after(want, actual, prune_vips=True, as_weights=True)
+    after = compose.predict_after(want, actual, prune_vips=True, as_weights=True)
     assert planner.plan(after, after, prune_vips=True) == []
     assert planner.plan(want, after, prune_vips=True) == []
 
 
 def test_deleted_keeps_what_is_not_named():
     actual = state(vip(V4, {"10.0.0.1": 100}), vip(OTHER, {"10.0.0.5": 100}), conf=LbConf())
-    want = lb_module.without_vips(actual, [V4])
+    want = compose.without_vips(actual, [V4])
     ops = planner.plan(want, actual, prune_vips=True)
     assert [(op.action, op.vip) for op in ops] == [("del_as", V4), ("del_vip", V4)]
     assert ops[0].flush

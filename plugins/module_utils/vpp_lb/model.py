@@ -7,6 +7,7 @@ masked (``str(ipaddress.ip_network(x, strict=False))``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
@@ -34,8 +35,12 @@ DEFAULT_WEIGHT = 100
 MAX_WEIGHT = 100
 
 
+@functools.lru_cache(maxsize=65536)
 def address_sort_key(address: str) -> Tuple[int, int]:
-    """Numeric order, IPv4 before IPv6; VPP sorts Maglev replicas the same way."""
+    """Numeric order, IPv4 before IPv6; VPP sorts Maglev replicas the same way.
+
+    Cached: sorting tens of thousands of AS addresses would otherwise parse each one many times.
+    """
     ip = ipaddress.ip_address(address)
     return (ip.version, int(ip))
 

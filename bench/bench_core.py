@@ -285,13 +285,20 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        path = os.path.join(ROOT, "docs", "performance.md")
-        with open(path) as f:
-            doc = f.read()
-        start, end = doc.index(MARK_BEGIN), doc.index(MARK_END) + len(MARK_END)
-        with open(path, "w") as f:
-            f.write(doc[:start] + text + doc[end:])
+        write_section(MARK_BEGIN, MARK_END, text, "## VPP path: vpp_papi against vppsim, core push and no-op re-plan")
     return 0
+
+
+def write_section(begin: str, end: str, text: str, heading: str) -> None:
+    """Replace the marked section of docs/performance.md with text (appended under heading if absent)."""
+    path = os.path.join(ROOT, "docs", "performance.md")
+    with open(path) as f:
+        doc = f.read()
+    if begin not in doc:
+        doc += f"\n{heading}\n\n{begin}\n{end}\n"
+    start, stop = doc.index(begin), doc.index(end) + len(end)
+    with open(path, "w") as f:
+        f.write(doc[:start] + text + doc[stop:])
 
 
 if __name__ == "__main__":

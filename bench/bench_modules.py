@@ -147,15 +147,8 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        path = os.path.join(ROOT, "docs", "performance.md")
-        with open(path) as f:
-            doc = f.read()
-        if MARK_BEGIN not in doc:
-            doc += ("\n## Modules: one lb task vs a bare vpp_papi loop, and vs per-VIP tasks\n\n"
-                    f"{MARK_BEGIN}\n{MARK_END}\n")
-        start, end = doc.index(MARK_BEGIN), doc.index(MARK_END) + len(MARK_END)
-        with open(path, "w") as f:
-            f.write(doc[:start] + text + doc[end:])
+        bench_core.write_section(MARK_BEGIN, MARK_END, text,
+                                 "## Modules: one lb task vs a bare vpp_papi loop, and vs per-VIP tasks")
     return 0
 
 

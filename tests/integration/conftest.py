@@ -15,6 +15,7 @@ import os
 from typing import Callable, Iterator, Optional
 
 import pytest
+from ansible_runner_helpers import AnsibleRunner
 
 from vppsim.launcher import SimProcess as VppSim
 from vppsim.launcher import start as start_vppsim
@@ -55,3 +56,17 @@ def vppsim() -> Iterator[VppSim]:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture
+def sim(vppsim) -> VppSim:
+    """vppsim only: the module tests start from an empty VPP and use simulator-only commands."""
+    if not vppsim.is_sim:
+        pytest.skip("needs vppsim: these tests start from an empty VPP and use simulator-only commands")
+    return vppsim
+
+
+@pytest.fixture
+def runner(tmp_path):
+    """Real ansible-playbook / ansible processes in an isolated Ansible home (ansible_runner_helpers)."""
+    return AnsibleRunner(tmp_path / "ansible")

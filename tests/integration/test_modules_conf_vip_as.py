@@ -3,24 +3,11 @@ VPP's state is read back independently with the core client and the raw CLI."""
 
 from __future__ import annotations
 
-import pytest
-from ansible_runner_helpers import AnsibleRunner, snapshot, vpp_args, vpp_cli
+from ansible_runner_helpers import snapshot, vpp_args, vpp_cli
 
 V4 = "192.0.2.1/32 tcp/80"
 VIP = {"prefix": "192.0.2.1/32", "protocol": "tcp", "port": 80}
 WEB1, WEB2, WEB3 = "198.51.100.11", "198.51.100.12", "198.51.100.13"
-
-
-@pytest.fixture
-def sim(vppsim):
-    if not vppsim.is_sim:
-        pytest.skip("needs vppsim: these tests start from an empty VPP")
-    return vppsim
-
-
-@pytest.fixture
-def runner(tmp_path):
-    return AnsibleRunner(tmp_path / "ansible")
 
 
 def task(sim, module, name=None, **args):

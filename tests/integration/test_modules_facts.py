@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from ansible_runner_helpers import (
     LB,
     LB_FACTS,
-    AnsibleRunner,
     adhoc_screen_result,
     normalize_config,
     snapshot,
@@ -61,18 +59,6 @@ SEED_CONF = {
     "sticky_buckets_per_core": 2048,
     "flow_timeout": 30,
 }
-
-
-@pytest.fixture
-def sim(vppsim):
-    if not vppsim.is_sim:
-        pytest.skip("needs vppsim: these tests write their own state into an empty VPP")
-    return vppsim
-
-
-@pytest.fixture
-def runner(tmp_path):
-    return AnsibleRunner(tmp_path / "ansible")
 
 
 def _frontend(facts, prefix):

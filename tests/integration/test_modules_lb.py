@@ -10,9 +10,7 @@ import copy
 import os
 import re
 
-import pytest
 from ansible_runner_helpers import (
-    AnsibleRunner,
     lb_task,
     normalize_config,
     screen_recap,
@@ -113,18 +111,6 @@ FOREIGN_VIP = {"encap": "gre4", "src_ip_sticky": False, "new_flows_table_length"
 
 def base() -> dict:
     return copy.deepcopy(BASE)
-
-
-@pytest.fixture
-def sim(vppsim):
-    if not vppsim.is_sim:
-        pytest.skip("needs vppsim: these tests start from an empty VPP and use simulator-only commands")
-    return vppsim
-
-
-@pytest.fixture
-def runner(tmp_path):
-    return AnsibleRunner(tmp_path / "ansible")
 
 
 def write_health(path, **backends):

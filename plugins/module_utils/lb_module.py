@@ -383,8 +383,8 @@ def converge(
 ) -> Dict[str, Any]:
     """Plan ``want`` against ``actual``; apply unless in check mode (or ``client`` is None).
 
-    Fills ``result`` with ``commands``, ``changed``, ``before``, ``after``, ``blast_radius``,
-    ``diff`` (with --diff) and recreate warnings. Refuses, before touching VPP, a plan that VPP
+    Fills ``result`` with ``commands``, ``changed``, ``before``, ``after`` (only with a change),
+    ``blast_radius``, ``diff`` (with --diff) and recreate warnings. Refuses, before touching VPP, a plan that VPP
     would reject because a VIP that stays blocks an add. On a failed apply, the task fails with
     ``commands_applied`` (what VPP accepted) and ``failed_command``. ``view`` turns a state
     into the ``before``/``after`` values (default: the whole LB state, configuration only).
@@ -394,19 +394,19 @@ def converge(
         as_weights = client.capabilities.as_weights if client is not None else True
     ops = planner.plan(want, actual, prune_vips=prune_vips, as_weights=as_weights)
     commands = [op.describe() for op in ops]
-    before = compose.named_like(actual, want)
-    after = compose.predict_after(want, actual, prune_vips=prune_vips, as_weights=as_weights) if ops else before
-    result.update(
-        changed=bool(ops),
-        commands=commands,
-        before=view(before),
-        after=view(after),
-        blast_radius=blast.plan_blast_radius(actual, after) if ops else [],
-    )
+    before = view(compose.named_like(actual, want))
+    after = before
+    result.update(changed=bool(ops), commands=commands, before=before, blast_radius=[])
+    if ops:
+        # As in Ansible's network resource modules, `after` comes only with a change: on a
+        # no-op it would repeat `before`, which for a large LB state is most of the result.
+        predicted = compose.predict_after(want, actual, prune_vips=prune_vips, as_weights=as_weights)
+        after = view(predicted)
+        result.update(after=after, blast_radius=blast.plan_blast_radius(actual, predicted))
     if module._diff:
         state_diff = dict(
-            before=result["before"] if result["before"] is not None else {},
-            after=result["after"] if result["after"] is not None else {},
+            before=before if before is not None else {},
+            after=after if after is not None else {},
             before_header=f"LB state of VPP at {module.params['api_socket']} (before)",
             after_header=f"LB state of VPP at {module.params['api_socket']} (after)",
         )

@@ -199,7 +199,7 @@ before:
     - VPP's LB state before the task, configuration only (no bucket counts, counters or pool indexes).
     - C(conf) is C(lb_conf) (C(null) fields could not be read back from this VPP); C(vips) is keyed
       by the VIP as VPP names it (C(prefix), or C(prefix protocol/port)). A VIP carries C(name), the
-      frontend name, when O(config) declares it.
+      frontend name, when O(config) declares it. C(ases) maps each AS address to its weight.
   returned: when O(state) is V(merged), V(replaced), V(overridden) or V(deleted)
   type: dict
   sample:
@@ -218,14 +218,17 @@ before:
         new_flows_table_length: 1024
         name: www-v4
         ases:
-          198.51.100.11: {weight: 100}
-          198.51.100.12: {weight: 50}
+          198.51.100.11: 100
+          198.51.100.12: 50
 after:
   description:
-    - The LB state after the task, in the form of RV(before). In check mode, and when VPP is changed,
-      the state the plan produces (the plan is exact, so VPP holds it once applied); equal to
-      RV(before) when nothing changes. C(null) when applying failed midway.
-  returned: when O(state) is V(merged), V(replaced), V(overridden) or V(deleted)
+    - The LB state after the task, in the form of RV(before), as the plan produces it (the plan is
+      exact, so VPP holds it once applied; in check mode, what a real run would leave).
+      C(null) when applying failed midway.
+    - As in Ansible's network resource modules, returned only when something changes (or would,
+      in check mode); otherwise the state is RV(before). With O(state) V(merged) on 1,000 VIPs
+      this keeps a no-op run's result half the size.
+  returned: when changed, with O(state) V(merged), V(replaced), V(overridden) or V(deleted)
   type: dict
   sample:
     conf:
@@ -243,8 +246,8 @@ after:
         new_flows_table_length: 1024
         name: www-v4
         ases:
-          198.51.100.11: {weight: 100}
-          198.51.100.12: {weight: 100}
+          198.51.100.11: 100
+          198.51.100.12: 100
 commands:
   description:
     - The planned changes, in order, one human-readable line each in VPP CLI words, with the reason

@@ -152,10 +152,10 @@ before:
     encap: gre4
     src_ip_sticky: false
     new_flows_table_length: 1024
-    ases: {198.51.100.11: {weight: 100}}
+    ases: {198.51.100.11: 100}
 after:
-  description: The VIP after the task (predicted in check mode).
-  returned: success
+  description: The VIP after the task (predicted in check mode); when nothing changes, it is RV(before).
+  returned: when changed
   type: dict
   sample:
     prefix: 192.0.2.1/32
@@ -164,7 +164,7 @@ after:
     encap: gre4
     src_ip_sticky: false
     new_flows_table_length: 1024
-    ases: {198.51.100.11: {weight: 100}, 198.51.100.12: {weight: 50}}
+    ases: {198.51.100.11: 100, 198.51.100.12: 50}
 commands:
   description: The changes made (or to be made in check mode), in order, one line each; empty when none.
   returned: success

@@ -78,8 +78,8 @@ before:
   sample: {ip4_src_address: 255.255.255.255, ip6_src_address: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
            sticky_buckets_per_core: 1024, flow_timeout: 40}
 after:
-  description: C(lb_conf) after the task (predicted in check mode).
-  returned: success
+  description: C(lb_conf) after the task (predicted in check mode); when nothing changes, it is RV(before).
+  returned: when changed
   type: dict
   sample: {ip4_src_address: 192.0.2.254, ip6_src_address: "2001:db8::fe", sticky_buckets_per_core: 1024,
            flow_timeout: 40}

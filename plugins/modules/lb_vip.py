@@ -141,10 +141,12 @@ before:
     encap: gre4
     src_ip_sticky: false
     new_flows_table_length: 1024
-    ases: {198.51.100.11: {weight: 100}}
+    ases: {198.51.100.11: 100}
 after:
-  description: The VIP after the task (predicted in check mode), C(null) when absent.
-  returned: always
+  description:
+    - The VIP after the task (predicted in check mode), C(null) when absent.
+    - When nothing changes, it is RV(before).
+  returned: when changed
   type: dict
   sample:
     prefix: 192.0.2.1/32
@@ -153,7 +155,7 @@ after:
     encap: gre4
     src_ip_sticky: true
     new_flows_table_length: 1024
-    ases: {198.51.100.11: {weight: 100}}
+    ases: {198.51.100.11: 100}
 commands:
   description: The changes made (or to be made in check mode), in order, one line each; empty when none.
   returned: always

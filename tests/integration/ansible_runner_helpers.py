@@ -431,7 +431,7 @@ def vips_of(reported: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
             "encap": vip["encap"],
             "src_ip_sticky": vip["src_ip_sticky"],
             "new_flows_table_length": vip["new_flows_table_length"],
-            "ases": {address: body["weight"] for address, body in vip["ases"].items()},
+            "ases": dict(vip["ases"]),
         }
         for label, vip in (reported.get("vips") or {}).items()
     }

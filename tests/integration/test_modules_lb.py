@@ -164,6 +164,7 @@ def test_check_mode_predicts_create_from_empty_then_rerun_is_a_noop(sim, runner)
     assert not rerun.only().changed
     assert rerun.only()["commands"] == []
     assert rerun.only()["blast_radius"] == []
+    assert "after" not in rerun.only().result  # resource-module convention: after only with a change
     assert_recap(rerun, changed=0)
     assert snapshot(sim).summary == BASE_SUMMARY
     # What the check run and the real run said VPP would hold is what the rerun found there.
@@ -190,7 +191,8 @@ def test_diff_shows_state_before_and_after_a_weight_change(sim, runner):
     lines = run.stdout.splitlines()
     removed = [line for line in lines if line.startswith("-") and not line.startswith("---")]
     added = [line for line in lines if line.startswith("+") and not line.startswith("+++")]
-    assert [re.sub(r"\s+", " ", line) for line in removed + added] == ['- "weight": 50', '+ "weight": 30'], run.stdout
+    changed_lines = [re.sub(r"\s+", " ", line) for line in removed + added]
+    assert changed_lines == [f'- "{WEB2}": 50,', f'+ "{WEB2}": 30,'], run.stdout
     assert "lb as" not in run.stdout  # no ops in the screen output
 
 

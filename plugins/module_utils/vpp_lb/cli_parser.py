@@ -7,6 +7,7 @@ The binary API hides a VIP's src_ip_sticky flag and pool index, so they come fro
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -86,26 +87,34 @@ def parse_vips_verbose(text: str) -> List[ParsedVip]:
         line = raw.strip()
         if not line:
             continue
-        header = _HEADER.match(raw.rstrip())
-        if header and raw.startswith(" ") and not raw.startswith("  "):
-            vip_type = header.group(1)
-            if vip_type not in VIP_TYPES:
-                raise CliParseError(f"line {lineno}: unknown VIP type {vip_type!r}: {raw!r}")
-            current = ParsedVip(
-                index=int(header.group(2)),
-                vip_type=vip_type,
-                prefix=_canonical_prefix(header.group(3)),
-                src_ip_sticky=bool(header.group(4)),
-                removed=bool(header.group(5)),
-            )
+        # A VIP header is indented by exactly one space; every line inside a VIP by two or more.
+        if raw[0] == " " and raw[1] != " ":
+            current = _parse_header(raw, lineno)
             vips.append(current)
             continue
         if current is None:
             raise CliParseError(f"line {lineno}: text before the first VIP header: {raw!r}")
-        if _parse_vip_line(current, line):
+        # AS lines are most of a large output, so they are tried first.
+        if _parse_as_line(current, line) or _parse_vip_line(current, line):
             continue
         raise CliParseError(f"line {lineno}: unexpected line in VIP [{current.index}]: {raw!r}")
     return vips
+
+
+def _parse_header(raw: str, lineno: int) -> ParsedVip:
+    header = _HEADER.match(raw.rstrip())
+    if not header:
+        raise CliParseError(f"line {lineno}: not a VIP header: {raw!r}")
+    vip_type = header.group(1)
+    if vip_type not in VIP_TYPES:
+        raise CliParseError(f"line {lineno}: unknown VIP type {vip_type!r}: {raw!r}")
+    return ParsedVip(
+        index=int(header.group(2)),
+        vip_type=vip_type,
+        prefix=_canonical_prefix(header.group(3)),
+        src_ip_sticky=bool(header.group(4)),
+        removed=bool(header.group(5)),
+    )
 
 
 def _parse_vip_line(vip: ParsedVip, line: str) -> bool:
@@ -124,13 +133,13 @@ def _parse_vip_line(vip: ParsedVip, line: str) -> bool:
         if not nat:
             return False
         vip.srv_type, vip.target_port = nat.group(1), int(nat.group(3))
-    elif line in ("counters:",) or line.startswith("#as:"):
+    elif line == "counters:" or line.startswith("#as:"):
         pass
-    elif _COUNTER.match(line):
-        name, value = _COUNTER.match(line).groups()
-        vip.counters[_COUNTER_FIELDS[name]] = int(value)
     else:
-        return _parse_as_line(vip, line)
+        counter = _COUNTER.match(line)
+        if not counter:
+            return False
+        vip.counters[_COUNTER_FIELDS[counter.group(1)]] = int(counter.group(2))
     return True
 
 
@@ -138,18 +147,27 @@ def _parse_as_line(vip: ParsedVip, line: str) -> bool:
     m = _AS_V2.match(line)
     if m:
         vip.ases.append(ParsedAs(
-            address=str(ipaddress.ip_address(m.group(1))), weight=int(m.group(2)),
+            address=canonical_address(m.group(1)), weight=int(m.group(2)),
             buckets=int(m.group(3)), flows=int(m.group(4)), used=m.group(6) == " used",
         ))
         return True
     m = _AS_V1.match(line)
     if m:
         vip.ases.append(ParsedAs(
-            address=str(ipaddress.ip_address(m.group(1))), buckets=int(m.group(2)),
+            address=canonical_address(m.group(1)), buckets=int(m.group(2)),
             flows=int(m.group(3)), used=m.group(5) == " used",
         ))
         return True
     return False
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def canonical_address(text: str) -> str:
+    """An IP address in Python's canonical form (IPv6 compressed); ValueError if it is none.
+
+    Cached: a large state names the same few thousand addresses many times per run.
+    """
+    return str(ipaddress.ip_address(text))
 
 
 _SHOW_LB = re.compile(

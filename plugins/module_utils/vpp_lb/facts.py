@@ -27,8 +27,9 @@ then names the problem with its path, and the modules pass it on as a warning.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
-from typing import Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from . import cli_parser, model
 from .schema import NAT_ENCAPS
@@ -40,6 +41,7 @@ DEFAULT_POOL = "default"
 # Names
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a large state names thousands of backends, often twice
 def backend_name(address: str) -> str:
     """The facts' name for the backend at ``address`` (a valid schema name)."""
     text = str(ipaddress.ip_address(address)).replace(":", "-")
@@ -102,6 +104,14 @@ def render_maglev_lb(state: model.LbState) -> Dict:
 
 
 def _frontend(vip: model.VipState) -> Dict:
+    body = _vip_fields(vip)
+    members = {backend_name(a.address): {"weight": a.weight} for a in _sorted_ases(vip)}
+    body["pools"] = [{"name": DEFAULT_POOL, "backends": members}] if members else []
+    return body
+
+
+def _vip_fields(vip: model.VipState) -> Dict:
+    """The schema's frontend fields of ``vip``, without its pools."""
     key, spec = vip.key, vip.spec
     body: Dict = {"prefix": key.prefix}
     if not key.is_all_port:
@@ -115,8 +125,6 @@ def _frontend(vip: model.VipState) -> Dict:
     if spec.encap in NAT_ENCAPS:
         body["srv_type"] = spec.srv_type
         body["target_port"] = spec.target_port
-    members = {backend_name(a.address): {"weight": a.weight} for a in _sorted_ases(vip)}
-    body["pools"] = [{"name": DEFAULT_POOL, "backends": members}] if members else []
     return body
 
 
@@ -186,24 +194,27 @@ def state_to_dict(state: model.LbState, *, runtime: bool = True) -> Dict:
     "port": 80, "encap": ..., "src_ip_sticky": ..., "new_flows_table_length": ..., ["dscp"],
     ["srv_type", "target_port"], ["name"], ["index"], "ases": {address: {"weight": w,
     ["buckets": n]}}, ["counters": {...}]}}}``. Bracketed keys appear when they apply or are
-    known. ``runtime=False`` leaves out what VPP changes by itself (pool index, bucket counts,
-    counters), for a --diff that shows only configuration.
+    known. ``runtime=False`` is the configuration alone, for before/after and --diff: no pool
+    index or counters, and each AS maps to its weight (``"ases": {address: w}``); that flat form
+    also keeps a large state's result small (Ansible walks every node of a module result).
     """
     conf = dataclasses.asdict(state.conf) if state.conf is not None else None
     vips: Dict[str, Dict] = {}
     for vip in _sorted_vips(state.vips.values()):
-        entry = _frontend(vip)
-        del entry["pools"]
+        entry = _vip_fields(vip)
         if vip.name is not None:
             entry["name"] = vip.name
         if runtime and vip.index is not None:
             entry["index"] = vip.index
-        ases: Dict[str, Dict] = {}
-        for a in _sorted_ases(vip):
-            ases[a.address] = {"weight": a.weight}
-            if runtime and a.num_buckets is not None:
-                ases[a.address]["buckets"] = a.num_buckets
-        entry["ases"] = ases
+        if runtime:
+            ases: Dict[str, Any] = {}
+            for a in _sorted_ases(vip):
+                ases[a.address] = {"weight": a.weight}
+                if a.num_buckets is not None:
+                    ases[a.address]["buckets"] = a.num_buckets
+            entry["ases"] = ases
+        else:
+            entry["ases"] = {a.address: a.weight for a in _sorted_ases(vip)}
         if runtime and vip.counters is not None:
             entry["counters"] = dataclasses.asdict(vip.counters)
         vips[str(vip.key)] = entry

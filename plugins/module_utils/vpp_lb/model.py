@@ -45,6 +45,11 @@ def address_sort_key(address: str) -> Tuple[int, int]:
     return (ip.version, int(ip))
 
 
+def address_version(address: str) -> int:
+    """4 or 6 for a canonical address string (only IPv6 addresses contain ':')."""
+    return 6 if ":" in address else 4
+
+
 @dataclass(frozen=True, order=True)
 class VipKey:
     """VPP's identity of a VIP: (prefix, protocol, port); all-port VIPs are (prefix, 255, 0)."""

@@ -762,7 +762,7 @@ class _Parser:
                     backend = backends.get(member)
                     if backend is None:
                         continue
-                    version = ipaddress.ip_address(backend.address).version
+                    version = model.address_version(backend.address)
                     if version != wanted_version:
                         self.error(
                             f"{path}.encap",

@@ -333,8 +333,9 @@ def test_state_to_dict_order_is_stable_and_runtime_can_be_left_out() -> None:
     config_only = facts.state_to_dict(state, runtime=False)
     assert config_only["vips"]["192.0.2.10/32"] == {
         "prefix": "192.0.2.10/32", "encap": "gre4", "src_ip_sticky": False, "new_flows_table_length": 1024,
-        "ases": {d: {"weight": 1}, c: {"weight": 1}},
+        "ases": {d: 1, c: 1},  # the configuration view: address -> weight
     }
+    assert list(config_only["vips"]["192.0.2.10/32"]["ases"]) == [d, c]
 
 
 # ---------------------------------------------------------------------------------------------

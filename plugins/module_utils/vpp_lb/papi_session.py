@@ -161,23 +161,31 @@ class AsyncPapiSession:
     async def _request(self, message: str, fields: dict):
         # Inside the running loop: the asyncio client binds its futures to the current loop.
         future = getattr(self._vpp.api, message)(**fields)
-        self._pending = future
+        self._pending = (future, message)
+        # A timer rather than asyncio.wait_for: no waiter and callbacks per request, which a
+        # 9,000-call apply notices (~15% of its time on this path).
+        timer = self._loop.call_later(self.timeout, self._expire, future, message)
         try:
-            return await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
-            raise VppDisconnectedError(
-                f"VPP at {self.socket_path} did not answer {message} within {self.timeout}s"
-            ) from None
-        except VppDisconnectedError as exc:
-            raise VppDisconnectedError(f"{exc} during {message}") from None
+            return await future
         finally:
+            timer.cancel()
             self._pending = None
+
+    def _expire(self, future, message: str) -> None:
+        if not future.done():
+            future.set_exception(VppDisconnectedError(
+                f"VPP at {self.socket_path} did not answer {message} within {self.timeout}s"
+            ))
 
     def _on_transport_end(self, _task) -> None:
         """The client's socket reader or writer ended (EOF, broken pipe): fail the waiting call now."""
-        future = self._pending
-        if future is not None and not future.done():
-            future.set_exception(VppDisconnectedError(f"lost the connection to VPP at {self.socket_path}"))
+        if self._pending is None:
+            return
+        future, message = self._pending
+        if not future.done():
+            future.set_exception(VppDisconnectedError(
+                f"lost the connection to VPP at {self.socket_path} during {message}"
+            ))
 
     def _dead(self) -> bool:
         return self._vpp.socket_task.done() or self._vpp.queue_task.done()

@@ -106,8 +106,11 @@ class _Planner:
         self.as_weights = as_weights
         self.ops: List[Op] = []
         self.blocked: List[str] = []
-        # VIPs in VPP at the current point of the plan, to see which adds would be refused.
-        self.live: Dict[VipKey, VipSpec] = {key: vip.spec for key, vip in actual.vips.items()}
+        # VIPs in VPP at the current point of the plan, by prefix (only a VIP on the same prefix
+        # can block an add), to see which adds would be refused.
+        self.live: Dict[str, Dict[VipKey, VipSpec]] = {}
+        for key, vip in actual.vips.items():
+            self.live.setdefault(key.prefix, {})[key] = vip.spec
         # VIPs of VPP that this plan deletes (pruned or recreated), with the reason.
         self.leaving: Dict[VipKey, str] = {}
         self.torn_down: Set[VipKey] = set()
@@ -153,12 +156,13 @@ class _Planner:
         for address in _sorted_addresses(self.actual.vips[key].ases):
             self.ops.append(Op(model.DEL_AS, vip=key, address=address, flush=True, reason=reason))
         self.ops.append(Op(model.DEL_VIP, vip=key, reason=reason))
-        self.live.pop(key, None)
+        self.live.get(key.prefix, {}).pop(key, None)
         self.torn_down.add(key)
 
     def add_vip(self, want: VipState, reason: str) -> None:
         key, spec = want.key, want.spec
-        for other in _sorted_keys(k for k, s in self.live.items() if _blocks(k, s, key, spec)):
+        on_prefix = self.live.setdefault(key.prefix, {})
+        for other in _sorted_keys([k for k, s in on_prefix.items() if _blocks(k, s, key, spec)]):
             if other in self.leaving and other not in self.torn_down:
                 # It goes anyway; it must go first or VPP refuses this add.
                 early = self.leaving[other]
@@ -168,7 +172,7 @@ class _Planner:
             else:
                 self.blocked.append(f"cannot add VIP {key}: VPP already has VIP {other} on that prefix")
         self.ops.append(Op(model.ADD_VIP, vip=key, spec=spec, reason=reason))
-        self.live[key] = spec
+        on_prefix[key] = spec
         wanted = self.present(want)
         for address in _sorted_addresses(wanted):
             weight = wanted[address].weight

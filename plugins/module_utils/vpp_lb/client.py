@@ -155,11 +155,20 @@ class VppLbClient:
 
     def _check_socket(self) -> None:
         path = self.api_socket
-        if not os.path.exists(path):
-            raise VppConnectError(f"VPP API socket {path} does not exist: is VPP running?")
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            raise VppConnectError(f"VPP API socket {path} does not exist: is VPP running?") from None
+        except PermissionError:
+            # os.path.exists would say "missing" here, sending the operator to restart VPP.
+            raise VppConnectError(
+                f"permission denied on the way to VPP API socket {path}: a directory above it is not"
+                " searchable by this user (run as root or give the user access to that directory)"
+            ) from None
         if not os.access(path, os.R_OK | os.W_OK):
             raise VppConnectError(
-                f"permission denied on VPP API socket {path}: run as root or as a member of its group"
+                f"permission denied on VPP API socket {path}: run as root or as a member of the group"
+                " that owns it"
             )
 
     def disconnect(self) -> None:

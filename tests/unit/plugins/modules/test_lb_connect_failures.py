@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 from ansible_collections.maglev.vpp.plugins.modules import lb, lb_facts
@@ -51,3 +55,81 @@ def test_check_mode_fails_the_same_way(run_module, tmp_path):
     failed, result = run_module(lb, dict(config=CONFIG, api_socket=path, agent_state=str(tmp_path / "x")),
                                 check_mode=True)
     assert failed and path in result["msg"]
+
+
+NOBODY = 65534
+
+
+def _listening_socket(directory: str) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(os.path.join(directory, "api.sock"))
+    server.listen(1)
+    return server
+
+
+def _run_as_unprivileged(run_module, args) -> dict:
+    """The module's result when run by a user without rights on the socket.
+
+    As root (which bypasses file permissions) the module runs in a forked child that has
+    dropped to uid/gid 65534; otherwise in this process, the socket being the caller's own
+    with its permissions removed by the test.
+    """
+    if os.geteuid() != 0:
+        failed, result = run_module(lb, args)
+        return dict(result, failed=failed)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop privileges, run, report, exit without running pytest's teardown
+        status = 1
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            failed, result = run_module(lb, args)
+            os.write(writer, json.dumps(dict(result, failed=failed), default=str).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as stream:
+        data = stream.read()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and data, "the unprivileged child did not report"
+    return json.loads(data)
+
+
+def test_socket_permission_is_named(run_module):
+    directory = tempfile.mkdtemp(prefix="maglev-perm-")
+    try:
+        os.chmod(directory, 0o711)  # searchable by anyone, the socket itself is not open to them
+        server = _listening_socket(directory)
+        path = os.path.join(directory, "api.sock")
+        os.chmod(path, 0o600 if os.geteuid() == 0 else 0o000)
+        result = _run_as_unprivileged(run_module, dict(config=CONFIG, api_socket=path, timeout=2,
+                                                        agent_state=os.path.join(directory, "none.json")))
+        server.close()
+    finally:
+        shutil.rmtree(directory)
+    assert result["failed"] and result["changed"] is False
+    assert f"permission denied on VPP API socket {path}" in result["msg"], result["msg"]
+    assert "member of the group" in result["msg"]
+
+
+def test_unsearchable_socket_directory_is_not_reported_as_missing(run_module):
+    directory = tempfile.mkdtemp(prefix="maglev-perm-")
+    try:
+        server = _listening_socket(directory)
+        path = os.path.join(directory, "api.sock")
+        # As root: root's own 0700 directory, which uid 65534 cannot look into. Otherwise: no
+        # search permission even for its owner.
+        os.chmod(directory, 0o700 if os.geteuid() == 0 else 0o000)
+        result = _run_as_unprivileged(run_module, dict(config=CONFIG, api_socket=path, timeout=2,
+                                                        agent_state="/nonexistent/state.json"))
+        server.close()
+    finally:
+        os.chmod(directory, 0o700)
+        shutil.rmtree(directory)
+    assert result["failed"]
+    assert "does not exist" not in result["msg"], result["msg"]
+    assert f"permission denied on the way to VPP API socket {path}" in result["msg"]

@@ -165,9 +165,16 @@ def _parse_as_line(vip: ParsedVip, line: str) -> bool:
 def canonical_address(text: str) -> str:
     """An IP address in Python's canonical form (IPv6 compressed); ValueError if it is none.
 
-    Cached: a large state names the same few thousand addresses many times per run.
+    Cached: a large state names the same few thousand addresses many times per run. VPP prints
+    IPv4 addresses as plain dotted quads, which are canonical already: they skip the parse.
     """
+    if _CANONICAL_IPV4.fullmatch(text):
+        return text
     return str(ipaddress.ip_address(text))
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # 0-255 without leading zeros
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 _SHOW_LB = re.compile(

@@ -1,13 +1,17 @@
 """The CLI parser against the exact texts observed on real VPP (vpp-facts.md Part 2 and 3)."""
 
+import ipaddress
 import re
 
 import pytest
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import cli_parser
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.cli_parser import (
     CliParseError,
     parse_show_lb,
     parse_vips_verbose,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 COUNTERS_ZERO = ("  counters:\n    packet from existing sessions: 0\n    first session packet: 0\n"
                  "    untracked packet: 0\n    no server configured: 0\n")
@@ -96,3 +100,42 @@ def test_show_lb(text, expected):
 def test_show_lb_garbage():
     with pytest.raises(CliParseError):
         parse_show_lb("show: unknown input `lbx'\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# canonical_address: the dotted-quad shortcut agrees with ipaddress
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("0.0.0.0", "0.0.0.0"),
+        ("255.255.255.255", "255.255.255.255"),
+        ("198.51.100.11", "198.51.100.11"),
+        ("2001:DB8:0:0::1", "2001:db8::1"),
+        ("::ffff:1.2.3.4", "::ffff:102:304"),
+    ],
+)
+def test_canonical_address(text, expected):
+    assert cli_parser.canonical_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["01.2.3.4", "256.1.1.1", "1.2.3", "1.2.3.4 ", "1.2.3.4.5", "", "x"])
+def test_canonical_address_refuses_what_ipaddress_refuses(text):
+    with pytest.raises(ValueError):
+        cli_parser.canonical_address(text)
+
+
+@given(st.lists(st.sampled_from(["0", "00", "01", "7", "09", "10", "99", "100", "199", "200", "249", "250",
+                                 "255", "256", "300", "999"]), min_size=4, max_size=4))
+def test_canonical_address_matches_ipaddress_on_dotted_quads(octets):
+    text = ".".join(octets)
+    try:
+        expected = str(ipaddress.ip_address(text))
+    except ValueError:
+        expected = None
+    try:
+        got = cli_parser.canonical_address(text)
+    except ValueError:
+        got = None
+    assert got == expected

@@ -703,3 +703,21 @@ def test_stale_agent_state_is_ignored_with_a_warning(sim, runner, tmp_path):
     assert any("agent" in w and "not used" in w for w in result.warnings), result.warnings
     # Every backend counts as up: the primary pool is active, the standby pool at 0.
     assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 100, WEB2: 50, DR1: 0}
+
+
+def test_config_as_json_string_is_the_same_config(sim, runner):
+    # docs/modules.md suggests `config: "{{ maglev_lb | to_json }}"` for very large states (Ansible
+    # templates a string far faster than a big structure); the module must treat it the same.
+    as_json = lb_task(sim, "{{ maglev_lb | to_json }}", name="lb from JSON text")
+    as_json["vars"] = {"maglev_lb": base()}
+    first = runner.playbook([as_json])
+    assert first.ok, first.explain()
+    assert first.only().changed
+    assert snapshot(sim).summary == BASE_SUMMARY
+
+    as_structure = lb_task(sim, "{{ maglev_lb }}", name="lb from the structure")
+    as_structure["vars"] = {"maglev_lb": base()}
+    rerun = runner.playbook([as_structure])
+    assert rerun.ok, rerun.explain()
+    assert not rerun.only().changed, rerun.only()["commands"]
+    assert_recap(rerun, changed=0)

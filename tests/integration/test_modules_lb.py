@@ -706,9 +706,9 @@ def test_stale_agent_state_is_ignored_with_a_warning(sim, runner, tmp_path):
 
 
 def test_config_as_json_string_is_the_same_config(sim, runner):
-    # docs/modules.md suggests `config: "{{ maglev_lb | to_json }}"` for very large states (Ansible
+    # docs/modules.md suggests `config: "{{ maglev_lb | ansible.builtin.to_json }}"` for very large states (Ansible
     # templates a string far faster than a big structure); the module must treat it the same.
-    as_json = lb_task(sim, "{{ maglev_lb | to_json }}", name="lb from JSON text")
+    as_json = lb_task(sim, "{{ maglev_lb | ansible.builtin.to_json }}", name="lb from JSON text")
     as_json["vars"] = {"maglev_lb": base()}
     first = runner.playbook([as_json])
     assert first.ok, first.explain()

@@ -90,7 +90,7 @@ def run_playbook(workdir: str, tasks: list, vars_file: str) -> Tuple[float, Dict
         raise RuntimeError(f"{len(tasks)} tasks, {len(records)} results, {len(processes)} module processes")
     task_times = {r["task"]: r["seconds"] for r in records}
     process_times = {
-        r["task"]: float(end) - float(start) for r, (start, end, _) in zip(records, processes, strict=True)
+        r["task"]: float(process[1]) - float(process[0]) for r, process in zip(records, processes, strict=True)
     }
     return elapsed, task_times, process_times
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import tempfile
+import traceback
 
 import pytest
 from ansible_collections.maglev.vpp.plugins.modules import lb, lb_facts
@@ -83,20 +84,28 @@ def _run_as_unprivileged(run_module, args) -> dict:
         status = 1
         try:
             os.close(reader)
+            # Once as root against a missing socket: the same code path up to the socket check,
+            # so everything it imports lazily is loaded before uid 65534 loses access to it
+            # (ansible-test runs Ansible from a 0700 temporary directory).
+            run_module(lb, dict(args, api_socket="/nonexistent-maglev-vpp/api.sock"))
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
             failed, result = run_module(lb, args)
-            os.write(writer, json.dumps(dict(result, failed=failed), default=str).encode())
+            report = dict(result, failed=failed)
             status = 0
+        except BaseException:  # noqa: B036 - whatever happens, the parent must hear of it
+            report = {"child_error": traceback.format_exc()}
         finally:
+            os.write(writer, json.dumps(report, default=str).encode())
             os._exit(status)
     os.close(writer)
     with os.fdopen(reader, "rb") as stream:
         data = stream.read()
-    _, status = os.waitpid(pid, 0)
-    assert status == 0 and data, "the unprivileged child did not report"
-    return json.loads(data)
+    status = os.waitpid(pid, 0)[1]
+    report = json.loads(data) if data else {}
+    assert status == 0, f"the unprivileged child failed: {report.get('child_error', report)}"
+    return report
 
 
 def test_socket_permission_is_named(run_module):
@@ -106,8 +115,8 @@ def test_socket_permission_is_named(run_module):
         server = _listening_socket(directory)
         path = os.path.join(directory, "api.sock")
         os.chmod(path, 0o600 if os.geteuid() == 0 else 0o000)
-        result = _run_as_unprivileged(run_module, dict(config=CONFIG, api_socket=path, timeout=2,
-                                                        agent_state=os.path.join(directory, "none.json")))
+        args = dict(config=CONFIG, api_socket=path, timeout=2, agent_state=os.path.join(directory, "none.json"))
+        result = _run_as_unprivileged(run_module, args)
         server.close()
     finally:
         shutil.rmtree(directory)
@@ -124,8 +133,8 @@ def test_unsearchable_socket_directory_is_not_reported_as_missing(run_module):
         # As root: root's own 0700 directory, which uid 65534 cannot look into. Otherwise: no
         # search permission even for its owner.
         os.chmod(directory, 0o700 if os.geteuid() == 0 else 0o000)
-        result = _run_as_unprivileged(run_module, dict(config=CONFIG, api_socket=path, timeout=2,
-                                                        agent_state="/nonexistent/state.json"))
+        args = dict(config=CONFIG, api_socket=path, timeout=2, agent_state="/nonexistent/state.json")
+        result = _run_as_unprivileged(run_module, args)
         server.close()
     finally:
         os.chmod(directory, 0o700)

@@ -5,7 +5,8 @@
 A task running it costs what Ansible spends on any task with the same arguments (worker start,
 templating the 1,000-frontend config, shipping it to the module, parsing and validating the
 argument spec, echoing the arguments back as `invocation`, handling the result), and nothing the
-lb module itself does. bench/bench_modules.py subtracts it from the lb task's time.
+lb module itself does. bench/bench_modules.py subtracts its process and task times from the lb
+module's.
 The options mirror plugins/modules/lb.py (config, running_config, state and the connection options).
 """
 

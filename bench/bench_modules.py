@@ -104,9 +104,9 @@ def lb_task(sim, name: str = "lb") -> dict:
     return {"name": name, "maglev.vpp.lb": dict(connection(sim), config="{{ maglev_lb }}", state="merged")}
 
 
-def arguments_only_task(sim, name: str) -> dict:
+def arguments_only_task(sim, name: str, config: str = "{{ maglev_lb }}") -> dict:
     """The baseline: a task with lb's very arguments whose module returns at once."""
-    return {"name": name, "lb_arguments_only": dict(connection(sim), config="{{ maglev_lb }}", state="merged")}
+    return {"name": name, "lb_arguments_only": dict(connection(sim), config=config, state="merged")}
 
 
 def measure_push_round(workdir: str, big_vars: str) -> Dict[str, List[float]]:
@@ -123,6 +123,8 @@ def measure_push_round(workdir: str, big_vars: str) -> Dict[str, List[float]]:
         names = ["baseline 0", "push", "baseline 1", "no-op 1", "baseline 2", "no-op 2", "baseline 3"]
         tasks = [arguments_only_task(sim, name) if name.startswith("baseline") else lb_task(sim, name)
                  for name in names]
+        # The same baseline with the config handed over as JSON text (docs/modules.md, large states).
+        tasks.append(arguments_only_task(sim, "baseline json", "{{ maglev_lb | ansible.builtin.to_json }}"))
         playbook, task_times, process_times = run_playbook(workdir, tasks, big_vars)
 
     def own(times: Dict[str, float], position: int) -> float:
@@ -132,6 +134,7 @@ def measure_push_round(workdir: str, big_vars: str) -> Dict[str, List[float]]:
         "playbook": [playbook],
         "baseline_task": [task_times[name] for name in names if name.startswith("baseline")],
         "baseline_process": [process_times[name] for name in names if name.startswith("baseline")],
+        "baseline_json_task": [task_times["baseline json"]],
         "push_task": [task_times["push"]],
         "noop_task": [task_times["no-op 1"], task_times["no-op 2"]],
         "push": [own(process_times, 1)],
@@ -215,11 +218,13 @@ def main() -> int:
         "",
         "| measurement | result |",
         "|---|---|",
-        f"| whole playbook (Ansible start-up, loading the {args.vips}-frontend vars, 7 tasks) | "
+        f"| whole playbook (Ansible start-up, loading the {args.vips}-frontend vars, 8 tasks) | "
         f"{_runs(column('playbook'))} |",
         "| Ansible's task start-up (reported separately): a task with lb's arguments whose module returns "
         f"at once | {_runs(column('baseline_task'))} |",
         f"| ... of which its module process | {_runs(column('baseline_process'))} |",
+        "| ... the same task with the config as JSON text (`config: \"{{ maglev_lb \\| ansible.builtin.to_json }}\"`) "
+        f"| {_runs(column('baseline_json_task'))} |",
         f"| lb push task | {_runs(column('push_task'))} |",
         f"| **lb push: the module's own time** | **{_runs(column('push'))}** |",
         f"| ... by task times (task - baseline tasks) | {_runs(column('push_by_task'))} |",

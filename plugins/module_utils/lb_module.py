@@ -415,7 +415,9 @@ def converge(
             state_diff["prepared"] = blast_text(result["blast_radius"])
         result["diff"] = state_diff
 
-    blocked = planner.conflicts(want, actual, prune_vips=prune_vips, as_weights=as_weights)
+    # Only a VIP add can be refused; a plan without one (a no-op, weight changes) needs no check.
+    adds_vips = any(op.action == model.ADD_VIP for op in ops)
+    blocked = planner.conflicts(want, actual, prune_vips=prune_vips, as_weights=as_weights) if adds_vips else []
     if blocked:
         if client is not None:
             client.disconnect()

@@ -240,7 +240,7 @@ class VppLbClient:
         from ~1.2 s to ~0.3 s here: vpp_papi's decoding of 8,000 AS details cost more than the
         whole CLI scrape and parse.
         """
-        with _gc_paused():
+        with gc_paused():
             conf = self.dump_conf()
             vip_details = self._call("lb_vip_dump")
             verbose = self.cli("show lb vips verbose")
@@ -295,7 +295,7 @@ class VppLbClient:
             except VppError as exc:  # refused before reaching VPP; send what precedes it
                 refused = exc
                 break
-        with self._lock, _gc_paused():
+        with self._lock, gc_paused():
             session = self._require_session()
             replies, broken = session.call_many(requests)
         for position, reply in enumerate(replies):
@@ -356,11 +356,11 @@ class VppLbClient:
 
 
 @contextlib.contextmanager
-def _gc_paused():
-    """Pause the cyclic GC during a bulk exchange.
+def gc_paused():
+    """Pause the cyclic GC during bulk work (a dump, an apply, a whole module run).
 
-    Each reply allocates objects, so the GC runs often, and every full pass walks the whole
-    desired and actual state the caller holds; none of the replies form cycles.
+    Each reply or state object is an allocation, so the GC runs often, and every full pass walks
+    the whole desired and actual state the caller holds; none of these objects form cycles.
     """
     was_enabled = gc.isenabled()
     gc.disable()

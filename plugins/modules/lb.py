@@ -228,8 +228,7 @@ after:
       exact, so VPP holds it once applied; in check mode, what a real run would leave).
       C(null) when applying failed midway.
     - As in Ansible's network resource modules, returned only when something changes (or would,
-      in check mode); otherwise the state is RV(before). With O(state) V(merged) on 1,000 VIPs
-      this keeps a no-op run's result half the size.
+      in check mode); otherwise the state is RV(before), and a large LB state is not returned twice.
   returned: when changed, with O(state) V(merged), V(replaced), V(overridden) or V(deleted)
   type: dict
   sample:

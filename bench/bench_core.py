@@ -224,9 +224,10 @@ def _median_of(runs: list, key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def _spread(values) -> str:
+def spread(values, label: str = "runs") -> str:
+    """The median of ``values`` in seconds, followed by every value (this machine is noisy)."""
     values = list(values)
-    return f"{statistics.median(values):.2f} s (runs: {', '.join(f'{v:.2f}' for v in values)})"
+    return f"{statistics.median(values):.2f} s ({label}: {', '.join(f'{v:.2f}' for v in values)})"
 
 
 def main() -> int:
@@ -269,17 +270,17 @@ def main() -> int:
         f"| sync vpp_papi (VPPApiClient) control_ping ({args.pings} x 3, median) | "
         f"{pings['sync_per_s']:,.0f}/s (rounds: {', '.join(f'{r:,.0f}' for r in pings['sync_rounds'])}) |",
         f"| asyncio vpp_papi control_ping, {args.pings} pipelined | {pings['async_pipelined_per_s']:,.0f}/s |",
-        f"| floor: bare sync vpp_papi loop, the push's {cores[0]['ops']} calls | {_spread(floors)} |",
-        f"| floor: bare asyncio vpp_papi loop (awaited one by one), same calls | {_spread(floors_async)} |",
+        f"| floor: bare sync vpp_papi loop, the push's {cores[0]['ops']} calls | {spread(floors)} |",
+        f"| floor: bare asyncio vpp_papi loop (awaited one by one), same calls | {spread(floors_async)} |",
         f"| core push: validate + desired state | {_median_of(cores, 'validate_and_desired_s'):.2f} s |",
         f"| core push: first dump (empty VPP) | {_median_of(cores, 'first_dump_s'):.3f} s |",
         f"| core push: plan ({cores[0]['ops']} ops) | {_median_of(cores, 'plan_s'):.3f} s |",
-        f"| core push: apply ({cores[0]['transport']} transport) | {_spread(c['apply_s'] for c in cores)}; "
+        f"| core push: apply ({cores[0]['transport']} transport) | {spread(c['apply_s'] for c in cores)}; "
         f"{apply_s / floor:.2f}x the sync floor, {statistics.median(ratios):.2f}x the asyncio floor "
         f"(per round: {', '.join(f'{r:.2f}' for r in ratios)}) |",
         f"| core push: total | {total_s:.2f} s ({total_s / floor:.2f}x the sync floor) |",
         f"| no-op re-plan: dump {args.vips} VIPs x {args.ases} ASes + plan | "
-        f"{_spread(c['noop_dump_and_plan_s'] for c in cores)} |",
+        f"{spread(c['noop_dump_and_plan_s'] for c in cores)} |",
         MARK_END,
     ]
     text = "\n".join(lines)

@@ -158,10 +158,6 @@ def small_module_tasks(sim, maglev_lb: dict) -> list:
     return tasks
 
 
-def _runs(values: List[float]) -> str:
-    return f"{statistics.median(values):.2f} s (samples: {', '.join(f'{v:.2f}' for v in values)})"
-
-
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--vips", type=int, default=1000)
@@ -198,6 +194,9 @@ def main() -> int:
         assert len(per_vip_times) == len(per_vip_tasks), "task names must be unique"
         one_task_time, per_vip_time = one_task_times["lb"], sum(per_vip_times.values())
 
+    def _samples(values: List[float]) -> str:
+        return bench_core.spread(values, "samples")
+
     def column(key: str) -> List[float]:
         return [value for r in rounds for value in r[key]]
 
@@ -219,22 +218,22 @@ def main() -> int:
         "| measurement | result |",
         "|---|---|",
         f"| whole playbook (Ansible start-up, loading the {args.vips}-frontend vars, 8 tasks) | "
-        f"{_runs(column('playbook'))} |",
+        f"{_samples(column('playbook'))} |",
         "| Ansible's task start-up (reported separately): a task with lb's arguments whose module returns "
-        f"at once | {_runs(column('baseline_task'))} |",
-        f"| ... of which its module process | {_runs(column('baseline_process'))} |",
+        f"at once | {_samples(column('baseline_task'))} |",
+        f"| ... of which its module process | {_samples(column('baseline_process'))} |",
         "| ... the same task with the config as JSON text (`config: \"{{ maglev_lb \\| ansible.builtin.to_json }}\"`) "
-        f"| {_runs(column('baseline_json_task'))} |",
-        f"| lb push task | {_runs(column('push_task'))} |",
-        f"| **lb push: the module's own time** | **{_runs(column('push'))}** |",
-        f"| ... by task times (task - baseline tasks) | {_runs(column('push_by_task'))} |",
-        f"| floor: bare sync vpp_papi loop, same calls | {_runs(floors)} |",
-        f"| floor: bare asyncio vpp_papi loop, same calls | {_runs(floors_async)} |",
+        f"| {_samples(column('baseline_json_task'))} |",
+        f"| lb push task | {_samples(column('push_task'))} |",
+        f"| **lb push: the module's own time** | **{_samples(column('push'))}** |",
+        f"| ... by task times (task - baseline tasks) | {_samples(column('push_by_task'))} |",
+        f"| floor: bare sync vpp_papi loop, same calls | {_samples(floors)} |",
+        f"| floor: bare asyncio vpp_papi loop, same calls | {_samples(floors_async)} |",
         f"| push / sync floor (target <= 1.3x) | **{push / floor:.2f}x** (per round: "
         f"{', '.join(f'{r:.2f}' for r in push_ratios)}); asyncio floor: {push / floor_async:.2f}x |",
-        f"| lb no-op rerun task | {_runs(column('noop_task'))} |",
-        f"| **lb no-op rerun: the module's own time** (target <= 2 s) | **{_runs(column('noop'))}** |",
-        f"| ... by task times (task - baseline tasks) | {_runs(column('noop_by_task'))} |",
+        f"| lb no-op rerun task | {_samples(column('noop_task'))} |",
+        f"| **lb no-op rerun: the module's own time** (target <= 2 s) | **{_samples(column('noop'))}** |",
+        f"| ... by task times (task - baseline tasks) | {_samples(column('noop_by_task'))} |",
         f"| {args.small} VIPs x {args.ases} ASes: one lb task (whole playbook) | {one_task:.2f} s |",
         f"| {args.small} VIPs x {args.ases} ASes: {2 * args.small} lb_vip + lb_as tasks (whole playbook) | "
         f"{per_vip:.2f} s |",

@@ -27,7 +27,6 @@ then names the problem with its path, and the modules pass it on as a warning.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -41,10 +40,9 @@ DEFAULT_POOL = "default"
 # Names
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a large state names thousands of backends, often twice
 def backend_name(address: str) -> str:
     """The facts' name for the backend at ``address`` (a valid schema name)."""
-    text = str(ipaddress.ip_address(address)).replace(":", "-")
+    text = cli_parser.canonical_address(address).replace(":", "-")
     # A name must start with a letter or digit; "0::1" is the same address as "::1".
     return "0" + text if text.startswith("-") else text
 

@@ -1,0 +1,1 @@
+"""Health probes, one module per check type (to be built)."""

@@ -533,7 +533,7 @@ def run_module():
     view = lb_module.read_agent_view(module)
     result["agent"] = lb_module.agent_view_result(module, view)
     lb_module.warn_unused_agent_state(module, view)
-    want = desired.desired_state(config, view.health)
+    want = desired.desired_state(config, view.health, view.adjustments)
     client = lb_module.connect(module, result)
     result["capabilities"] = lb_module.capabilities_result(client)
     actual = lb_module.dump(module, client, result)

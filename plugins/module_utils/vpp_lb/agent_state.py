@@ -16,13 +16,22 @@ Format (version 1)::
         "web2": {"state": "down", "since": 1767225590.0}
       },
       "frontends": {                                 # frontend name -> state
-        "www-v4": {"state": "up"}
+        "www-v4": {"state": "up",
+                   "members": {                      # only members with a runtime input
+                     "web1": {"override": 50, "ramp": 0.4, "draining": false}}}
       }
     }
 
 * Backend states are weights.BACKEND_STATES (``unknown``, ``up``, ``down``, ``paused``,
   ``disabled``); ``since`` is when the backend entered that state. Frontend states are ``up``,
   ``down`` and ``unknown``.
+* ``members`` carries the agent's runtime inputs of a pool member's weight that the inventory
+  lacks (weights.MemberAdjustment): a runtime ``override`` weight, the slow-start ``ramp``
+  fraction in effect, and ``draining`` (a disabled backend still draining). Readers apply them
+  as the agent does, so a playbook computes exactly the agent's weights.
+* The agent rewrites the file on every change and at least every ``REFRESH_INTERVAL`` seconds
+  (DEFAULT_MAX_AGE / 3), so an idle healthy agent never looks stale to a reader using the
+  default max_age.
 * Readers ignore keys they do not know, so version 1 may grow new keys; a change that an
   existing reader would misread bumps ``version``, and readers reject versions they do not know.
 
@@ -39,12 +48,16 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
-from .weights import BACKEND_STATES, DISABLED, DOWN, PAUSED, UNKNOWN, UP
+from .weights import BACKEND_STATES, DISABLED, DOWN, PAUSED, UNKNOWN, UP, MemberAdjustment
 
 DEFAULT_PATH = "/run/maglev-agent/state.json"
+# Readers (the modules' agent_state_max_age) distrust an older file; the agent rewrites it
+# three times as often, so one missed write does not make it look stale.
+DEFAULT_MAX_AGE = 30.0
+REFRESH_INTERVAL = DEFAULT_MAX_AGE / 3
 FORMAT = "maglev-agent-state"
 VERSION = 1
 FRONTEND_STATES = (UP, DOWN, UNKNOWN)
@@ -68,6 +81,8 @@ class AgentView:
     health: Optional[Dict[str, str]]
     reason: str
     written_at: Optional[float] = None
+    # frontend -> backend -> runtime inputs; {} when the file has none or is not used
+    adjustments: Dict[str, Dict[str, MemberAdjustment]] = field(default_factory=dict)
 
 
 class _Malformed(ValueError):
@@ -87,6 +102,7 @@ def write_agent_state(
     since: Optional[Mapping[str, float]] = None,
     pid: Optional[int] = None,
     started_at: Optional[float] = None,
+    adjustments: Optional[Mapping[str, Mapping[str, MemberAdjustment]]] = None,
 ) -> None:
     """Atomically replace ``path`` with the view ``backends`` (name -> state) and ``frontends``.
 
@@ -114,12 +130,31 @@ def write_agent_state(
             for name, state in sorted(backends.items())
         },
         "frontends": {
-            name: {"state": _checked(name, state, FRONTEND_STATES, "frontend")}
+            name: _frontend_entry(name, state, (adjustments or {}).get(name))
             for name, state in sorted((frontends or {}).items())
         },
     }
     text = json.dumps(document, indent=2) + "\n"
     _replace_atomically(path, text.encode("utf-8"))
+
+
+def _frontend_entry(name: str, state: str, members: Optional[Mapping[str, MemberAdjustment]]) -> dict:
+    entry: Dict[str, Any] = {"state": _checked(name, state, FRONTEND_STATES, "frontend")}
+    written = {}
+    for backend, adjust in sorted((members or {}).items()):
+        if adjust.is_neutral():
+            continue
+        item: Dict[str, Any] = {}
+        if adjust.override is not None:
+            item["override"] = int(adjust.override)
+        if adjust.ramp is not None:
+            item["ramp"] = float(adjust.ramp)
+        if adjust.draining:
+            item["draining"] = True
+        written[backend] = item
+    if written:
+        entry["members"] = written
+    return entry
 
 
 def _checked(name: str, state: str, allowed: tuple, kind: str) -> str:
@@ -206,7 +241,7 @@ def read_agent_health(path: str, max_age: float, *, now: Optional[float] = None)
     try:
         written_at = _number(document.get("written_at"), "written_at")
         health = _backend_health(document.get("backends"))
-        _check_frontends(document.get("frontends"))
+        adjustments = _frontend_adjustments(document.get("frontends"))
         _check_agent(document.get("agent"))
     except _Malformed as exc:
         return AgentView(None, f"agent state {path} is malformed ({exc}): {fallback}")
@@ -242,6 +277,7 @@ def read_agent_health(path: str, max_age: float, *, now: Optional[float] = None)
         health,
         f"using agent state {path} written {_seconds(max(age, 0.0))} ago ({counts})",
         written_at,
+        adjustments,
     )
 
 
@@ -267,15 +303,40 @@ def _backend_health(section: Any) -> Dict[str, str]:
     return health
 
 
-def _check_frontends(section: Any) -> None:
+def _frontend_adjustments(section: Any) -> Dict[str, Dict[str, MemberAdjustment]]:
     if section is None:
-        return
+        return {}
     if not isinstance(section, dict):
         raise _Malformed(f"frontends must be a mapping, got {type(section).__name__}")
+    result: Dict[str, Dict[str, MemberAdjustment]] = {}
     for name, entry in section.items():
         if not isinstance(entry, dict) or entry.get("state") not in FRONTEND_STATES:
             state = entry.get("state") if isinstance(entry, dict) else entry
             raise _Malformed(f"frontends.{name}.state: unknown state {state!r}")
+        members = entry.get("members", {})
+        if not isinstance(members, dict):
+            raise _Malformed(f"frontends.{name}.members must be a mapping")
+        for backend, item in members.items():
+            result.setdefault(name, {})[backend] = _adjustment(item, f"frontends.{name}.members.{backend}")
+    return result
+
+
+def _adjustment(item: Any, path: str) -> MemberAdjustment:
+    if not isinstance(item, dict):
+        raise _Malformed(f"{path} must be a mapping")
+    override = item.get("override")
+    bad_type = isinstance(override, bool) or not isinstance(override, int)
+    if override is not None and (bad_type or not 0 <= override <= 100):
+        raise _Malformed(f"{path}.override must be an integer 0..100, got {override!r}")
+    ramp = item.get("ramp")
+    if ramp is not None:
+        ramp = _number(ramp, f"{path}.ramp")
+        if not 0 < ramp <= 1:
+            raise _Malformed(f"{path}.ramp must be in (0, 1], got {ramp!r}")
+    draining = item.get("draining", False)
+    if not isinstance(draining, bool):
+        raise _Malformed(f"{path}.draining must be true or false, got {draining!r}")
+    return MemberAdjustment(override=override, ramp=ramp, draining=draining)
 
 
 def _check_agent(section: Any) -> None:

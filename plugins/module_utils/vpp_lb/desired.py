@@ -8,17 +8,24 @@ from . import model, weights
 from .schema import LbConfig
 
 
-def desired_state(config: LbConfig, health: Optional[Mapping[str, str]] = None) -> model.LbState:
+def desired_state(
+    config: LbConfig,
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, Mapping[str, weights.MemberAdjustment]]] = None,
+) -> model.LbState:
     """One VipState per frontend (named after it) with every pool member as an AS.
 
     ASes carry their effective weight and flush (weights.py); standby and unhealthy backends
     stay programmed at weight 0 so a failover only changes weights. ``health`` None means no
-    agent: every enabled backend counts as up. VIPs and ASes come out in numeric order.
+    agent: every enabled backend counts as up. ``adjustments`` maps frontend name -> backend
+    name -> the agent's runtime inputs (weights.MemberAdjustment). VIPs and ASes come out in
+    numeric order.
     """
+    adjustments = adjustments or {}
     states = weights.backend_states(config.backends, health)
     vips: Dict[model.VipKey, model.VipState] = {}
     for frontend in sorted(config.frontends.values(), key=lambda f: f.key.sort_key()):
-        effective = weights.effective_weights(frontend, states)
+        effective = weights.effective_weights(frontend, states, adjustments.get(frontend.name))
         ases = [
             model.AsState(address=config.backends[name].address, weight=value.weight, flush=value.flush)
             for name, value in effective.items()

@@ -17,6 +17,15 @@ model"):
   pool drain back gently when the primary recovers.
 * A backend's configured weight 0 is a drain inside its pool; it does not stop the pool from
   being active. To fail over deliberately, pause or disable the pool's backends.
+
+The agent adds three runtime inputs per pool member (``MemberAdjustment``), which it publishes
+in its state file so that a playbook computes exactly the agent's weights:
+
+* ``override``: a runtime weight (0..100) set by the operator, replacing the configured one;
+* ``ramp``: slow start, a fraction in (0, 1) of the weight while a recovered backend warms up
+  (``slow_start_fraction``); the weight is rounded and at least 1;
+* ``draining``: a disabled backend of a frontend with ``drain_timeout`` gets weight 0 without
+  flush until the timeout, then the usual flush.
 """
 
 from __future__ import annotations
@@ -35,6 +44,53 @@ BACKEND_STATES = (UNKNOWN, UP, DOWN, PAUSED, DISABLED)
 
 # States that carry a probe result; the frontend is "unknown" only while none has one.
 _RESULT_STATES = (UP, DOWN)
+
+
+# Slow start: 20, 40, 60 and 80 % of the weight, one step per quarter of the frontend's
+# slow_start, then the full weight. Few steps keep the VPP writes (and table rebuilds) few.
+SLOW_START_STEPS = 4
+
+
+@dataclass(frozen=True)
+class MemberAdjustment:
+    """Runtime inputs of one pool member's weight beyond the inventory (see the module doc)."""
+
+    override: Optional[int] = None
+    ramp: Optional[float] = None
+    draining: bool = False
+
+    def is_neutral(self) -> bool:
+        return self.override is None and self.ramp is None and not self.draining
+
+
+NO_ADJUSTMENT = MemberAdjustment()
+
+
+def slow_start_fraction(elapsed: float, duration: float) -> Optional[float]:
+    """The ramp fraction ``elapsed`` seconds after a backend recovered, None once it is over.
+
+    Step k (k = 0..SLOW_START_STEPS-1) covers [k, k+1) * duration / SLOW_START_STEPS and gives
+    (k + 1) / (SLOW_START_STEPS + 1) of the weight.
+    """
+    if duration <= 0 or elapsed >= duration:
+        return None
+    step = int(max(elapsed, 0.0) * SLOW_START_STEPS / duration)
+    return (step + 1) / (SLOW_START_STEPS + 1)
+
+
+def slow_start_next_step(elapsed: float, duration: float) -> Optional[float]:
+    """Seconds from ``elapsed`` until the ramp's next step (or its end), None once it is over."""
+    if duration <= 0 or elapsed >= duration:
+        return None
+    step = int(max(elapsed, 0.0) * SLOW_START_STEPS / duration)
+    return (step + 1) * duration / SLOW_START_STEPS - elapsed
+
+
+def ramped(weight: int, ramp: Optional[float]) -> int:
+    """``weight`` scaled by a slow-start fraction: rounded, at least 1 for a nonzero weight."""
+    if ramp is None or weight == 0:
+        return weight
+    return max(1, min(weight, int(weight * ramp + 0.5)))
 
 
 @dataclass(frozen=True)
@@ -87,35 +143,45 @@ def active_pool(frontend: Frontend, health: Optional[Mapping[str, str]] = None) 
 
 
 def effective_weights(
-    frontend: Frontend, health: Optional[Mapping[str, str]] = None
+    frontend: Frontend,
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, MemberAdjustment]] = None,
 ) -> Dict[str, EffectiveWeight]:
     """Weight and flush per backend name of ``frontend``, in pool order.
 
     ``health`` maps backend name -> state; None means no agent (all up); a missing name is
     ``unknown``. Use ``backend_states`` first to fold in ``enabled`` and healthcheck-less
-    backends.
+    backends. ``adjustments`` maps backend name -> the agent's runtime inputs for this
+    frontend (override, slow-start ramp, drain).
     """
     active = active_pool(frontend, health)
+    adjustments = adjustments or {}
     result: Dict[str, EffectiveWeight] = {}
     for pool in frontend.pools:
         for name, configured in pool.members.items():
             state = _state_of(name, health)
+            adjust = adjustments.get(name, NO_ADJUSTMENT)
             if state == UP:
-                weight = configured if pool.name == active else 0
+                weight = configured if adjust.override is None else adjust.override
+                weight = ramped(weight, adjust.ramp) if pool.name == active else 0
                 result[name] = EffectiveWeight(weight, flush=False)
             elif state == DOWN:
                 result[name] = EffectiveWeight(0, flush=frontend.flush_on_down)
             elif state == DISABLED:
-                result[name] = EffectiveWeight(0, flush=True)
+                result[name] = EffectiveWeight(0, flush=not adjust.draining)
             else:  # unknown, paused: drain, keep existing flows
                 result[name] = EffectiveWeight(0, flush=False)
     return result
 
 
-def frontend_state(frontend: Frontend, health: Optional[Mapping[str, str]] = None) -> str:
+def frontend_state(
+    frontend: Frontend,
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, MemberAdjustment]] = None,
+) -> str:
     """``up`` iff some backend has a nonzero effective weight; ``unknown`` iff no backend has a
     probe result yet (and at least one is still unknown); else ``down``."""
-    weights = effective_weights(frontend, health)
+    weights = effective_weights(frontend, health, adjustments)
     if any(w.weight > 0 for w in weights.values()):
         return UP
     states = [_state_of(name, health) for name in weights]

@@ -357,3 +357,48 @@ def test_view_feeds_backend_states(tmp_path, written_at: Optional[float], expect
         write_agent_state(path, {"web1": "up", "web2": "down"}, now=written_at)
     view = read_agent_health(path, 30, now=NOW)
     assert weights.backend_states(BACKENDS, view.health) == expected
+
+
+def test_adjustments_round_trip_and_neutral_ones_are_not_written(tmp_path) -> None:
+    path = str(tmp_path / "state.json")
+    adjustments = {
+        "www": {
+            "web1": weights.MemberAdjustment(override=50, ramp=0.4),
+            "web2": weights.MemberAdjustment(draining=True),
+            "web3": weights.MemberAdjustment(),
+        }
+    }
+    agent_state.write_agent_state(
+        path, {"web1": "up", "web2": "disabled", "web3": "up"}, {"www": "up", "other": "down"}, adjustments=adjustments
+    )
+    with open(path) as handle:
+        document = json.load(handle)
+    assert document["frontends"]["www"]["members"] == {
+        "web1": {"override": 50, "ramp": 0.4},
+        "web2": {"draining": True},
+    }
+    assert "members" not in document["frontends"]["other"]
+    view = agent_state.read_agent_health(path, 30)
+    assert view.adjustments == {"www": {"web1": adjustments["www"]["web1"], "web2": adjustments["www"]["web2"]}}
+
+
+@pytest.mark.parametrize(
+    "member, message",
+    [
+        ({"override": 101}, "override must be an integer 0..100"),
+        ({"override": True}, "override must be an integer 0..100"),
+        ({"ramp": 0}, "ramp must be in (0, 1]"),
+        ({"ramp": "half"}, "ramp must be a number"),
+        ({"draining": "yes"}, "draining must be true or false"),
+        ("fast", "must be a mapping"),
+    ],
+)
+def test_malformed_adjustments_make_the_view_unusable(tmp_path, member, message) -> None:
+    path = tmp_path / "state.json"
+    agent_state.write_agent_state(str(path), {"web1": "up"}, {"www": "up"})
+    document = json.loads(path.read_text())
+    document["frontends"]["www"]["members"] = {"web1": member}
+    path.write_text(json.dumps(document))
+    view = agent_state.read_agent_health(str(path), 30)
+    assert view.health is None
+    assert message in view.reason

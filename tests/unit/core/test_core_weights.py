@@ -107,3 +107,59 @@ def test_backend_states_merges_config_and_agent_view() -> None:
     }
     with pytest.raises(ValueError):
         weights.backend_states(backends, {"known": "sideways"})
+
+
+A = weights.MemberAdjustment
+# (health, adjustments per backend, effective weights ("!" = flush), frontend state)
+ADJUSTMENT_CASES = [
+    ("a=up b=up c=up", {"b": A(override=80)}, "a=100 b=80 c=0", "up", "override-raises"),
+    ("a=up b=up c=up", {"a": A(override=0)}, "a=0 b=50 c=0", "up", "override-zero-drains-in-pool"),
+    ("a=up b=up c=up", {"a": A(override=0), "b": A(override=0)}, "a=0 b=0 c=0", "down", "overrides-zero"),
+    ("a=up b=up c=up", {"c": A(override=10)}, "a=100 b=50 c=0", "up", "override-of-standby-stays-0"),
+    ("a=up b=up c=up", {"a": A(ramp=0.2)}, "a=20 b=50 c=0", "up", "ramp-scales"),
+    ("a=up b=up c=up", {"b": A(ramp=0.01)}, "a=100 b=1 c=0", "up", "ramp-at-least-1"),
+    ("a=up b=up c=up", {"a": A(override=50, ramp=0.4)}, "a=20 b=50 c=0", "up", "ramp-of-override"),
+    ("a=up b=up c=up", {"a": A(override=0, ramp=0.4)}, "a=0 b=50 c=0", "up", "ramp-of-zero-is-zero"),
+    ("a=disabled b=up c=up", {"a": A(draining=True)}, "a=0 b=50 c=0", "up", "draining-disabled-no-flush"),
+    ("a=down b=up c=up", {"a": A(draining=True)}, "a=0! b=50 c=0", "up", "draining-only-for-disabled"),
+    ("a=down b=down c=up", {"c": A(ramp=0.6)}, "a=0! b=0! c=60", "up", "ramp-in-failover-pool"),
+]
+
+
+@pytest.mark.parametrize(
+    "health, adjustments, expected, state", [pytest.param(*case[:4], id=case[4]) for case in ADJUSTMENT_CASES]
+)
+def test_effective_weights_with_adjustments(health: str, adjustments: dict, expected: str, state: str) -> None:
+    fe = frontend()
+    view = parse_health(health)
+    result = weights.effective_weights(fe, view, adjustments)
+    assert {name: (w.weight, w.flush) for name, w in result.items()} == parse_weights(expected)
+    assert weights.frontend_state(fe, view, adjustments) == state
+
+
+# (elapsed, duration, fraction, seconds to the next step)
+SLOW_START_CASES = [
+    (0.0, 40.0, 0.2, 10.0),
+    (9.99, 40.0, 0.2, 0.01),
+    (10.0, 40.0, 0.4, 10.0),
+    (25.0, 40.0, 0.6, 5.0),
+    (39.0, 40.0, 0.8, 1.0),
+    (40.0, 40.0, None, None),
+    (100.0, 40.0, None, None),
+    (-1.0, 40.0, 0.2, 11.0),  # clock stepped back: first step, not an error
+    (5.0, 0.0, None, None),  # no slow start
+]
+
+
+@pytest.mark.parametrize("elapsed, duration, fraction, next_step", SLOW_START_CASES)
+def test_slow_start_steps(elapsed, duration, fraction, next_step) -> None:
+    assert weights.slow_start_fraction(elapsed, duration) == pytest.approx(fraction)
+    got = weights.slow_start_next_step(elapsed, duration)
+    assert got == (pytest.approx(next_step) if next_step is not None else None)
+
+
+@pytest.mark.parametrize(
+    "weight, ramp, expected", [(100, None, 100), (100, 0.2, 20), (3, 0.2, 1), (0, 0.2, 0), (7, 0.5, 4)]
+)
+def test_ramped(weight, ramp, expected) -> None:
+    assert weights.ramped(weight, ramp) == expected

@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import (
     VppLbClient,
     is_connection_error,
+    is_retryable,
 )
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.errors import (
     ApplyError,
@@ -155,11 +156,17 @@ def test_recreate_gets_a_new_pool_index(client):
 def test_restart_fault_disconnects_and_reconnect_sees_empty_state(vppsim, client):
     client.apply(scenario_a_ops())
     pid = client.ping()
+    assert client.alive and client.capabilities is not None
     client.cli("sim fault restart")
     with pytest.raises(VppDisconnectedError) as info:
         client.ping()
     assert is_connection_error(info.value)
+    assert is_retryable(info.value)
+    assert not client.alive  # a failed call left the session marked dead
+    client.disconnect()
+    assert client.capabilities is None and client.fileno() == -1
     client.reconnect()
+    assert client.alive and client.fileno() >= 0
     assert client.ping() != pid
     state = client.dump()
     assert state.vips == {}

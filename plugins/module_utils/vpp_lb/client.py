@@ -79,6 +79,17 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (IOError, VppDisconnectedError)) and not isinstance(exc, FileNotFoundError)
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """Whether connecting again later may cure ``exc``: VPP not up yet, restarting, or gone.
+
+    Not retryable: missing API messages (wrong VPP or plugin not loaded) and VPP refusing an
+    operation; those need an operator.
+    """
+    if isinstance(exc, (VppConnectError, VppDisconnectedError)):
+        return True
+    return is_connection_error(exc)
+
+
 class VppLbClient:
     """A connection to one VPP's LB plugin. Use as a context manager, or connect()/disconnect()."""
 
@@ -108,7 +119,19 @@ class VppLbClient:
 
     @property
     def connected(self) -> bool:
+        """A session exists (it may have died since: see ``alive``)."""
         return self._session is not None
+
+    @property
+    def alive(self) -> bool:
+        """Connected and the transport has not seen the peer go away."""
+        session = self._session
+        return session is not None and session.alive
+
+    def fileno(self) -> int:
+        """The API socket's file descriptor, -1 when not connected."""
+        session = self._session
+        return session.fileno() if session is not None else -1
 
     def connect(self) -> Capabilities:
         """Connect, load API definitions (from VPP, else api_dir) and detect capabilities.
@@ -175,6 +198,8 @@ class VppLbClient:
         """Disconnect; quick and silent even when the peer is already gone."""
         with self._lock:
             session, self._session = self._session, None
+            # Everything learnt from that VPP goes with it: the next one may be another version.
+            self.capabilities = None
             if session is not None:
                 session.close()
 

@@ -64,6 +64,7 @@ class SyncPapiSession:
     def __init__(self, socket_path: str, timeout: float, name: str, api_dir: str):
         _require_papi()
         self.socket_path = socket_path
+        self._broken = False
         try:
             self._vpp = VPPApiClient(
                 server_address=socket_path, read_timeout=timeout, async_thread=False,
@@ -79,10 +80,22 @@ class SyncPapiSession:
     def has(self, message: str) -> bool:
         return hasattr(self._vpp.api, message)
 
+    @property
+    def alive(self) -> bool:
+        """False once a call found the peer gone (vpp_papi's transport keeps saying connected)."""
+        transport = getattr(self._vpp, "transport", None)
+        return not self._broken and bool(getattr(transport, "connected", False))
+
+    def fileno(self) -> int:
+        """The API socket, for watching it for EOF between calls (-1 when closed)."""
+        sock = getattr(getattr(self._vpp, "transport", None), "socket", None)
+        return sock.fileno() if sock is not None else -1
+
     def call(self, message: str, **fields):
         try:
             return getattr(self._vpp.api, message)(**fields)
         except OSError as exc:  # VPPIOError, VppTransportSocketIOError, BrokenPipeError
+            self._broken = True
             raise VppDisconnectedError(
                 f"lost the connection to VPP at {self.socket_path} during {message}: {exc}"
             ) from exc
@@ -130,6 +143,17 @@ class AsyncPapiSession:
 
     def has(self, message: str) -> bool:
         return hasattr(self._vpp.api, message)
+
+    @property
+    def alive(self) -> bool:
+        """False once the client's socket reader or writer ended (EOF, broken pipe)."""
+        return not self._dead()
+
+    def fileno(self) -> int:
+        """The API socket, for watching it for EOF between calls (-1 when closed)."""
+        writer = getattr(self._vpp, "writer", None)
+        sock = writer.get_extra_info("socket") if writer is not None else None
+        return sock.fileno() if sock is not None else -1
 
     def call(self, message: str, **fields):
         if self._dead():

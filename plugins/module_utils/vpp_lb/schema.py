@@ -60,7 +60,8 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _STATUS_RANGE_RE = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$")
 
-TOP_KEYS = ("conf", "healthchecks", "backends", "frontends")
+# `agent` is the agent's own section (agent_config.py validates it); the modules ignore it.
+TOP_KEYS = ("conf", "healthchecks", "backends", "frontends", "agent")
 CONF_KEYS = ("ip4_src_address", "ip6_src_address", "sticky_buckets_per_core", "flow_timeout")
 HEALTHCHECK_COMMON_KEYS = (
     "type",
@@ -89,6 +90,8 @@ FRONTEND_KEYS = (
     "dscp",
     "srv_type",
     "target_port",
+    "slow_start",
+    "drain_timeout",
     "pools",
 )
 POOL_KEYS = ("name", "backends")
@@ -162,6 +165,8 @@ class Frontend:
     pools: Tuple[Pool, ...] = ()
     flush_on_down: bool = DEFAULT_FLUSH_ON_DOWN
     description: str = ""
+    slow_start: float = 0.0  # agent: seconds a recovered backend's weight ramps up (0 = off)
+    drain_timeout: float = 0.0  # agent: seconds a disabled backend drains before its flush (0 = off)
 
     def backend_names(self) -> List[str]:
         """Every backend of every pool, in pool order (each backend appears once)."""
@@ -735,6 +740,12 @@ class _Parser:
         description = ""
         if data.get("description") is not None:
             description = self.string(data["description"], f"{path}.description", allow_empty=True)
+        # Agent-only behaviour: the modules apply the agent's published ramp and drain instead.
+        slow_start = drain_timeout = 0.0
+        if "slow_start" in data:
+            slow_start = self.duration(data["slow_start"], f"{path}.slow_start", 0.0)
+        if "drain_timeout" in data:
+            drain_timeout = self.duration(data["drain_timeout"], f"{path}.drain_timeout", 0.0)
 
         dscp = 0
         if "dscp" in data:
@@ -792,6 +803,8 @@ class _Parser:
             pools=tuple(pools),
             flush_on_down=flush_on_down,
             description=description,
+            slow_start=slow_start,
+            drain_timeout=drain_timeout,
         )
 
     def pools(self, value: Any, path: str, backend_names: set) -> Tuple[Pool, ...]:
@@ -916,3 +929,8 @@ class _Parser:
             users = [name for name, frontend in frontends.items() if frontend.spec.encap == encap]
             if users:
                 self.error(f"conf.{key}", f"required because frontend {users[0]} uses {encap}")
+
+
+# The field readers, for the agent's own settings section (agent/config.py): one reading of
+# types, durations, addresses and paths, one error format.
+FieldParser = _Parser

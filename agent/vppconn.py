@@ -1,0 +1,188 @@
+"""The one thread that owns the VPP connection: API client and stats segment.
+
+vpp_papi is not thread-safe, and decoding a large dump holds the CPU for a while: both stay off
+the event loop, where the probes run. The event loop hands jobs (plain functions of the client
+and the stats reader) to this thread and awaits their results. Between jobs the thread watches
+the API socket, so a VPP that goes away is noticed at once (EOF), not at the next ping.
+
+Measured against the alternative (vpp_papi's asyncio client on the agent's own loop): that
+one decodes every reply on the loop, so a full dump of a large state would stall every probe
+for its whole duration; here the GIL's switch interval lets the loop run during a dump
+(docs/performance.md, "Agent").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import select
+import socket
+import threading
+from typing import Any, Callable, Optional
+
+from ..plugins.module_utils.vpp_lb.client import VppLbClient
+from ..plugins.module_utils.vpp_lb.stats import LbStatsReader
+from .config import VppSettings
+
+Job = Callable[[VppLbClient, LbStatsReader], Any]
+CLIENT_NAME = "maglev-agent"
+
+
+class VppWorker:
+    """Runs jobs against one VppLbClient and one LbStatsReader in a dedicated thread."""
+
+    def __init__(self, settings: VppSettings, loop: asyncio.AbstractEventLoop, on_eof: Callable[[], None]):
+        self.settings = settings
+        self.client = VppLbClient(settings.api_socket, settings.api_dir, settings.timeout, name=CLIENT_NAME)
+        self.stats = LbStatsReader(settings.stats_socket)
+        self._loop = loop
+        self._on_eof = on_eof
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._stopping = False
+        # An fd found readable while idle is not watched again until the next job: EOF must be
+        # reported once, and stray bytes (a late reply) must not spin the thread.
+        self._quiet_fd = -1
+        self._thread = threading.Thread(target=self._run, name="vpp", daemon=True)
+        self._thread.start()
+
+    async def call(self, job: Job) -> Any:
+        """Run ``job(client, stats)`` in the VPP thread; its exception is raised here."""
+        if self._stopping:
+            raise RuntimeError("the VPP worker is stopped")
+        future = self._loop.create_future()
+        self._jobs.put((job, future))
+        os.write(self._wake_w, b"x")
+        return await future
+
+    def stop(self) -> None:
+        """Disconnect and end the thread (bounded wait); idempotent."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._jobs.put(None)
+        os.write(self._wake_w, b"x")
+        self._thread.join(timeout=10)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                fd = self.client.fileno()
+                watched = [self._wake_r] + ([fd] if fd >= 0 and fd != self._quiet_fd else [])
+                readable, _, _ = select.select(watched, [], [])
+                if self._wake_r in readable:
+                    _drain(self._wake_r)
+                elif fd in readable:
+                    self._quiet_fd = fd
+                    if _peer_closed(fd):
+                        self._loop.call_soon_threadsafe(self._on_eof)
+                if not self._run_jobs():
+                    return
+        finally:
+            self._close()
+
+    def _run_jobs(self) -> bool:
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return True
+            if item is None:
+                return False
+            job, future = item
+            try:
+                result = job(self.client, self.stats)
+            except BaseException as exc:  # handed to the awaiting coroutine
+                self._loop.call_soon_threadsafe(_set_exception, future, exc)
+            else:
+                self._loop.call_soon_threadsafe(_set_result, future, result)
+            self._quiet_fd = -1
+
+    def _close(self) -> None:
+        try:
+            self.client.disconnect()
+        finally:
+            self.stats.disconnect()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _peer_closed(fd: int) -> bool:
+    """Whether the peer closed the socket (EOF), without consuming anything."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return True
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.close()
+
+
+def _set_result(future: asyncio.Future, result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def job_connect(client: VppLbClient, stats: LbStatsReader) -> dict:
+    """Connect both sockets (as one unit) and read what the agent logs about this VPP."""
+    try:
+        capabilities = client.connect()
+        stats.disconnect()  # a mapping from before a VPP restart is stale
+        stats.connect()
+        return {
+            "capabilities": capabilities,
+            "version": client.show_version(),
+            "pid": client.ping(),
+            "boottime": stats.boottime(),
+        }
+    except BaseException:
+        client.disconnect()
+        stats.disconnect()
+        raise
+
+
+def job_disconnect(client: VppLbClient, stats: LbStatsReader) -> None:
+    client.disconnect()
+    stats.disconnect()
+
+
+def job_ping(client: VppLbClient, stats: LbStatsReader) -> int:
+    return client.ping()
+
+
+def make_job(fn: Callable[..., Any], *args: Any) -> Job:
+    """A job calling ``fn(client, *args)``; for client methods such as dump and apply."""
+
+    def job(client: VppLbClient, stats: LbStatsReader) -> Any:
+        return fn(client, *args)
+
+    return job
+
+
+def fd_is_socket(fd: Optional[int]) -> bool:
+    return fd is not None and fd >= 0

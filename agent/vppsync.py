@@ -1,0 +1,336 @@
+"""The agent's VPP side: the connection's life, full and targeted syncs, the counters loop.
+
+* Connection: API and stats sockets as one unit (VppWorker). Connect, retrying every
+  RETRY_INTERVAL; ping every PING_INTERVAL, and notice a closed socket at once (the worker
+  watches it). On connect: log version, pid, boot time and the LB state found, then a full sync
+  (which pushes lb_conf when it differs). On disconnect everything learnt from that VPP is
+  dropped: the cached LB state, the conf dedup, the route stats indexes, the counters snapshot.
+* Full sync (on connect, after reload, every sync_interval, on request): fresh dump, plan the
+  released frontends against it with the shared planner (never deleting VIPs that are not in
+  the config), apply, and cache the dump with the accepted ops applied.
+* Targeted sync (after a health transition): plan one frontend against the cached state and
+  apply; a weight change is one lb_as_set_weight. A failure schedules a full sync.
+* Counters: every stats_interval, the four LB counters per VIP (by pool index) and the VIP's
+  FIB /net/route/to counter (stats index looked up once per VIP and connection), published as
+  one immutable snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+
+from ..plugins.module_utils.vpp_lb import livestate, model, planner
+from ..plugins.module_utils.vpp_lb.client import Capabilities, is_retryable
+from ..plugins.module_utils.vpp_lb.errors import ApplyError, VppError
+from . import logs, vppconn
+from .config import AgentSettings
+
+RETRY_INTERVAL = 5.0
+PING_INTERVAL = 10.0
+
+# maglev_vpp_lbsync_total kinds, by op action
+MUTATION_KINDS = {
+    model.ADD_VIP: "vip_added",
+    model.DEL_VIP: "vip_removed",
+    model.ADD_AS: "as_added",
+    model.DEL_AS: "as_removed",
+    model.SET_WEIGHT: "as_weight_updated",
+    model.SET_CONF: "conf_set",
+}
+
+
+@dataclass(frozen=True)
+class VppInfo:
+    """What the agent knows about the VPP it is connected to (all None while disconnected)."""
+
+    connected: bool = False
+    version: Optional[str] = None
+    pid: Optional[int] = None
+    boottime: Optional[float] = None
+    connected_since: Optional[float] = None  # unix seconds
+    lb_api_version: Optional[str] = None
+    api_socket: str = ""
+
+
+@dataclass(frozen=True)
+class CountersSnapshot:
+    """Counters of the VIPs in VPP at ``at`` (unix seconds); VPP restarts them at 0."""
+
+    at: float
+    boottime: Optional[float]
+    vips: Mapping[model.VipKey, model.VipCounters] = field(default_factory=dict)
+
+
+class DesiredSource:
+    """What the agent wants in VPP; implemented by the daemon (warm-up decides what is released)."""
+
+    def desired_full(self) -> Optional[model.LbState]:  # None: no VPP writes yet
+        raise NotImplementedError
+
+    def desired_frontend(self, name: str) -> Optional[model.VipState]:  # None: not released
+        raise NotImplementedError
+
+
+class VppSync:
+    def __init__(self, settings: AgentSettings, source: DesiredSource, on_change: Callable[[], None]):
+        self.settings = settings
+        self.source = source
+        self.on_change = on_change  # called after the LB state, VPP info or counters changed
+        self.info = VppInfo(api_socket=settings.vpp.api_socket)
+        self.capabilities: Optional[Capabilities] = None
+        self.lb_state: Optional[model.LbState] = None  # cached: last dump + accepted ops
+        self.counters: Optional[CountersSnapshot] = None
+        self.mutations: Dict[Tuple[str, str], int] = {}  # (scope all|vip, kind) -> count
+        self.sync_errors = 0
+        self.last_full_sync: Optional[float] = None
+        self._worker: Optional[vppconn.VppWorker] = None
+        self._pending: Set[str] = set()
+        self._full_pending: Optional[str] = None
+        self._wake = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._pushed_conf: Optional[model.LbConf] = None
+        self._route_indexes: Dict[model.VipKey, Optional[int]] = {}
+        self._task: Optional[asyncio.Task] = None
+        self._idle = asyncio.Event()  # set whenever no sync is pending or running
+        self._idle.set()
+
+    # -- requests from the daemon --------------------------------------------------------------
+
+    def request_frontends(self, names) -> None:
+        self._pending.update(names)
+        self._idle.clear()
+        self._wake.set()
+
+    def request_full(self, reason: str) -> None:
+        self._full_pending = self._full_pending or reason
+        self._idle.clear()
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Until no sync is pending or running (for a caller that wants its request done)."""
+        await self._idle.wait()
+
+    # -- life ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._life(), name="vpp")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._worker is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._worker.stop)
+            self._worker = None
+
+    async def _life(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._worker = vppconn.VppWorker(self.settings.vpp, loop, self._lost.set)
+        stats_task = loop.create_task(self._stats_loop(), name="vpp-stats")
+        try:
+            while True:
+                if not await self._connect():
+                    await asyncio.sleep(RETRY_INTERVAL)
+                    continue
+                try:
+                    await self._serve()
+                except VppError as exc:
+                    if not is_retryable(exc):
+                        raise
+                    logs.emit("warning", "vpp-disconnect", reason=str(exc))
+                await self._forget()
+        finally:
+            stats_task.cancel()
+            await asyncio.gather(stats_task, return_exceptions=True)
+
+    async def _connect(self) -> bool:
+        self._lost.clear()
+        try:
+            about = await self._worker.call(vppconn.job_connect)
+        except VppError as exc:
+            level = "debug" if is_retryable(exc) else "error"
+            logs.emit(level, "vpp-connect-failed", api_socket=self.settings.vpp.api_socket, reason=str(exc))
+            return False
+        self.capabilities = about["capabilities"]
+        self.info = VppInfo(
+            connected=True,
+            version=about["version"],
+            pid=about["pid"],
+            boottime=about["boottime"],
+            connected_since=time.time(),
+            lb_api_version=self.capabilities.lb_api_version,
+            api_socket=self.settings.vpp.api_socket,
+        )
+        logs.emit(
+            "info", "vpp-connect", version=self.info.version, pid=self.info.pid, boottime=self.info.boottime,
+            lb_api=self.capabilities.lb_api_version, transport=self.capabilities.transport,
+        )
+        self.request_full("connect")
+        self.on_change()
+        return True
+
+    async def _forget(self) -> None:
+        """Drop everything learnt from the VPP that went away."""
+        await self._worker.call(vppconn.job_disconnect)
+        self.capabilities = None
+        self.lb_state = None
+        self.counters = None
+        self._pushed_conf = None
+        self._route_indexes = {}
+        self.info = VppInfo(api_socket=self.settings.vpp.api_socket)
+        self.on_change()
+
+    async def _serve(self) -> None:
+        """Syncs, pings and periodic full syncs until the connection is lost (raises VppError)."""
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + PING_INTERVAL
+        next_full = loop.time() + self.settings.sync_interval
+        while True:
+            if self._lost.is_set():
+                raise _lost_error(self.settings.vpp.api_socket)
+            if self._full_pending is not None:
+                reason, self._full_pending = self._full_pending, None
+                self._pending.clear()  # a full sync covers every frontend
+                await self.full_sync(reason)
+                next_full = loop.time() + self.settings.sync_interval
+            elif self._pending:
+                names = sorted(self._pending)
+                self._pending.clear()
+                await self.targeted_sync(names)
+            else:
+                self._idle.set()
+                now = loop.time()
+                if now >= next_ping:
+                    try:
+                        await self._worker.call(vppconn.job_ping)
+                    except VppError as exc:
+                        logs.emit("warning", "vpp-ping-failed", reason=str(exc))
+                        raise
+                    next_ping = now + PING_INTERVAL
+                if now >= next_full:
+                    self.request_full("periodic")
+                    continue
+                self._wake.clear()
+                lost = loop.create_task(self._lost.wait())
+                woken = loop.create_task(self._wake.wait())
+                try:
+                    await asyncio.wait({lost, woken}, timeout=min(next_ping, next_full) - loop.time(),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    lost.cancel()
+                    woken.cancel()
+
+    # -- syncs ---------------------------------------------------------------------------------
+
+    async def full_sync(self, reason: str) -> None:
+        actual = await self._worker.call(vppconn.make_job(lambda client: client.dump()))
+        self.lb_state = actual
+        desired = self.source.desired_full()
+        if reason == "connect":
+            logs.emit(
+                "info", "vpp-lb-state", vips=len(actual.vips), ases=sum(len(v.ases) for v in actual.vips.values()),
+                conf=_conf_fields(actual.conf),
+            )
+        self.last_full_sync = time.time()
+        if desired is None:  # warm-up: hands off
+            logs.emit("debug", "vpp-lbsync-suppressed", scope="all", reason="warm-up")
+            self.on_change()
+            return
+        ops = planner.plan(desired, actual, prune_vips=False, as_weights=self.capabilities.as_weights)
+        ops = self._without_repeated_conf(ops)
+        await self._apply(ops, "all", reason)
+
+    async def targeted_sync(self, names: List[str]) -> None:
+        if self.lb_state is None:
+            return  # no dump yet: the pending full sync covers these
+        ops: List[model.Op] = []
+        for name in names:
+            want = self.source.desired_frontend(name)
+            if want is None:
+                continue
+            have = self.lb_state.vips.get(want.key)
+            ops.extend(planner.plan_vip(want, have, as_weights=self.capabilities.as_weights))
+        await self._apply(ops, "vip", "transition: " + ", ".join(names))
+
+    def _without_repeated_conf(self, ops: List[model.Op]) -> List[model.Op]:
+        # VPP that cannot report its conf (LB API 1.1.0) would get it on every sync otherwise.
+        return [op for op in ops if not (op.action == model.SET_CONF and op.conf == self._pushed_conf)]
+
+    async def _apply(self, ops: List[model.Op], scope: str, reason: str) -> None:
+        if not ops:
+            self.on_change()
+            return
+        as_weights = self.capabilities.as_weights
+        try:
+            applied = await self._worker.call(vppconn.make_job(lambda client: client.apply(ops)))
+            failure = None
+        except ApplyError as exc:
+            applied, failure = exc.applied, exc
+        self.lb_state = livestate.apply_ops(self.lb_state, applied, as_weights=as_weights)
+        for op in applied:
+            kind = MUTATION_KINDS.get(op.action, op.action)
+            self.mutations[(scope, kind)] = self.mutations.get((scope, kind), 0) + 1
+            if op.action == model.SET_CONF:
+                self._pushed_conf = op.conf
+            logs.emit("info", "vpp-lbsync", scope=scope, kind=kind, command=op.describe(), trigger=reason)
+        self.on_change()
+        if failure is not None:
+            self.sync_errors += 1
+            logs.emit("error", "vpp-lbsync-error", scope=scope, reason=str(failure), applied=len(applied),
+                      failed=failure.failed.describe() if isinstance(failure.failed, model.Op) else str(failure.failed))
+            if is_retryable(failure.cause):
+                raise failure.cause
+            self.request_full("after a failed sync")
+
+    # -- counters ------------------------------------------------------------------------------
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stats_interval)
+            state, caps = self.lb_state, self.capabilities
+            if state is None or caps is None or self._lost.is_set():
+                continue
+            try:
+                snapshot = await self._worker.call(functools.partial(self._read_counters, state=state))
+            except VppError as exc:
+                logs.emit("debug", "vpp-stats-failed", reason=str(exc))
+                continue
+            if self.lb_state is not None:  # not disconnected meanwhile
+                self.counters = snapshot
+                self.on_change()
+
+    def _read_counters(self, client, stats, state: model.LbState) -> CountersSnapshot:
+        """In the VPP thread: LB and FIB counters of every VIP with a known pool index."""
+        for key in state.vips:
+            if key not in self._route_indexes:
+                self._route_indexes[key] = client.route_stats_index(key.prefix)
+        by_index = {key: vip.index for key, vip in state.vips.items() if vip.index is not None}
+        lb = stats.vip_counters(by_index)
+        routes = stats.route_counters({k: i for k, i in self._route_indexes.items() if i is not None and k in by_index})
+        vips = {}
+        for key in by_index:
+            packets, octets = routes.get(key, (None, None))
+            vips[key] = model.VipCounters(**lb[key], route_packets=packets, route_bytes=octets)
+        return CountersSnapshot(at=time.time(), boottime=stats.boottime(), vips=MappingProxyType(vips))
+
+
+def _lost_error(socket_path: str) -> VppError:
+    from ..plugins.module_utils.vpp_lb.errors import VppDisconnectedError
+
+    return VppDisconnectedError(f"VPP closed the API socket {socket_path}")
+
+
+def _conf_fields(conf: Optional[model.LbConf]) -> Optional[dict]:
+    if conf is None:
+        return None
+    return {
+        "ip4_src_address": conf.ip4_src_address,
+        "ip6_src_address": conf.ip6_src_address,
+        "sticky_buckets_per_core": conf.sticky_buckets_per_core,
+        "flow_timeout": conf.flow_timeout,
+    }

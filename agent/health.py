@@ -32,8 +32,10 @@ up         ``max``                    ``interval``       stable
 up         ``< max``                  ``fast_interval``  failures seen: confirm or clear soon
 down       ``0``                      ``down_interval``  continuously down: spare the backend
 down       ``> 0``                    ``fast_interval``  passes seen: confirm recovery soon
-paused, disabled, removed, or no healthcheck: no probing; asking is a :class:`HealthError`
 =========  =========================  =================  ========================================
+
+Paused, disabled, removed, or no healthcheck: no probing; asking for a delay is a
+:class:`HealthError` (check :attr:`BackendHealth.probing` first).
 
 With ``fall == 1`` an up backend is always at ``max``; with ``rise == 1`` a down one is
 always at 0, so for those the fast rows of that state never apply.
@@ -45,7 +47,11 @@ Operator actions (anything else raises :class:`HealthError`):
 * Pause or resume of a disabled backend is an error (no "paused but disabled" mix), as in
   vpp-maglev; so is pausing a paused, disabling a disabled, resuming or enabling a backend
   that is not paused or disabled.
-* ``remove``: from any state but removed; afterwards everything raises.
+* ``remove``: from any state but removed; afterwards everything raises. For a backend that
+  left the config: call it for the final event, then drop the machine.
+
+A backend with ``enabled: false`` in the config is ``disabled`` whatever its machine says
+(``weights.backend_states`` applies the config first); the agent need not probe it.
 
 A backend without a healthcheck (``check=None``) is always ``up``: it never probes
 (:meth:`~BackendHealth.record` raises :class:`ResultRejected`), but can still be paused and

@@ -613,7 +613,8 @@ class _Parser:
             options["body_regex"] = value
         if "method" in data:
             method = data["method"]
-            method = method.upper() if isinstance(method, str) else method
+            if isinstance(method, str) and method.upper() in HTTP_METHODS:
+                method = method.upper()
             options["method"] = self.choice(method, f"{path}.method", HTTP_METHODS)
             if options["method"] == "HEAD" and "body_regex" in data:
                 self.error(f"{path}.body_regex", "a HEAD response has no body to match")

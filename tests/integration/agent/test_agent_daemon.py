@@ -75,8 +75,12 @@ def weights_in_vpp(client: VppLbClient) -> Dict[str, int]:
     return {a: s.weight for a, s in vip.ases.items()} if vip else {}
 
 
+def as_weights(backends, *weights: int) -> Dict[str, int]:
+    return {b.address: w for b, w in zip(backends, weights, strict=True)}
+
+
 def expect_weights(client, backends, *expected: int, timeout: float = 15) -> None:
-    want = {b.address: w for b, w in zip(backends, expected)}
+    want = as_weights(backends, *expected)
     wait_for(lambda: weights_in_vpp(client) == want, timeout, f"VPP weights {want}, have {weights_in_vpp(client)}")
 
 
@@ -123,7 +127,7 @@ def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path,
     expect_weights(client, backends, 100, 100, 0)  # fail-back
 
     writes = proc.events("vpp-lbsync")[synced:]
-    totals = replay_total_weights(writes, {b.address: w for b, w in zip(backends, (100, 100, 0))})
+    totals = replay_total_weights(writes, as_weights(backends, 100, 100, 0))
     assert totals and min(totals) > 0, writes
     # make before break: on fail-back the primary was raised before the standby dropped
     failback = [r for r in writes if r["kind"] == "as_weight_updated"][-3:]
@@ -212,14 +216,14 @@ def test_restart_of_the_agent_pushes_no_zero_for_healthy_backends(sim, tmp_path,
     first = agent(config_for(sim, tmp_path, backends))
     expect_weights(client, backends, 100, 100, 0)
     assert first.stop() == 0
-    assert weights_in_vpp(client) == {b.address: w for b, w in zip(backends, (100, 100, 0))}  # untouched on exit
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)  # untouched on exit
 
     second = agent(config_for(sim, tmp_path, backends, warmup={"min_delay": "300ms", "max_delay": "5s"}))
     second.wait_event("warmup", frontend="www", action="released")
     second.wait_event("vpp-lbsync-done", scope="vip", timeout=10)
     zeroed = [r for r in second.events("vpp-lbsync") if r.get("weight") == 0]
     assert zeroed == []
-    assert weights_in_vpp(client) == {b.address: w for b, w in zip(backends, (100, 100, 0))}
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)
 
 
 def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, agent):
@@ -264,4 +268,4 @@ def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backend
     assert proc.stop() == 0
     assert proc.count("vpp-lbsync") == writes
     assert not (tmp_path / "state.json").exists()
-    assert weights_in_vpp(client) == {b.address: w for b, w in zip(backends, (100, 100, 0))}
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)

@@ -284,6 +284,7 @@ class VppLbClient:
                             address=a.address,
                             weight=a.weight if a.weight is not None else 100,  # 1.1.0: no weights
                             num_buckets=a.buckets,
+                            flows=a.flows,  # lets the planner flush a drained AS (planner.py)
                         )
                         for a in cli.ases
                         if a.used  # removed ASes stay listed until VPP's GC frees them

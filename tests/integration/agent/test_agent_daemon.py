@@ -130,8 +130,11 @@ def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path,
     totals = replay_total_weights(writes, as_weights(backends, 100, 100, 0))
     assert totals and min(totals) > 0, writes
     # make before break: on fail-back the primary was raised before the standby dropped
-    failback = [r for r in writes if r["kind"] == "as_weight_updated"][-3:]
-    assert [r["weight"] for r in failback][-1] == 0 and failback[-1]["address"] == backends[2].address
+    addresses = [(r["address"], r["weight"]) for r in writes]
+    standby_dropped = len(addresses) - 1 - addresses[::-1].index((backends[2].address, 0))
+    primary_raised = max(i for i, (a, w) in enumerate(addresses) if w == 100 and a != backends[2].address
+                         and i <= standby_dropped)
+    assert writes[primary_raised]["trigger"] == writes[standby_dropped]["trigger"]
 
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["backends"]["web1"]["state"] == "up"

@@ -7,37 +7,18 @@ VPP writes from its vpp-lbsync log records.
 from __future__ import annotations
 
 import json
-import os
 import signal
 from typing import Dict, List
 
-import pytest
-from agentproc import AgentProcess, agent_config, wait_for
+from agentproc import agent_config, wait_for
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PROTOCOLS, VipKey
-from httpbackends import HttpBackend, free_port
 
 VIP = VipKey("192.0.2.1/32", PROTOCOLS["tcp"], 80)
 FAST_CHECK = {
     "type": "http", "path": "/healthz", "interval": "300ms", "fast_interval": "100ms",
     "down_interval": "300ms", "timeout": "200ms", "rise": 2, "fall": 2,
 }
-
-
-def _loopback_base() -> str:
-    # Distinct loopback addresses per test process, so parallel workers never share a backend.
-    n = os.getpid() % 250 + 1
-    return f"127.{n}.{(os.getpid() // 250) % 250 + 1}"
-
-
-@pytest.fixture
-def backends():
-    base = _loopback_base()
-    port = free_port(f"{base}.11")
-    started = [HttpBackend(f"{base}.{i}", port).start() for i in (11, 12, 13)]
-    yield started
-    for backend in started:
-        backend.stop()
 
 
 def frontends(slow_start=None, drain_timeout=None) -> dict:
@@ -62,12 +43,6 @@ def config_for(sim, tmp_path, backends, check=None, **kwargs) -> dict:
     for name, extra in kwargs.pop("backend_extra", {}).items():
         names[name].update(extra)
     return agent_config(sim, str(tmp_path / "state.json"), frontends(**fe_kwargs), names, {"h": check}, **kwargs)
-
-
-@pytest.fixture
-def client(sim):
-    with VppLbClient(sim.api_socket) as c:
-        yield c
 
 
 def weights_in_vpp(client: VppLbClient) -> Dict[str, int]:
@@ -96,20 +71,6 @@ def replay_total_weights(records: List[dict], start: Dict[str, int]) -> List[int
             weights.pop(r["address"], None)
         totals.append(sum(weights.values()))
     return totals
-
-
-@pytest.fixture
-def agent(tmp_path):
-    started: List[AgentProcess] = []
-
-    def run(config) -> AgentProcess:
-        proc = AgentProcess(config, str(tmp_path)).start()
-        started.append(proc)
-        return proc
-
-    yield run
-    for proc in started:
-        proc.stop()
 
 
 def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path, backends, client, agent):

@@ -1,0 +1,47 @@
+"""Fixtures of the agent's integration tests: loopback HTTP backends, a VPP client, the agent process."""
+
+from __future__ import annotations
+
+import os
+from typing import List
+
+import pytest
+from agentproc import AgentProcess
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
+from httpbackends import HttpBackend, free_port
+
+
+def _loopback_base() -> str:
+    # Distinct loopback addresses per test process, so parallel workers never share a backend.
+    n = os.getpid() % 250 + 1
+    return f"127.{n}.{(os.getpid() // 250) % 250 + 1}"
+
+
+@pytest.fixture
+def backends():
+    base = _loopback_base()
+    port = free_port(f"{base}.11")
+    started = [HttpBackend(f"{base}.{i}", port).start() for i in (11, 12, 13)]
+    yield started
+    for backend in started:
+        backend.stop()
+
+
+@pytest.fixture
+def client(sim):
+    with VppLbClient(sim.api_socket) as c:
+        yield c
+
+
+@pytest.fixture
+def agent(tmp_path):
+    started: List[AgentProcess] = []
+
+    def run(config) -> AgentProcess:
+        proc = AgentProcess(config, str(tmp_path)).start()
+        started.append(proc)
+        return proc
+
+    yield run
+    for proc in started:
+        proc.stop()

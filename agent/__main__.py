@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
-from . import __version__, logs
+from . import __version__, api, logs, web
 from .config import DEFAULT_CONFIG_PATH, ConfigFileError, check_config_file, load_config
 from .daemon import Agent
 
@@ -35,7 +35,11 @@ async def run(agent: Agent) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(agent.reload()))
     await agent.start()
+    servers = [await api.start_status_api(agent), await web.start_web(agent)]
     await stop.wait()
+    for server in servers:
+        if server is not None:
+            await server.close()
     await agent.stop()
 
 

@@ -26,6 +26,8 @@ from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
 from . import health as health_mod
 from . import logs, probes
 from .config import AgentConfig, ConfigFileError, load_config
+from .counters import AgentCounters
+from .events import EventBus
 from .snapshot import AgentSnapshot, FrontendView, MemberView
 from .vppsync import DesiredSource, VppSync
 
@@ -61,6 +63,8 @@ class Agent(DesiredSource):
         self.netns_error: Optional[str] = None
         self.vpp = VppSync(config.settings, self, self._changed)
         self.snapshot: Optional[AgentSnapshot] = None
+        self.events = EventBus()
+        self.counters = AgentCounters()
         self._state_dirty = asyncio.Event()
         self._timer_wake = asyncio.Event()
         self._tasks: List[asyncio.Task] = []
@@ -150,6 +154,7 @@ class Agent(DesiredSource):
         now = time.time()
         logs.emit("debug", "probe", backend=rt.backend.name, ok=result.ok, code=result.code,
                   detail=result.detail, duration=round(result.duration, 6))
+        self.counters.probe(rt.backend.name, rt.health.check.type, result.ok, result.code, result.duration)
         transition = rt.health.record(result.ok, result.code, result.detail, now, result.duration)
         if transition is not None:
             self._on_transition(rt.backend.name, transition)
@@ -161,6 +166,11 @@ class Agent(DesiredSource):
             "info", "backend-transition", backend=name, **{"from": transition.from_state, "to": transition.to_state},
             code=transition.code, detail=transition.detail,
         )
+        self.counters.transition(name, transition.from_state, transition.to_state)
+        self.events.publish({
+            "type": "backend", "backend": name, "from": transition.from_state, "to": transition.to_state,
+            "at": transition.at, "code": transition.code, "detail": transition.detail,
+        })
         to_state = transition.to_state
         if to_state in (weights.DOWN, weights.PAUSED, weights.DISABLED):
             self._was_out.add(name)
@@ -437,6 +447,8 @@ class Agent(DesiredSource):
             if old != view.state:
                 if old is not None:
                     logs.emit("info", "frontend-transition", frontend=fe.name, **{"from": old, "to": view.state})
+                    self.events.publish({"type": "frontend", "frontend": fe.name, "from": old, "to": view.state,
+                                         "at": time.time()})
                 self.frontend_states[fe.name] = view.state
             frontends[fe.name] = view
         for name in list(self.frontend_states):

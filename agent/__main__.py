@@ -59,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"maglev-agent: {args.config} is invalid:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
         return 2
     logs.setup(args.log_level or config.settings.log_level)
-    asyncio.run(run(Agent(config, args.config)))
+    asyncio.run(run(Agent(config, args.config, args.log_level or "")))
     return 0
 
 

@@ -42,8 +42,9 @@ class BackendRuntime:
 
 
 class Agent(DesiredSource):
-    def __init__(self, config: AgentConfig, config_path: Optional[str] = None):
+    def __init__(self, config: AgentConfig, config_path: Optional[str] = None, log_level_override: str = ""):
         self.config = config
+        self.log_level_override = log_level_override  # --log-level wins over the file, also on reload
         self.config_path = config_path
         self.config_loaded_at = time.time()
         self.started_at = time.time()
@@ -241,7 +242,13 @@ class Agent(DesiredSource):
         except ConfigError as exc:
             logs.emit("error", "config-reload-failed", path=path, kind="semantic", errors=exc.errors)
             return False
+        vpp_changed = new.settings.vpp != self.config.settings.vpp
         self.apply_config(new)
+        if vpp_changed:  # other sockets or timeout: a new connection with the new settings
+            logs.emit("info", "vpp-reconnect", reason="agent.vpp changed in the config")
+            await self.vpp.stop()
+            self.vpp = VppSync(new.settings, self, self._changed)
+            self.vpp.start()
         return True
 
     def apply_config(self, new: AgentConfig) -> None:
@@ -249,7 +256,7 @@ class Agent(DesiredSource):
         now = time.time()
         self.config = new
         self.config_loaded_at = now
-        logs.set_level(new.settings.log_level)
+        logs.set_level(self.log_level_override or new.settings.log_level)
         kept, reset, added, removed = [], [], [], []
         for name, rt in list(self.backends.items()):
             backend = new.lb.backends.get(name)
@@ -288,8 +295,6 @@ class Agent(DesiredSource):
         }
         self.released &= set(new.lb.frontends)
         self._release_ready(list(new.lb.frontends))
-        if new.settings.vpp != old.settings.vpp:
-            logs.emit("warning", "config-reload-vpp-changed", detail="new VPP sockets apply after a restart")
         if new.settings.probe_netns != old.settings.probe_netns:
             if self.netns is not None:
                 self.netns.close()

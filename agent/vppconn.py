@@ -78,7 +78,7 @@ class VppWorker:
             while True:
                 fd = self.client.fileno()
                 watched = [self._wake_r] + ([fd] if fd >= 0 and fd != self._quiet_fd else [])
-                readable, _, _ = select.select(watched, [], [])
+                readable = select.select(watched, [], [])[0]
                 if self._wake_r in readable:
                     _drain(self._wake_r)
                 elif fd in readable:

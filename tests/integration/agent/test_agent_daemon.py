@@ -129,8 +129,8 @@ def test_vpp_restart_is_restored(sim, tmp_path, backends, client, agent):
 
 
 def test_stalled_vpp_does_not_crash_and_recovers(sim, tmp_path, backends, client, agent):
-    proc = agent(config_for(sim, tmp_path, backends, vpp={"api_socket": sim.api_socket,
-                                                              "stats_socket": sim.stats_socket, "timeout": "500ms"}))
+    vpp = {"api_socket": sim.api_socket, "stats_socket": sim.stats_socket, "timeout": "500ms"}
+    proc = agent(config_for(sim, tmp_path, backends, vpp=vpp))
     expect_weights(client, backends, 100, 100, 0)
     client.cli("sim fault stall 2000")
     backends[0].stop()  # the agent's write stalls and times out
@@ -227,7 +227,7 @@ def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, 
 def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backends, client, agent):
     proc = agent(config_for(sim, tmp_path, backends))
     expect_weights(client, backends, 100, 100, 0)
-    wait_for(lambda: (tmp_path / "state.json").exists(), 5, "state file")
+    wait_for((tmp_path / "state.json").exists, 5, "state file")
     writes = proc.count("vpp-lbsync")
     assert proc.stop() == 0
     assert proc.count("vpp-lbsync") == writes

@@ -234,7 +234,7 @@ ACTION_CODES = {"pause": "paused", "resume": "resumed", "disable": "disabled", "
 
 
 def test_action_table_covers_every_state_and_action() -> None:
-    assert {(start, action) for start, action, _ in ACTIONS} == set(itertools.product(SETUPS, ACTION_CODES))
+    assert {(entry[0], entry[1]) for entry in ACTIONS} == set(itertools.product(SETUPS, ACTION_CODES))
 
 
 @pytest.mark.parametrize("start, action, outcome", ACTIONS)
@@ -378,7 +378,7 @@ def test_jitter_stays_within_ten_percent_and_spreads(script: str, base: float) -
     backend = machine()
     apply(backend, script)
     rng = random.Random(20261201)
-    delays = [backend.next_delay(rng) for _ in range(2000)]
+    delays = [backend.next_delay(rng) for _round in range(2000)]
     assert all(0.9 * base <= d < 1.1 * base for d in delays)
     assert min(delays) < 0.91 * base and max(delays) > 1.09 * base  # really spread over the band
     assert len(set(delays)) > 1900

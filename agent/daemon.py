@@ -14,6 +14,7 @@ full sync releases the rest. So an agent restart never pushes weight 0 for healt
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import time
@@ -32,6 +33,7 @@ from .snapshot import AgentSnapshot, FrontendView, MemberView
 from .vppsync import DesiredSource, VppSync
 
 PROBE_LAG_SAMPLES = 10000
+PUBLISH_COALESCE = 0.1  # seconds: how stale a backend's last probe result may be in the snapshot
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Agent(DesiredSource):
         self.vpp = VppSync(config.settings, self, self._changed)
         self.snapshot: Optional[AgentSnapshot] = None
         self.events = EventBus()
+        self._results_pending: Optional[asyncio.TimerHandle] = None
         self.counters = AgentCounters()
         self._state_dirty = asyncio.Event()
         self._timer_wake = asyncio.Event()
@@ -160,7 +163,7 @@ class Agent(DesiredSource):
         if transition is not None:
             self._on_transition(rt.backend.name, transition)
         else:
-            self._publish()
+            self._publish_results_soon()
 
     def _on_transition(self, name: str, transition: health_mod.Transition) -> None:
         logs.emit(
@@ -441,7 +444,33 @@ class Agent(DesiredSource):
     def _changed(self) -> None:
         self._publish()
 
+    def _publish_results_soon(self) -> None:
+        """A probe result that changed no state: republish the backends' last results soon.
+
+        Coalesced (at most every PUBLISH_COALESCE seconds) and without rebuilding the frontend
+        views or rewriting the state file: with a thousand backends probed every second, a full
+        rebuild per result would cost more than the probes.
+        """
+        if self._results_pending is None:
+            self._results_pending = asyncio.get_running_loop().call_later(PUBLISH_COALESCE, self._publish_results)
+
+    def _publish_results(self) -> None:
+        self._results_pending = None
+        previous = self.snapshot
+        if previous is None:
+            self._publish()
+            return
+        self.snapshot = dataclasses.replace(
+            previous,
+            at=time.time(),
+            backends=MappingProxyType({n: rt.health.snapshot() for n, rt in self.backends.items()}),
+        )
+
     def _publish(self) -> None:
+        """Rebuild the whole view (after a transition, an operator action, a VPP change)."""
+        if self._results_pending is not None:
+            self._results_pending.cancel()
+            self._results_pending = None
         states = self._health()
         adjustments = self.adjustments()
         lb_state = self.vpp.lb_state

@@ -14,15 +14,14 @@ the effect: ``close_port`` (refused), ``stop_server`` (process killed: refused),
         b.blackhole()
         b.restore()
 
-Run as a script (``backends.py serve CONFIG``) this file is the backend server itself: it must only
-import the standard library at module level.
+The server process itself is backend_server.py.
 """
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import http.client
-import http.server
 import ipaddress
 import json
 import os
@@ -30,14 +29,19 @@ import re
 import select
 import shutil
 import socket
-import socketserver
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+
+import backend_server
+from backend_server import HARNESS_HEADER
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 T = TypeVar("T")
 
@@ -48,7 +52,6 @@ LOCK_DIR = "/run/mgl-test-harness"
 _V4_RANGES = ("192.0.2.0", "198.51.100.0", "203.0.113.0")  # TEST-NET-1..3, eight /27 each
 MAX_BACKENDS = 28  # a /27 minus network, broadcast, root side and namespace side
 OPS_TIMEOUT = 10.0  # bound on any harness operation becoming effective
-HARNESS_HEADER = "X-Mgl-Harness"  # marks the harness's own check requests, left out of requests()
 NO_ANSWER = 0.3  # a local peer answers in milliseconds: silence this long means traffic is dropped
 
 
@@ -115,117 +118,7 @@ def _run(*cmd: str, stdin: Optional[str] = None, check: bool = True) -> subproce
     return proc
 
 
-# ----- the backend server (child process, inside the namespace) -------------------------------
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self, addr: str, port: int, handler: type, tls: Optional[ssl.SSLContext]) -> None:
-        self.address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-        self.tls = tls
-        super().__init__((addr, port), handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.tls:  # handshake in the request's thread, so a silent client blocks only itself
-            request = self.tls.wrap_socket(request, server_side=True)
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that hang up (timeouts, probes) are normal here
-
-
-class _TCPHandler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        pass  # accept, then close
-
-
-def _http_handler(state: Dict[str, Any], lock: threading.Lock) -> type:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def respond(self) -> None:
-            with lock:
-                routes = state["routes"]
-                status, body = routes.get(self.path.split("?", 1)[0], routes.get("*", (200, "ok\n")))
-                delay = state["delay"]
-                if not self.headers.get(HARNESS_HEADER):
-                    state["seen"].append(f"{self.command} {self.path}")
-            if delay:
-                time.sleep(delay)
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-            self.close_connection = True
-
-        do_GET = do_HEAD = do_POST = respond
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-def serve(config: Dict[str, Any]) -> None:
-    """Serve config's listeners; obey JSON-line commands on stdin, answer each on stdout; exit on EOF."""
-    lock = threading.Lock()
-    state: Dict[str, Any] = {"routes": {p: tuple(r) for p, r in config["routes"].items()}, "delay": 0.0, "seen": []}
-    tls = None
-    if config.get("cert"):
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(config["cert"], config["key"])
-    handlers = {"http": _http_handler(state, lock), "https": _http_handler(state, lock), "tcp": _TCPHandler}
-    servers: List[_Server] = []
-
-    def do_open() -> None:
-        for kind, port in config["listen"]:
-            for addr in config["addrs"]:
-                srv = _Server(addr, port, handlers[kind], tls if kind == "https" else None)
-                # a short poll keeps close_port quick: shutdown() waits for the loop to notice
-                threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-                servers.append(srv)
-
-    def do_close() -> None:
-        while servers:
-            srv = servers.pop()
-            srv.shutdown()
-            srv.server_close()
-
-    def reply(**msg: Any) -> None:
-        sys.stdout.write(json.dumps(msg) + "\n")
-        sys.stdout.flush()
-
-    try:
-        do_open()
-    except OSError as exc:
-        reply(ok=False, error=str(exc))
-        return
-    reply(ok=True)
-    for line in sys.stdin:
-        cmd = json.loads(line)
-        try:
-            with lock:
-                if cmd["op"] == "route":
-                    state["routes"][cmd["path"]] = (cmd["status"], cmd["body"])
-                elif cmd["op"] == "delay":
-                    state["delay"] = cmd["seconds"]
-                seen = list(state["seen"]) if cmd["op"] == "seen" else None
-            if cmd["op"] == "close":
-                do_close()
-            elif cmd["op"] == "open" and not servers:
-                do_open()
-            reply(ok=True, seen=seen)
-        except Exception as exc:
-            reply(ok=False, error=f"{type(exc).__name__}: {exc}")
-
-
-# ----- the harness (test process, root namespace) ---------------------------------------------
+# ----- the harness ----------------------------------------------------------------------------
 
 
 class Backend:
@@ -277,8 +170,7 @@ class Backend:
         log = open(os.path.join(self.net.workdir, f"server-{self.ip4}.log"), "ab")
         with log:
             self._proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.net.name, sys.executable, os.path.abspath(__file__), "serve",
-                 json.dumps(config)],
+                ["ip", "netns", "exec", self.net.name, sys.executable, backend_server.__file__, json.dumps(config)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, bufsize=0,
             )
         self._buf, self._closed, self._delay = b"", False, 0.0
@@ -426,10 +318,12 @@ class BackendNet:
         self.prefix6 = ipaddress.ip_network(f"2001:db8:6d67:{self.slot:x}::/64")
         self.host_ip4, self.host_ip6 = str(base4 + 1), str(self.prefix6[1])  # root side
         self.backends: List[Backend] = []
-        self.workdir = tempfile.mkdtemp(prefix=f"{self.name}-")
+        self.workdir = ""  # server logs and certificates
         self._ca: Any = None
         self.ca_file: Optional[str] = None  # set once an HTTPS backend exists
         try:
+            _purge_slot(self.slot)
+            self.workdir = tempfile.mkdtemp(prefix=f"{self.name}-")
             self._setup()
         except BaseException:
             self.close()
@@ -468,7 +362,8 @@ class BackendNet:
             backend._kill()
         _run("ip", "link", "del", self.root_if, check=False)
         _run("ip", "netns", "del", self.name, check=False)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -478,7 +373,6 @@ class BackendNet:
     # -- internals
 
     def _setup(self) -> None:
-        _purge_slot(self.slot, self.root_if)
         ns = ("ip", "-n", self.name)
         _run("ip", "netns", "add", self.name)
         _run("ip", "link", "add", self.root_if, "type", "veth", "peer", "name", self.ns_if, "netns", self.name)
@@ -506,13 +400,6 @@ class BackendNet:
 
     def _issue_cert(self, addrs: Tuple[str, ...]) -> Tuple[str, str]:
         """A server certificate for ``addrs`` (IP SANs) signed by this net's CA (made on first use)."""
-        import datetime
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
         now = datetime.datetime.now(datetime.UTC)
 
         def build(subject: str, key: Any, issuer: Any, issuer_key: Any, ca: bool) -> Any:
@@ -566,13 +453,15 @@ def _claim_slot() -> Tuple[int, int]:
     raise RuntimeError(f"all {SLOTS} BackendNet slots are in use")
 
 
-def _purge_slot(slot: int, root_if: str) -> None:
+def _purge_slot(slot: int) -> None:
     """Remove what a killed earlier holder of this slot left behind (we hold its lock: nobody else owns it)."""
-    _run("ip", "link", "del", root_if, check=False)
+    _run("ip", "link", "del", f"mgl{slot}r", check=False)
     for name in netns_names():
         if re.fullmatch(rf"mgl-\d+-{slot}", name):
             _run("ip", "netns", "del", name, check=False)
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        if re.fullmatch(rf"mgl-\d+-{slot}-\w+", name):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    serve(json.loads(sys.argv[2]))

@@ -10,6 +10,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import time
 
 import pytest
@@ -182,6 +183,21 @@ def test_teardown_happens_when_the_body_raises():
             net.add_backend(tcp=7000)
             raise RuntimeError("the test body failed")
     assert net.name not in netns_names() and not link_exists(net.root_if)
+
+
+def test_leftovers_of_a_killed_process_are_purged_by_the_next_holder_of_its_slot(backend_net_factory):
+    crash = "import os, backends; n = backends.BackendNet(); print(n.slot, n.name, n.workdir, flush=True); os._exit(1)"
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
+    out = subprocess.run([sys.executable, "-c", crash], env=env, capture_output=True, text=True, timeout=60).stdout
+    slot, name, workdir = int(out.split()[0]), out.split()[1], out.split()[2]
+    assert name in netns_names() and link_exists(f"mgl{slot}r") and os.path.isdir(workdir)  # no teardown ran
+    nets = []  # bounded: BackendNet() raises once all slots are taken
+    while name in netns_names():  # each new net takes the lowest free slot; whoever gets this one purges it
+        nets.append(backend_net_factory())
+    wait_until(lambda: not os.path.exists(workdir), 5.0, f"{workdir} to be removed")  # by us or another worker
+    owner = next((net for net in nets if net.slot == slot), None)
+    if owner is not None:  # else another pytest worker took the slot (and purged it)
+        assert owner.name != name and owner.name in netns_names() and link_exists(owner.root_if)
 
 
 def test_wait_until_returns_the_first_truthy_value():

@@ -49,7 +49,8 @@ T = TypeVar("T")
 # its names and subnets, so parallel pytest workers never collide.
 SLOTS = 24
 LOCK_DIR = "/run/mgl-test-harness"
-_V4_RANGES = ("192.0.2.0", "198.51.100.0", "203.0.113.0")  # TEST-NET-1..3, eight /27 each
+# TEST-NET-2, -3, -1 (eight /27 each); 192.0.2.0/24 last as the project's tests use it for VIPs.
+_V4_RANGES = ("198.51.100.0", "203.0.113.0", "192.0.2.0")
 MAX_BACKENDS = 28  # a /27 minus network, broadcast, root side and namespace side
 OPS_TIMEOUT = 10.0  # bound on any harness operation becoming effective
 NO_ANSWER = 0.3  # a local peer answers in milliseconds: silence this long means traffic is dropped
@@ -174,8 +175,12 @@ class Backend:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, bufsize=0,
             )
         self._buf, self._closed, self._delay = b"", False, 0.0
-        self._check(self._read_reply())
-        self._verify_up()
+        try:
+            self._check(self._read_reply())
+            self._verify_up()
+        except BaseException:
+            self._kill()
+            raise
 
     def set_response(self, path: str, status: int = 200, body: str = "ok\n") -> None:
         """Answer ``path`` ('*' = any other path) with ``status`` and ``body``; kept across restarts."""

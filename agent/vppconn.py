@@ -19,7 +19,7 @@ import queue
 import select
 import socket
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from ..plugins.module_utils.vpp_lb.client import VppLbClient
 from ..plugins.module_utils.vpp_lb.stats import LbStatsReader
@@ -182,7 +182,3 @@ def make_job(fn: Callable[..., Any], *args: Any) -> Job:
         return fn(client, *args)
 
     return job
-
-
-def fd_is_socket(fd: Optional[int]) -> bool:
-    return fd is not None and fd >= 0

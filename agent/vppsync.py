@@ -238,7 +238,7 @@ class VppSync:
             )
         self.last_full_sync = time.time()
         if desired is None:  # warm-up: hands off
-            logs.emit("debug", "vpp-lbsync-suppressed", scope="all", reason="warm-up")
+            logs.emit("debug", "vpp-lbsync-done", scope="all", trigger=reason, ops=0, suppressed="warm-up")
             self.on_change()
             return
         ops = planner.plan(desired, actual, prune_vips=False, as_weights=self.capabilities.as_weights)
@@ -263,6 +263,7 @@ class VppSync:
 
     async def _apply(self, ops: List[model.Op], scope: str, reason: str) -> None:
         if not ops:
+            logs.emit("debug", "vpp-lbsync-done", scope=scope, trigger=reason, ops=0)
             self.on_change()
             return
         as_weights = self.capabilities.as_weights
@@ -277,8 +278,12 @@ class VppSync:
             self.mutations[(scope, kind)] = self.mutations.get((scope, kind), 0) + 1
             if op.action == model.SET_CONF:
                 self._pushed_conf = op.conf
-            logs.emit("info", "vpp-lbsync", scope=scope, kind=kind, command=op.describe(), trigger=reason)
+            logs.emit(
+                "info", "vpp-lbsync", scope=scope, kind=kind, command=op.describe(), trigger=reason,
+                vip=str(op.vip) if op.vip else None, address=op.address, weight=op.weight, flush=op.flush,
+            )
         self.on_change()
+        logs.emit("debug", "vpp-lbsync-done", scope=scope, trigger=reason, ops=len(applied), failed=failure is not None)
         if failure is not None:
             self.sync_errors += 1
             logs.emit("error", "vpp-lbsync-error", scope=scope, reason=str(failure), applied=len(applied),

@@ -32,3 +32,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q -r requirements-test.txt
     echo "$want" > "$stamp"
 fi
+
+# The agent's console script, run from this checkout as the collection (the same import path
+# the installed collection has: ansible_collections.maglev.vpp).
+mkdir -p .build/ansible_collections/maglev
+[ -L .build/ansible_collections/maglev/vpp ] || ln -s ../../.. .build/ansible_collections/maglev/vpp
+root=$(pwd)
+cat > .venv/bin/maglev-agent <<WRAPPER
+#!/bin/sh
+PYTHONPATH="$root/.build\${PYTHONPATH:+:\$PYTHONPATH}" exec "$root/.venv/bin/python" -m ansible_collections.maglev.vpp.agent "\$@"
+WRAPPER
+chmod +x .venv/bin/maglev-agent

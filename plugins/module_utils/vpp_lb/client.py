@@ -105,6 +105,8 @@ class VppLbClient:
         self.timeout = timeout
         self.name = name
         self.capabilities: Optional[Capabilities] = None
+        # (message, "ok" | "error" | "broken") -> count of API requests, for the agent's metrics
+        self.api_calls: Dict[Tuple[str, str], int] = {}
         self._session = None
         self._lock = threading.RLock()
 
@@ -220,10 +222,19 @@ class VppLbClient:
             session = self._require_session()
             if not session.has(message):
                 raise VppApiMissingError([message], "connected VPP")
-            reply = session.call(message, **fields)
+            try:
+                reply = session.call(message, **fields)
+            except VppDisconnectedError:
+                self._count(message, "broken")
+                raise
+        self._count(message, "error" if not isinstance(reply, list) and getattr(reply, "retval", 0) else "ok")
         if check and not isinstance(reply, list) and getattr(reply, "retval", 0) != 0:
             raise VppRetvalError(message, reply.retval, operation)
         return reply
+
+    def _count(self, message: str, result: str) -> None:
+        key = (message, result)
+        self.api_calls[key] = self.api_calls.get(key, 0) + 1
 
     def ping(self) -> int:
         """A liveness check; returns VPP's process id (a new one means VPP restarted)."""
@@ -284,6 +295,7 @@ class VppLbClient:
                             address=a.address,
                             weight=a.weight if a.weight is not None else 100,  # 1.1.0: no weights
                             num_buckets=a.buckets,
+                            flows=a.flows,  # lets the planner flush a drained AS (planner.py)
                         )
                         for a in cli.ases
                         if a.used  # removed ASes stay listed until VPP's GC frees them
@@ -323,6 +335,10 @@ class VppLbClient:
         with self._lock, gc_paused():
             session = self._require_session()
             replies, broken = session.call_many(requests)
+        for position, reply in enumerate(replies):
+            self._count(requests[position][0], "error" if reply.retval else "ok")
+        if broken is not None:
+            self._count(requests[len(replies)][0], "broken")
         for position, reply in enumerate(replies):
             if reply.retval != 0:
                 op = ops[position]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Dict, Mapping, Optional
 
 from . import model, weights
-from .schema import LbConfig
+from .schema import Frontend, LbConfig
 
 
 def desired_state(
@@ -25,16 +25,31 @@ def desired_state(
     states = weights.backend_states(config.backends, health)
     vips: Dict[model.VipKey, model.VipState] = {}
     for frontend in sorted(config.frontends.values(), key=lambda f: f.key.sort_key()):
-        effective = weights.effective_weights(frontend, states, adjustments.get(frontend.name))
-        ases = [
-            model.AsState(address=config.backends[name].address, weight=value.weight, flush=value.flush)
-            for name, value in effective.items()
-        ]
-        ases.sort(key=lambda a: model.address_sort_key(a.address))
-        vips[frontend.key] = model.VipState(
-            key=frontend.key,
-            spec=frontend.spec,
-            ases={a.address: a for a in ases},
-            name=frontend.name,
-        )
+        vips[frontend.key] = desired_vip(config, frontend, states, adjustments.get(frontend.name))
     return model.LbState(conf=config.conf, vips=vips)
+
+
+def desired_vip(
+    config: LbConfig,
+    frontend: Frontend,
+    states: Mapping[str, str],
+    adjustments: Optional[Mapping[str, weights.MemberAdjustment]] = None,
+) -> model.VipState:
+    """The VipState of one frontend, ASes in numeric order.
+
+    ``states`` is the complete state per backend, from ``weights.backend_states(config.backends,
+    health)``; the agent computes it once and plans one frontend after a health transition.
+    ``adjustments``: backend name -> the agent's runtime inputs for this frontend.
+    """
+    effective = weights.effective_weights(frontend, states, adjustments)
+    ases = [
+        model.AsState(address=config.backends[name].address, weight=value.weight, flush=value.flush)
+        for name, value in effective.items()
+    ]
+    ases.sort(key=lambda a: model.address_sort_key(a.address))
+    return model.VipState(
+        key=frontend.key,
+        spec=frontend.spec,
+        ases={a.address: a for a in ases},
+        name=frontend.name,
+    )

@@ -111,13 +111,15 @@ class AsState:
 
     Desired state: ``weight`` is the effective weight to program and ``flush`` says whether
     sticky flows must be evicted when this AS is removed or drops to weight 0.
-    Actual state: ``num_buckets`` is VPP's share of the new-flow table (None when unknown).
+    Actual state: ``num_buckets`` is VPP's share of the new-flow table and ``flows`` the AS's
+    sticky-entry count summed over threads (``show lb vips verbose``); None when unknown.
     """
 
     address: str
     weight: int = DEFAULT_WEIGHT
     flush: bool = False
     num_buckets: Optional[int] = None
+    flows: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """The planner: (desired, actual) -> ordered list of VPP operations. Pure.
 
-Modules and the agent both plan with this, so they agree on what "in sync" means.
+Modules and the agent both plan with this, so they agree on what "in sync" means. ``plan``
+plans a whole LB state; ``plan_vip`` plans one VIP with the same rules (the agent's targeted
+sync after a health transition).
 
 Order:
 1. ``set_conf`` when a conf is desired and differs from VPP's (or VPP's is unknown).
@@ -8,35 +10,58 @@ Order:
    * a VIP whose immutable settings (VipSpec) differ is recreated: ``del_as`` (flush) of every
      AS, ``del_vip``, ``add_vip``, ``add_as`` of every desired AS; all with the reason
      ``recreate: <fields> changed``;
-   * otherwise: ``del_as`` of ASes no longer desired, ``add_as`` of new ones, ``set_weight``
-     where the effective weight differs.
+   * otherwise make before break: first ``add_as`` of new ASes and ``set_weight`` raises,
+     then ``set_weight`` drops (and flushes, below) and ``del_as`` of ASes no longer desired.
 3. With ``prune_vips``, VIPs that are not desired: ``del_as`` (flush) of every AS, ``del_vip``.
+
+Make before break: a failover from a primary pool to a standby (``p1 -> 0``, ``s1 -> 100``)
+raises the standby first, so at no point between two API calls does the VIP have no weighted
+AS and drop new flows (if it had one before and has one after). Weights only rise during the
+first group and only fall during the second, so every prefix of the plan keeps a total weight
+of at least min(start, end). Without AS weights the same holds for the number of ASes.
 
 One exception to that order: VPP refuses to add a VIP next to certain VIPs on the same
 prefix (all-port next to per-port, or per-port VIPs with different encaps). When such a VIP
 is about to go anyway (pruned, or itself recreated), its removal is moved to just before the
 add that it would block.
 
-AS operations are always in numeric address order (``model.address_sort_key``): VPP breaks
-Maglev ties by insertion order, so several load balancers fed the same plan build identical
-tables.
+Inside each group AS operations are in numeric address order (``model.address_sort_key``), so
+plans are deterministic: reruns and several load balancers fed the same config print the same
+ops. VPP's table build itself does not depend on insertion order (master sorts the replicas by
+(replica, address); vpp-facts Part 1 §2 "Weights").
 
 LB API 1.1.0 (VPP releases up to 26.06) has no AS weights: with ``as_weights=False`` a desired
 weight of 0 means "AS absent" (its removal flushes as the desired AS says: drain for paused or
 unknown, flush for disabled, flush_on_down for down), any other weight means "AS present", and
-no ``set_weight`` is ever planned. The same desired state then converges on both API versions.
+no ``set_weight`` is ever planned. Adds still come before deletes. The same desired state then
+converges on both API versions.
 
 ``conf`` fields that VPP cannot report (None in the actual conf, e.g. buckets and timeout on
 LB API 1.1.0) are not compared, so reruns stay no-ops; an actual conf of None is pushed.
 
 Flush rules:
 * Removing an AS that is not desired at all (it left the frontend, or its VIP goes) always
-  flushes. The backend is no
-  longer part of the service, so its sticky flows should not keep reaching it; and VPP keeps a
-  deleted AS that still has sticky entries as "removed" indefinitely (REL has no timer GC), to
-  be revived with stale state if it comes back. To remove a backend gracefully, drain it first
-  (weight 0 or pause), then remove it.
-* ``set_weight`` flushes only when the desired AS says so and its weight drops to 0.
+  flushes. The backend is no longer part of the service, so its sticky flows should not keep
+  reaching it; and VPP keeps a deleted AS that still has sticky entries as "removed"
+  indefinitely (REL has no timer GC), to be revived with stale state if it comes back. To
+  remove a backend gracefully, drain it first (weight 0 or pause), then remove it.
+* ``set_weight`` flushes when the desired AS says so and its weight drops to 0.
+* Flush after a drain: an AS already at weight 0 in VPP (drained: paused, unknown, or an up
+  standby) that must now be flushed (desired weight 0 with flush: disabled, or down with
+  flush_on_down) gets a ``set_weight`` to 0 with flush, unless VPP reports no sticky flows on
+  it (``AsState.flows`` == 0). An unknown count (None) flushes too: the agent plans against a
+  cached state in which the count of an AS that carried traffic since the last dump is unknown
+  (``livestate.apply_ops``), and a missed flush keeps sending sticky flows to a backend that is
+  down or taken out, while a needless one costs one API call. Reruns converge all the same:
+  the client's dump always reports the count (0 after the flush: a weight-0 AS gets no new
+  flows), and ``apply_ops`` records 0.
+* Without AS weights a drained AS is deleted, not kept at 0: if it was deleted without flush
+  and must now be flushed, VPP lists it as "removed" with its flows, and ``del_as`` with flush
+  on it would evict them (lb_vip_del_ass finds removed ASes too and returns 0). The live state
+  does not carry removed ASes (the client drops them), so this is not planned: on LB API 1.1.0
+  the sticky flows of a drained-then-disabled backend stay until they are reused or the VIP is
+  flushed. ``lb_flush_vip`` is no way out: it evicts every AS's flows of the VIP, and on REL
+  it never finds IPv4 VIPs (vpp-facts Part 1 §2).
 """
 
 from __future__ import annotations
@@ -57,6 +82,21 @@ def plan(desired: LbState, actual: LbState, *, prune_vips: bool = False, as_weig
     False plans for LB API 1.1.0 (no weights; see the module docstring).
     """
     return _Planner(desired, actual, prune_vips, as_weights).run()
+
+
+def plan_vip(desired: VipState, actual: Optional[VipState], *, as_weights: bool = True) -> List[Op]:
+    """Ordered ops that turn one VIP of VPP (``actual``, None when absent) into ``desired``.
+
+    The same rules and order as ``plan`` for that VIP, without conf, pruning or conflict checks
+    against other VIPs: for the agent, which plans one frontend after a health transition
+    against its cached live state.
+    """
+    if actual is None:
+        return _add_vip(desired, _new_vip_reason(desired), as_weights)
+    reason = _recreate_reason(desired, actual)
+    if reason:
+        return _tear_down(actual, reason) + _add_vip(desired, reason, as_weights)
+    return _update_ases(desired, actual, as_weights)
 
 
 def conflicts(
@@ -120,9 +160,9 @@ class _Planner:
                 if prune_vips:
                     self.leaving[key] = "not desired"
             else:
-                changed = want.spec.differences(have.spec)
-                if changed:
-                    self.leaving[key] = "recreate: " + ", ".join(changed) + " changed"
+                reason = _recreate_reason(want, have)
+                if reason:
+                    self.leaving[key] = reason
 
     def run(self) -> List[Op]:
         conf = self.desired.conf
@@ -138,24 +178,20 @@ class _Planner:
             want = self.desired.vips[key]
             have = self.actual.vips.get(key)
             if have is None:
-                label = f"new VIP for {want.name}" if want.name else "new VIP"
-                self.add_vip(want, label)
+                self.add_vip(want, _new_vip_reason(want))
             elif key in self.leaving:
                 if key not in self.torn_down:
                     self.tear_down(key)
                 self.add_vip(want, self.leaving[key])
             else:
-                self.update_ases(want, have)
+                self.ops += _update_ases(want, have, self.as_weights)
         for key in _sorted_keys(self.leaving):
             if key not in self.torn_down:
                 self.tear_down(key)
         return self.ops
 
     def tear_down(self, key: VipKey, reason: Optional[str] = None) -> None:
-        reason = reason or self.leaving[key]
-        for address in _sorted_addresses(self.actual.vips[key].ases):
-            self.ops.append(Op(model.DEL_AS, vip=key, address=address, flush=True, reason=reason))
-        self.ops.append(Op(model.DEL_VIP, vip=key, reason=reason))
+        self.ops += _tear_down(self.actual.vips[key], reason or self.leaving[key])
         self.live.get(key.prefix, {}).pop(key, None)
         self.torn_down.add(key)
 
@@ -171,44 +207,92 @@ class _Planner:
                 self.tear_down(other, early)
             else:
                 self.blocked.append(f"cannot add VIP {key}: VPP already has VIP {other} on that prefix")
-        self.ops.append(Op(model.ADD_VIP, vip=key, spec=spec, reason=reason))
         on_prefix[key] = spec
-        wanted = self.present(want)
-        for address in _sorted_addresses(wanted):
-            weight = wanted[address].weight
-            self.ops.append(Op(model.ADD_AS, vip=key, address=address, weight=weight, reason=reason))
+        self.ops += _add_vip(want, reason, self.as_weights)
 
-    def present(self, want: VipState) -> Dict[str, AsState]:
-        """The desired ASes that must exist in VPP: all, or without weights only weight > 0."""
-        if self.as_weights:
-            return want.ases
-        return {address: a for address, a in want.ases.items() if a.weight > 0}
 
-    def update_ases(self, want: VipState, have: VipState) -> None:
-        key = want.key
-        wanted = self.present(want)
-        for address in _sorted_addresses(set(have.ases) - set(wanted)):
-            drained = want.ases.get(address)  # weight 0 without AS weights: health decides flush
-            flush = drained.flush if drained is not None else True
-            reason = "weight 0 (no AS weights in this VPP)" if drained is not None else "not desired"
-            self.ops.append(Op(model.DEL_AS, vip=key, address=address, flush=flush, reason=reason))
-        for address in _sorted_addresses(set(wanted) - set(have.ases)):
-            weight = wanted[address].weight
-            self.ops.append(Op(model.ADD_AS, vip=key, address=address, weight=weight, reason="new AS"))
-        if not self.as_weights:
-            return
-        for address in _sorted_addresses(set(want.ases) & set(have.ases)):
+# --------------------------------------------------------------------------------------------
+# One VIP's ops: shared by plan() (through _Planner) and plan_vip().
+
+
+def _new_vip_reason(want: VipState) -> str:
+    return f"new VIP for {want.name}" if want.name else "new VIP"
+
+
+def _recreate_reason(want: VipState, have: VipState) -> str:
+    """"recreate: <fields> changed" when VPP must delete and re-add the VIP, else ""."""
+    changed = want.spec.differences(have.spec)
+    return "recreate: " + ", ".join(changed) + " changed" if changed else ""
+
+
+def _tear_down(have: VipState, reason: str) -> List[Op]:
+    key = have.key
+    ops = [
+        Op(model.DEL_AS, vip=key, address=address, flush=True, reason=reason)
+        for address in _sorted_addresses(have.ases)
+    ]
+    ops.append(Op(model.DEL_VIP, vip=key, reason=reason))
+    return ops
+
+
+def _present(want: VipState, as_weights: bool) -> Dict[str, AsState]:
+    """The desired ASes that must exist in VPP: all, or without weights only weight > 0."""
+    if as_weights:
+        return want.ases
+    return {address: a for address, a in want.ases.items() if a.weight > 0}
+
+
+def _add_vip(want: VipState, reason: str, as_weights: bool) -> List[Op]:
+    key = want.key
+    ops = [Op(model.ADD_VIP, vip=key, spec=want.spec, reason=reason)]
+    wanted = _present(want, as_weights)
+    for address in _sorted_addresses(wanted):
+        weight = wanted[address].weight
+        ops.append(Op(model.ADD_AS, vip=key, address=address, weight=weight, reason=reason))
+    return ops
+
+
+def _update_ases(want: VipState, have: VipState, as_weights: bool) -> List[Op]:
+    """Make before break: adds and raises, then drops, flushes and deletes; each by address."""
+    key = want.key
+    wanted = _present(want, as_weights)
+    make: Dict[str, Op] = {}
+    brk: Dict[str, Op] = {}
+    for address in set(wanted) - set(have.ases):
+        weight = wanted[address].weight
+        make[address] = Op(model.ADD_AS, vip=key, address=address, weight=weight, reason="new AS")
+    for address in set(have.ases) - set(wanted):
+        drained = want.ases.get(address)  # weight 0 without AS weights: health decides flush
+        flush = drained.flush if drained is not None else True
+        reason = "weight 0 (no AS weights in this VPP)" if drained is not None else "not desired"
+        brk[address] = Op(model.DEL_AS, vip=key, address=address, flush=flush, reason=reason)
+    if as_weights:
+        for address in set(want.ases) & set(have.ases):
             new, old = want.ases[address], have.ases[address]
-            if new.weight == old.weight:
-                continue
-            flush = new.flush and new.weight == 0
-            self.ops.append(
-                Op(
+            if new.weight > old.weight:
+                make[address] = _set_weight(key, address, old.weight, new)
+            elif new.weight < old.weight:
+                brk[address] = _set_weight(key, address, old.weight, new)
+            elif new.weight == 0 and new.flush and old.flows != 0:
+                # Drained earlier without flush (paused, unknown, standby); now it must be flushed.
+                flows = "unknown" if old.flows is None else str(old.flows)
+                brk[address] = Op(
                     model.SET_WEIGHT,
                     vip=key,
                     address=address,
-                    weight=new.weight,
-                    flush=flush,
-                    reason=f"weight {old.weight} -> {new.weight}",
+                    weight=0,
+                    flush=True,
+                    reason=f"flush: weight 0, sticky flows {flows}",
                 )
-            )
+    return [make[a] for a in _sorted_addresses(make)] + [brk[a] for a in _sorted_addresses(brk)]
+
+
+def _set_weight(key: VipKey, address: str, old_weight: int, new: AsState) -> Op:
+    return Op(
+        model.SET_WEIGHT,
+        vip=key,
+        address=address,
+        weight=new.weight,
+        flush=new.flush and new.weight == 0,
+        reason=f"weight {old_weight} -> {new.weight}",
+    )

@@ -74,8 +74,14 @@ HEALTHCHECK_COMMON_KEYS = (
     "fall",
     "source_address",
 )
-HTTP_KEYS = ("path", "host", "expect_status", "body_regex")
-HTTPS_KEYS = ("tls_server_name", "tls_insecure")
+HTTP_KEYS = ("path", "host", "expect_status", "body_regex", "method", "headers")
+HTTPS_KEYS = ("tls_server_name", "tls_insecure", "tls_ca_file", "tls_client_cert", "tls_client_key")
+HTTP_METHODS = ("GET", "HEAD")
+# Headers the probe writes itself: framing and connection handling are the probe's, and the Host
+# header has its own option.
+RESERVED_HEADERS = ("host", "content-length", "transfer-encoding", "connection")
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+_HEADER_VALUE_BAD_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls except HTAB (CR, LF included)
 HEALTHCHECK_KEYS = HEALTHCHECK_COMMON_KEYS + HTTP_KEYS + HTTPS_KEYS
 BACKEND_KEYS = ("address", "healthcheck", "enabled", "description")
 FRONTEND_KEYS = (
@@ -128,8 +134,13 @@ class HealthCheck:
     host: Optional[str] = None  # http/https: Host header (and default SNI)
     expect_status: Tuple[Tuple[int, int], ...] = ()  # http/https: inclusive ranges
     body_regex: Optional[str] = None  # http/https
+    method: Optional[str] = None  # http/https: GET or HEAD; None means GET
+    headers: Tuple[Tuple[str, str], ...] = ()  # http/https: extra request headers, in order
     tls_server_name: Optional[str] = None  # https
     tls_insecure: bool = False  # https: skip certificate verification
+    tls_ca_file: Optional[str] = None  # https: CA bundle to verify against instead of the system's
+    tls_client_cert: Optional[str] = None  # https: client certificate (PEM), with tls_client_key
+    tls_client_key: Optional[str] = None  # https: its private key (PEM)
 
     def status_ok(self, status: int) -> bool:
         """Whether an HTTP status code counts as a pass."""
@@ -605,11 +616,67 @@ class _Parser:
                 except re.error as exc:
                     self.error(f"{path}.body_regex", f"not a valid regular expression: {exc}")
             options["body_regex"] = value
+        if "method" in data:
+            method = data["method"]
+            if isinstance(method, str) and method.upper() in HTTP_METHODS:
+                method = method.upper()
+            options["method"] = self.choice(method, f"{path}.method", HTTP_METHODS)
+            if options["method"] == "HEAD" and "body_regex" in data:
+                self.error(f"{path}.body_regex", "a HEAD response has no body to match")
+        if "headers" in data:
+            options["headers"] = self.http_headers(data["headers"], f"{path}.headers")
         if kind == "https":
-            if "tls_server_name" in data:
-                options["tls_server_name"] = self.string(data["tls_server_name"], f"{path}.tls_server_name")
-            if "tls_insecure" in data:
-                options["tls_insecure"] = self.boolean(data["tls_insecure"], f"{path}.tls_insecure")
+            options.update(self.tls_options(data, path))
+        return options
+
+    def http_headers(self, value: Any, path: str) -> Tuple[Tuple[str, str], ...]:
+        """Extra request headers: names are tokens, values single-line strings (no CR/LF)."""
+        data = self.mapping(value, path)
+        if data is None:
+            return ()
+        headers: List[Tuple[str, str]] = []
+        seen: Dict[str, str] = {}
+        for name, raw in data.items():
+            if not isinstance(name, str) or not _HEADER_NAME_RE.match(name):
+                self.error(path, f"{name!r} is not a valid header name")
+                continue
+            item_path = f"{path}.{name}"
+            lower = name.lower()
+            if lower in RESERVED_HEADERS:
+                hint = ", use the host option" if lower == "host" else ", the probe sets it"
+                self.error(item_path, f"cannot be set{hint}")
+                continue
+            if lower in seen:
+                self.error(item_path, f"repeats header {seen[lower]}")
+                continue
+            seen[lower] = name
+            text = self.string(raw, item_path, allow_empty=True)
+            if text is None:
+                continue
+            if _HEADER_VALUE_BAD_RE.search(text):
+                self.error(item_path, "must not contain control characters (CR, LF, ...)")
+                continue
+            headers.append((name, text.strip(" \t")))
+        return tuple(headers)
+
+    def tls_options(self, data: Mapping, path: str) -> Dict[str, Any]:
+        options: Dict[str, Any] = {}
+        if "tls_server_name" in data:
+            options["tls_server_name"] = self.string(data["tls_server_name"], f"{path}.tls_server_name")
+        if "tls_insecure" in data:
+            options["tls_insecure"] = self.boolean(data["tls_insecure"], f"{path}.tls_insecure")
+        for key in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
+            if key in data:
+                value = self.string(data[key], f"{path}.{key}")
+                # The agent runs as a service: a relative path would depend on its working directory.
+                if value is not None and not value.startswith("/"):
+                    self.error(f"{path}.{key}", f'"{value}" must be an absolute path')
+                options[key] = value
+        if options.get("tls_insecure") and "tls_ca_file" in data:
+            self.error(f"{path}.tls_ca_file", "not used with tls_insecure: true (nothing is verified)")
+        for key, other in (("tls_client_cert", "tls_client_key"), ("tls_client_key", "tls_client_cert")):
+            if key in data and other not in data:
+                self.error(f"{path}.{other}", f"required with {key}")
         return options
 
     def status_ranges(self, value: Any, path: str) -> Tuple[Tuple[int, int], ...]:

@@ -1,12 +1,33 @@
-"""Fixtures wrapping backends.py: real backends in a network namespace per test (see its docstring)."""
+"""Fixtures of the agent's integration tests: loopback HTTP backends, real backends in a network
+namespace (backends.py), a VPP client, the agent process."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+import os
+from typing import Callable, Iterator, List
 
 import pytest
+from agentproc import AgentProcess
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from backends import BackendNet
+from httpbackends import HttpBackend, free_port
+
+
+def _loopback_base() -> str:
+    # Distinct loopback addresses per test process, so parallel workers never share a backend.
+    n = os.getpid() % 250 + 1
+    return f"127.{n}.{(os.getpid() // 250) % 250 + 1}"
+
+
+@pytest.fixture
+def backends():
+    base = _loopback_base()
+    port = free_port(f"{base}.11")
+    started = [HttpBackend(f"{base}.{i}", port).start() for i in (11, 12, 13)]
+    yield started
+    for backend in started:
+        backend.stop()
 
 
 @pytest.fixture
@@ -21,3 +42,23 @@ def backend_net_factory() -> Iterator[Callable[[], BackendNet]]:
     """Makes more BackendNets in one test; every one is torn down at the end."""
     with contextlib.ExitStack() as stack:
         yield lambda: stack.enter_context(BackendNet())
+
+
+@pytest.fixture
+def client(sim):
+    with VppLbClient(sim.api_socket) as c:
+        yield c
+
+
+@pytest.fixture
+def agent(tmp_path):
+    started: List[AgentProcess] = []
+
+    def run(config) -> AgentProcess:
+        proc = AgentProcess(config, str(tmp_path)).start()
+        started.append(proc)
+        return proc
+
+    yield run
+    for proc in started:
+        proc.stop()

@@ -33,8 +33,8 @@ STICKY = VipSpec(src_ip_sticky=True)
 DSR = VipSpec(encap="l3dsr")
 
 
-def A(address: str, weight: int = 100, flush: bool = False) -> AsState:
-    return AsState(address, weight, flush)
+def A(address: str, weight: int = 100, flush: bool = False, flows=None) -> AsState:
+    return AsState(address, weight, flush, flows=flows)
 
 
 def vip(key: VipKey, *ases: AsState, spec: VipSpec = GRE4, name=None) -> VipState:
@@ -73,7 +73,7 @@ CASES = [
     pytest.param(state(), state(), False, [], id="empty"),
     pytest.param(
         state(vip(P1, A("10.0.0.1"), A("10.0.0.2", 0, True)), conf=CONF),
-        state(vip(P1, A("10.0.0.1"), A("10.0.0.2", 0)), conf=CONF),
+        state(vip(P1, A("10.0.0.1", flows=7), A("10.0.0.2", 0, flows=0)), conf=CONF),
         True,
         [],
         id="in-sync",
@@ -126,19 +126,19 @@ CASES = [
                 A("10.0.0.3"),
                 A("10.0.0.4"),
                 A("10.0.0.5"),
-                A("10.0.0.6", 0),
+                A("10.0.0.6", 0, flows=0),
                 A("10.0.0.11"),
             )
         ),
         False,
         [
+            add_as(P1, "10.0.0.20", 7),  # make before break
             del_as(P1, "10.0.0.2"),
-            del_as(P1, "10.0.0.11"),
-            add_as(P1, "10.0.0.20", 7),
             set_weight(P1, "10.0.0.3", 100, 0, flush=True),  # down with flush_on_down
             set_weight(P1, "10.0.0.4", 100, 0, flush=False),  # paused / standby: drain
             set_weight(P1, "10.0.0.5", 100, 40, flush=False),  # flush only on a drop to 0
-            # 10.0.0.6 already at 0: nothing to do, even though it says flush
+            # 10.0.0.6 already at 0 without sticky flows: nothing to do, even though it says flush
+            del_as(P1, "10.0.0.11"),
         ],
         id="as-changes",
     ),
@@ -339,3 +339,157 @@ def test_without_as_weights_zero_means_absent_and_health_decides_flush() -> None
     # Weights VPP cannot hold are never planned, so the rerun is a no-op.
     converged = state(vip(P1, A("10.0.0.1")), vip(P9, A("10.0.0.2")))
     assert planner.plan(desired, converged, as_weights=False) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Make before break: per VIP, adds and raises first, then drops, flushes and deletes.
+
+MBB_CASES = [
+    pytest.param(
+        # Primary pool p1/p2 fails over to standby s1: s1 is raised before p1/p2 drop.
+        vip(P1, A("10.0.0.1", 0), A("10.0.0.2", 0), A("10.0.0.3", 100)),
+        vip(P1, A("10.0.0.1"), A("10.0.0.2"), A("10.0.0.3", 0)),
+        True,
+        [
+            set_weight(P1, "10.0.0.3", 0, 100),
+            set_weight(P1, "10.0.0.1", 100, 0),
+            set_weight(P1, "10.0.0.2", 100, 0),
+        ],
+        id="failover-to-standby",
+    ),
+    pytest.param(
+        # Primary recovers: the standby drains only after the primary is back.
+        vip(P1, A("10.0.0.1"), A("10.0.0.3", 0)),
+        vip(P1, A("10.0.0.1", 0), A("10.0.0.3")),
+        True,
+        [set_weight(P1, "10.0.0.1", 0, 100), set_weight(P1, "10.0.0.3", 100, 0)],
+        id="failback",
+    ),
+    pytest.param(
+        # Each group in numeric address order, whatever the action.
+        vip(P1, A("10.0.0.2", 30), A("10.0.0.4", 100), A("10.0.0.10", 50), A("10.0.0.20", 60)),
+        vip(P1, A("10.0.0.1"), A("10.0.0.2", 80), A("10.0.0.4", 20), A("10.0.0.9"), A("10.0.0.20", 70)),
+        True,
+        [
+            set_weight(P1, "10.0.0.4", 20, 100),
+            add_as(P1, "10.0.0.10", 50),
+            del_as(P1, "10.0.0.1"),
+            set_weight(P1, "10.0.0.2", 80, 30),
+            del_as(P1, "10.0.0.9"),
+            set_weight(P1, "10.0.0.20", 70, 60),
+        ],
+        id="groups-by-address",
+    ),
+    pytest.param(
+        # LB API 1.1.0: the standby is added before the primary goes.
+        vip(P1, A("10.0.0.1", 0), A("10.0.0.3", 100)),
+        vip(P1, A("10.0.0.1")),
+        False,
+        [add_as(P1, "10.0.0.3", 100), Op(DEL_AS, vip=P1, address="10.0.0.1", reason=NO_WEIGHTS)],
+        id="without-weights-adds-first",
+    ),
+    pytest.param(
+        # Replacing every AS: the new ones go in before the old ones leave.
+        vip(P1, A("10.0.0.5"), A("10.0.0.6")),
+        vip(P1, A("10.0.0.1"), A("10.0.0.9")),
+        False,
+        [
+            add_as(P1, "10.0.0.5"),
+            add_as(P1, "10.0.0.6"),
+            del_as(P1, "10.0.0.1"),
+            del_as(P1, "10.0.0.9"),
+        ],
+        id="replace-all-ases",
+    ),
+]
+
+
+@pytest.mark.parametrize("desired, actual, as_weights, expected", MBB_CASES)
+def test_make_before_break(desired: VipState, actual: VipState, as_weights: bool, expected: List[Op]) -> None:
+    assert planner.plan(state(desired), state(actual), as_weights=as_weights) == expected
+    assert planner.plan_vip(desired, actual, as_weights=as_weights) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# Flush after a drain: an AS already at weight 0 that must now be flushed.
+
+
+def flush_at_zero(address: str, flows: str) -> Op:
+    reason = f"flush: weight 0, sticky flows {flows}"
+    return Op(SET_WEIGHT, vip=P1, address=address, weight=0, flush=True, reason=reason)
+
+
+FLUSH_CASES = [
+    # (desired weight, desired flush, live weight, live flows, as_weights) -> ops
+    pytest.param(0, True, 0, 12, True, [flush_at_zero("10.0.0.1", "12")], id="drained-with-flows-flushed"),
+    pytest.param(0, True, 0, None, True, [flush_at_zero("10.0.0.1", "unknown")], id="flows-unknown-flushed"),
+    pytest.param(0, True, 0, 0, True, [], id="no-flows-nothing-to-flush"),
+    pytest.param(0, False, 0, 12, True, [], id="drain-keeps-flows"),
+    pytest.param(0, True, 100, 12, True, [set_weight(P1, "10.0.0.1", 100, 0, flush=True)], id="drop-flushes"),
+    pytest.param(50, True, 0, 12, True, [set_weight(P1, "10.0.0.1", 0, 50)], id="raise-never-flushes"),
+    # LB API 1.1.0: a weight-0 AS is not in VPP; a removed one is not in the live state (limitation).
+    pytest.param(0, True, None, None, False, [], id="without-weights-absent-stays-absent"),
+]
+
+
+@pytest.mark.parametrize("weight, flush, live_weight, flows, as_weights, expected", FLUSH_CASES)
+def test_flush_after_drain(weight, flush, live_weight, flows, as_weights, expected) -> None:
+    desired = vip(P1, A("10.0.0.1", weight, flush), A("10.0.0.2"))
+    live = [A("10.0.0.2", flows=3)]
+    if live_weight is not None:
+        live.append(A("10.0.0.1", live_weight, flows=flows))
+    actual = vip(P1, *live)
+    assert planner.plan(state(desired), state(actual), as_weights=as_weights) == expected
+
+
+def test_flush_after_drain_is_a_break() -> None:
+    # A raise elsewhere on the VIP still comes first.
+    desired = vip(P1, A("10.0.0.1", 0, True), A("10.0.0.9", 100))
+    actual = vip(P1, A("10.0.0.1", 0, flows=4), A("10.0.0.9", 0, flows=0))
+    assert planner.plan_vip(desired, actual) == [set_weight(P1, "10.0.0.9", 0, 100), flush_at_zero("10.0.0.1", "4")]
+
+
+# --------------------------------------------------------------------------------------------
+# plan_vip: one VIP, same rules as plan()
+
+PLAN_VIP_CASES = [
+    pytest.param(
+        vip(P1, A("10.0.0.2", 0), A("10.0.0.1", 50), name="www"),
+        None,
+        True,
+        [
+            add_vip(P1, reason="new VIP for www"),
+            add_as(P1, "10.0.0.1", 50, reason="new VIP for www"),
+            add_as(P1, "10.0.0.2", 0, reason="new VIP for www"),
+        ],
+        id="new",
+    ),
+    pytest.param(
+        vip(P1, A("10.0.0.2", 0), A("10.0.0.1", 50)),
+        None,
+        False,
+        [add_vip(P1), add_as(P1, "10.0.0.1", 50, reason="new VIP")],
+        id="new-without-weights",
+    ),
+    pytest.param(
+        vip(P1, A("10.0.0.1"), spec=STICKY),
+        vip(P1, A("10.0.0.1"), A("10.0.0.2")),
+        True,
+        [
+            del_as(P1, "10.0.0.1", STICKY_RECREATE),
+            del_as(P1, "10.0.0.2", STICKY_RECREATE),
+            del_vip(P1, STICKY_RECREATE),
+            add_vip(P1, STICKY, STICKY_RECREATE),
+            add_as(P1, "10.0.0.1", 100, STICKY_RECREATE),
+        ],
+        id="recreate",
+    ),
+    pytest.param(vip(P1, A("10.0.0.1", 0, True)), vip(P1, A("10.0.0.1", 0, flows=0)), True, [], id="in-sync"),
+]
+
+
+@pytest.mark.parametrize("desired, actual, as_weights, expected", PLAN_VIP_CASES)
+def test_plan_vip(desired: VipState, actual, as_weights: bool, expected: List[Op]) -> None:
+    assert planner.plan_vip(desired, actual, as_weights=as_weights) == expected
+    whole = planner.plan(state(desired), state(actual) if actual else state(), as_weights=as_weights)
+    assert whole == expected

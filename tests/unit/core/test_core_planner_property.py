@@ -1,4 +1,5 @@
-"""Property: plans never make VPP refuse an op, converge, and are deterministic.
+"""Property: plans never make VPP refuse an op, converge, are deterministic, make before they
+break, and ``livestate.apply_ops`` predicts what they leave in VPP.
 
 The VPP stand-in below is a deliberately small, independent reading of the lb plugin's rules
 (vpp-facts.md Part 1 §2); it is not the simulator.
@@ -6,10 +7,11 @@ The VPP stand-in below is a deliberately small, independent reading of the lb pl
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model, planner
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import livestate, model, planner
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
     AsState,
     LbConf,
@@ -122,14 +124,17 @@ class FakeLb:
         ases[op.address] = op.weight
 
     def state(self) -> LbState:
-        """What the client would dump: used ASes only, no flush flags."""
+        """What the client would dump: used ASes only, no flush flags; no traffic, so no flows."""
         return LbState(
             conf=self.conf,
             vips={
-                key: VipState(key=key, spec=spec, ases={a: AsState(a, w) for a, w in ases.items()})
+                key: VipState(key=key, spec=spec, ases={a: AsState(a, w, flows=0) for a, w in ases.items()})
                 for key, (spec, ases) in self.vips.items()
             },
         )
+
+    def total_weight(self, key: VipKey) -> int:
+        return sum(self.vips[key][1].values()) if key in self.vips else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,18 +198,21 @@ def lb_states(draw) -> LbState:
     return LbState(conf=conf, vips={v.key: v for v in vips})
 
 
+FLOWS = st.sampled_from([None, 0, 0, 7])  # sticky flows as dumped (None: a state without counts)
+
+
 @st.composite
 def perturbed(draw, vips: List[VipState]) -> List[VipState]:
-    """Same VIPs (so same keys and, mostly, specs) with ASes and weights shuffled about."""
+    """Same VIPs (so same keys and, mostly, specs) with ASes, weights and flows shuffled about."""
     result = []
     for v in vips:
         spec = v.spec if draw(st.integers(0, 4)) else draw(spec_for(v.spec.encap))
-        ases = {a: AsState(a, s.weight) for a, s in v.ases.items() if draw(st.integers(0, 3))}
+        ases = {a: AsState(a, s.weight, flows=draw(FLOWS)) for a, s in v.ases.items() if draw(st.integers(0, 3))}
         for a, s in draw(ases_for(v.spec.encap)).items():
-            ases.setdefault(a, AsState(a, s.weight))
+            ases.setdefault(a, AsState(a, s.weight, flows=draw(FLOWS)))
         for a in list(ases):
             if draw(st.booleans()):
-                ases[a] = AsState(a, draw(st.integers(0, 100)))
+                ases[a] = AsState(a, draw(st.integers(0, 100)), flows=draw(FLOWS))
         result.append(VipState(key=v.key, spec=spec, ases=ases))
     return result
 
@@ -221,7 +229,8 @@ def desired_and_actual(draw) -> Tuple[LbState, LbState]:
         if choice == "same":
             # As dumped: no flush flags.
             actual_vips += [
-                VipState(v.key, v.spec, {a: AsState(a, s.weight) for a, s in v.ases.items()}) for v in mine
+                VipState(v.key, v.spec, {a: AsState(a, s.weight, flows=draw(FLOWS)) for a, s in v.ases.items()})
+                for v in mine
             ]
         elif choice == "perturbed":
             actual_vips += draw(perturbed(mine))
@@ -246,12 +255,24 @@ def _shape(vip: VipState) -> Tuple[VipSpec, Dict[str, int]]:
     return vip.spec, {a: s.weight for a, s in vip.ases.items()}
 
 
-def _check_as_order(ops: List[Op]) -> None:
-    """Every run of one AS action on one VIP is in numeric address order; removals flush."""
-    for prev, cur in zip(ops[:-1], ops[1:], strict=True):
-        if cur.address and prev.address and (prev.action, prev.vip) == (cur.action, cur.vip):
-            assert model.address_sort_key(prev.address) < model.address_sort_key(cur.address)
-    assert all(op.flush for op in ops if op.action == model.DEL_AS)
+def _check_as_order(ops: List[Op], actual: LbState, as_weights: bool = True) -> None:
+    """Per VIP, AS ops that add or raise come before those that drop, flush or delete, each
+    group in numeric address order (make before break); removals of undesired ASes flush."""
+    lb = FakeLb(actual, as_weights)
+    last: Dict[VipKey, Tuple[int, Tuple[int, int]]] = {}  # VIP -> (group, address key) of its last AS op
+    for op in ops:
+        if op.address is None:
+            last.pop(op.vip, None)  # a VIP op ends the VIP's run of AS ops (recreate)
+        else:
+            old = lb.vips[op.vip][1].get(op.address)
+            grows = op.action == model.ADD_AS or (op.action == model.SET_WEIGHT and op.weight > old)
+            here = (0 if grows else 1, model.address_sort_key(op.address))
+            if op.vip in last:
+                assert here > last[op.vip], f"{op.describe()} out of order"
+            last[op.vip] = here
+        lb.apply(op)
+    if as_weights:
+        assert all(op.flush for op in ops if op.action == model.DEL_AS)
 
 
 @settings(max_examples=150, deadline=None)
@@ -260,7 +281,7 @@ def test_pruning_plan_applies_cleanly_and_converges(pair: Tuple[LbState, LbState
     desired, actual = pair
     ops = planner.plan(desired, actual, prune_vips=True)
     assert planner.conflicts(desired, actual, prune_vips=True) == []
-    _check_as_order(ops)
+    _check_as_order(ops, actual)
     result = _apply(ops, actual).state()  # raises Refused if VPP would refuse an op
     assert {k: _shape(v) for k, v in result.vips.items()} == {k: _shape(v) for k, v in desired.vips.items()}
     if desired.conf is not None:
@@ -330,8 +351,130 @@ def test_plan_without_as_weights_converges(pair: Tuple[LbState, LbState], prune:
         return  # covered by the non-pruning property above
     ops = planner.plan(desired, actual, prune_vips=prune, as_weights=False)
     assert not any(op.action == model.SET_WEIGHT for op in ops)
+    _check_as_order(ops, actual, as_weights=False)
     result = _apply(ops, actual, as_weights=False).state()
     for key, vip in desired.vips.items():
         assert result.vips[key].spec == vip.spec
         assert set(result.vips[key].ases) == {a for a, s in vip.ases.items() if s.weight > 0}
     assert planner.plan(desired, result, prune_vips=prune, as_weights=False) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Make before break: no prefix of a VIP's plan leaves it with less than it starts and ends with
+
+MBB_KEY = VipKey("192.0.2.1/32")
+
+
+@st.composite
+def vip_start_and_end(draw) -> Tuple[VipState, VipState]:
+    """One VIP as VPP holds it and as desired, same spec (the non-recreate path)."""
+    start = {a: AsState(a, s.weight, flows=draw(FLOWS)) for a, s in draw(ases_for("gre4")).items()}
+    end = draw(ases_for("gre4"))
+    return VipState(MBB_KEY, ases=start), VipState(MBB_KEY, ases=end)
+
+
+@settings(max_examples=300, deadline=None)
+@given(vip_start_and_end())
+def test_no_prefix_of_a_plan_leaves_the_vip_without_weight(pair: Tuple[VipState, VipState]) -> None:
+    have, want = pair
+    ops = planner.plan_vip(want, have)
+    assert ops == planner.plan(LbState(vips={MBB_KEY: want}), LbState(vips={MBB_KEY: have}))
+    start = sum(a.weight for a in have.ases.values())
+    end = sum(a.weight for a in want.ases.values())
+    lb = FakeLb(LbState(vips={MBB_KEY: have}))
+    totals = [lb.total_weight(MBB_KEY)]
+    for op in ops:
+        lb.apply(op)
+        totals.append(lb.total_weight(MBB_KEY))
+    assert totals[-1] == end
+    # Weights only rise, then only fall: every step holds at least min(start, end), so a VIP
+    # weighted before and after never drops new flows in between.
+    assert min(totals) == min(start, end)
+    if start > 0 and end > 0:
+        assert min(totals) > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(vip_start_and_end())
+def test_without_as_weights_no_prefix_of_a_plan_leaves_the_vip_without_an_as(
+    pair: Tuple[VipState, VipState],
+) -> None:
+    have, want = pair
+    have = VipState(MBB_KEY, ases={a: AsState(a, 100) for a in have.ases})  # 1.1.0 dumps: no weights
+    ops = planner.plan_vip(want, have, as_weights=False)
+    start = len(have.ases)
+    end = sum(1 for a in want.ases.values() if a.weight > 0)
+    lb = FakeLb(LbState(vips={MBB_KEY: have}), as_weights=False)
+    counts = [len(lb.vips[MBB_KEY][1])]
+    for op in ops:
+        lb.apply(op)
+        counts.append(len(lb.vips[MBB_KEY][1]))
+    assert counts[-1] == end
+    assert min(counts) == min(start, end)
+    if start > 0 and end > 0:
+        assert min(counts) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# plan_vip is plan() for one VIP; apply_ops predicts the state a plan leaves
+
+
+@settings(max_examples=100, deadline=None)
+@given(desired_and_actual(), st.booleans(), st.booleans())
+def test_plan_vip_is_plan_restricted_to_that_vip(
+    pair: Tuple[LbState, LbState], prune: bool, as_weights: bool
+) -> None:
+    desired, actual = pair
+    ops = planner.plan(desired, actual, prune_vips=prune, as_weights=as_weights)
+    for key, want in desired.vips.items():
+        mine = [op for op in ops if op.vip == key]
+        assert planner.plan_vip(want, actual.vips.get(key), as_weights=as_weights) == mine
+
+
+def _compared(state: LbState, as_weights: bool) -> Dict[VipKey, Tuple[VipSpec, Dict[str, int]]]:
+    """Spec and AS weights per VIP; without AS weights, the set of present ASes."""
+    if as_weights:
+        return {k: _shape(v) for k, v in state.vips.items()}
+    return {k: (v.spec, {a: 100 for a, s in v.ases.items() if s.weight > 0}) for k, v in state.vips.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(desired_and_actual(), st.booleans())
+def test_apply_ops_of_a_plan_gives_the_desired_state(pair: Tuple[LbState, LbState], as_weights: bool) -> None:
+    desired, actual = pair
+    if not as_weights:
+        actual = LbState(
+            conf=actual.conf,
+            vips={k: VipState(k, v.spec, {a: AsState(a, 100, flows=s.flows) for a, s in v.ases.items()})
+                  for k, v in actual.vips.items()},
+        )
+    before = copy.deepcopy(actual)
+    ops = planner.plan(desired, actual, prune_vips=True, as_weights=as_weights)
+    result = livestate.apply_ops(actual, ops, as_weights=as_weights)
+    assert actual == before  # the input is not changed
+    assert _compared(result, as_weights) == _compared(desired, as_weights)
+    if desired.conf is not None:
+        assert result.conf == desired.conf
+    assert planner.plan(desired, result, prune_vips=True, as_weights=as_weights) == []
+    # Two independent readings of VPP agree on what the ops leave.
+    fake = _apply(ops, actual, as_weights).state()
+    assert {k: _shape(v) for k, v in result.vips.items()} == {k: _shape(v) for k, v in fake.vips.items()}
+    touched = {op.vip for op in ops if op.vip is not None}
+    for key, vip in result.vips.items():
+        if key in touched:
+            assert all(a.num_buckets is None for a in vip.ases.values())
+        else:
+            assert vip is actual.vips[key]
+
+
+@settings(max_examples=100, deadline=None)
+@given(desired_and_actual())
+def test_apply_ops_without_pruning_keeps_foreign_vips(pair: Tuple[LbState, LbState]) -> None:
+    desired, actual = pair
+    if planner.conflicts(desired, actual):
+        return  # such a plan is not executed
+    result = livestate.apply_ops(actual, planner.plan(desired, actual))
+    for key, vip in actual.vips.items():
+        if key not in desired.vips:
+            assert result.vips[key] is vip
+    assert planner.plan(desired, result) == []

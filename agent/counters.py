@@ -1,0 +1,55 @@
+"""Plain counters the agent keeps for the exporter: probes, probe durations, transitions.
+
+Mutated and read only on the agent's event loop (the exporter renders on the same loop), so
+no locks. Probe durations are kept as cumulative histogram buckets, as Prometheus wants them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+# Probe durations in seconds: from a loopback answer to a timeout.
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class DurationHistogram:
+    counts: List[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))  # last: +Inf
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def cumulative(self) -> List[Tuple[float, int]]:
+        """(upper bound, count of observations <= it), +Inf last."""
+        running, result = 0, []
+        for bound, count in zip(DURATION_BUCKETS + (float("inf"),), self.counts, strict=True):
+            running += count
+            result.append((bound, running))
+        return result
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+@dataclass
+class AgentCounters:
+    probes: Dict[Tuple[str, str, str, str], int] = field(default_factory=dict)  # (backend, type, result, code)
+    durations: Dict[Tuple[str, str], DurationHistogram] = field(default_factory=dict)  # (backend, type)
+    transitions: Dict[Tuple[str, str, str], int] = field(default_factory=dict)  # (backend, from, to)
+
+    def probe(self, backend: str, kind: str, ok: bool, code: str, duration: float) -> None:
+        key = (backend, kind, "success" if ok else "failure", code)
+        self.probes[key] = self.probes.get(key, 0) + 1
+        histogram = self.durations.get((backend, kind))
+        if histogram is None:
+            histogram = self.durations[(backend, kind)] = DurationHistogram()
+        histogram.observe(duration)
+
+    def transition(self, backend: str, from_state: str, to_state: str) -> None:
+        key = (backend, from_state, to_state)
+        self.transitions[key] = self.transitions.get(key, 0) + 1

@@ -1,0 +1,543 @@
+"""The agent: probes -> health -> effective weights -> VPP, and the published view.
+
+One asyncio loop runs everything but the VPP connection (agent/vppconn.py, its own thread):
+one probe task per probed backend (a backend is probed once however many frontends use it),
+the VPP sync (agent/vppsync.py), a timer for warm-up, slow-start steps and drain deadlines,
+and the state-file writer. Decisions are the pure core's: health.BackendHealth for the state
+machine, weights/desired for effective weights, the planner for VPP changes.
+
+Warm-up (restart neutrality, as vpp-maglev): no VPP writes until ``warmup.min_delay``; then
+each frontend is released once none of its backends is ``unknown``; at ``warmup.max_delay`` a
+full sync releases the rest. So an agent restart never pushes weight 0 for healthy backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Dict, List, Optional, Set, Tuple
+
+from ..plugins.module_utils.vpp_lb import agent_state, desired, model, weights
+from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
+from . import health as health_mod
+from . import logs, probes
+from .config import AgentConfig, ConfigFileError, load_config
+from .counters import AgentCounters
+from .events import EventBus
+from .snapshot import AgentSnapshot, FrontendView, MemberView
+from .vppsync import DesiredSource, VppSync
+
+PROBE_LAG_SAMPLES = 10000
+
+
+@dataclass
+class BackendRuntime:
+    backend: Backend
+    health: health_mod.BackendHealth
+    task: Optional[asyncio.Task] = None
+
+
+class Agent(DesiredSource):
+    def __init__(self, config: AgentConfig, config_path: Optional[str] = None, log_level_override: str = ""):
+        self.config = config
+        self.log_level_override = log_level_override  # --log-level wins over the file, also on reload
+        self.config_path = config_path
+        self.config_loaded_at = time.time()
+        self.started_at = time.time()
+        self._started_mono = time.monotonic()
+        self.rng = random.Random()
+        self.backends: Dict[str, BackendRuntime] = {}
+        self.overrides: Dict[Tuple[str, str], int] = {}  # (frontend, backend) -> runtime weight
+        self.ramp_since: Dict[str, float] = {}  # backend -> when it recovered (slow start)
+        self.disabled_at: Dict[str, float] = {}  # backend -> when it was disabled (drain)
+        self._was_out: Set[str] = set()  # backends whose next "up" is a recovery
+        self._drained: Set[Tuple[str, str]] = set()  # (frontend, backend) whose drain has ended
+        self.frontend_states: Dict[str, str] = {}
+        self.released: Set[str] = set()
+        self.warmup = "holding"
+        self.probe_lag: List[float] = []  # seconds between a probe's due time and its start
+        self.netns: Optional[probes.NetnsSockets] = None
+        self.netns_error: Optional[str] = None
+        self.vpp = VppSync(config.settings, self, self._changed)
+        self.snapshot: Optional[AgentSnapshot] = None
+        self.events = EventBus()
+        self.counters = AgentCounters()
+        self._state_dirty = asyncio.Event()
+        self._timer_wake = asyncio.Event()
+        self._tasks: List[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+
+    # -- life ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        settings = self.config.settings
+        logs.emit(
+            "info", "starting", config=self.config_path, frontends=len(self.config.lb.frontends),
+            backends=len(self.config.lb.backends), pid=os.getpid(),
+        )
+        self._open_netns(settings.probe_netns)
+        now = time.time()
+        for name, backend in self.config.lb.backends.items():
+            self._add_backend(name, backend, now)
+        if settings.warmup_max_delay <= 0:
+            self._finish_warmup("warm-up disabled")
+        self._publish()
+        loop = asyncio.get_running_loop()
+        self.vpp.start()
+        self._tasks = [
+            loop.create_task(self._timers(), name="timers"),
+            loop.create_task(self._state_writer(), name="state-file"),
+        ]
+
+    async def stop(self) -> None:
+        """Clean shutdown: probes and VPP connection end; nothing is changed in VPP."""
+        logs.emit("info", "stopping")
+        for rt in self.backends.values():
+            _cancel(rt)
+        tasks = self._tasks + [rt.task for rt in self.backends.values() if rt.task]
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.vpp.stop()
+        if self.netns is not None:
+            self.netns.close()
+        try:  # no agent any more: the modules must not trust a view that will go stale
+            os.unlink(self.config.settings.state_file)
+        except OSError:
+            pass
+        self._stopped.set()
+
+    # -- backends and probes -------------------------------------------------------------------
+
+    def _add_backend(self, name: str, backend: Backend, now: float) -> None:
+        check = self.config.lb.healthchecks.get(backend.healthcheck) if backend.healthcheck else None
+        machine = health_mod.BackendHealth(name, check, now, self.config.settings.transition_history)
+        rt = BackendRuntime(backend, machine)
+        self.backends[name] = rt
+        self._start_probing(rt)
+
+    def _start_probing(self, rt: BackendRuntime) -> None:
+        if rt.health.probing and (rt.task is None or rt.task.done()):
+            rt.task = asyncio.get_running_loop().create_task(self._probe_loop(rt), name=f"probe-{rt.backend.name}")
+
+    async def _probe_loop(self, rt: BackendRuntime) -> None:
+        loop = asyncio.get_running_loop()
+        check = rt.health.check
+        # The first probe soon, spread so a thousand backends do not start in one burst.
+        due = loop.time() + self.rng.random() * min(check.fast_interval, 1.0)
+        while rt.health.probing:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            started = loop.time()
+            self._note_lag(started - due)
+            result = await self._probe(rt)
+            if asyncio.current_task() is not rt.task or not rt.health.probing:
+                return  # reconfigured, paused or disabled while the probe ran
+            self._record(rt, result)
+            if not rt.health.probing:
+                return
+            due = started + rt.health.next_delay(self.rng)
+
+    async def _probe(self, rt: BackendRuntime) -> probes.ProbeResult:
+        if self.netns_error is not None:
+            return probes.ProbeResult(False, "NETNS", self.netns_error, 0.0)
+        return await probes.run_probe(rt.health.check, rt.backend.address, netns=self.netns)
+
+    def _note_lag(self, lag: float) -> None:
+        if len(self.probe_lag) >= PROBE_LAG_SAMPLES:
+            del self.probe_lag[: PROBE_LAG_SAMPLES // 2]
+        self.probe_lag.append(lag)
+
+    def _record(self, rt: BackendRuntime, result: probes.ProbeResult) -> None:
+        now = time.time()
+        logs.emit("debug", "probe", backend=rt.backend.name, ok=result.ok, code=result.code,
+                  detail=result.detail, duration=round(result.duration, 6))
+        self.counters.probe(rt.backend.name, rt.health.check.type, result.ok, result.code, result.duration)
+        transition = rt.health.record(result.ok, result.code, result.detail, now, result.duration)
+        if transition is not None:
+            self._on_transition(rt.backend.name, transition)
+        else:
+            self._publish()
+
+    def _on_transition(self, name: str, transition: health_mod.Transition) -> None:
+        logs.emit(
+            "info", "backend-transition", backend=name, **{"from": transition.from_state, "to": transition.to_state},
+            code=transition.code, detail=transition.detail,
+        )
+        self.counters.transition(name, transition.from_state, transition.to_state)
+        self.events.publish({
+            "type": "backend", "backend": name, "from": transition.from_state, "to": transition.to_state,
+            "at": transition.at, "code": transition.code, "detail": transition.detail,
+        })
+        to_state = transition.to_state
+        if to_state in (weights.DOWN, weights.PAUSED, weights.DISABLED):
+            self._was_out.add(name)
+            self.ramp_since.pop(name, None)
+        elif to_state == weights.UP and name in self._was_out:
+            self._was_out.discard(name)
+            self.ramp_since[name] = transition.at
+        if to_state == weights.DISABLED:
+            self.disabled_at[name] = transition.at
+        elif transition.from_state == weights.DISABLED:
+            self.disabled_at.pop(name, None)
+        affected = self._frontends_of(name)
+        self._release_ready(affected)
+        self.vpp.request_frontends(f for f in affected if self._is_released(f))
+        self._timer_wake.set()
+        self._publish()
+
+    def _frontends_of(self, backend: str) -> List[str]:
+        return [f.name for f in self.config.lb.frontends.values() if backend in f.backend_names()]
+
+    # -- operator actions (the status API calls these) -----------------------------------------
+
+    def backend_action(self, name: str, action: str) -> health_mod.Transition:
+        """pause / resume / disable / enable; raises KeyError or health.HealthError."""
+        rt = self.backends.get(name)
+        if rt is None or rt.health.state == health_mod.REMOVED:
+            raise KeyError(f"no such backend {name}")
+        method = {"pause": rt.health.pause, "resume": rt.health.resume,
+                  "disable": rt.health.disable, "enable": rt.health.enable}.get(action)
+        if method is None:
+            raise ValueError(f"unknown action {action!r} (pause, resume, disable, enable)")
+        transition = method(time.time(), "operator")
+        if not rt.health.probing:
+            _cancel(rt)
+        else:
+            self._start_probing(rt)
+        self._on_transition(name, transition)
+        return transition
+
+    def set_weight(self, frontend: str, pool: str, backend: str, weight: int) -> None:
+        """Runtime weight override of one pool member (0..100); survives playbook runs."""
+        fe = self.config.lb.frontends.get(frontend)
+        if fe is None:
+            raise KeyError(f"no such frontend {frontend}")
+        members = next((p.members for p in fe.pools if p.name == pool), None)
+        if members is None:
+            raise KeyError(f"frontend {frontend} has no pool {pool}")
+        if backend not in members:
+            raise KeyError(f"pool {pool} of frontend {frontend} has no backend {backend}")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= model.MAX_WEIGHT:
+            raise ValueError(f"weight must be an integer 0..{model.MAX_WEIGHT}, got {weight!r}")
+        self.overrides[(frontend, backend)] = weight
+        logs.emit("info", "weight-override", frontend=frontend, pool=pool, backend=backend, weight=weight)
+        if self._is_released(frontend):
+            self.vpp.request_frontends([frontend])
+        self._publish()
+
+    # -- reload --------------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Validate the file, then apply it; on any error the old config keeps running."""
+        path = self.config_path
+        try:
+            new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
+        except ConfigFileError as exc:
+            logs.emit("error", "config-reload-failed", path=path, kind="parse", errors=[str(exc)])
+            return False
+        except ConfigError as exc:
+            logs.emit("error", "config-reload-failed", path=path, kind="semantic", errors=exc.errors)
+            return False
+        vpp_changed = new.settings.vpp != self.config.settings.vpp
+        self.apply_config(new)
+        if vpp_changed:  # other sockets or timeout: a new connection with the new settings
+            logs.emit("info", "vpp-reconnect", reason="agent.vpp changed in the config")
+            await self.vpp.stop()
+            self.vpp = VppSync(new.settings, self, self._changed)
+            self.vpp.start()
+        return True
+
+    def apply_config(self, new: AgentConfig) -> None:
+        old = self.config
+        now = time.time()
+        self.config = new
+        self.config_loaded_at = now
+        logs.set_level(self.log_level_override or new.settings.log_level)
+        kept, reset, added, removed = [], [], [], []
+        for name, rt in list(self.backends.items()):
+            backend = new.lb.backends.get(name)
+            if backend is None or backend.address != rt.backend.address:
+                _cancel(rt)
+                rt.health.remove(now, "reload")
+                del self.backends[name]
+                self.ramp_since.pop(name, None)
+                self.disabled_at.pop(name, None)
+                self._was_out.discard(name)
+                removed.append(name)
+                continue
+            if backend.enabled != rt.backend.enabled and not backend.enabled:
+                self.disabled_at[name] = now  # disabled in the file: drains like an operator disable
+            elif backend.enabled and not rt.backend.enabled:
+                self.disabled_at.pop(name, None)
+            rt.backend = backend
+            check = new.lb.healthchecks.get(backend.healthcheck) if backend.healthcheck else None
+            outcome = rt.health.reconfigure(check, now)
+            if outcome.kind == health_mod.RESET:
+                _cancel(rt)
+                self._start_probing(rt)
+                reset.append(name)
+                if outcome.transition is not None:
+                    self._on_transition(name, outcome.transition)
+            else:
+                kept.append(name)
+        for name, backend in new.lb.backends.items():
+            if name not in self.backends:
+                self._add_backend(name, backend, now)
+                if name not in removed:
+                    added.append(name)
+        self.overrides = {
+            (f, b): w for (f, b), w in self.overrides.items()
+            if f in new.lb.frontends and b in new.lb.frontends[f].backend_names()
+        }
+        self.released &= set(new.lb.frontends)
+        self._release_ready(list(new.lb.frontends))
+        if new.settings.probe_netns != old.settings.probe_netns:
+            if self.netns is not None:
+                self.netns.close()
+                self.netns = None
+            self._open_netns(new.settings.probe_netns)
+        logs.emit("info", "config-reload", path=self.config_path, kept=len(kept), reset=sorted(reset),
+                  added=sorted(added), removed=sorted(removed), frontends=len(new.lb.frontends))
+        self.vpp.request_full("reload")
+        self._timer_wake.set()
+        self._publish()
+
+    # -- warm-up -------------------------------------------------------------------------------
+
+    def _since_start(self) -> float:
+        return time.monotonic() - self._started_mono
+
+    def _is_released(self, frontend: str) -> bool:
+        return self.warmup == "done" or frontend in self.released
+
+    def _release_ready(self, frontends) -> None:
+        """Release frontends whose backends all have a result (after min_delay)."""
+        if self.warmup == "done" or self._since_start() < self.config.settings.warmup_min_delay:
+            return
+        states = self._health()
+        for name in frontends:
+            fe = self.config.lb.frontends.get(name)
+            if fe is None or name in self.released:
+                continue
+            if all(states.get(b) != weights.UNKNOWN for b in fe.backend_names()):
+                self.released.add(name)
+                logs.emit("info", "warmup", frontend=name, action="released")
+                self.vpp.request_frontends([name])
+        if self.warmup == "holding":
+            self.warmup = "releasing"
+
+    def _finish_warmup(self, reason: str) -> None:
+        if self.warmup != "done":
+            self.warmup = "done"
+            logs.emit("info", "warmup", action="done", reason=reason)
+            self.vpp.request_full(reason)
+
+    # -- timers: warm-up edges, slow-start steps, drain deadlines -------------------------------
+
+    async def _timers(self) -> None:
+        settings = self.config.settings
+        while True:
+            self._timer_wake.clear()
+            now_mono = self._since_start()
+            if self.warmup != "done":
+                if now_mono >= settings.warmup_max_delay:
+                    self._finish_warmup("max_delay reached")
+                elif now_mono >= settings.warmup_min_delay and self.warmup == "holding":
+                    self._release_ready(list(self.config.lb.frontends))
+                    self._publish()
+            due = self._expire_ramps_and_drains()
+            if self.warmup != "done":
+                edge = settings.warmup_min_delay if self.warmup == "holding" else settings.warmup_max_delay
+                due.append(max(0.0, edge - self._since_start()))
+            timeout = min(due) if due else None
+            try:
+                await asyncio.wait_for(self._timer_wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _expire_ramps_and_drains(self) -> List[float]:
+        """Push ramp steps and drain ends that are due; return the delays until the next ones.
+
+        Re-planning a frontend whose weights did not change costs no VPP call (the plan against
+        the cached state is empty), so every frontend with a running ramp is simply re-synced.
+        """
+        now = time.time()
+        due: List[float] = []
+        ramping: Set[str] = set()
+        drain_ended = False
+        longest_ramp: Dict[str, float] = {}
+        for fe in self.config.lb.frontends.values():
+            for name in fe.backend_names():
+                if fe.slow_start > 0 and name in self.ramp_since:
+                    ramping.add(fe.name)
+                    longest_ramp[name] = max(longest_ramp.get(name, 0.0), fe.slow_start)
+                    step = weights.slow_start_next_step(now - self.ramp_since[name], fe.slow_start)
+                    if step is not None:
+                        due.append(step)
+                if fe.drain_timeout > 0 and name in self.disabled_at:
+                    left = self.disabled_at[name] + fe.drain_timeout - now
+                    if left > 0:
+                        due.append(left)
+                    elif (fe.name, name) not in self._drained:
+                        self._drained.add((fe.name, name))
+                        drain_ended = True
+        # A ramp that is over in every frontend is forgotten: its full weight goes out below.
+        self.ramp_since = {n: t for n, t in self.ramp_since.items() if now - t < longest_ramp.get(n, 0.0)}
+        self._drained = {(f, b) for f, b in self._drained if b in self.disabled_at}
+        if drain_ended:
+            self.vpp.request_full("drain timeout")  # a fresh dump has the flow counts to flush
+        elif ramping:
+            self.vpp.request_frontends(f for f in ramping if self._is_released(f))
+        if ramping or drain_ended:
+            self._publish()
+        # A hair late rather than early: a step computed a microsecond early repeats the old one.
+        return [d + 0.001 for d in due]
+
+    # -- desired state (for VppSync) -----------------------------------------------------------
+
+    def _health(self) -> Dict[str, str]:
+        states = {name: rt.health.state for name, rt in self.backends.items()}
+        return weights.backend_states(self.config.lb.backends, states)
+
+    def adjustments(self, now: Optional[float] = None) -> Dict[str, Dict[str, weights.MemberAdjustment]]:
+        now = time.time() if now is None else now
+        result: Dict[str, Dict[str, weights.MemberAdjustment]] = {}
+        for fe in self.config.lb.frontends.values():
+            for name in fe.backend_names():
+                override = self.overrides.get((fe.name, name))
+                ramp = None
+                if fe.slow_start > 0 and name in self.ramp_since:
+                    ramp = weights.slow_start_fraction(now - self.ramp_since[name], fe.slow_start)
+                draining = (
+                    fe.drain_timeout > 0 and name in self.disabled_at
+                    and now - self.disabled_at[name] < fe.drain_timeout
+                )
+                adjust = weights.MemberAdjustment(override=override, ramp=ramp, draining=draining)
+                if not adjust.is_neutral():
+                    result.setdefault(fe.name, {})[name] = adjust
+        return result
+
+    def desired_full(self) -> Optional[model.LbState]:
+        if self.warmup == "holding":
+            return None
+        state = desired.desired_state(self.config.lb, self._health(), self.adjustments())
+        names = {fe.key: fe.name for fe in self.config.lb.frontends.values()}
+        vips = {k: v for k, v in state.vips.items() if self._is_released(names[k])}
+        return model.LbState(conf=state.conf, vips=vips)
+
+    def desired_frontend(self, name: str) -> Optional[model.VipState]:
+        fe = self.config.lb.frontends.get(name)
+        if fe is None or not self._is_released(name):
+            return None
+        adjustments = self.adjustments().get(name)
+        return desired.desired_vip(self.config.lb, fe, self._health(), adjustments)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._publish()
+
+    def _publish(self) -> None:
+        states = self._health()
+        adjustments = self.adjustments()
+        lb_state = self.vpp.lb_state
+        frontends = {}
+        for fe in self.config.lb.frontends.values():
+            view = self._frontend_view(fe, states, adjustments.get(fe.name, {}), lb_state)
+            old = self.frontend_states.get(fe.name)
+            if old != view.state:
+                if old is not None:
+                    logs.emit("info", "frontend-transition", frontend=fe.name, **{"from": old, "to": view.state})
+                    self.events.publish({"type": "frontend", "frontend": fe.name, "from": old, "to": view.state,
+                                         "at": time.time()})
+                self.frontend_states[fe.name] = view.state
+            frontends[fe.name] = view
+        for name in list(self.frontend_states):
+            if name not in self.config.lb.frontends:
+                del self.frontend_states[name]
+        self.snapshot = AgentSnapshot(
+            at=time.time(),
+            started_at=self.started_at,
+            warmup=self.warmup,
+            backends=MappingProxyType({n: rt.health.snapshot() for n, rt in self.backends.items()}),
+            frontends=MappingProxyType(frontends),
+            vpp=self.vpp.info,
+            lb_state=lb_state,
+            counters=self.vpp.counters,
+            mutations=MappingProxyType(dict(self.vpp.mutations)),
+            config_loaded_at=self.config_loaded_at,
+        )
+        self._state_dirty.set()
+
+    def _frontend_view(self, fe: Frontend, states, adjustments, lb_state) -> FrontendView:
+        effective = weights.effective_weights(fe, states, adjustments)
+        live = lb_state.vips.get(fe.key) if lb_state is not None else None
+        members = []
+        for pool in fe.pools:
+            for name, configured in pool.members.items():
+                address = self.config.lb.backends[name].address
+                adjust = adjustments.get(name, weights.NO_ADJUSTMENT)
+                live_as = live.ases.get(address) if live is not None else None
+                members.append(MemberView(
+                    backend=name, address=address, pool=pool.name, configured_weight=configured,
+                    effective_weight=effective[name].weight, flush=effective[name].flush, state=states[name],
+                    override=adjust.override, ramp=adjust.ramp, draining=adjust.draining,
+                    buckets=live_as.num_buckets if live_as is not None else None,
+                ))
+        return FrontendView(
+            name=fe.name, vip=fe.key, spec=fe.spec, state=weights.frontend_state(fe, states, adjustments),
+            active_pool=weights.active_pool(fe, states), flush_on_down=fe.flush_on_down,
+            released=self._is_released(fe.name), members=tuple(members), description=fe.description,
+        )
+
+    async def _state_writer(self) -> None:
+        """The state file: rewritten on every change, and at least every REFRESH_INTERVAL."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await asyncio.wait_for(self._state_dirty.wait(), agent_state.REFRESH_INTERVAL)
+            except TimeoutError:
+                pass
+            self._state_dirty.clear()
+            snap = self.snapshot
+            try:
+                await loop.run_in_executor(None, self._write_state_file, snap)
+            except OSError as exc:
+                logs.emit("error", "state-file-failed", path=self.config.settings.state_file, reason=str(exc))
+
+    def _write_state_file(self, snap: AgentSnapshot) -> None:
+        backends = {n: v.state for n, v in snap.backends.items() if v.state != health_mod.REMOVED}
+        agent_state.write_agent_state(
+            self.config.settings.state_file,
+            backends,
+            {n: f.state for n, f in snap.frontends.items()},
+            since={n: v.since for n, v in snap.backends.items()},
+            started_at=snap.started_at,
+            adjustments={
+                n: {m.backend: weights.MemberAdjustment(m.override, m.ramp, m.draining) for m in f.members}
+                for n, f in snap.frontends.items()
+            },
+        )
+
+    # -- netns ---------------------------------------------------------------------------------
+
+    def _open_netns(self, name: str) -> None:
+        self.netns_error = None
+        if not name:
+            return
+        try:
+            self.netns = probes.NetnsSockets.open(name)
+        except (probes.NetnsError, OSError) as exc:
+            # As vpp-maglev: probes that cannot reach their namespace mark the backends down.
+            self.netns_error = f"cannot enter network namespace {name}: {exc}"
+            logs.emit("error", "netns-failed", netns=name, reason=str(exc))
+
+
+def _cancel(rt: BackendRuntime) -> None:
+    if rt.task is not None and not rt.task.done():
+        rt.task.cancel()
+    rt.task = None

@@ -1,0 +1,58 @@
+"""The agent's published view: immutable values, swapped in one assignment.
+
+Readers (state file, exporter, status API, page) take ``agent.snapshot`` and read it without
+locks; the daemon builds a new one after every change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+from ..plugins.module_utils.vpp_lb import model
+from .health import BackendHealthView
+from .vppsync import CountersSnapshot, VppInfo
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """One pool member of a frontend: configured and effective weight and why."""
+
+    backend: str
+    address: str
+    pool: str
+    configured_weight: int
+    effective_weight: int
+    flush: bool
+    state: str  # the backend's state as the weights see it (config `enabled: false` = disabled)
+    override: Optional[int] = None
+    ramp: Optional[float] = None
+    draining: bool = False
+    buckets: Optional[int] = None  # VPP's share of the new-flow table, from the last dump
+
+
+@dataclass(frozen=True)
+class FrontendView:
+    name: str
+    vip: model.VipKey
+    spec: model.VipSpec
+    state: str  # up / down / unknown
+    active_pool: Optional[str]
+    flush_on_down: bool
+    released: bool  # warm-up: the agent writes this frontend's VIP
+    members: Tuple[MemberView, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class AgentSnapshot:
+    at: float  # unix seconds
+    started_at: float
+    warmup: str  # "holding" (no VPP writes), "releasing" (per frontend), "done"
+    backends: Mapping[str, BackendHealthView]
+    frontends: Mapping[str, FrontendView]
+    vpp: VppInfo
+    lb_state: Optional[model.LbState]
+    counters: Optional[CountersSnapshot]
+    mutations: Mapping[Tuple[str, str], int]
+    config_loaded_at: float

@@ -1,0 +1,128 @@
+"""Run the real agent (``python -m ansible_collections.maglev.vpp.agent``) as a subprocess.
+
+The agent logs JSON lines on stderr; ``AgentProcess`` keeps them and lets tests wait for a log
+event or for a condition, always with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Dict, List, Optional
+
+import yaml
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD_DIR = os.path.join(REPO_ROOT, ".build")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02):
+    """Poll a real condition until it holds (returns its value) or raise after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)  # paces the polling of a real condition; not a synchronisation
+
+
+class AgentProcess:
+    def __init__(self, config: dict, workdir: str):
+        self.config_path = os.path.join(workdir, "agent.yaml")
+        self.workdir = workdir
+        self.write_config(config)
+        self.records: List[dict] = []
+        self.raw_lines: List[str] = []
+        self._lock = threading.Lock()
+        self.proc: Optional[subprocess.Popen] = None
+
+    def write_config(self, config) -> None:
+        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, self.config_path)
+
+    def start(self) -> AgentProcess:
+        env = dict(os.environ, PYTHONPATH=BUILD_DIR)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--config", self.config_path],
+            cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_event("starting", timeout=20)
+        return self
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            with self._lock:
+                self.raw_lines.append(line)
+                try:
+                    self.records.append(json.loads(line))
+                except ValueError:
+                    pass
+
+    def events(self, event: str, **match) -> List[dict]:
+        with self._lock:
+            records = list(self.records)
+        return [r for r in records if r.get("event") == event and all(r.get(k) == v for k, v in match.items())]
+
+    def wait_event(self, event: str, timeout: float = 15, after: int = 0, **match) -> dict:
+        def found():
+            if self.proc.poll() is not None and not self.events(event, **match)[after:]:
+                raise AssertionError(f"agent exited with {self.proc.returncode}:\n{self.log_text()}")
+            hits = self.events(event, **match)
+            return hits[after] if len(hits) > after else None
+
+        return wait_for(found, timeout, f"log event {event} {match}")
+
+    def count(self, event: str, **match) -> int:
+        return len(self.events(event, **match))
+
+    def log_text(self) -> str:
+        with self._lock:
+            return "".join(self.raw_lines[-200:])
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 15) -> Optional[int]:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+
+def agent_config(sim, state_file: str, frontends: Dict, backends: Dict, healthchecks: Dict, **agent) -> dict:
+    settings = {
+        "vpp": {"api_socket": sim.api_socket, "stats_socket": sim.stats_socket},
+        "state_file": state_file,
+        "metrics": {"listen": ""},
+        "warmup": {"min_delay": "0s", "max_delay": "0s"},
+        "stats_interval": "200ms",
+        "log_level": "debug",
+    }
+    if sim.api_dir and not getattr(sim, "is_sim", True):
+        settings["vpp"]["api_dir"] = sim.api_dir
+    settings.update(agent)
+    return {
+        "conf": {"ip4_src_address": "10.255.0.1", "ip6_src_address": "2001:db8:ff::1"},
+        "healthchecks": healthchecks,
+        "backends": backends,
+        "frontends": frontends,
+        "agent": settings,
+    }

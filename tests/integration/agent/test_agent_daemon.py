@@ -1,0 +1,235 @@
+"""The agent end to end: real backends on loopback, real vppsim, the agent as a real process.
+
+Weights are read back from VPP (vppsim) through the core client, and the order of the agent's
+VPP writes from its vpp-lbsync log records.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Dict, List
+
+from agentproc import agent_config, wait_for
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PROTOCOLS, VipKey
+
+VIP = VipKey("192.0.2.1/32", PROTOCOLS["tcp"], 80)
+FAST_CHECK = {
+    "type": "http", "path": "/healthz", "interval": "300ms", "fast_interval": "100ms",
+    "down_interval": "300ms", "timeout": "200ms", "rise": 2, "fall": 2,
+}
+
+
+def frontends(slow_start=None, drain_timeout=None) -> dict:
+    www = {
+        "prefix": VIP.prefix, "protocol": "tcp", "port": 80, "encap": "gre4", "flush_on_down": True,
+        "pools": [
+            {"name": "primary", "backends": {"web1": {}, "web2": {}}},
+            {"name": "standby", "backends": {"web3": {}}},
+        ],
+    }
+    if slow_start:
+        www["slow_start"] = slow_start
+    if drain_timeout:
+        www["drain_timeout"] = drain_timeout
+    return {"www": www}
+
+
+def config_for(sim, tmp_path, backends, check=None, **kwargs) -> dict:
+    check = dict(FAST_CHECK, port=backends[0].port, **(check or {}))
+    fe_kwargs = {k: kwargs.pop(k) for k in ("slow_start", "drain_timeout") if k in kwargs}
+    names = {f"web{i + 1}": {"address": b.address, "healthcheck": "h"} for i, b in enumerate(backends)}
+    for name, extra in kwargs.pop("backend_extra", {}).items():
+        names[name].update(extra)
+    return agent_config(sim, str(tmp_path / "state.json"), frontends(**fe_kwargs), names, {"h": check}, **kwargs)
+
+
+def weights_in_vpp(client: VppLbClient) -> Dict[str, int]:
+    vip = client.dump().vips.get(VIP)
+    return {a: s.weight for a, s in vip.ases.items()} if vip else {}
+
+
+def as_weights(backends, *weights: int) -> Dict[str, int]:
+    return {b.address: w for b, w in zip(backends, weights, strict=True)}
+
+
+def expect_weights(client, backends, *expected: int, timeout: float = 15) -> None:
+    want = as_weights(backends, *expected)
+    wait_for(lambda: weights_in_vpp(client) == want, timeout, f"VPP weights {want}, have {weights_in_vpp(client)}")
+
+
+def replay_total_weights(records: List[dict], start: Dict[str, int]) -> List[int]:
+    """Total weight of the VIP after each logged VPP write, starting from ``start``."""
+    weights, totals = dict(start), []
+    for r in records:
+        if r.get("vip") != str(VIP):
+            continue
+        if r["kind"] in ("as_added", "as_weight_updated"):
+            weights[r["address"]] = r["weight"]
+        elif r["kind"] == "as_removed":
+            weights.pop(r["address"], None)
+        totals.append(sum(weights.values()))
+    return totals
+
+
+def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path, backends, client, agent):
+    proc = agent(config_for(sim, tmp_path, backends))
+    expect_weights(client, backends, 100, 100, 0)
+    synced = proc.count("vpp-lbsync")
+
+    backends[0].stop()
+    expect_weights(client, backends, 0, 100, 0)
+    proc.wait_event("backend-transition", backend="web1", to="down")
+    backends[1].stop()  # the whole primary pool is down: the standby takes over
+    expect_weights(client, backends, 0, 0, 100)
+    backends[0].start()
+    backends[1].start()
+    expect_weights(client, backends, 100, 100, 0)  # fail-back
+
+    writes = proc.events("vpp-lbsync")[synced:]
+    totals = replay_total_weights(writes, as_weights(backends, 100, 100, 0))
+    assert totals and min(totals) > 0, writes
+    # make before break: on fail-back the primary was raised before the standby dropped
+    addresses = [(r["address"], r["weight"]) for r in writes]
+    standby_dropped = len(addresses) - 1 - addresses[::-1].index((backends[2].address, 0))
+    primary_raised = max(i for i, (a, w) in enumerate(addresses) if w == 100 and a != backends[2].address
+                         and i <= standby_dropped)
+    assert writes[primary_raised]["trigger"] == writes[standby_dropped]["trigger"]
+
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["backends"]["web1"]["state"] == "up"
+    assert state["frontends"]["www"]["state"] == "up"
+
+
+def test_frontend_goes_down_and_up_with_events(sim, tmp_path, backends, client, agent):
+    proc = agent(config_for(sim, tmp_path, backends))
+    expect_weights(client, backends, 100, 100, 0)
+    for backend in backends:
+        backend.stop()
+    proc.wait_event("frontend-transition", frontend="www", to="down")
+    expect_weights(client, backends, 0, 0, 0)
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["frontends"]["www"]["state"] == "down"
+    backends[2].start()
+    proc.wait_event("frontend-transition", frontend="www", to="up")
+    expect_weights(client, backends, 0, 0, 100)
+
+
+def test_vpp_restart_is_restored(sim, tmp_path, backends, client, agent):
+    proc = agent(config_for(sim, tmp_path, backends))
+    expect_weights(client, backends, 100, 100, 0)
+    backends[1].stop()
+    expect_weights(client, backends, 100, 0, 0)
+    client.cli("sim fault restart")
+    client.reconnect()
+    proc.wait_event("vpp-connect", after=1, timeout=20)
+    expect_weights(client, backends, 100, 0, 0)  # VIP, ASes and current weights back
+    assert client.dump().conf.ip4_src_address == "10.255.0.1"  # lb_conf pushed again
+
+
+def test_stalled_vpp_does_not_crash_and_recovers(sim, tmp_path, backends, client, agent):
+    proc = agent(config_for(sim, tmp_path, backends, vpp={"api_socket": sim.api_socket,
+                                                              "stats_socket": sim.stats_socket, "timeout": "500ms"}))
+    expect_weights(client, backends, 100, 100, 0)
+    client.cli("sim fault stall 2000")
+    backends[0].stop()  # the agent's write stalls and times out
+    proc.wait_event("vpp-disconnect", timeout=20)
+    client.cli("sim fault stall 0")
+    expect_weights(client, backends, 0, 100, 0, timeout=30)
+    assert proc.proc.poll() is None
+
+
+def test_reload_broken_file_keeps_old_config_and_changed_weight_applies(sim, tmp_path, backends, client, agent):
+    config = config_for(sim, tmp_path, backends)
+    proc = agent(config)
+    expect_weights(client, backends, 100, 100, 0)
+
+    proc.write_config("frontends: [this is: not valid")
+    proc.signal(signal.SIGHUP)
+    failed = proc.wait_event("config-reload-failed")
+    assert failed["kind"] == "parse"
+    proc.write_config({**config, "frontends": {"www": {"prefix": "192.0.2.1/33", "pools": []}}})
+    proc.signal(signal.SIGHUP)
+    semantic = proc.wait_event("config-reload-failed", after=1)
+    assert semantic["kind"] == "semantic" and any("prefix" in e for e in semantic["errors"])
+    backends[0].stop()  # the old config still runs
+    expect_weights(client, backends, 0, 100, 0)
+    backends[0].start()
+    expect_weights(client, backends, 100, 100, 0)
+
+    config["frontends"]["www"]["pools"][0]["backends"]["web2"] = {"weight": 40}
+    proc.write_config(config)
+    proc.signal(signal.SIGHUP)
+    proc.wait_event("config-reload")
+    expect_weights(client, backends, 100, 40, 0)
+
+
+def test_foreign_vip_survives_every_sync(sim, tmp_path, backends, client, agent):
+    from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import ADD_VIP, Op, VipSpec
+
+    foreign = VipKey("203.0.113.9/32", PROTOCOLS["udp"], 53)
+    client.apply([Op(ADD_VIP, vip=foreign, spec=VipSpec())])
+    proc = agent(config_for(sim, tmp_path, backends, sync_interval="1s"))
+    expect_weights(client, backends, 100, 100, 0)
+    proc.wait_event("vpp-lbsync-done", after=2, scope="all", timeout=20)
+    assert foreign in client.dump().vips
+
+
+def test_restart_of_the_agent_pushes_no_zero_for_healthy_backends(sim, tmp_path, backends, client, agent):
+    first = agent(config_for(sim, tmp_path, backends))
+    expect_weights(client, backends, 100, 100, 0)
+    assert first.stop() == 0
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)  # untouched on exit
+
+    second = agent(config_for(sim, tmp_path, backends, warmup={"min_delay": "300ms", "max_delay": "5s"}))
+    second.wait_event("warmup", frontend="www", action="released")
+    second.wait_event("vpp-lbsync-done", scope="vip", timeout=10)
+    zeroed = [r for r in second.events("vpp-lbsync") if r.get("weight") == 0]
+    assert zeroed == []
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)
+
+
+def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, agent):
+    proc = agent(config_for(sim, tmp_path, backends, slow_start="2s"))
+    expect_weights(client, backends, 100, 100, 0)  # start-up is not a recovery: no ramp
+    backends[0].stop()
+    expect_weights(client, backends, 0, 100, 0)
+    synced = proc.count("vpp-lbsync")
+    backends[0].start()
+    expect_weights(client, backends, 100, 100, 0, timeout=20)
+    steps = [r["weight"] for r in proc.events("vpp-lbsync")[synced:] if r["address"] == backends[0].address]
+    assert steps == [20, 40, 60, 80, 100]
+
+
+def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, agent):
+    config = config_for(sim, tmp_path, backends, drain_timeout="1s")
+    proc = agent(config)
+    expect_weights(client, backends, 100, 100, 0)
+    client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 200 seed 7")
+    flows = {a.address: a.flows for a in client.dump().vips[VIP].ases.values()}
+    assert flows[backends[0].address] > 0
+
+    config["backends"]["web1"]["enabled"] = False
+    synced = proc.count("vpp-lbsync")
+    proc.write_config(config)
+    proc.signal(signal.SIGHUP)
+    expect_weights(client, backends, 0, 100, 0)
+    first = [r for r in proc.events("vpp-lbsync")[synced:] if r["address"] == backends[0].address]
+    assert first[0]["weight"] == 0 and first[0]["flush"] is False  # drain: existing flows stay
+    wait_for(
+        lambda: client.dump().vips[VIP].ases[backends[0].address].flows == 0, 15, "web1's flows flushed after drain"
+    )
+    flushes = [r for r in proc.events("vpp-lbsync")[synced:] if r["address"] == backends[0].address and r["flush"]]
+    assert flushes, proc.events("vpp-lbsync")[synced:]
+
+
+def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backends, client, agent):
+    proc = agent(config_for(sim, tmp_path, backends))
+    expect_weights(client, backends, 100, 100, 0)
+    wait_for(lambda: (tmp_path / "state.json").exists(), 5, "state file")
+    writes = proc.count("vpp-lbsync")
+    assert proc.stop() == 0
+    assert proc.count("vpp-lbsync") == writes
+    assert not (tmp_path / "state.json").exists()
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)

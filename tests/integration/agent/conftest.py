@@ -1,13 +1,16 @@
-"""Fixtures of the agent's integration tests: loopback HTTP backends, a VPP client, the agent process."""
+"""Fixtures of the agent's integration tests: loopback HTTP backends, real backends in a network
+namespace (backends.py), a VPP client, the agent process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import List
+from typing import Callable, Iterator, List
 
 import pytest
 from agentproc import AgentProcess
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
+from backends import BackendNet
 from httpbackends import HttpBackend, free_port
 
 
@@ -25,6 +28,20 @@ def backends():
     yield started
     for backend in started:
         backend.stop()
+
+
+@pytest.fixture
+def backend_net() -> Iterator[BackendNet]:
+    """A fresh BackendNet, torn down (servers, veth, namespace) even when the test fails."""
+    with BackendNet() as net:
+        yield net
+
+
+@pytest.fixture
+def backend_net_factory() -> Iterator[Callable[[], BackendNet]]:
+    """Makes more BackendNets in one test; every one is torn down at the end."""
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(BackendNet())
 
 
 @pytest.fixture

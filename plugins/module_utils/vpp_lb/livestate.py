@@ -30,8 +30,8 @@ def apply_ops(state: LbState, ops: Iterable[Op], *, as_weights: bool = True) -> 
 
     ``state`` is not changed; VIPs the ops do not touch are shared with it (states are values).
     ``ops`` are ops VPP accepted, so each applies (an op on a VIP or AS that is not in the state
-    is ignored rather than guessed at). ``as_weights`` False (LB API
-    1.1.0) records added ASes at weight 100, as the client's dump reports them there.
+    is ignored rather than guessed at). ``as_weights`` False (LB API 1.1.0) records added ASes
+    at weight 100, as the client's dump reports them there.
     """
     conf = state.conf
     vips: Dict[VipKey, VipState] = dict(state.vips)

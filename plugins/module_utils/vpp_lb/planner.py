@@ -89,7 +89,8 @@ def plan_vip(desired: VipState, actual: Optional[VipState], *, as_weights: bool 
 
     The same rules and order as ``plan`` for that VIP, without conf, pruning or conflict checks
     against other VIPs: for the agent, which plans one frontend after a health transition
-    against its cached live state.
+    against its cached live state. A health transition only changes weights; a plan that adds
+    the VIP may meet another VIP on its prefix, which only ``conflicts`` on the whole state sees.
     """
     if actual is None:
         return _add_vip(desired, _new_vip_reason(desired), as_weights)

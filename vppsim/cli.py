@@ -421,8 +421,8 @@ def _lb_as(p: LbPlugin, inp: _Input, out: list[str]) -> None:
         if (a := _parse_ip46_address(inp.peek())) is not None:
             addresses.append(a)
             inp.i += 1
-        elif (n := inp.take_int("weight", signed=False)) is not None:
-            weight = n
+        elif p.personality.weights and (n := inp.take_int("weight", signed=False)) is not None:
+            weight = n  # 1.1.0 has no weights: there the keyword is a parse error
         elif inp.take("del"):
             is_del = True
         elif inp.take("flush"):

@@ -60,10 +60,10 @@ class Clock:
         self.now += seconds
 
 
-def make(n_threads: int = 1) -> tuple[LbPlugin, FakeStats, Clock]:
+def make(n_threads: int = 1, api_version: str = "1.2.0") -> tuple[LbPlugin, FakeStats, Clock]:
     stats = FakeStats(n_threads)
     clock = Clock()
-    return LbPlugin(stats, clock=clock), stats, clock
+    return LbPlugin(stats, api_version=api_version, clock=clock), stats, clock
 
 
 def A(text: str):  # noqa: N802 - short on purpose, reads like the facts' notation

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 import pytest
@@ -485,8 +484,8 @@ def test_as_pool_slots_are_reused_lifo() -> None:
 
 
 def test_plugin_rejects_unknown_api_version() -> None:
-    with pytest.raises(ValueError, match="1.1.0"):
-        LbPlugin(make()[1], api_version="1.1.0")
+    with pytest.raises(ValueError, match="1.0.0"):
+        LbPlugin(make()[1], api_version="1.0.0")
 
 
 @pytest.mark.parametrize(
@@ -519,15 +518,12 @@ REL_VERBOSE = (  # vpp-facts Part 3 §4.9, observed on v26.06 (LB API 1.1.0)
 )
 
 
-def test_personality_switches_reproduce_the_1_1_0_cli() -> None:
-    # Only 1.2.0 is offered; the switches a 1.1.0 personality needs already drive the code.
-    p, _stats, _clock = make()
-    p.personality = replace(p.personality, api_version="1.1.0", weights=False, as_line="legacy",
-                            show_vips_without_args=False, periodic_gc=False, cli_lb_as_runs_gc=True)
+def test_1_1_0_cli_reproduces_v26_06() -> None:
+    p, _stats, _clock = make(api_version="1.1.0")
     for cmd in ("lb conf ip4-src-address 192.0.2.1 ip6-src-address 2001:db8::1",
                 "lb vip 192.0.2.10/32 src_ip_sticky", "lb vip 2001:db8:100::10/128 encap gre6",
                 "lb as 192.0.2.10/32 10.0.0.1", "lb as 192.0.2.10/32 10.0.0.2", "lb as 192.0.2.10/32 10.0.0.3",
-                "lb as 2001:db8:100::10/128 2001:db8:200::1", "lb as 2001:db8:100::10/128 2001:db8:200::2 weight 7"):
+                "lb as 2001:db8:100::10/128 2001:db8:200::1", "lb as 2001:db8:100::10/128 2001:db8:200::2"):
         assert p.cli(cmd)[0] == 0, cmd
     assert p.cli("show lb") == (
         0, "lb_main ip4-src-address: 192.0.2.1 \n ip6-src-address: 2001:db8::1 \n #vips: 3\n #ass: 5\n")
@@ -535,8 +531,11 @@ def test_personality_switches_reproduce_the_1_1_0_cli() -> None:
     assert p.cli("show lb vips x") == (0, (
         "ip4-gre4 192.0.2.10/32 new_size:1024 #as:3\nip6-gre6 2001:db8:100::10/128 new_size:1024 #as:2\n"))
     assert p.cli("show lb vips verbose") == (0, REL_VERBOSE)
+    # 1.1.0 has no weights: the keyword is unknown to `lb as`.
+    assert p.cli("lb as 2001:db8:100::10/128 2001:db8:200::3 weight 7") == (
+        -1, "lb as: parse error: 'weight 7'\n")
     assert p.cli("lb vip 192.0.2.99/32")[0] == 0
-    assert p.vip_del(A("192.0.2.99"), 32, 255, 0) == 0
+    assert p.vip_del(A("192.0.2.99"), 128, 255, 0) == 0  # 1.1.0's API wants 96 + plen
     p.gc_tick()  # no lb-gc-process before 1.2.0
     assert "192.0.2.99/32" in p.cli("show lb vips x")[1]
     assert p.cli("lb as 192.0.2.10/32 10.0.0.4") == (0, "")  # ... but `lb as` collects there

@@ -1,4 +1,4 @@
-"""vppsim.maglev: VPP's per-AS bucket counts, and a real bucket -> AS mapping with those counts."""
+"""vppsim.maglev: VPP's per-AS bucket counts, its xxhash seeds and its bucket-by-bucket fill."""
 
 from __future__ import annotations
 
@@ -82,13 +82,15 @@ def test_no_usable_as_means_drop_table(rows: list[tuple[int, int, int]]) -> None
     assert table.counts() == {DROP_AS: 64}
 
 
-def test_huge_tables_cost_nothing() -> None:
+def test_huge_tables_give_counts_without_filling() -> None:
     table = build_table([(1, 1, 100), (2, 2, 100), (3, 3, 1)], 1 << 30)
+    # 2^30 = 201 replicas * 5341999 + 25; the 25 extra: 3 at level 0, then 2 per level for 11 levels.
+    assert table.counts() == {1: 100 * 5341999 + 12, 2: 100 * 5341999 + 12, 3: 5341999 + 1}
     assert sum(table.counts().values()) == 1 << 30
-    assert table.lookup(123456789) in (1, 2, 3)
+    assert table._buckets is None  # the 2^30 buckets are only filled for a lookup
 
 
 @pytest.mark.parametrize("size", [0, 3, 1000])
 def test_size_must_be_a_power_of_two(size: int) -> None:
     with pytest.raises(ValueError):
-        NewFlowTable(size, [], [])
+        NewFlowTable(size, [], True)

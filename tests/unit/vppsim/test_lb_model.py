@@ -504,39 +504,3 @@ def test_cli_commands_that_run_the_global_gc(command: str, vip_freed: bool) -> N
     assert p.vip_del(A("192.0.2.2"), 32, 255, 0) == 0
     assert p.cli(command)[0] == 0
     assert ("192.0.2.2/32" not in p.cli("show lb vips")[1]) is vip_freed
-
-
-# --------------------------------------------------------------------------- personality switches
-REL_VERBOSE = (  # vpp-facts Part 3 §4.9, observed on v26.06 (LB API 1.1.0)
-    " ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky\n  new_size:1024\n" + COUNTERS_ZERO + "  #as:3\n"
-    "    10.0.0.1 342 buckets   0 flows  dpo:10 used\n"
-    "    10.0.0.2 341 buckets   0 flows  dpo:11 used\n"
-    "    10.0.0.3 341 buckets   0 flows  dpo:12 used\n\n"
-    " ip6-gre6 [2] 2001:db8:100::10/128\n  new_size:1024\n" + COUNTERS_ZERO + "  #as:2\n"
-    "    2001:db8:200::1 512 buckets   0 flows  dpo:13 used\n"
-    "    2001:db8:200::2 512 buckets   0 flows  dpo:14 used\n\n"
-)
-
-
-def test_1_1_0_cli_reproduces_v26_06() -> None:
-    p, _stats, _clock = make(api_version="1.1.0")
-    for cmd in ("lb conf ip4-src-address 192.0.2.1 ip6-src-address 2001:db8::1",
-                "lb vip 192.0.2.10/32 src_ip_sticky", "lb vip 2001:db8:100::10/128 encap gre6",
-                "lb as 192.0.2.10/32 10.0.0.1", "lb as 192.0.2.10/32 10.0.0.2", "lb as 192.0.2.10/32 10.0.0.3",
-                "lb as 2001:db8:100::10/128 2001:db8:200::1", "lb as 2001:db8:100::10/128 2001:db8:200::2"):
-        assert p.cli(cmd)[0] == 0, cmd
-    assert p.cli("show lb") == (
-        0, "lb_main ip4-src-address: 192.0.2.1 \n ip6-src-address: 2001:db8::1 \n #vips: 3\n #ass: 5\n")
-    assert p.cli("show lb vips") == (0, "")  # 1.1.0 prints nothing without an argument
-    assert p.cli("show lb vips x") == (0, (
-        "ip4-gre4 192.0.2.10/32 new_size:1024 #as:3\nip6-gre6 2001:db8:100::10/128 new_size:1024 #as:2\n"))
-    assert p.cli("show lb vips verbose") == (0, REL_VERBOSE)
-    # 1.1.0 has no weights: the keyword is unknown to `lb as`.
-    assert p.cli("lb as 2001:db8:100::10/128 2001:db8:200::3 weight 7") == (
-        -1, "lb as: parse error: 'weight 7'\n")
-    assert p.cli("lb vip 192.0.2.99/32")[0] == 0
-    assert p.vip_del(A("192.0.2.99"), 128, 255, 0) == 0  # 1.1.0's API wants 96 + plen
-    p.gc_tick()  # no lb-gc-process before 1.2.0
-    assert "192.0.2.99/32" in p.cli("show lb vips x")[1]
-    assert p.cli("lb as 192.0.2.10/32 10.0.0.4") == (0, "")  # ... but `lb as` collects there
-    assert "192.0.2.99/32" not in p.cli("show lb vips x")[1]

@@ -176,3 +176,32 @@ def test_ipv6_address_formatting_matches_vpp() -> None:
         "ip6-gre6 2001:db8:0:1::1/128 new_size:1024 #as:0\n"
         "ip6-gre6 2001::1:0:0:1:1/128 new_size:1024 #as:0\n"  # the first of two equal runs
         "ip6-gre6 ::ffff:c000:201/128 new_size:1024 #as:0\n")
+
+
+# --------------------------------------------------------------------------- sim buckets
+@pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
+def test_sim_buckets_prints_the_table_bucket_by_bucket(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
+    rv, _text = run(p, "lb vip 192.0.2.1/32 protocol tcp port 80 new_len 16",
+                    "lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.11 198.51.100.12 198.51.100.13",
+                    "show lb")
+    assert rv == 0
+    rv, text = p.cli("sim buckets 192.0.2.1/32 protocol tcp port 80")
+    assert rv == 0
+    lines = text.splitlines()
+    assert lines[0] == "vip [1] 192.0.2.1/32 protocol:6 port:80 new_size:16"
+    vip = p.vip(1)
+    assert lines[1:] == [f"  {b} {p.as_(ai).text()}" for b, ai in enumerate(p.table(vip).as_list())]
+    names = ("198.51.100.11", "198.51.100.12", "198.51.100.13")
+    counts = {n: sum(1 for line in lines[1:] if line.endswith(" " + n)) for n in names}
+    assert counts == {"198.51.100.11": 6, "198.51.100.12": 5, "198.51.100.13": 5}
+
+
+def test_sim_buckets_of_a_vip_without_ases_and_errors() -> None:
+    p, _stats, _clock = make()
+    assert p.cli("lb vip 2001:db8::1/128 encap gre6 new_len 4")[0] == 0
+    assert p.cli("sim buckets 2001:db8::1/128") == (
+        0, "vip [1] 2001:db8::1/128 new_size:4\n  0 drop\n  1 drop\n  2 drop\n  3 drop\n")
+    assert p.cli("sim buckets 2001:db8::2/128") == (-1, "sim buckets: lb_vip_find_index error -6\n")
+    assert p.cli("sim buckets nonsense") == (-1, "sim buckets: invalid vip prefix: 'nonsense'\n")
+    assert p.cli("sim buckets 2001:db8::1/128 bogus") == (-1, "sim buckets: parse error: 'bogus'\n")

@@ -10,7 +10,8 @@ Commands (VPP master ``cli.c``; parsing follows its ``unformat`` loops):
   [type clusterip|nodeport target_port N] [new_len N] [src_ip_sticky] [del]`` (global GC first;
   prints ``lb_vip_add ok <index>``).
 * ``lb as <vip-prefix> [protocol tcp|udp port N] <addr>... [weight 0-100] [del] [flush]``
-  (with ``weight``: add, and on VALUE_EXIST set the weight instead).  Like VPP master (commit
+  (with ``weight``: add, and on VALUE_EXIST set the weight instead; 1.1.0 has no ``weight``
+  and runs the global GC first).  Like VPP master (commit
   db44addb60c removed the call), it runs only the per-VIP (rate-limited) GC inside the
   add/delete, not the global pass.
 * ``lb flush vip <prefix> [protocol tcp|udp port N]``, ``test lb flowtable flush``,

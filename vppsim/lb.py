@@ -2,8 +2,11 @@
 
 This is an independent reading of VPP master b575ec2c56d7 (LB API 1.2.0, "MASTER" in
 ``vpp-facts.md``): ``lb.c``, ``api.c``, ``cli.c``, ``node.c`` and ``lbhash.h``, checked against
-the outputs recorded in vpp-facts Part 2.  Everything observable is modelled on VPP's own data
-structures, so the quirks fall out instead of being special-cased:
+the outputs recorded in vpp-facts Part 2.  The 1.1.0 personality (releases up to v26.06, "REL",
+:data:`PERSONALITIES`) switches to that generation's handlers and CLI, checked against Part 3:
+no weights, IPv4 prefixes only as ``96+len``, encap read without byte swap, the raw details
+encoding, no periodic GC, ``lb as`` running the global GC.  Everything observable is modelled
+on VPP's own data structures, so the quirks fall out instead of being special-cased:
 
 * **Addresses are ip46.** Prefixes and AS addresses are 128-bit ints; IPv4 sits in the low 32
   bits with the 96 bits above it zero and a VIP plen of ``96 + len``.  "Is this IPv4?" is VPP's
@@ -34,8 +37,8 @@ Deliberate deviations from VPP (each would crash or corrupt real VPP, or is not 
   uninitialised index); it still returns 0.
 * Sticky bucket count 0 (accepted by ``lb_conf``) makes VPP index out of bounds on the next LB
   packet; simulated traffic refuses to run instead.
-* The Maglev table maps buckets to ASes with VPP's exact per-AS counts but not VPP's xxhash
-  placement (see :mod:`vppsim.maglev`); flow hashes are the simulator's own.
+* The Maglev table is VPP's, bucket by bucket (:mod:`vppsim.maglev`); flow hashes are the
+  simulator's own, so which bucket a given packet hits is not VPP's.
 * The AS FIB entries keep VPP's load-balance numbering (``dpo:`` in the CLI); their indexes are
   returned to the pool when the entry goes, and no real adjacency/forwarding is modelled.
 

@@ -763,3 +763,22 @@ def test_rel_has_no_weights(vppsim, connect, lb_api):
         c.api.lb_add_del_as(pfx="2001:db8::10/128", as_address="2001:db8:1::1", weight=50)
     assert cli(c, "lb as 2001:db8::10/128 2001:db8:1::1 weight 50") == (
         -1, "lb as: parse error: 'weight 50'\n")
+
+
+def test_lb_api_1_1_0_file_is_the_master_file_without_the_master_only_messages():
+    """vppsim/api-1.1.0/lb.api.json must not drift from vppsim/api/lb.api.json."""
+    from vppsim import api_dir_for
+    from vppsim.handlers import LB_MASTER_ONLY as MASTER_ONLY_NAMES
+
+    with open(os.path.join(api_dir_for("1.2.0"), "lb.api.json")) as f:
+        master = json.load(f)
+    with open(os.path.join(api_dir_for("1.1.0"), "lb.api.json")) as f:
+        rel = json.load(f)
+    expected = dict(master, messages=[m for m in master["messages"] if m[0] not in MASTER_ONLY_NAMES],
+                    services={k: v for k, v in master["services"].items() if k not in MASTER_ONLY_NAMES},
+                    options=dict(master["options"], version="1.1.0"))
+    assert rel == expected
+    assert len(rel["messages"]) == 18
+    for name in os.listdir(api_dir_for("1.1.0")):  # every other file is the master one
+        if name != "lb.api.json":
+            assert os.path.samefile(os.path.join(api_dir_for("1.1.0"), name), os.path.join(api_dir_for("1.2.0"), name))

@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # Modules that register messages, in message-id order. memclnt must come first: vpp_papi
 # hardcodes sockclnt_create=15 and its reply=16, which is memclnt's file order from id 1.
 MODULES = ("memclnt", "vlib", "vpe", "ip", "lb")
-# Messages that only exist in LB API 1.2.0 (VPP master after 26.06).
+# Messages that only exist in LB API 1.2.0 (VPP master after 26.06); vppsim/api-1.1.0/lb.api.json
+# is vppsim/api/lb.api.json without them (a test keeps the two in step).
 LB_MASTER_ONLY = frozenset(
     {
         "lb_conf_get",

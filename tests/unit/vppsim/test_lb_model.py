@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 import pytest
-from _lbsim import A, as4, make, part2_state, vip4
+from _lbsim import A, api_plen4, as4, make, part2_state, vip4
 
 from vppsim.lb import (
     RV_INVALID_ADDRESS_FAMILY,
@@ -355,16 +355,17 @@ def test_delete_vip_with_ases_marks_everything_removed() -> None:
     assert p.cli("show lb")[1].splitlines()[2] == " #vips: 4"
 
 
-def test_per_port_vips_share_one_route_until_the_last_goes() -> None:
-    p, stats, _clock = make()
+@pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
+def test_per_port_vips_share_one_route_until_the_last_goes(api_version: str) -> None:
+    p, stats, _clock = make(api_version=api_version)
     assert vip4(p, V4, protocol=6, port=80) == 0
     assert vip4(p, V4, protocol=17, port=53) == 0
     assert vip4(p, "192.0.2.2") == 0
     assert p.route_lookup(0, A(V4), 32, True) == 8
     assert p.route_lookup(0, A("192.0.2.2"), 32, True) == 9
-    assert p.vip_del(A(V4), 32, 6, 80) == 0
+    assert p.vip_del(A(V4), api_plen4(p, 32), 6, 80) == 0
     assert p.route_lookup(0, A(V4), 32, True) == 8
-    assert p.vip_del(A(V4), 32, 17, 53) == 0
+    assert p.vip_del(A(V4), api_plen4(p, 32), 17, 53) == 0
     assert p.route_lookup(0, A(V4), 32, True) is None
     stats.combined["/net/route/to"][0][8] = (5, 500)
     assert vip4(p, "192.0.2.3") == 0  # the freed load-balance index is reused (LIFO) and zeroed
@@ -372,8 +373,9 @@ def test_per_port_vips_share_one_route_until_the_last_goes() -> None:
     assert stats.combined["/net/route/to"][0][8] == (0, 0)
 
 
-def test_route_lookup_longest_prefix_match() -> None:
-    p, _stats, _clock = make()
+@pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
+def test_route_lookup_longest_prefix_match(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
     assert vip4(p, "192.0.2.0", 24) == 0
     assert vip4(p, "192.0.2.128", 25) == 0
     assert p.route_lookup(0, A("192.0.2.200"), 32, False) == 9
@@ -470,12 +472,13 @@ def test_gc_frees_deleted_vips_and_reuses_slots_lifo() -> None:
     assert p.cli("lb vip 192.0.2.7/32") == (0, "lb_vip_add ok 4\n")
 
 
-def test_as_pool_slots_are_reused_lifo() -> None:
-    p, _stats, clock = make()
+@pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
+def test_as_pool_slots_are_reused_lifo(api_version: str) -> None:
+    p, _stats, clock = make(api_version=api_version)
     assert vip4(p, "192.0.2.1") == 0
     for last in (1, 2, 3):
         assert as4(p, "192.0.2.1", f"10.0.0.{last}") == 0
-    assert p.as_del(A("192.0.2.1"), 32, 255, 0, A("10.0.0.1"), False) == 0
+    assert p.as_del(A("192.0.2.1"), api_plen4(p, 32), 255, 0, A("10.0.0.1"), False) == 0
     clock.advance(70)
     assert p.cli("sim gc") == (0, "gc: freed 1 as, 0 vip\n  as [1] 10.0.0.1 vip [1]\n")
     assert as4(p, "192.0.2.1", "10.0.0.9") == 0

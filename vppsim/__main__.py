@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from vppsim import API_DIR
+from vppsim import DEFAULT_LB_API, LB_API_VERSIONS, api_dir_for
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,19 +20,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="counter rows per stats vector (thread 0 = main)")
     p.add_argument("--stats-interval", type=float, default=1.0, help="seconds between /sys/heartbeat updates")
     p.add_argument("--stats-size", type=int, default=64 << 20, help="stats segment size in bytes (fixed)")
-    # Only the 1.2.0 personality (VPP master) is modelled so far; 1.1.0 (releases up to 26.06)
-    # is prepared for in the definitions and lb.Personality but not built.
-    p.add_argument("--lb-api", default="1.2.0", choices=["1.2.0"],
-                   help="LB API generation to emulate: 1.2.0 = VPP master with per-AS weights")
+    p.add_argument("--lb-api", default=DEFAULT_LB_API, choices=LB_API_VERSIONS,
+                   help="LB API generation to emulate: 1.2.0 = VPP master with per-AS weights (default); "
+                        "1.1.0 = releases up to v26.06, with their handler bugs")
     p.add_argument("--gc-interval", type=float, default=60.0, help="lb-gc-process period in seconds (1.2.0)")
-    p.add_argument("--print-api-dir", action="store_true", help="print the API JSON directory and exit")
+    p.add_argument("--print-api-dir", action="store_true",
+                   help="print the API JSON directory of the --lb-api personality and exit")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.print_api_dir:
-        print(API_DIR)
+        print(api_dir_for(args.lb_api))
         return 0
     if args.threads < 1:
         sys.exit("--threads must be >= 1")

@@ -10,7 +10,8 @@ Commands (VPP master ``cli.c``; parsing follows its ``unformat`` loops):
   [type clusterip|nodeport target_port N] [new_len N] [src_ip_sticky] [del]`` (global GC first;
   prints ``lb_vip_add ok <index>``).
 * ``lb as <vip-prefix> [protocol tcp|udp port N] <addr>... [weight 0-100] [del] [flush]``
-  (with ``weight``: add, and on VALUE_EXIST set the weight instead).  Like VPP master (commit
+  (with ``weight``: add, and on VALUE_EXIST set the weight instead; 1.1.0 has no ``weight``
+  and runs the global GC first).  Like VPP master (commit
   db44addb60c removed the call), it runs only the per-VIP (rate-limited) GC inside the
   add/delete, not the global pass.
 * ``lb flush vip <prefix> [protocol tcp|udp port N]``, ``test lb flowtable flush``,
@@ -35,6 +36,17 @@ Simulator-only commands (not in VPP):
   flows that hit the drop AS.  When no per-port VIP matches, the header reads ``vip [0]``
   (VPP's placeholder VIP) with the prefix that was asked for; an all-port NAT VIP answers
   ``  dropped: all-port NAT VIP has no lb node`` after the header.
+* ``sim buckets <vip-prefix> [protocol tcp|udp port N]`` - the VIP's new-flow table as VPP
+  fills it (:mod:`vppsim.maglev`), one line per bucket: ``<bucket> <AS address>`` (``drop`` for
+  the drop AS).  Reply::
+
+      vip [1] 192.0.2.1/32 new_size:4
+        0 198.51.100.11
+        1 198.51.100.12
+        2 198.51.100.11
+        3 198.51.100.12
+
+  A per-port VIP's header adds `` protocol:6 port:80`` after the prefix.
 * ``sim gc`` - a full GC pass now (ignoring, and not resetting, the per-VIP 60 s rate limit;
   the 10 s and zero-reference rules for ASes still apply).  Reply::
 
@@ -421,8 +433,8 @@ def _lb_as(p: LbPlugin, inp: _Input, out: list[str]) -> None:
         if (a := _parse_ip46_address(inp.peek())) is not None:
             addresses.append(a)
             inp.i += 1
-        elif (n := inp.take_int("weight", signed=False)) is not None:
-            weight = n
+        elif p.personality.weights and (n := inp.take_int("weight", signed=False)) is not None:
+            weight = n  # 1.1.0 has no weights: there the keyword is a parse error
         elif inp.take("del"):
             is_del = True
         elif inp.take("flush"):
@@ -572,6 +584,38 @@ def _parse_network(tok: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | 
         return None
 
 
+def _sim_buckets(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+    pfx = _parse_ip46_prefix(inp.peek())
+    if pfx is None:
+        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
+    inp.i += 1
+    protocol, port = 255, 0
+    while not inp.at_end():
+        if inp.take("protocol", "tcp"):
+            protocol = 6
+        elif inp.take("protocol", "udp"):
+            protocol = 17
+        elif (n := inp.take_int("port", signed=False)) is not None:
+            port = n
+        else:
+            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    if port == 0:
+        protocol = 255
+    vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
+    if vip is None:
+        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    names = {0: "drop"}
+    lines = [f"vip [{vip.index}] {vip.prefix_text()}"
+             f"{f' protocol:{vip.protocol} port:{vip.port}' if vip.port else ''} new_size:{vip.new_len}\n"]
+    for bucket, ai in enumerate(p.table(vip).buckets()):
+        name = names.get(ai)
+        if name is None:
+            a = p.as_(ai)
+            name = names[ai] = a.text() if a is not None else f"as[{ai}]"
+        lines.append(f"  {bucket} {name}\n")
+    out.append("".join(lines))
+
+
 def _sim_gc(p: LbPlugin, inp: _Input, out: list[str]) -> None:
     if not inp.at_end():
         raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
@@ -593,7 +637,7 @@ _TREE: dict[str, object] = {
         "set": {"interface": {"nat4": {"": _lb_set_interface_nat}, "nat6": {"": _lb_set_interface_nat}}},
     },
     "test": {"lb": {"flowtable": {"flush": {"": _flowtable_flush}}}},
-    "sim": {"traffic": {"": _sim_traffic}, "gc": {"": _sim_gc}},
+    "sim": {"traffic": {"": _sim_traffic}, "buckets": {"": _sim_buckets}, "gc": {"": _sim_gc}},
 }
 
 

@@ -23,7 +23,7 @@ import traceback
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any, Callable
 
-from vppsim import API_DIR
+from vppsim import api_dir_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from vppsim.server import Connection, Server
@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # Modules that register messages, in message-id order. memclnt must come first: vpp_papi
 # hardcodes sockclnt_create=15 and its reply=16, which is memclnt's file order from id 1.
 MODULES = ("memclnt", "vlib", "vpe", "ip", "lb")
-# Messages that only exist in LB API 1.2.0 (VPP master after 26.06).
+# Messages that only exist in LB API 1.2.0 (VPP master after 26.06); vppsim/api-1.1.0/lb.api.json
+# is vppsim/api/lb.api.json without them (a test keeps the two in step).
 LB_MASTER_ONLY = frozenset(
     {
         "lb_conf_get",
@@ -238,18 +239,18 @@ def encode_string(s: bytes | str) -> bytes:
 class ApiDefinitions:
     """Loaded api.json documents, the message table and compiled codecs."""
 
-    def __init__(self, api_dir: str = API_DIR, lb_api_version: str = "1.2.0") -> None:
-        self.api_dir = api_dir
+    def __init__(self, api_dir: str | None = None, lb_api_version: str = "1.2.0") -> None:
+        """Load ``api_dir`` (default: the directory of ``lb_api_version``, see vppsim.api_dir_for)."""
+        self.api_dir = api_dir if api_dir is not None else api_dir_for(lb_api_version)
         self.lb_api_version = lb_api_version
         self.registry = TypeRegistry()
         docs: dict[str, dict] = {}
-        for fn in sorted(os.listdir(api_dir)):
+        for fn in sorted(os.listdir(self.api_dir)):
             if fn.endswith(".api.json"):
-                with open(os.path.join(api_dir, fn)) as f:
+                with open(os.path.join(self.api_dir, fn)) as f:
                     docs[fn[: -len(".api.json")]] = json.load(f)
         for d in docs.values():
             self.registry.add_document(d)
-        master = lb_api_version != "1.1.0"
         self.codecs: dict[str, Codec] = {}
         self.by_id: list[Codec | None] = [None]
         self.services: dict[str, dict] = {}
@@ -257,11 +258,6 @@ class ApiDefinitions:
         served_docs = []
         for module in MODULES:
             doc = docs[module]
-            if module == "lb" and not master:
-                doc = dict(doc)
-                doc["messages"] = [m for m in doc["messages"] if m[0] not in LB_MASTER_ONLY]
-                doc["services"] = {k: v for k, v in doc["services"].items() if k not in LB_MASTER_ONLY}
-                doc["options"] = {**doc.get("options", {}), "version": lb_api_version}
             self.module_first_id[module] = len(self.by_id)
             for m in doc["messages"]:
                 meta = next(x for x in m[1:] if isinstance(x, dict))

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from . import API_DIR
+from . import DEFAULT_LB_API, api_dir_for
 
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -81,8 +81,21 @@ def _accepts(path: str, kind: int) -> bool:
         s.close()
 
 
+def lb_api_of(args: tuple[str, ...] | list[str]) -> str:
+    """The ``--lb-api`` value in a vppsim command line (the default personality without one)."""
+    for i, arg in enumerate(args):
+        if arg == "--lb-api" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--lb-api="):
+            return arg.split("=", 1)[1]
+    return DEFAULT_LB_API
+
+
 def start(*args: str, timeout: float = READY_TIMEOUT) -> SimProcess:
-    """Start `python -m vppsim [args]` in a fresh temp dir and wait until both sockets accept."""
+    """Start `python -m vppsim [args]` in a fresh temp dir and wait until both sockets accept.
+
+    The handle's ``api_dir`` is the definitions of the personality chosen with ``--lb-api``.
+    """
     # A short path under /tmp: AF_UNIX paths are limited to 108 bytes.
     workdir = tempfile.mkdtemp(prefix="vppsim-", dir="/tmp")
     api_sock = os.path.join(workdir, "api.sock")
@@ -92,7 +105,7 @@ def start(*args: str, timeout: float = READY_TIMEOUT) -> SimProcess:
     cmd = [sys.executable, "-m", "vppsim", "--api-socket", api_sock, "--stats-socket", stats_sock, *args]
     with open(os.path.join(workdir, "vppsim.log"), "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    sim = SimProcess(api_sock, stats_sock, API_DIR, proc, workdir, list(args))
+    sim = SimProcess(api_sock, stats_sock, api_dir_for(lb_api_of(args)), proc, workdir, list(args))
     deadline = time.monotonic() + timeout
     # Bounded readiness poll: each probe is a real connect; the short pause only paces the probes.
     while True:

@@ -2,8 +2,11 @@
 
 This is an independent reading of VPP master b575ec2c56d7 (LB API 1.2.0, "MASTER" in
 ``vpp-facts.md``): ``lb.c``, ``api.c``, ``cli.c``, ``node.c`` and ``lbhash.h``, checked against
-the outputs recorded in vpp-facts Part 2.  Everything observable is modelled on VPP's own data
-structures, so the quirks fall out instead of being special-cased:
+the outputs recorded in vpp-facts Part 2.  The 1.1.0 personality (releases up to v26.06, "REL",
+:data:`PERSONALITIES`) switches to that generation's handlers and CLI, checked against Part 3:
+no weights, IPv4 prefixes only as ``96+len``, encap read without byte swap, the raw details
+encoding, no periodic GC, ``lb as`` running the global GC.  Everything observable is modelled
+on VPP's own data structures, so the quirks fall out instead of being special-cased:
 
 * **Addresses are ip46.** Prefixes and AS addresses are 128-bit ints; IPv4 sits in the low 32
   bits with the 96 bits above it zero and a VIP plen of ``96 + len``.  "Is this IPv4?" is VPP's
@@ -34,8 +37,8 @@ Deliberate deviations from VPP (each would crash or corrupt real VPP, or is not 
   uninitialised index); it still returns 0.
 * Sticky bucket count 0 (accepted by ``lb_conf``) makes VPP index out of bounds on the next LB
   packet; simulated traffic refuses to run instead.
-* The Maglev table maps buckets to ASes with VPP's exact per-AS counts but not VPP's xxhash
-  placement (see :mod:`vppsim.maglev`); flow hashes are the simulator's own.
+* The Maglev table is VPP's, bucket by bucket (:mod:`vppsim.maglev`); flow hashes are the
+  simulator's own, so which bucket a given packet hits is not VPP's.
 * The AS FIB entries keep VPP's load-balance numbering (``dpo:`` in the CLI); their indexes are
   returned to the pool when the entry goes, and no real adjacency/forwarding is modelled.
 
@@ -143,24 +146,42 @@ class CounterSink(Protocol):
 
 @dataclass(frozen=True)
 class Personality:
-    """What differs between LB API generations.  Only 1.2.0 ("MASTER") exists so far.
+    """What differs between the LB API generations (vpp-facts Part 1 "Handler bugs", Part 3).
 
-    A 1.1.0 personality would set ``weights=False`` (one replica per USED AS),
-    ``as_line="legacy"``, ``show_vips_without_args=False``, ``periodic_gc=False``,
-    ``api_ip4_len_offset=False``, ``cli_lb_as_runs_gc=True`` and add its handler bugs (encap read without byte swap, raw
-    ``lb_vip_details`` encoding, as-dump port compare) where the API entry points decode.
+    The defaults are 1.2.0 ("MASTER"); 1.1.0 ("REL", releases up to v26.06) turns them off.
     """
 
     api_version: str
-    weights: bool = True  # per-AS weights drive the Maglev table
+    weights: bool = True  # per-AS weights drive the Maglev table (1.1.0: one entry per USED AS)
+    seed_with_replica: bool = True  # the table seed is xxhash(a0 ^ a1 ^ r) (1.1.0: no ^ r)
     as_line: str = "weights"  # verbose AS line: "weights" (1.2.0) | "legacy" (1.1.0)
     show_vips_without_args: bool = True  # 1.1.0 `show lb vips` prints nothing without an argument
     periodic_gc: bool = True  # lb-gc-process every 60 s
     api_ip4_len_offset: bool = True  # the API handlers add 96 to an IPv4 prefix length
     cli_lb_as_runs_gc: bool = False  # "lb: API bugfix" (db44addb60c) dropped the global GC from `lb as`
+    api_encap_swapped: bool = True  # 1.1.0 compares the big-endian encap with the enum: only 0 matches
+    details_fixed: bool = True  # 1.1.0 lb_vip/as_details: protocol 0, raw ip46 length, internal type...
+    as_dump_port_swapped: bool = True  # 1.1.0 compares the as-dump port without byte swap
+    flush_finds_ip4: bool = True  # 1.1.0 lb_flush_vip never finds an IPv4 VIP
 
 
-PERSONALITIES = {"1.2.0": Personality(api_version="1.2.0")}
+PERSONALITIES = {
+    "1.2.0": Personality(api_version="1.2.0"),
+    "1.1.0": Personality(
+        api_version="1.1.0",
+        weights=False,
+        seed_with_replica=False,
+        as_line="legacy",
+        show_vips_without_args=False,
+        periodic_gc=False,
+        api_ip4_len_offset=False,
+        cli_lb_as_runs_gc=True,
+        api_encap_swapped=False,
+        details_fixed=False,
+        as_dump_port_swapped=False,
+        flush_finds_ip4=False,
+    ),
+}
 
 
 # --------------------------------------------------------------------------- ip46 helpers
@@ -340,6 +361,11 @@ class _Vip:
                 # zero (e.g. ::/64), which vpp_papi cannot decode; keep it IPv6 here.
                 self._api_pfx = ipaddress.IPv6Interface((self.prefix, plen))
         return self._api_pfx
+
+    def raw_api_pfx(self) -> tuple[IpAddress, int]:
+        """The VIP prefix as 1.1.0 encodes it: family by the address alone, the ip46 length as is
+        (an IPv4 VIP comes back as af=IP4 with len 96+plen, which stock vpp_papi cannot decode)."""
+        return ip46_to_ipaddress(self.prefix), self.plen
 
     def as_indexes(self) -> Iterator[int]:
         return (a for a in self.as_slots if a is not None)
@@ -576,7 +602,7 @@ class LbPlugin:
                 a = self._ass[ai]
                 if a is not None and a.used:
                     rows.append((ai, a.address, a.weight if weights else 1))
-            vip._table = build_table(rows, vip.new_len)
+            vip._table = build_table(rows, vip.new_len, with_replica=self.personality.seed_with_replica)
         return vip._table
 
     # ----------------------------------------------------------------- FIB
@@ -700,13 +726,21 @@ class LbPlugin:
             prefix, plen46 = key
             if port == 0:
                 protocol = 255
-            # 1.2.0 maps the (byte-swapped) encap per family; no mapping leaves type 0 = ip6-gre6.
-            table = _IP4_ENCAP_TO_TYPE if ip46_prefix_is_ip4(prefix, plen46) else _IP6_ENCAP_TO_TYPE
-            vtype = table.get(encap, VIP_IP6_GRE6)
-            dscp_arg = dscp & 0x3F if encap == ENCAP_L3DSR else 0
+            is4 = ip46_prefix_is_ip4(prefix, plen46)
+            if self.personality.api_encap_swapped:
+                # 1.2.0 maps the (byte-swapped) encap per family; no mapping leaves type 0 = ip6-gre6.
+                vtype = (_IP4_ENCAP_TO_TYPE if is4 else _IP6_ENCAP_TO_TYPE).get(encap, VIP_IP6_GRE6)
+                seen_encap = encap
+            else:
+                # 1.1.0 compares the big-endian u32 with the enum values: only 0 (gre4) matches
+                # anything; every other value leaves type 0 = ip6-gre6 and no dscp / NAT arguments.
+                vtype = (VIP_IP4_GRE4 if is4 else VIP_IP6_GRE4) if encap == ENCAP_GRE4 else VIP_IP6_GRE6
+                seen_encap = ENCAP_GRE4
+            nat = seen_encap in (ENCAP_NAT4, ENCAP_NAT6)
+            dscp_arg = dscp & 0x3F if seen_encap == ENCAP_L3DSR else 0
             # `type` is read without byte swap into a u8: only the top byte of the u32 survives.
-            srv_arg = (srv_type >> 24) & 0xFF if encap in (ENCAP_NAT4, ENCAP_NAT6) else 0
-            tport_arg = target_port & 0xFFFF if encap in (ENCAP_NAT4, ENCAP_NAT6) else 0
+            srv_arg = (srv_type >> 24) & 0xFF if nat else 0
+            tport_arg = target_port & 0xFFFF if nat else 0
             rv, _index = self.add_vip(prefix, plen46, protocol, port, vtype, dscp_arg, srv_arg, tport_arg,
                                       new_flows_table_length, src_ip_sticky)
             return rv
@@ -801,8 +835,10 @@ class LbPlugin:
             return rv
 
     def vip_details(self) -> list[dict[str, Any]]:
-        """lb_vip_dump (1.2.0 encoding): USED VIPs in pool order, placeholder hidden."""
+        """lb_vip_dump: VIPs in pool order, placeholder hidden (1.2.0: only USED ones)."""
         with self._lock:
+            if not self.personality.details_fixed:
+                return self._vip_details_rel()
             out = []
             for vip in self._vips:
                 if vip is None or vip.index == 0 or not vip.used:
@@ -818,6 +854,24 @@ class LbPlugin:
                     "flow_table_length": vip.new_len & 0xFFFF,
                 })
             return out
+
+    def _vip_details_rel(self) -> list[dict[str, Any]]:
+        """1.1.0's lb_vip_details (vpp-facts Part 3 §4.6): removed VIPs included, protocol 0,
+        ``encap`` = the internal VIP type, the raw ip46 prefix length, ``flow_table_length``
+        the low half of a byte-swapped u32 (0 for every table up to 32768 buckets)."""
+        out = []
+        for vip in self._vips:
+            if vip is None or vip.index == 0:
+                continue
+            out.append({
+                "vip": {"pfx": vip.raw_api_pfx(), "protocol": 0, "port": vip.port},
+                "encap": vip.type,
+                "dscp": vip.encap_byte,
+                "srv_type": vip.encap_byte << 24,
+                "target_port": _swap16(vip.target_port) if vip.type in _NAT_TYPES else 0,
+                "flow_table_length": (vip.new_len >> 16) & 0xFFFF,
+            })
+        return out
 
     # ----------------------------------------------------------------- ASes
     def as_add(self, ip: IpAddress, plen: int, protocol: int, port: int, as_ip: IpAddress, weight: int,
@@ -934,6 +988,8 @@ class LbPlugin:
         """lb_flush_vip: evict the VIP's sticky entries on every thread.  Always 0."""
         with self._lock:
             vip = self._api_find_vip(ip, plen, protocol, port)
+            if isinstance(ip, ipaddress.IPv4Address) and not self.personality.flush_finds_ip4:
+                vip = None  # 1.1.0's lookup never finds an IPv4 VIP
             if vip is not None:
                 self._flush(vip.index, None)
             return RV_OK
@@ -951,6 +1007,9 @@ class LbPlugin:
             else:
                 raw = int(ip)
             dump_all = raw == 0
+            fixed = self.personality.details_fixed
+            if not self.personality.as_dump_port_swapped:
+                port = _swap16(port)  # 1.1.0 compares the network-order port with the host-order one
             out = []
             for vip in self._vips:
                 if vip is None:
@@ -960,7 +1019,10 @@ class LbPlugin:
                 if not vip.as_slots:
                     continue
                 counts = self.table(vip).counts()
-                vip_field = {"pfx": vip.api_pfx(), "protocol": vip.protocol, "port": vip.port}
+                if fixed:
+                    vip_field = {"pfx": vip.api_pfx(), "protocol": vip.protocol, "port": vip.port}
+                else:
+                    vip_field = {"pfx": vip.raw_api_pfx(), "protocol": 0, "port": vip.port}
                 for ai in vip.as_indexes():
                     if ai == 0:
                         continue

@@ -37,10 +37,13 @@ import threading
 import time
 from typing import Any, Callable
 
-from vppsim.handlers import API_DIR, ApiDefinitions, Handlers, ProtocolError, log_exception
+from vppsim.handlers import ApiDefinitions, Handlers, ProtocolError, log_exception
 from vppsim.statseg import DEFAULT_SIZE, StatsSegment
 
-VERSION = "26.10-rc0~vppsim"
+# show_version per LB API generation: master says 26.10-rc0 (marked as the simulator), the
+# 1.1.0 personality answers what a real v26.06 does (vpp-facts Part 3 §3).
+VERSIONS = {"1.2.0": "26.10-rc0~vppsim", "1.1.0": "26.06-release"}
+VERSION = VERSIONS["1.2.0"]
 _DLEN = struct.Struct(">I").unpack_from
 _RECV = 256 * 1024
 _MIN_REQUEST = 16 + 2 + 4 + 4
@@ -90,7 +93,7 @@ class Server:
         stats_size: int = DEFAULT_SIZE,
         lb_api: str = "1.2.0",
         gc_interval: float = 60.0,
-        api_dir: str = API_DIR,
+        api_dir: str | None = None,
         lb_factory: Callable[[StatsSegment, str], Any] = _lb_factory,
     ) -> None:
         self.api_socket_path = api_socket
@@ -103,7 +106,7 @@ class Server:
         self.gc_interval = gc_interval if lb_api != "1.1.0" else 0.0
         self._lb_factory = lb_factory
         self.api = ApiDefinitions(api_dir, lb_api)
-        self.version = VERSION
+        self.version = VERSIONS.get(lb_api, VERSION)
         self.build_date = time.strftime("%Y-%m-%dT%H:%M:%S")
         # One lock for everything the LB plugin and a restart touch.
         self.lock = threading.RLock()

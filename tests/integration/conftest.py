@@ -7,6 +7,10 @@
 
 ``vppsim_factory(*args)`` starts a simulator with extra command-line arguments (for example
 ``"--lb-api", "1.1.0"``); tests using it are simulator-only and are skipped against a real VPP.
+
+``vppsim_lb`` is ``vppsim`` once per LB API personality (``lb_api``: "1.2.0" = VPP master,
+"1.1.0" = releases up to v26.06). Against a real VPP only the personality named by
+``VPP_LB_API`` (default 1.2.0) runs; the other is skipped.
 """
 
 from __future__ import annotations
@@ -42,6 +46,30 @@ def vppsim_factory() -> Iterator[Callable[..., VppSim]]:
 
     yield factory
     for sim in started:
+        sim.stop()
+
+
+LB_APIS = ("1.2.0", "1.1.0")
+
+
+@pytest.fixture(params=LB_APIS, ids=[f"lb-api-{v}" for v in LB_APIS])
+def lb_api(request) -> str:
+    """The LB API personality of ``vppsim_lb``."""
+    return request.param
+
+
+@pytest.fixture
+def vppsim_lb(lb_api: str) -> Iterator[VppSim]:
+    external = _external()
+    if external is not None:
+        if lb_api != os.environ.get("VPP_LB_API", "1.2.0"):
+            pytest.skip(f"the VPP at VPP_API_SOCKET is not LB API {lb_api} (set VPP_LB_API)")
+        yield external
+        return
+    sim = start_vppsim("--lb-api", lb_api)
+    try:
+        yield sim
+    finally:
         sim.stop()
 
 

@@ -1,8 +1,13 @@
 """Conformance of vppsim's API socket and stats segment, seen through the real vpp_papi 2.4.2.
 
 Everything here goes through the unmodified client (``VPPApiClient``, its asyncio variant and
-``VPPStats``). With ``VPP_API_SOCKET`` (and ``VPP_STATS_SOCKET``/``VPP_API_DIR``) set, the
-tests that do not need simulator-only features run against a real VPP instead.
+``VPPStats``). With ``VPP_API_SOCKET`` (and ``VPP_STATS_SOCKET``/``VPP_API_DIR``, and
+``VPP_LB_API`` for a release VPP) set, the tests that do not need simulator-only features run
+against a real VPP instead.
+
+Every test that takes ``vppsim`` runs once per LB API personality (``lb_api``: 1.2.0 = VPP
+master, 1.1.0 = releases up to v26.06); where the two differ the test expects each one's
+recorded behaviour (vpp-facts Part 2 and Part 3).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -19,7 +25,7 @@ import time
 from typing import Callable, Iterator
 
 import pytest
-from vpp_papi import VPPApiClient
+from vpp_papi import VPPApiClient, VPPValueError
 from vpp_papi.vpp_papi import VPPIOError
 from vpp_papi.vpp_papi_async import VPPApiClient as AsyncVPPApiClient
 from vpp_papi.vpp_stats import VPPStats
@@ -54,6 +60,22 @@ REL_CRCS = [n for n in REAL_VPP_CRCS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LB_VIP_COUNTERS = ["packet from existing sessions", "first session packet", "untracked packet",
                    "no server configured"]
+REL = "1.1.0"
+
+
+@pytest.fixture
+def vppsim(vppsim_lb):
+    """This module's VPP: one per LB API personality (see conftest ``vppsim_lb``)."""
+    return vppsim_lb
+
+
+def ip4_vip(lb_api: str, prefix: str):
+    """An IPv4 VIP prefix as each generation's API wants it: 1.1.0 takes the ip46 length 96 + plen
+    (vpp-facts Part 3 §4.2), which vpp_papi passes through when given as address and len."""
+    if lb_api != REL:
+        return prefix
+    address, plen = prefix.split("/")
+    return {"address": address, "len": 96 + int(plen)}
 
 
 def new_client(sim, *, bootstrap: bool = False, read_timeout: float = 5) -> VPPApiClient:
@@ -120,10 +142,14 @@ def cli(c: VPPApiClient, cmd: str) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------------- handshake
-def test_handshake_with_apidir_gives_vpp_message_table(vppsim, connect):
+def test_handshake_with_apidir_gives_vpp_message_table(vppsim, connect, lb_api):
     c = connect()
     table = c.transport.message_table
-    assert c.validate_message_table(REAL_VPP_CRCS) == []
+    if lb_api == REL:
+        assert c.validate_message_table(REL_CRCS) == []
+        assert sorted(c.validate_message_table(LB_MASTER_ONLY)) == sorted(LB_MASTER_ONLY)
+    else:
+        assert c.validate_message_table(REAL_VPP_CRCS) == []
     # vpp_papi hardcodes 15/16; the rest of memclnt follows VPP's file order.
     assert table["sockclnt_create_455fb9c4"] == 15
     assert table["sockclnt_create_reply_35166268"] == 16
@@ -132,15 +158,21 @@ def test_handshake_with_apidir_gives_vpp_message_table(vppsim, connect):
     assert table["control_ping_reply_f6b0b8ca"] == 24
     assert table["get_api_json_51077d14"] == 27
     assert c.transport.socket_index & 0x80000000
-    for name in ("lb_add_del_vip_v2", "lb_as_v2_dump", "lb_conf_get", "ip_route_lookup", "show_version"):
+    for name in ("lb_add_del_vip_v2", "lb_as_dump", "ip_route_lookup", "show_version"):
         assert callable(getattr(c.api, name))
+    for name in ("lb_as_v2_dump", "lb_conf_get", "lb_add_del_as_v2", "lb_as_set_weight"):
+        assert hasattr(c.api, name) is (lb_api != REL)
     if vppsim.is_sim:
         assert sorted(table.values()) == list(range(1, len(table) + 1))  # dense, from 1
 
 
-def test_bootstrap_from_get_api_json(vppsim, connect):
+def test_bootstrap_from_get_api_json(vppsim, connect, lb_api):
     c = connect(bootstrap=True)
-    assert c.api.lb_conf_get().retval == 0
+    if lb_api == REL:
+        assert not hasattr(c.api, "lb_conf_get")
+        assert c.api.lb_add_del_vip_v2(pfx="2001:db8:abcd::1/128").retval == 0
+    else:
+        assert c.api.lb_conf_get().retval == 0
     r = c.api.get_api_json()
     assert r.retval == 0
     docs = json.loads(r.json)
@@ -148,7 +180,8 @@ def test_bootstrap_from_get_api_json(vppsim, connect):
     assert {"vpe", "vlib", "ip", "lb"} <= modules
     assert "memclnt" not in modules and "ip_types" not in modules and "lb_types" not in modules
     lb = next(d for d in docs if d["module"] == "lb")
-    assert lb["options"]["version"] == "1.2.0"
+    assert lb["options"]["version"] == lb_api
+    assert len(lb["messages"]) == (18 if lb_api == REL else 26)  # Part 3 §3: v26.06 has 18
     assert any(t[0] == "lb_vip" for t in lb["types"]) and "address_with_prefix" in lb["aliases"]
     table = c.transport.message_table
     for d in docs:
@@ -166,13 +199,17 @@ def test_api_dir_files_match_what_the_server_sends(vppsim, connect):
             assert json.load(f) == doc
 
 
-def test_print_api_dir(vppsim):
+def test_print_api_dir(vppsim, lb_api):
     sim_only(vppsim)
-    out = subprocess.run([sys.executable, "-m", "vppsim", "--print-api-dir"], capture_output=True, text=True,
-                         timeout=60, check=True, cwd=REPO_ROOT)
+    out = subprocess.run([sys.executable, "-m", "vppsim", "--lb-api", lb_api, "--print-api-dir"],
+                         capture_output=True, text=True, timeout=60, check=True, cwd=REPO_ROOT)
     d = out.stdout.strip()
     assert os.path.isabs(d) and os.path.samefile(d, vppsim.api_dir)
     assert {"memclnt.api.json", "lb.api.json", "ip_types.api.json"} <= set(os.listdir(d))
+    with open(os.path.join(d, "lb.api.json")) as f:
+        lb = json.load(f)
+    assert lb["options"]["version"] == lb_api
+    assert any(m[0] == "lb_conf_get" for m in lb["messages"]) is (lb_api != REL)
 
 
 # ------------------------------------------------------------------------- basic messages
@@ -186,7 +223,7 @@ def test_control_ping_fields(vppsim, connect):
     assert c.api.control_ping().vpe_pid == r.vpe_pid
 
 
-def test_show_version_and_cli_show_version(vppsim, connect):
+def test_show_version_and_cli_show_version(vppsim, connect, lb_api):
     c = connect()
     v = c.api.show_version()
     assert v.retval == 0 and v.program == "vpe" and v.build_directory == ""
@@ -195,7 +232,10 @@ def test_show_version_and_cli_show_version(vppsim, connect):
     assert rv == 0
     assert text.startswith(f"vpp v{v.version} built by ") and text.endswith(f" at {v.build_date}\n")
     if vppsim.is_sim:
-        assert v.version.startswith("26.10-rc0")
+        if lb_api == REL:
+            assert v.version == "26.06-release"  # Part 3 §3
+        else:
+            assert v.version.startswith("26.10-rc0")
 
 
 def test_retval_is_returned_not_raised(vppsim, connect):
@@ -204,9 +244,10 @@ def test_retval_is_returned_not_raised(vppsim, connect):
     assert c.api.lb_add_del_vip_v2(pfx="2001:db8:77::1/128", is_del=True).retval == -6
 
 
-def test_ip_route_lookup_for_vip_and_missing_prefix(vppsim, connect):
+def test_ip_route_lookup_for_vip_and_missing_prefix(vppsim, connect, lb_api):
     c = connect()
-    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", protocol=6, port=80, encap=0).retval == 0
+    vip = ip4_vip(lb_api, "192.0.2.1/32")
+    assert c.api.lb_add_del_vip_v2(pfx=vip, protocol=6, port=80, encap=0).retval == 0
     try:
         r = c.api.ip_route_lookup(table_id=0, exact=1, prefix="192.0.2.1/32")
         assert r.retval == 0 and r.route.n_paths == 1 and len(r.route.paths) == 1
@@ -222,23 +263,35 @@ def test_ip_route_lookup_for_vip_and_missing_prefix(vppsim, connect):
         assert r6.route.stats_index not in (0, r.route.stats_index)
         assert r6.route.paths[0].proto == 1  # FIB_API_PATH_NH_PROTO_IP6
     finally:
-        c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", protocol=6, port=80, is_del=True)
+        c.api.lb_add_del_vip_v2(pfx=vip, protocol=6, port=80, is_del=True)
         c.api.lb_add_del_vip_v2(pfx="2001:db8::10/128", is_del=True)
 
 
-def test_old_style_dumps_end_with_the_ping(vppsim, connect):
+def test_old_style_dumps_end_with_the_ping(vppsim, connect, lb_api):
     c = connect()
     vips = [f"2001:db8:100::{i:x}/128" for i in range(1, 41)]
     try:
         for p in vips:
             assert c.api.lb_add_del_vip_v2(pfx=p, encap=1, new_flows_table_length=64).retval == 0
-        for i in range(1, 4):
-            r = c.api.lb_add_del_as_v2(pfx=vips[0], as_address=f"2001:db8:200::{i}", weight=10 * i)
-            assert r.retval == 0
+        if lb_api == REL:
+            for i in range(1, 4):
+                assert c.api.lb_add_del_as(pfx=vips[0], as_address=f"2001:db8:200::{i}").retval == 0
+        else:
+            for i in range(1, 4):
+                r = c.api.lb_add_del_as_v2(pfx=vips[0], as_address=f"2001:db8:200::{i}", weight=10 * i)
+                assert r.retval == 0
         details = c.api.lb_vip_dump()
         assert [str(d.vip.pfx) for d in details] == vips
         assert len({d.context for d in details}) == 1
-        assert all(d.flow_table_length == 64 and d.vip.protocol == 255 for d in details)
+        if lb_api == REL:  # Part 3 §4.6: protocol always 0, flow_table_length 0
+            assert all(d.flow_table_length == 0 and d.vip.protocol == 0 for d in details)
+        else:
+            assert all(d.flow_table_length == 64 and d.vip.protocol == 255 for d in details)
+        if lb_api == REL:
+            ases = c.api.lb_as_dump()
+            assert [(str(a.app_srv), a.flags) for a in ases] == [(f"2001:db8:200::{i}", 1) for i in range(1, 4)]
+            assert c.api.control_ping().retval == 0
+            return
         ases = c.api.lb_as_v2_dump()
         assert [(str(a.app_srv), a.weight, a.flags) for a in ases] == [
             (f"2001:db8:200::{i}", 10 * i, 1) for i in range(1, 4)]
@@ -369,14 +422,14 @@ def test_stats_sys_entries(vppsim, stats):
         assert s["/sys/num_worker_threads"] == 0
 
 
-def test_heartbeat_moves(vppsim_factory, stats):
-    sim = vppsim_factory("--stats-interval", "0.05")
+def test_heartbeat_moves(vppsim_factory, stats, lb_api):
+    sim = vppsim_factory("--stats-interval", "0.05", "--lb-api", lb_api)
     s = stats(sim)
     first = s["/sys/heartbeat"]
     wait_for(lambda: s["/sys/heartbeat"] >= first + 2, what="heartbeat")
 
 
-def test_lb_counters_appear_after_first_vip_with_epoch_bump(vppsim, connect, stats):
+def test_lb_counters_appear_after_first_vip_with_epoch_bump(vppsim, connect, stats, lb_api):
     sim_only(vppsim)  # a real VPP may already hold VIPs
     s = stats()
     c = connect()
@@ -385,7 +438,7 @@ def test_lb_counters_appear_after_first_vip_with_epoch_bump(vppsim, connect, sta
         with pytest.raises(KeyError):
             s[name]
     epoch = s.epoch
-    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.10/32", encap=0).retval == 0
+    assert c.api.lb_add_del_vip_v2(pfx=ip4_vip(lb_api, "192.0.2.10/32"), encap=0).retval == 0
     assert s.epoch > epoch
     assert sorted(s.ls(LB_VIP_COUNTERS)) == sorted(LB_VIP_COUNTERS)
     for name in LB_VIP_COUNTERS:
@@ -393,7 +446,7 @@ def test_lb_counters_appear_after_first_vip_with_epoch_bump(vppsim, connect, sta
     route = c.api.ip_route_lookup(table_id=0, exact=1, prefix="192.0.2.10/32").route.stats_index
     assert s["/net/route/to"][:, route].sum_packets() == 0
     # A second VIP grows the vectors; the same reader sees the new length.
-    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.11/32", encap=0).retval == 0
+    assert c.api.lb_add_del_vip_v2(pfx=ip4_vip(lb_api, "192.0.2.11/32"), encap=0).retval == 0
     assert s["first session packet"] == [[0, 0, 0]]
 
 
@@ -487,22 +540,22 @@ def test_stats_segment_layout_through_vppstats():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_worker_threads_give_counter_rows(vppsim_factory, stats):
-    sim = vppsim_factory("--threads", "3")
+def test_worker_threads_give_counter_rows(vppsim_factory, stats, lb_api):
+    sim = vppsim_factory("--threads", "3", "--lb-api", lb_api)
     s = stats(sim)
     assert s["/sys/num_worker_threads"] == 2
     assert len(s["/net/route/to"]) == 3
 
 
 # ------------------------------------------------------------------------- fault injection
-def test_fault_restart(vppsim, connect, stats):
+def test_fault_restart(vppsim, connect, stats, lb_api):
     sim_only(vppsim)
     c = connect(read_timeout=3)
     other = connect("bystander", read_timeout=3)
     s_old = stats()
     boot_old = s_old["/sys/boottime"]
     pid = c.api.control_ping().vpe_pid
-    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", encap=0).retval == 0
+    assert c.api.lb_add_del_vip_v2(pfx=ip4_vip(lb_api, "192.0.2.1/32"), encap=0).retval == 0
     rv, text = cli(c, "sim fault restart")
     assert rv == 0 and text.startswith("sim fault: restart")
     for client in (c, other):
@@ -538,18 +591,24 @@ def test_fault_stall(vppsim, connect):
     assert time.monotonic() - t0 < 0.3 * 20 / 2
 
 
-def test_fault_error_injection(vppsim, connect):
+def test_fault_error_injection(vppsim, connect, lb_api):
     sim_only(vppsim)
     c = connect()
     rv, text = cli(c, "sim fault error lb_add_del_vip_v2 -81")
     assert rv == 0 and "lb_add_del_vip_v2" in text
-    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", encap=0).retval == -81
+    assert c.api.lb_add_del_vip_v2(pfx="2001:db8::1/128", encap=1).retval == -81
     assert c.api.lb_vip_dump() == []  # not executed
-    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", encap=0).retval == 0  # one-shot
-    assert [str(d.vip.pfx) for d in c.api.lb_vip_dump()] == ["192.0.2.1/32"]
-    # name_crc form, a count, and a message with a payload in its reply
-    assert cli(c, "sim fault error lb_conf_get_51077d14 -7 count 2")[0] == 0
-    assert [c.api.lb_conf_get().retval for _round in range(3)] == [-7, -7, 0]
+    assert c.api.lb_add_del_vip_v2(pfx="2001:db8::1/128", encap=1).retval == 0  # one-shot
+    assert [str(d.vip.pfx) for d in c.api.lb_vip_dump()] == ["2001:db8::1/128"]
+    if lb_api == REL:
+        assert cli(c, "sim fault error lb_conf_get_51077d14 -7")[0] == -1  # no such message in 1.1.0
+        assert cli(c, "sim fault error lb_conf_56cd3261 -7 count 2")[0] == 0
+        assert [c.api.lb_conf(ip4_src_address="192.0.2.1", ip6_src_address="2001:db8::1").retval
+                for _round in range(3)] == [-7, -7, 0]
+    else:
+        # name_crc form, a count, and a message with a payload in its reply
+        assert cli(c, "sim fault error lb_conf_get_51077d14 -7 count 2")[0] == 0
+        assert [c.api.lb_conf_get().retval for _round in range(3)] == [-7, -7, 0]
     # rejected: unknown message, a dump (no retval), malformed
     assert cli(c, "sim fault error no_such_msg -1")[0] == -1
     assert cli(c, "sim fault error lb_vip_dump -1")[0] == -1
@@ -562,8 +621,8 @@ def test_fault_error_injection(vppsim, connect):
 
 
 # ------------------------------------------------------------------------- lifecycle / versions
-def test_sigterm_exits_cleanly_and_unlinks_sockets(vppsim_factory):
-    sim = vppsim_factory()
+def test_sigterm_exits_cleanly_and_unlinks_sockets(vppsim_factory, lb_api):
+    sim = vppsim_factory("--lb-api", lb_api)
     c = new_client(sim)
     c.connect("victim")
     sim.proc.send_signal(signal.SIGTERM)
@@ -589,3 +648,137 @@ def test_lb_api_1_1_0_definitions():
     assert lb["options"]["version"] == "1.1.0" and "lb_conf_get" not in lb["services"]
     messages, _services = VPPApiJSONFiles.process_json_array_str(rel.api_json)
     assert all(f"{n}_{m.crc[2:]}" in rel_names for n, m in messages.items())
+
+
+# ------------------------------------------------------------------------- LB API 1.1.0 on the wire
+# The recorded v26.06 outputs of vpp-facts Part 3 §4, reproduced through stock vpp_papi 2.4.2.
+REL_COUNTERS_ZERO = (
+    "  counters:\n    packet from existing sessions: 0\n    first session packet: 0\n"
+    "    untracked packet: 0\n    no server configured: 0\n"
+)
+REL_VERBOSE = (  # §4.9, the repr of cli_inband's reply
+    " ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky\n  new_size:1024\n" + REL_COUNTERS_ZERO + "  #as:3\n"
+    "    10.0.0.1 342 buckets   0 flows  dpo:10 used\n"
+    "    10.0.0.2 341 buckets   0 flows  dpo:11 used\n"
+    "    10.0.0.3 341 buckets   0 flows  dpo:12 used\n\n"
+    " ip6-gre6 [2] 2001:db8:100::10/128\n  new_size:1024\n" + REL_COUNTERS_ZERO + "  #as:2\n"
+    "    2001:db8:200::1 512 buckets   0 flows  dpo:13 used\n"
+    "    2001:db8:200::2 512 buckets   0 flows  dpo:14 used\n\n"
+)
+
+
+# LB API 1.1.0 behaviour that 1.2.0 fixed: these run on the 1.1.0 personality only.
+rel_only = pytest.mark.parametrize("lb_api", [REL], indirect=True, ids=[f"lb-api-{REL}"])
+
+
+def part3_scenario(c: VPPApiClient) -> None:
+    """§4.9's state: lb_conf (§4.1), the two VIPs of §4.4 with 3 IPv4 + 2 IPv6 ASes."""
+    v4 = {"address": "192.0.2.10", "len": 128}
+    assert c.api.lb_conf(ip4_src_address="192.0.2.1", ip6_src_address="2001:db8::1",
+                         sticky_buckets_per_core=1024, flow_timeout=40).retval == 0
+    assert c.api.lb_add_del_vip_v2(pfx=v4, encap=0, src_ip_sticky=True).retval == 0
+    assert c.api.lb_add_del_vip_v2(pfx="2001:db8:100::10/128", encap=1, src_ip_sticky=False).retval == 0
+    for last in (1, 2, 3):
+        assert c.api.lb_add_del_as(pfx=v4, as_address=f"10.0.0.{last}").retval == 0
+    for last in (1, 2):
+        assert c.api.lb_add_del_as(pfx="2001:db8:100::10/128", as_address=f"2001:db8:200::{last}").retval == 0
+
+
+@rel_only
+def test_rel_cli_text_is_v26_06s(vppsim, connect, lb_api):
+    sim_only(vppsim)  # needs a fresh VPP (pool indexes, dpo numbers)
+    c = connect()
+    part3_scenario(c)
+    assert cli(c, "show lb") == (0, "lb_main ip4-src-address: 192.0.2.1 \n ip6-src-address: 2001:db8::1 \n"
+                                    " #vips: 3\n #ass: 5\n")
+    assert cli(c, "show lb vips") == (0, "")
+    assert cli(c, "show lb vips x") == (0, "ip4-gre4 192.0.2.10/32 new_size:1024 #as:3\n"
+                                           "ip6-gre6 2001:db8:100::10/128 new_size:1024 #as:2\n")
+    assert cli(c, "show lb vips verbose") == (0, REL_VERBOSE)
+    assert c.api.lb_conf(sticky_buckets_per_core=1000, ip4_src_address="192.0.2.1",
+                         ip6_src_address="2001:db8::1").retval == -70  # §4.1
+
+
+@rel_only
+def test_rel_details_are_v26_06s(vppsim, connect, lb_api):
+    """§4.6 / §4.7: the details as stock vpp_papi decodes them (IPv6 VIPs and the ::/32 quirk)."""
+    sim_only(vppsim)
+    c = connect()
+    assert c.api.lb_add_del_vip_v2(pfx="2001:db8:100::10/128", encap=1).retval == 0
+    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.10/32", encap=0).retval == 0  # -> ip6-gre4 ::/32 (§4.2)
+    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.51/32", encap=0).retval == -81  # the same ::/32 key
+    assert c.api.lb_add_del_as(pfx="2001:db8:100::10/128", as_address="2001:db8:200::1").retval == 0
+    assert cli(c, "show lb vips x")[1].splitlines()[1] == "ip6-gre4 ::/32 new_size:1024 #as:0"
+
+    def body(d) -> str:
+        """repr without message id and context, enum members as the record shows them (the class
+        prefix in an enum's repr depends on the Python version)."""
+        text = repr(d).split("context=", 1)[1].split(", ", 1)[1]
+        return re.sub(r"<vl_api_\w+_t\.", "<", text)
+
+    vips = c.api.lb_vip_dump()
+    assert body(vips[0]) == (
+        "vip=vl_api_lb_vip_t(pfx=IPv6Interface('2001:db8:100::10/128'), protocol=<IP_API_PROTO_HOPOPT: 0>, "
+        "port=0), encap=<LB_API_ENCAP_TYPE_GRE4: 0>, dscp=<IP_API_DSCP_CS0: 0>, "
+        "srv_type=<LB_API_SRV_TYPE_CLUSTERIP: 0>, target_port=0, flow_table_length=0)")
+    assert str(vips[1].vip.pfx) == "0.0.0.0/32" and vips[1].encap == 1  # ip6-gre4 is internal type 1
+    ases = c.api.lb_as_dump(pfx="2001:db8:100::10/128", protocol=255, port=0)
+    assert [body(a) for a in ases] == [
+        "vip=vl_api_lb_vip_t(pfx=IPv6Interface('2001:db8:100::10/128'), protocol=<IP_API_PROTO_HOPOPT: 0>, "
+        "port=0), app_srv=IPv6Address('2001:db8:200::1'), flags=1, in_use_since=0)"]
+    assert c.api.lb_as_dump(pfx="2001:db8:100::10/128") == []  # protocol has no default: 0 matches nothing
+
+
+@rel_only
+def test_rel_ipv4_vip_details_break_stock_vpp_papi(vppsim, connect, lb_api):
+    """§4.2: an IPv4 VIP comes back as af=IP4 with len 128, which vpp_papi 2.4.2 cannot decode."""
+    import ipaddress
+
+    c = connect()
+    assert c.api.lb_add_del_vip_v2(pfx={"address": "192.0.2.10", "len": 128}, encap=0).retval == 0
+    with pytest.raises(ipaddress.NetmaskValueError, match="128"):
+        c.api.lb_vip_dump()
+
+
+@rel_only
+@pytest.mark.parametrize(
+    ("pfx", "encap", "retval"),
+    [  # §4.3
+        ({"address": "192.0.2.10", "len": 128}, 0, 0),
+        ({"address": "192.0.2.10", "len": 128}, 1, -97),
+        ({"address": "192.0.2.10", "len": 128}, 3, -97),
+        ("2001:db8::10/128", 2, 0),  # silently ip6-gre6
+    ],
+)
+def test_rel_encap_only_0_is_honoured(vppsim, connect, lb_api, pfx, encap, retval):
+    c = connect()
+    assert c.api.lb_add_del_vip_v2(pfx=pfx, encap=encap).retval == retval
+
+
+@rel_only
+def test_rel_has_no_weights(vppsim, connect, lb_api):
+    c = connect()
+    assert c.api.lb_add_del_vip_v2(pfx="2001:db8::10/128", encap=1).retval == 0
+    with pytest.raises(VPPValueError, match="weight"):  # §4.5: papi refuses the keyword
+        c.api.lb_add_del_as(pfx="2001:db8::10/128", as_address="2001:db8:1::1", weight=50)
+    assert cli(c, "lb as 2001:db8::10/128 2001:db8:1::1 weight 50") == (
+        -1, "lb as: parse error: 'weight 50'\n")
+
+
+def test_lb_api_1_1_0_file_is_the_master_file_without_the_master_only_messages():
+    """vppsim/api-1.1.0/lb.api.json must not drift from vppsim/api/lb.api.json."""
+    from vppsim import api_dir_for
+    from vppsim.handlers import LB_MASTER_ONLY as MASTER_ONLY_NAMES
+
+    with open(os.path.join(api_dir_for("1.2.0"), "lb.api.json")) as f:
+        master = json.load(f)
+    with open(os.path.join(api_dir_for("1.1.0"), "lb.api.json")) as f:
+        rel = json.load(f)
+    expected = dict(master, messages=[m for m in master["messages"] if m[0] not in MASTER_ONLY_NAMES],
+                    services={k: v for k, v in master["services"].items() if k not in MASTER_ONLY_NAMES},
+                    options=dict(master["options"], version="1.1.0"))
+    assert rel == expected
+    assert len(rel["messages"]) == 18
+    for name in os.listdir(api_dir_for("1.1.0")):  # every other file is the master one
+        if name != "lb.api.json":
+            assert os.path.samefile(os.path.join(api_dir_for("1.1.0"), name), os.path.join(api_dir_for("1.2.0"), name))

@@ -60,25 +60,31 @@ class Clock:
         self.now += seconds
 
 
-def make(n_threads: int = 1) -> tuple[LbPlugin, FakeStats, Clock]:
+def make(n_threads: int = 1, api_version: str = "1.2.0") -> tuple[LbPlugin, FakeStats, Clock]:
     stats = FakeStats(n_threads)
     clock = Clock()
-    return LbPlugin(stats, clock=clock), stats, clock
+    return LbPlugin(stats, api_version=api_version, clock=clock), stats, clock
 
 
 def A(text: str):  # noqa: N802 - short on purpose, reads like the facts' notation
     return ip_address(text)
 
 
+def api_plen4(p: LbPlugin, plen: int) -> int:
+    """An IPv4 prefix length as the plugin's API wants it (1.1.0: the ip46 length 96 + plen)."""
+    return plen if p.personality.api_ip4_len_offset else 96 + plen
+
+
 def vip4(p: LbPlugin, addr: str = "192.0.2.1", plen: int = 32, *, protocol: int = 255, port: int = 0,
          encap: int = 0, new_len: int = 1024, sticky: bool = False, dscp: int = 0, srv_type: int = 0,
          target_port: int = 0) -> int:
-    return p.vip_add(A(addr), plen, protocol, port, encap, dscp, srv_type, target_port, new_len, sticky)
+    return p.vip_add(A(addr), api_plen4(p, plen), protocol, port, encap, dscp, srv_type, target_port, new_len,
+                     sticky)
 
 
 def as4(p: LbPlugin, vip: str, asa: str, weight: int = 100, *, plen: int = 32, protocol: int = 255,
         port: int = 0, flush: bool = False) -> int:
-    return p.as_add(A(vip), plen, protocol, port, A(asa), weight, flush)
+    return p.as_add(A(vip), api_plen4(p, plen), protocol, port, A(asa), weight, flush)
 
 
 def part2_state() -> tuple[LbPlugin, FakeStats, Clock]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 import pytest
-from _lbsim import A, as4, make, part2_state, vip4
+from _lbsim import A, api_plen4, as4, make, part2_state, vip4
 
 from vppsim.lb import (
     RV_INVALID_ADDRESS_FAMILY,
@@ -356,16 +355,17 @@ def test_delete_vip_with_ases_marks_everything_removed() -> None:
     assert p.cli("show lb")[1].splitlines()[2] == " #vips: 4"
 
 
-def test_per_port_vips_share_one_route_until_the_last_goes() -> None:
-    p, stats, _clock = make()
+@pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
+def test_per_port_vips_share_one_route_until_the_last_goes(api_version: str) -> None:
+    p, stats, _clock = make(api_version=api_version)
     assert vip4(p, V4, protocol=6, port=80) == 0
     assert vip4(p, V4, protocol=17, port=53) == 0
     assert vip4(p, "192.0.2.2") == 0
     assert p.route_lookup(0, A(V4), 32, True) == 8
     assert p.route_lookup(0, A("192.0.2.2"), 32, True) == 9
-    assert p.vip_del(A(V4), 32, 6, 80) == 0
+    assert p.vip_del(A(V4), api_plen4(p, 32), 6, 80) == 0
     assert p.route_lookup(0, A(V4), 32, True) == 8
-    assert p.vip_del(A(V4), 32, 17, 53) == 0
+    assert p.vip_del(A(V4), api_plen4(p, 32), 17, 53) == 0
     assert p.route_lookup(0, A(V4), 32, True) is None
     stats.combined["/net/route/to"][0][8] = (5, 500)
     assert vip4(p, "192.0.2.3") == 0  # the freed load-balance index is reused (LIFO) and zeroed
@@ -373,8 +373,9 @@ def test_per_port_vips_share_one_route_until_the_last_goes() -> None:
     assert stats.combined["/net/route/to"][0][8] == (0, 0)
 
 
-def test_route_lookup_longest_prefix_match() -> None:
-    p, _stats, _clock = make()
+@pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
+def test_route_lookup_longest_prefix_match(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
     assert vip4(p, "192.0.2.0", 24) == 0
     assert vip4(p, "192.0.2.128", 25) == 0
     assert p.route_lookup(0, A("192.0.2.200"), 32, False) == 9
@@ -471,12 +472,13 @@ def test_gc_frees_deleted_vips_and_reuses_slots_lifo() -> None:
     assert p.cli("lb vip 192.0.2.7/32") == (0, "lb_vip_add ok 4\n")
 
 
-def test_as_pool_slots_are_reused_lifo() -> None:
-    p, _stats, clock = make()
+@pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
+def test_as_pool_slots_are_reused_lifo(api_version: str) -> None:
+    p, _stats, clock = make(api_version=api_version)
     assert vip4(p, "192.0.2.1") == 0
     for last in (1, 2, 3):
         assert as4(p, "192.0.2.1", f"10.0.0.{last}") == 0
-    assert p.as_del(A("192.0.2.1"), 32, 255, 0, A("10.0.0.1"), False) == 0
+    assert p.as_del(A("192.0.2.1"), api_plen4(p, 32), 255, 0, A("10.0.0.1"), False) == 0
     clock.advance(70)
     assert p.cli("sim gc") == (0, "gc: freed 1 as, 0 vip\n  as [1] 10.0.0.1 vip [1]\n")
     assert as4(p, "192.0.2.1", "10.0.0.9") == 0
@@ -485,8 +487,8 @@ def test_as_pool_slots_are_reused_lifo() -> None:
 
 
 def test_plugin_rejects_unknown_api_version() -> None:
-    with pytest.raises(ValueError, match="1.1.0"):
-        LbPlugin(make()[1], api_version="1.1.0")
+    with pytest.raises(ValueError, match="1.0.0"):
+        LbPlugin(make()[1], api_version="1.0.0")
 
 
 @pytest.mark.parametrize(
@@ -505,39 +507,3 @@ def test_cli_commands_that_run_the_global_gc(command: str, vip_freed: bool) -> N
     assert p.vip_del(A("192.0.2.2"), 32, 255, 0) == 0
     assert p.cli(command)[0] == 0
     assert ("192.0.2.2/32" not in p.cli("show lb vips")[1]) is vip_freed
-
-
-# --------------------------------------------------------------------------- personality switches
-REL_VERBOSE = (  # vpp-facts Part 3 §4.9, observed on v26.06 (LB API 1.1.0)
-    " ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky\n  new_size:1024\n" + COUNTERS_ZERO + "  #as:3\n"
-    "    10.0.0.1 342 buckets   0 flows  dpo:10 used\n"
-    "    10.0.0.2 341 buckets   0 flows  dpo:11 used\n"
-    "    10.0.0.3 341 buckets   0 flows  dpo:12 used\n\n"
-    " ip6-gre6 [2] 2001:db8:100::10/128\n  new_size:1024\n" + COUNTERS_ZERO + "  #as:2\n"
-    "    2001:db8:200::1 512 buckets   0 flows  dpo:13 used\n"
-    "    2001:db8:200::2 512 buckets   0 flows  dpo:14 used\n\n"
-)
-
-
-def test_personality_switches_reproduce_the_1_1_0_cli() -> None:
-    # Only 1.2.0 is offered; the switches a 1.1.0 personality needs already drive the code.
-    p, _stats, _clock = make()
-    p.personality = replace(p.personality, api_version="1.1.0", weights=False, as_line="legacy",
-                            show_vips_without_args=False, periodic_gc=False, cli_lb_as_runs_gc=True)
-    for cmd in ("lb conf ip4-src-address 192.0.2.1 ip6-src-address 2001:db8::1",
-                "lb vip 192.0.2.10/32 src_ip_sticky", "lb vip 2001:db8:100::10/128 encap gre6",
-                "lb as 192.0.2.10/32 10.0.0.1", "lb as 192.0.2.10/32 10.0.0.2", "lb as 192.0.2.10/32 10.0.0.3",
-                "lb as 2001:db8:100::10/128 2001:db8:200::1", "lb as 2001:db8:100::10/128 2001:db8:200::2 weight 7"):
-        assert p.cli(cmd)[0] == 0, cmd
-    assert p.cli("show lb") == (
-        0, "lb_main ip4-src-address: 192.0.2.1 \n ip6-src-address: 2001:db8::1 \n #vips: 3\n #ass: 5\n")
-    assert p.cli("show lb vips") == (0, "")  # 1.1.0 prints nothing without an argument
-    assert p.cli("show lb vips x") == (0, (
-        "ip4-gre4 192.0.2.10/32 new_size:1024 #as:3\nip6-gre6 2001:db8:100::10/128 new_size:1024 #as:2\n"))
-    assert p.cli("show lb vips verbose") == (0, REL_VERBOSE)
-    assert p.cli("lb vip 192.0.2.99/32")[0] == 0
-    assert p.vip_del(A("192.0.2.99"), 32, 255, 0) == 0
-    p.gc_tick()  # no lb-gc-process before 1.2.0
-    assert "192.0.2.99/32" in p.cli("show lb vips x")[1]
-    assert p.cli("lb as 192.0.2.10/32 10.0.0.4") == (0, "")  # ... but `lb as` collects there
-    assert "192.0.2.99/32" not in p.cli("show lb vips x")[1]

@@ -1,11 +1,15 @@
-"""Simulated data plane of vppsim.lb: sticky table, counters, drain, flush, expiry, GC blocking."""
+"""Simulated data plane of vppsim.lb: sticky table, counters, drain, flush, expiry, GC blocking.
+
+Tests taking ``api_version`` run on both LB API personalities (the data plane is the same);
+the others use weights or 1.2.0's lb_flush_vip, which 1.1.0 does not have.
+"""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from _lbsim import A, as4, make, vip4
+from _lbsim import A, api_plen4, as4, make, vip4
 
 from vppsim.lb import LbPlugin
 
@@ -16,6 +20,11 @@ NEXT, FIRST, UNTRACKED, NO_SERVER = VIP_NAMES = (
     "untracked packet",
     "no server configured",
 )
+
+
+@pytest.fixture(params=["1.2.0", "1.1.0"], ids=["lb-api-1.2.0", "lb-api-1.1.0"])
+def api_version(request) -> str:
+    return request.param
 
 
 def traffic(p: LbPlugin, args: str) -> dict[str, int]:
@@ -33,20 +42,20 @@ def traffic(p: LbPlugin, args: str) -> dict[str, int]:
 def flows_column(p: LbPlugin) -> dict[str, int]:
     """AS address -> flows: (sticky reference count) from `show lb vips verbose`."""
     text = p.cli("show lb vips verbose")[1]
-    rows = re.findall(r"^    (\S+) weight:\d+ buckets:\d+ flows:(\d+)", text, re.M)
+    rows = re.findall(r"^    (\S+) (?:weight:\d+ buckets:\d+ flows:|\d+ buckets   )(\d+)", text, re.M)
     return {addr: int(n) for addr, n in rows}
 
 
-def two_as_vip(weights: tuple[int, int] = (100, 100), **kw) -> LbPlugin:
-    p, _stats, _clock = make()
+def two_as_vip(weights: tuple[int, int] = (100, 100), api_version: str = "1.2.0", **kw) -> LbPlugin:
+    p, _stats, _clock = make(api_version=api_version)
     assert vip4(p, V4, **kw) == 0
     assert as4(p, V4, "10.0.0.1", weights[0]) == 0
     assert as4(p, V4, "10.0.0.2", weights[1]) == 0
     return p
 
 
-def test_first_then_next_and_route_counters() -> None:
-    p, stats, _clock = make()
+def test_first_then_next_and_route_counters(api_version: str) -> None:
+    p, stats, _clock = make(api_version=api_version)
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert p.cli(f"sim traffic {V4}/32 flows 5 packets 2") == (0, (
@@ -77,9 +86,9 @@ def test_new_seed_new_flows_and_weights_split() -> None:
     assert again[NEXT] < 5 < again[FIRST]  # different seed: new flows (the table is filling up)
 
 
-def test_no_server_entries_are_stored_and_never_found() -> None:
+def test_no_server_entries_are_stored_and_never_found(api_version: str) -> None:
     # With value 0 the stored entry never counts as found: each packet takes another slot.
-    p, stats, _clock = make()
+    p, stats, _clock = make(api_version=api_version)
     assert p.cli("lb conf buckets 1")[0] == 0
     assert vip4(p, V4) == 0
     res = traffic(p, f"{V4}/32 flows 1 packets 6")
@@ -88,8 +97,8 @@ def test_no_server_entries_are_stored_and_never_found() -> None:
     assert p.cli("show lb")[1].endswith("core 0\n  timeout: 40s\n  usage: 4 / 4\n")
 
 
-def test_full_bucket_gives_untracked() -> None:
-    p, _stats, _clock = make()
+def test_full_bucket_gives_untracked(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
     assert p.cli("lb conf buckets 1")[0] == 0
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
@@ -101,8 +110,8 @@ def test_full_bucket_gives_untracked() -> None:
     assert flows_column(p) == {"10.0.0.1": 4}
 
 
-def test_expiry_frees_slots_but_not_references() -> None:
-    p, _stats, clock = make()
+def test_expiry_frees_slots_but_not_references(api_version: str) -> None:
+    p, _stats, clock = make(api_version=api_version)
     assert p.cli("lb conf buckets 1 timeout 10")[0] == 0
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
@@ -116,8 +125,8 @@ def test_expiry_frees_slots_but_not_references() -> None:
     assert flows_column(p) == {"10.0.0.1": 4}  # reused slots moved the references
 
 
-def test_timeout_change_applies_to_existing_table() -> None:
-    p, _stats, clock = make()
+def test_timeout_change_applies_to_existing_table(api_version: str) -> None:
+    p, _stats, clock = make(api_version=api_version)
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     traffic(p, f"{V4}/32 flows 3")
@@ -129,8 +138,8 @@ def test_timeout_change_applies_to_existing_table() -> None:
     assert p.cli("show lb")[1].endswith("  timeout: 5s\n  usage: 0 / 1027\n")
 
 
-def test_bucket_count_change_regenerates_the_table_on_next_packet() -> None:
-    p, _stats, _clock = make()
+def test_bucket_count_change_regenerates_the_table_on_next_packet(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     traffic(p, f"{V4}/32 flows 10")
@@ -141,8 +150,8 @@ def test_bucket_count_change_regenerates_the_table_on_next_packet() -> None:
     assert flows_column(p) == {"10.0.0.1": 10}
 
 
-def test_zero_buckets_refuses_traffic() -> None:
-    p, stats, _clock = make()
+def test_zero_buckets_refuses_traffic(api_version: str) -> None:
+    p, stats, _clock = make(api_version=api_version)
     assert vip4(p, V4) == 0
     assert p.cli("lb conf buckets 0") == (0, "")
     assert p.cli(f"sim traffic {V4}/32 flows 1") == (
@@ -201,13 +210,13 @@ def test_flushed_slots_stay_occupied_until_their_timeout() -> None:
     assert traffic(p, f"{V4}/32 flows 4")[FIRST] == 4
 
 
-def test_delete_without_flush_keeps_sessions_and_blocks_gc() -> None:
-    p, _stats, clock = make()
+def test_delete_without_flush_keeps_sessions_and_blocks_gc(api_version: str) -> None:
+    p, _stats, clock = make(api_version=api_version)
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert as4(p, V4, "10.0.0.2") == 0
     before = traffic(p, f"{V4}/32 flows 100")
-    assert p.vip_del(A(V4), 32, 255, 0) == 0  # deletes its ASes without flush
+    assert p.vip_del(A(V4), api_plen4(p, 32), 255, 0) == 0  # deletes its ASes without flush
     clock.advance(200)
     p.gc_tick()
     assert p.cli("sim gc") == (0, "gc: freed 0 as, 0 vip\n")
@@ -229,8 +238,8 @@ def test_revive_with_flush_evicts_the_old_sessions() -> None:
     assert flows_column(p)["10.0.0.1"] == 0
 
 
-def test_src_ip_sticky_hashes_addresses_only() -> None:
-    p, _stats, _clock = make()
+def test_src_ip_sticky_hashes_addresses_only(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
     assert vip4(p, V4, sticky=True) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert as4(p, V4, "10.0.0.2") == 0
@@ -239,8 +248,8 @@ def test_src_ip_sticky_hashes_addresses_only() -> None:
     assert sorted((res["10.0.0.1"], res["10.0.0.2"])) == [0, 10]
 
 
-def test_per_port_vip_selection_and_placeholder_fallback() -> None:
-    p, stats, _clock = make()
+def test_per_port_vip_selection_and_placeholder_fallback(api_version: str) -> None:
+    p, stats, _clock = make(api_version=api_version)
     assert vip4(p, V4, protocol=6, port=80) == 0
     assert as4(p, V4, "10.0.0.1", protocol=6, port=80) == 0
     res = traffic(p, f"{V4}/32 flows 3")  # defaults to the first VIP's protocol and port
@@ -253,8 +262,8 @@ def test_per_port_vip_selection_and_placeholder_fallback() -> None:
     assert stats.combined["/net/route/to"][0][8] == (6, 600)
 
 
-def test_threads_have_their_own_tables_and_counter_rows() -> None:
-    p, stats, _clock = make(n_threads=3)
+def test_threads_have_their_own_tables_and_counter_rows(api_version: str) -> None:
+    p, stats, _clock = make(n_threads=3, api_version=api_version)
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     traffic(p, f"{V4}/32 flows 4 thread 2")
@@ -268,16 +277,16 @@ def test_threads_have_their_own_tables_and_counter_rows() -> None:
         -1, "sim traffic: thread 3 does not exist (n_threads=3)\n")
 
 
-def test_ipv6_vip_traffic_uses_ipv6_sources() -> None:
-    p, _stats, _clock = make()
+def test_ipv6_vip_traffic_uses_ipv6_sources(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
     assert p.vip_add(A("2001:db8::10"), 128, 255, 0, 1, 0, 0, 0, 512, False) == 0
     assert p.as_add(A("2001:db8::10"), 128, 255, 0, A("2001:db8:1::1"), 100, False) == 0
     assert traffic(p, "2001:db8::10/128 flows 5")["2001:db8:1::1"] == 5
     assert p.cli("sim traffic 2001:db8::10/128 flows 1 src 10.0.0.0/8")[0] == -1
 
 
-def test_all_port_nat_vip_drops_in_the_fib() -> None:
-    p, stats, _clock = make()
+def test_all_port_nat_vip_drops_in_the_fib(api_version: str) -> None:
+    p, stats, _clock = make(api_version=api_version)
     assert p.cli(f"lb vip {V4}/32 encap nat4")[0] == 0
     assert p.cli(f"sim traffic {V4}/32 flows 2") == (0, (
         "vip [1] 192.0.2.1/32 protocol:6 port:80 thread:0 flows:2 packets:2\n"
@@ -295,8 +304,8 @@ def test_same_commands_same_results() -> None:
     assert "flows:500 packets:1500" in outputs[0]
 
 
-def test_prefix_must_be_a_vip_route() -> None:
-    p, _stats, _clock = make()
+def test_prefix_must_be_a_vip_route(api_version: str) -> None:
+    p, _stats, _clock = make(api_version=api_version)
     assert vip4(p, V4) == 0
     assert as4(p, V4, "10.0.0.1") == 0
     assert p.cli("sim traffic 10.0.0.1/32 flows 1") == (-1, "sim traffic: no VIP route for 10.0.0.1/32\n")

@@ -191,13 +191,13 @@ def test_restart_of_the_agent_pushes_no_zero_for_healthy_backends(sim, tmp_path,
 
 
 def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, agent):
-    proc = agent(config_for(sim, tmp_path, backends, slow_start="2s"))
+    proc = agent(config_for(sim, tmp_path, backends, slow_start="4s"))  # a step per second
     expect_weights(client, backends, 100, 100, 0)  # start-up is not a recovery: no ramp
     backends[0].stop()
     expect_weights(client, backends, 0, 100, 0)
     synced = proc.count("vpp-lbsync")
     backends[0].start()
-    expect_weights(client, backends, 100, 100, 0, timeout=20)
+    expect_weights(client, backends, 100, 100, 0, timeout=30)
     steps = [r["weight"] for r in proc.events("vpp-lbsync")[synced:] if r["address"] == backends[0].address]
     assert steps == [20, 40, 60, 80, 100]
 

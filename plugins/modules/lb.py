@@ -96,6 +96,7 @@ options:
     default: merged
 extends_documentation_fragment:
   - maglev.vpp.connection
+  - maglev.vpp.connection.agent
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -471,6 +472,7 @@ def main():
 def run_module():
     module = AnsibleModule(
         argument_spec=lb_module.argument_spec(
+            agent=True,
             config=dict(type="dict"),
             running_config=dict(type="str"),
             state=dict(type="str", choices=list(STATES), default="merged"),
@@ -520,10 +522,11 @@ def run_module():
         for name, frontend in config.frontends.items():
             if frontend.key in actual.vips:
                 actual.vips[frontend.key].name = name  # VPP has no names: show the declared ones
-        if config.frontends:
-            keys = [frontend.key for frontend in config.frontends.values()]
-        else:
+        # Only an omitted config means "every VIP": a config without frontends names none.
+        if module.params["config"] is None:
             keys = list(actual.vips)
+        else:
+            keys = [frontend.key for frontend in config.frontends.values()]
         want = compose.without_vips(actual, keys)
         lb_module.converge(module, client, want, actual, prune_vips=True, result=result)
         client.disconnect()
@@ -538,10 +541,34 @@ def run_module():
     result["capabilities"] = lb_module.capabilities_result(client)
     actual = lb_module.dump(module, client, result)
     if state == "merged":
+        want = merge_live(want, actual, config, module.params["config"])
+        warn_kept_ases(module, want, actual)
         want = compose.merge_kept_ases(want, actual)
     lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
     client.disconnect()
     module.exit_json(**result)
+
+
+def merge_live(want, actual, config, raw):
+    """`merged`: conf keys and frontend settings that the config leaves out keep VPP's live values."""
+    frontends = raw.get("frontends") or {}
+    given = {frontend.key: set(frontends.get(name) or ()) for name, frontend in config.frontends.items()}
+    want = compose.merge_live_settings(want, actual, given)
+    if want.conf is not None:
+        want.conf = compose.merge_live_conf(want.conf, set(raw.get("conf") or ()), actual.conf)
+    return want
+
+
+def warn_kept_ases(module, want, actual):
+    for key, addresses in compose.kept_ases(want, actual).items():
+        vip = want.vips[key]
+        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
+        module.warn(
+            f"{label} keeps AS{'es' if len(addresses) > 1 else ''} {', '.join(addresses)}: VPP has"
+            f" {'them' if len(addresses) > 1 else 'it'} and the config does not list"
+            f" {'them' if len(addresses) > 1 else 'it'}, and state merged never removes an AS"
+            " (state replaced removes ASes a frontend does not list)"
+        )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,6 @@ def nowhere(tmp_path):
     """Connection options that reach no VPP and no agent."""
     return {
         "api_socket": str(tmp_path / "no-vpp" / "api.sock"),
-        "stats_socket": str(tmp_path / "no-vpp" / "stats.sock"),
         "agent_state": str(tmp_path / "no-agent.json"),
     }
 

@@ -153,8 +153,8 @@ def small_module_tasks(sim, maglev_lb: dict) -> list:
         ases = [{"address": maglev_lb["backends"][name]["address"], "weight": m["weight"]}
                 for name, m in members.items()]
         tasks.append({"name": f"lb_as {name}",
-                      "maglev.vpp.lb_as": dict(api_socket=sim.api_socket, prefix=vip["prefix"], protocol=vip["protocol"],
-                                               port=vip["port"], ases=ases)})
+                      "maglev.vpp.lb_as": dict(api_socket=sim.api_socket, prefix=vip["prefix"],
+                                               protocol=vip["protocol"], port=vip["port"], ases=ases)})
     return tasks
 
 

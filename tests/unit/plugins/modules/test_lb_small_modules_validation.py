@@ -85,6 +85,7 @@ def test_lb_as_needs_an_address_per_entry(run_module, nowhere):
 def test_small_modules_take_no_option_they_would_ignore(run_module, nowhere, module, option):
     args = {"lb_conf": {"flow_timeout": 20}, "lb_vip": {"prefix": "192.0.2.1/32"},
             "lb_as": {"prefix": "192.0.2.1/32"}}[module.__name__.rsplit(".", 1)[-1]]
-    failed, result = run_module(module, dict(nowhere, **args, **{option: "/run/x" if option != "agent_state_max_age" else 5}))
+    value = 5 if option == "agent_state_max_age" else "/run/x"
+    failed, result = run_module(module, dict(nowhere, **args, **{option: value}))
     assert failed
     assert "Unsupported parameters" in result["msg"] and option in result["msg"]

@@ -16,8 +16,15 @@ from typing import Optional
 
 API = "API"
 STATS = "stats"
-_KINDS = {API: (socket.SOCK_STREAM, "VPP's API socket (socksvr socket-name, usually /run/vpp/api.sock)"),
-          STATS: (socket.SOCK_SEQPACKET, "VPP's stats socket (statseg socket-name, usually /run/vpp/stats.sock)")}
+# role -> (socket type, short name, where it is configured)
+_KINDS = {API: (socket.SOCK_STREAM, "VPP's API socket", "socksvr socket-name, usually /run/vpp/api.sock"),
+          STATS: (socket.SOCK_SEQPACKET, "VPP's stats socket", "statseg socket-name, usually /run/vpp/stats.sock")}
+_TYPE_NAMES = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_SEQPACKET: "SOCK_SEQPACKET"}
+
+
+def _where(role: str) -> str:
+    _kind, name, configured = _KINDS[role]
+    return f"{name} ({configured})"
 _PROBE_TIMEOUT = 2.0
 
 
@@ -38,24 +45,23 @@ def file_problem(path: str, role: str) -> Optional[str]:
         what = "a regular file"
     else:
         what = "not a socket"
-    return f"{path} is {what}, not a socket: set the path of {_KINDS[role][1]}"
+    return f"{path} is {what}, not a socket: set the path of {_where(role)}"
 
 
 def probe(path: str, role: str) -> Optional[str]:
     """Connect to the socket at ``path`` as VPP's ``role`` socket would be connected to and
     close again; a message when that fails (nothing listening, the other VPP socket), else None.
     """
-    kind, description = _KINDS[role]
-    other = STATS if role == API else API
+    kind, name, _configured = _KINDS[role]
+    other_kind, other_name, _other_configured = _KINDS[STATS if role == API else API]
     sock = socket.socket(socket.AF_UNIX, kind)
     sock.settimeout(_PROBE_TIMEOUT)
     try:
         sock.connect(path)
     except OSError as exc:
         if exc.errno == errno.EPROTOTYPE:
-            return (f"{path} is {_KINDS[other][1].split(' (')[0]}, not {description.split(' (')[0]}"
-                    f" (it is a {'SOCK_SEQPACKET' if role == API else 'SOCK_STREAM'} socket):"
-                    f" set the path of {description}")
+            return (f"{path} is {other_name}, not {name} (it is a {_TYPE_NAMES[other_kind]} socket):"
+                    f" set the path of {_where(role)}")
         if exc.errno == errno.ECONNREFUSED:
             return (f"nothing listens on {path} (connection refused): VPP is not running, or the socket"
                     " file was left behind by a VPP that stopped")

@@ -796,10 +796,10 @@ def test_strings_that_are_exact_integers_or_booleans_are_accepted(changes: Dict[
     config = schema.parse_config(changed(changes))
     kind = expected[0]
     if kind == "frontends":
-        _, name, part, field, value = expected
+        name, part, field, value = expected[1:]
         assert getattr(getattr(config.frontends[name], part), field) == value
     elif kind == "pool":
-        _, name, index, member, value = expected
+        name, index, member, value = expected[1:]
         assert config.frontends[name].pools[index].members[member] == value
     elif kind == "conf":
         assert getattr(config.conf, expected[1]) == expected[2]

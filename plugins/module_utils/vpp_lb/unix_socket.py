@@ -20,12 +20,12 @@ STATS = "stats"
 _KINDS = {API: (socket.SOCK_STREAM, "VPP's API socket", "socksvr socket-name, usually /run/vpp/api.sock"),
           STATS: (socket.SOCK_SEQPACKET, "VPP's stats socket", "statseg socket-name, usually /run/vpp/stats.sock")}
 _TYPE_NAMES = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_SEQPACKET: "SOCK_SEQPACKET"}
+_PROBE_TIMEOUT = 2.0
 
 
 def _where(role: str) -> str:
     _kind, name, configured = _KINDS[role]
     return f"{name} ({configured})"
-_PROBE_TIMEOUT = 2.0
 
 
 def file_problem(path: str, role: str) -> Optional[str]:

@@ -83,6 +83,7 @@ def named_like(state: model.LbState, want: model.LbState) -> model.LbState:
 # ---------------------------------------------------------------------------------------------
 # `merged`: what a declaration leaves out keeps its live value (network resource module meaning)
 
+CONF_FIELDS = ("ip4_src_address", "ip6_src_address", "sticky_buckets_per_core", "flow_timeout")
 SPEC_FIELDS = ("encap", "src_ip_sticky", "new_flows_table_length", "dscp", "srv_type", "target_port")
 _NAT_ENCAPS = ("nat4", "nat6")
 
@@ -163,7 +164,6 @@ def kept_ases(want: model.LbState, actual: model.LbState) -> Dict[model.VipKey, 
 # ---------------------------------------------------------------------------------------------
 # GRE source addresses against the VIPs that exist after the run
 
-CONF_FIELDS = ("ip4_src_address", "ip6_src_address", "sticky_buckets_per_core", "flow_timeout")
 _SOURCE_FIELDS = {"gre4": ("ip4_src_address", model.DEFAULT_IP4_SRC, "IPv4"),
                   "gre6": ("ip6_src_address", model.DEFAULT_IP6_SRC, "IPv6")}
 

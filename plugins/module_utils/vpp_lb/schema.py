@@ -2,7 +2,8 @@
 
 ``validate(maglev_lb)`` returns every problem, each prefixed with its path
 (``frontends.www-v4.encap: gre6 needs IPv6 backends, web1 is IPv4``); ``parse_config`` returns
-typed frozen values or raises ``ConfigError`` carrying the same list. Modules, the agent and
+typed frozen values or raises ``ConfigError`` carrying the same list; ``parse_config_with_warnings``
+also returns what is valid but probably not meant. Modules, the agent and
 the role's config check all go through here, so there is exactly one reading of the schema.
 
 The checks follow what VPP's lb plugin accepts (docs/config-reference.md lists them) and add a

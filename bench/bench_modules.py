@@ -96,8 +96,8 @@ def run_playbook(workdir: str, tasks: list, vars_file: str) -> Tuple[float, Dict
 
 
 def connection(sim) -> dict:
-    return {"api_socket": sim.api_socket, "stats_socket": sim.stats_socket,
-            "agent_state": os.path.join(sim.workdir, "no-agent.json")}
+    """lb's connection options (the small modules take api_socket alone)."""
+    return {"api_socket": sim.api_socket, "agent_state": os.path.join(sim.workdir, "no-agent.json")}
 
 
 def lb_task(sim, name: str = "lb") -> dict:
@@ -148,13 +148,13 @@ def small_module_tasks(sim, maglev_lb: dict) -> list:
     tasks = []
     for name, frontend in maglev_lb["frontends"].items():
         vip = {k: frontend[k] for k in ("prefix", "protocol", "port", "encap", "new_flows_table_length")}
-        tasks.append({"name": f"lb_vip {name}", "maglev.vpp.lb_vip": dict(connection(sim), **vip)})
+        tasks.append({"name": f"lb_vip {name}", "maglev.vpp.lb_vip": dict(api_socket=sim.api_socket, **vip)})
         members = frontend["pools"][0]["backends"]
         ases = [{"address": maglev_lb["backends"][name]["address"], "weight": m["weight"]}
                 for name, m in members.items()]
         tasks.append({"name": f"lb_as {name}",
-                      "maglev.vpp.lb_as": dict(connection(sim), prefix=vip["prefix"], protocol=vip["protocol"],
-                                               port=vip["port"], ases=ases)})
+                      "maglev.vpp.lb_as": dict(api_socket=sim.api_socket, prefix=vip["prefix"],
+                                               protocol=vip["protocol"], port=vip["port"], ases=ases)})
     return tasks
 
 

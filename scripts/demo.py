@@ -33,7 +33,18 @@ from vppsim import launcher  # noqa: E402
 DEFAULT_VARS = os.path.join(ROOT, "playbooks", "vars", "demo_maglev_lb.yml")
 
 
-def show_state(client: VppLbClient, stats: LbStatsReader) -> None:
+def pool_roles(config: schema.LbConfig) -> dict:
+    """(VIP, AS address) -> "pool p (active)" / "pool p (standby)": later pools wait for failover."""
+    roles = {}
+    for frontend in config.frontends.values():
+        for position, pool in enumerate(frontend.pools):
+            role = "active" if position == 0 else "standby"
+            for name in pool.members:
+                roles[(frontend.key, config.backends[name].address)] = f"pool {pool.name} ({role})"
+    return roles
+
+
+def show_state(client: VppLbClient, stats: LbStatsReader, roles: dict) -> None:
     state = client.dump()
     c = state.conf
     print(f"lb_conf: ip4-src {c.ip4_src_address}  ip6-src {c.ip6_src_address}  "
@@ -55,7 +66,10 @@ def show_state(client: VppLbClient, stats: LbStatsReader) -> None:
               f"route {pkts} pkts / {octets} bytes")
         for address in sorted(vip.ases, key=address_sort_key):
             a = vip.ases[address]
-            print(f"    AS {address:<16} weight {a.weight:>3}  buckets {a.num_buckets}")
+            role = roles.get((key, address), "not declared")
+            share = f"{a.num_buckets / s.new_flows_table_length:.0%}" if a.num_buckets is not None else "?"
+            print(f"    AS {address:<16} weight {a.weight:>3}  buckets {a.num_buckets} ({share} of new flows)"
+                  f"  {role}")
 
 
 def main() -> int:
@@ -72,8 +86,9 @@ def main() -> int:
         print(f"vppsim pid {sim.pid}: API {sim.api_socket}, stats {sim.stats_socket}\n")
         with VppLbClient(sim.api_socket) as client, LbStatsReader(sim.stats_socket) as stats:
             caps = client.capabilities
-            print(f"connected: {client.show_version()}, LB API {caps.lb_api_version}, "
-                  f"definitions from VPP: {caps.api_from_vpp}\n")
+            source = "fetched from VPP itself (get_api_json)" if caps.api_from_vpp else "read from an API directory"
+            print(f"connected: {client.show_version()}, LB API {caps.lb_api_version}; "
+                  f"API message definitions {source}\n")
             ops = planner.plan(want, client.dump())
             print(f"plan: {len(ops)} operations")
             for op in ops:
@@ -82,14 +97,21 @@ def main() -> int:
             again = planner.plan(want, client.dump())
             print(f"\nre-plan after apply: {len(again)} operations (idempotent)\n")
 
+            print("Simulated traffic. In each reply, `flows:` per AS counts the flows of this batch sent to it;\n"
+                  "`untracked` packets found their 4-entry sticky-table bucket full, so they were balanced\n"
+                  "without being remembered.\n")
             for frontend in config.frontends.values():
                 key = frontend.key
                 target = key.prefix if key.is_all_port else (
                     f"{key.prefix} protocol {'tcp' if key.protocol == 6 else 'udp'} port {key.port}")
                 print(f"sim traffic {target} flows 1000 packets 3")
                 print(client.cli(f"sim traffic {target} flows 1000 packets 3 seed 1"))
-            show_state(client, stats)
-            print("\nshow lb vips verbose:")
+            print("The LB state (counters summed over threads; `route` is the VIP's FIB counter). An AS of\n"
+                  "a standby pool has weight 0 and no buckets until every backend of the pools before it is down.")
+            show_state(client, stats, pool_roles(config))
+            print("\nshow lb vips verbose. Here `flows:` per AS is the sticky entries pointing at it now (with\n"
+                  "src_ip_sticky, the flows of one client share one entry). A VIP or AS that was deleted or\n"
+                  "recreated stays listed as `removed` until VPP's garbage collector frees it.")
             print(client.cli("show lb vips verbose"))
     print("vppsim stopped")
     return 0

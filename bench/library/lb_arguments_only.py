@@ -23,7 +23,6 @@ options:
   running_config: {type: str, description: As maglev.vpp.lb.}
   state: {type: str, default: merged, description: As maglev.vpp.lb.}
   api_socket: {type: path, description: As maglev.vpp.lb.}
-  stats_socket: {type: path, description: As maglev.vpp.lb.}
   api_dir: {type: path, description: As maglev.vpp.lb.}
   timeout: {type: float, description: As maglev.vpp.lb.}
   agent_state: {type: path, description: As maglev.vpp.lb.}
@@ -39,7 +38,6 @@ def main():
             running_config=dict(type="str"),
             state=dict(type="str", default="merged"),
             api_socket=dict(type="path"),
-            stats_socket=dict(type="path"),
             api_dir=dict(type="path"),
             timeout=dict(type="float"),
             agent_state=dict(type="path"),

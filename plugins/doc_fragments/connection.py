@@ -1,6 +1,8 @@
 # Copyright: maglev.vpp developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-"""Options every maglev.vpp module shares: how to reach VPP and where the agent publishes health."""
+"""Options the maglev.vpp modules share: how to reach VPP (every module), VPP's stats socket
+(``maglev.vpp.connection.stats``, modules that read counters) and where the agent publishes health
+(``maglev.vpp.connection.agent``, modules whose result depends on health)."""
 
 from __future__ import annotations
 
@@ -12,17 +14,12 @@ options:
   api_socket:
     description:
       - Path of VPP's binary API socket on the managed host (C(socket-name) in VPP's C(socksvr) section).
-      - The module fails with the path it tried when nothing listens there, and with a permission
+      - The module fails with the path it tried when nothing listens there, when the path is a
+        directory or a regular file, or when it is VPP's stats socket; and with a permission
         hint when the socket is not readable and writable by the remote user (use become, or add the
         user to the socket's group).
     type: path
     default: /run/vpp/api.sock
-  stats_socket:
-    description:
-      - Path of VPP's stats segment socket (C(statseg { socket-name ... })).
-      - Only read by modules that report counters (M(maglev.vpp.lb_facts) with the C(counters) subset).
-    type: path
-    default: /run/vpp/stats.sock
   api_dir:
     description:
       - Directory of VPP's API definition files (C(*.api.json)), usually C(/usr/share/vpp/api).
@@ -36,6 +33,26 @@ options:
       - Seconds to wait for VPP to accept the connection and to answer each API request.
     type: float
     default: 5.0
+requirements:
+  - Python package C(vpp_papi) (2.4.2) on the managed host.
+notes:
+  - The modules run on the VPP host itself (they talk to VPP over local Unix sockets), so C(vpp_papi)
+    must be installed for the Python interpreter Ansible uses on that host.
+"""
+
+    STATS = r"""
+options:
+  stats_socket:
+    description:
+      - Path of VPP's stats segment socket (C(statseg { socket-name ... })), read for counters.
+      - When it cannot be read (missing, a directory, VPP's API socket given instead), the module
+        says why in a warning.
+    type: path
+    default: /run/vpp/stats.sock
+"""
+
+    AGENT = r"""
+options:
   agent_state:
     description:
       - Path of the state file that the maglev agent publishes on the managed host (backend health).
@@ -52,9 +69,4 @@ options:
         its health view is ignored.
     type: float
     default: 30.0
-requirements:
-  - Python package C(vpp_papi) (2.4.2) on the managed host.
-notes:
-  - The modules run on the VPP host itself (they talk to VPP over local Unix sockets), so C(vpp_papi)
-    must be installed for the Python interpreter Ansible uses on that host.
 """

@@ -26,6 +26,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (
     papi_session,
     planner,
     schema,
+    unix_socket,
 )
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import (
     DEFAULT_API_SOCKET,
@@ -46,20 +47,31 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.stats import LbS
 DEFAULT_AGENT_STATE = agent_state.DEFAULT_PATH
 DEFAULT_AGENT_STATE_MAX_AGE = 30.0
 
-# Keep in sync with plugins/doc_fragments/connection.py (validate-modules compares them).
+# Keep in sync with plugins/doc_fragments/connection.py (validate-modules compares them): the
+# fragment's DOCUMENTATION, STATS and AGENT parts document these three groups.
 CONNECTION_ARGUMENT_SPEC = dict(
     api_socket=dict(type="path", default=DEFAULT_API_SOCKET),
-    stats_socket=dict(type="path", default=DEFAULT_STATS_SOCKET),
     api_dir=dict(type="path"),
     timeout=dict(type="float", default=DEFAULT_TIMEOUT),
+)
+STATS_ARGUMENT_SPEC = dict(
+    stats_socket=dict(type="path", default=DEFAULT_STATS_SOCKET),
+)
+AGENT_ARGUMENT_SPEC = dict(
     agent_state=dict(type="path", default=DEFAULT_AGENT_STATE),
     agent_state_max_age=dict(type="float", default=DEFAULT_AGENT_STATE_MAX_AGE),
 )
 
 
-def argument_spec(**options: dict) -> dict:
-    """A module's argument spec: its own options plus the shared connection options."""
+def argument_spec(*, stats: bool = False, agent: bool = False, **options: dict) -> dict:
+    """A module's argument spec: its own options plus the connection options, and the stats
+    socket or the agent's state file only for modules that read them (options appear only where
+    they act)."""
     spec = {name: dict(value) for name, value in CONNECTION_ARGUMENT_SPEC.items()}
+    if stats:
+        spec.update({name: dict(value) for name, value in STATS_ARGUMENT_SPEC.items()})
+    if agent:
+        spec.update({name: dict(value) for name, value in AGENT_ARGUMENT_SPEC.items()})
     spec.update(options)
     return spec
 
@@ -73,7 +85,7 @@ def connection_problems(params: dict) -> List[str]:
     problems = []
     if params["timeout"] is not None and not params["timeout"] > 0:
         problems.append(f"timeout: must be a positive number of seconds, got {params['timeout']}")
-    max_age = params["agent_state_max_age"]
+    max_age = params.get("agent_state_max_age")
     if max_age is not None and not max_age >= 0:
         problems.append(f"agent_state_max_age: must not be negative, got {max_age}")
     return problems
@@ -120,12 +132,15 @@ def parse_document(
     """
     problems = list(extra_problems or [])
     config = None
+    warnings: List[str] = []
     try:
-        config = schema.parse_config(document)
+        config, warnings = schema.parse_config_with_warnings(document)
     except schema.ConfigError as exc:
         problems.extend(rename(error) if rename else error for error in exc.errors)
     if problems:
         fail_invalid(module, problems, what)
+    for warning in warnings:
+        module.warn(rename(warning) if rename else warning)
     return config
 
 
@@ -277,7 +292,10 @@ def read_counters(module, client: VppLbClient, state: model.LbState) -> Optional
                 route_indexes[key] = index
         routes = reader.route_counters(route_indexes)
     except (VppError, OSError) as exc:
-        module.warn(f"cannot read counters from VPP's stats segment ({exc}); counters come from"
+        path = module.params["stats_socket"]
+        # The stats client's own words ("Protocol wrong type for socket") do not say which socket.
+        cause = unix_socket.file_problem(path, unix_socket.STATS) or unix_socket.probe(path, unix_socket.STATS)
+        module.warn(f"cannot read counters from VPP's stats segment ({cause or exc}); counters come from"
                     " `show lb vips verbose` instead, without the route counters")
         return None
     finally:
@@ -369,6 +387,15 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def refuse(module, client: Optional[VppLbClient], result: Dict[str, Any], msg: str, **extra: Any) -> None:
+    """Fail a task whose plan was not applied at all: unchanged, no predicted ``after`` or diff."""
+    if client is not None:
+        client.disconnect()
+    result.update(changed=False, after=None)
+    result.pop("diff", None)
+    fail(module, msg, result, **extra)
+
+
 def converge(
     module,
     client: Optional[VppLbClient],
@@ -397,6 +424,7 @@ def converge(
     before = view(compose.named_like(actual, want))
     after = before
     result.update(changed=bool(ops), commands=commands, before=before, blast_radius=[])
+    predicted = actual
     if ops:
         # As in Ansible's network resource modules, `after` comes only with a change: on a
         # no-op it would repeat `before`, which for a large LB state is most of the result.
@@ -419,16 +447,15 @@ def converge(
     adds_vips = any(op.action == model.ADD_VIP for op in ops)
     blocked = planner.conflicts(want, actual, prune_vips=prune_vips, as_weights=as_weights) if adds_vips else []
     if blocked:
-        if client is not None:
-            client.disconnect()
-        result["changed"] = False
-        result.pop("diff", None)
-        fail(
-            module,
-            "VPP would refuse this change, so nothing was applied: " + "; ".join(blocked) + f" ({conflict_hint})",
-            result,
-            conflicts=blocked,
-        )
+        refuse(module, client, result,
+               "VPP would refuse this change, so nothing was applied: " + "; ".join(blocked) + f" ({conflict_hint})",
+               conflicts=blocked)
+    # A declared conf is checked against every GRE VIP that exists after the run, live ones too.
+    sources = compose.source_address_problems(predicted) if ops and want.conf is not None else []
+    if sources:
+        refuse(module, client, result,
+               "this change would leave GRE VIPs without a tunnel source address, so nothing was applied: "
+               + "; ".join(sources), errors=sources)
 
     for warning in recreate_warnings(want, actual, module.check_mode or client is None):
         module.warn(warning)

@@ -46,20 +46,201 @@ author:
 options:
   config:
     description:
-      - The desired state, a C(maglev_lb) object with the keys C(conf), C(healthchecks), C(backends)
-        and C(frontends), exactly as described in the collection's C(docs/config-reference.md).
-        Usually C("{{ maglev_lb }}").
+      - The desired state, a C(maglev_lb) object (the same variable the maglev agent reads), usually
+        C("{{ maglev_lb }}"). Its keys are below; the collection's C(docs/config-reference.md) has
+        every rule. The whole object is validated before VPP is contacted.
       - The same object as JSON text is accepted too, C("{{ maglev_lb | ansible.builtin.to_json }}"),
         which Ansible hands over several times faster for a state of hundreds of frontends.
-      - C(healthchecks) are validated and otherwise ignored (they are the agent's business).
-      - C(conf) is VPP's C(lb_conf). When given it is pushed as declared, in every state that
-        changes VPP (keys left out take their defaults, as the agent does, because VPP sets all four
-        fields at once). When left out, C(lb_conf) is not touched. O(state=deleted) never changes it.
-      - A frontend's settings are always exactly as declared (keys left out take their defaults), in
-        every state; a change to an immutable setting recreates the VIP.
+      - Integers and booleans may be given as strings that are exactly that (C("8080"), C("true")),
+        as values from C(-e) and templating are.
+      - Which keys that are left out take their defaults and which keep VPP's live values depends on
+        O(state).
       - Required for O(state=merged), O(state=replaced), O(state=overridden) and O(state=rendered).
         Optional for O(state=deleted). Not allowed for O(state=gathered) and O(state=parsed).
     type: dict
+    suboptions:
+      conf:
+        description:
+          - VPP's global C(lb_conf). When left out, C(lb_conf) is not touched; O(state=deleted) never
+            changes it.
+          - With O(state=merged) keys left out keep VPP's live values; with O(state=replaced) and
+            O(state=overridden) they take their defaults (VPP sets all four fields at once).
+          - Either way the task fails before changing anything when a C(gre4) (C(gre6)) VIP would be
+            left with VPP's placeholder source address, declared VIPs and VIPs VPP keeps alike.
+        type: dict
+        suboptions:
+          ip4_src_address:
+            description: Source address of the GRE packets to IPv4 backends (C(gre4)).
+            type: str
+            default: 255.255.255.255
+          ip6_src_address:
+            description: Source address of the GRE packets to IPv6 backends (C(gre6)).
+            type: str
+            default: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+          sticky_buckets_per_core:
+            description: Sticky flow table buckets per worker thread, a power of two up to 16777216.
+            type: int
+            default: 1024
+          flow_timeout:
+            description: Seconds an idle sticky flow stays pinned to its backend, 1 to 86400.
+            type: int
+            default: 40
+      healthchecks:
+        description:
+          - Probe definitions by name; each value has the keys below. Validated, otherwise used only
+            by the maglev agent.
+        type: dict
+        suboptions:
+          type:
+            description: The kind of probe.
+            type: str
+            required: true
+            choices: [http, https, tcp, icmp]
+          port:
+            description: Port probed; required for C(tcp), not allowed for C(icmp).
+            type: int
+          interval:
+            description: Pace while the backend is steadily up (C(2s), C(500ms), C(1m) or seconds).
+            type: raw
+            default: 2s
+          fast_interval:
+            description: Pace while a transition is pending; at most O(config.healthchecks.interval).
+            type: raw
+            default: 500ms
+          down_interval:
+            description: Pace while the backend is down; at least O(config.healthchecks.interval).
+            type: raw
+            default: 10s
+          timeout:
+            description: Probe timeout, shorter than O(config.healthchecks.interval).
+            type: raw
+            default: 1s
+          rise:
+            description: Passes in a row to go up, 1 to 100.
+            type: int
+            default: 2
+          fall:
+            description: Failures in a row to go down, 1 to 100.
+            type: int
+            default: 3
+          source_address:
+            description: Address the probes are sent from.
+            type: str
+          path:
+            description: C(http) and C(https) only, the request path.
+            type: str
+            default: /
+          host:
+            description: C(http) and C(https) only, the Host header (and default TLS server name).
+            type: str
+          expect_status:
+            description: C(http) and C(https) only, status codes and ranges that pass (C([200, "301-302"])).
+            type: raw
+            default: 200-299
+          body_regex:
+            description: C(http) and C(https) only, a regular expression the body must match.
+            type: str
+          tls_server_name:
+            description: C(https) only, SNI and the name the certificate is checked against.
+            type: str
+          tls_insecure:
+            description: C(https) only, skip certificate verification.
+            type: bool
+            default: false
+      backends:
+        description:
+          - Real servers by name; each value has the keys below. A backend that no frontend uses
+            draws a warning.
+        type: dict
+        suboptions:
+          address:
+            description: The server's address (one unicast address, unique across backends).
+            type: str
+            required: true
+          healthcheck:
+            description: Name of an entry of O(config.healthchecks); none means never probed (counts as up).
+            type: str
+          enabled:
+            description: V(false) drains and flushes the backend everywhere (weight 0).
+            type: bool
+            default: true
+          description:
+            description: Free text.
+            type: str
+      frontends:
+        description:
+          - VIPs by frontend name; each value has the keys below.
+          - With O(state=merged) the settings a frontend leaves out keep the live VIP's values (so
+            leaving one out never recreates a VIP); with O(state=replaced) and O(state=overridden)
+            they take their defaults, and a change to an immutable one recreates the VIP.
+        type: dict
+        suboptions:
+          prefix:
+            description: The VIP prefix or address; host bits must be zero.
+            type: str
+            required: true
+          protocol:
+            description: With O(config.frontends.port), a per-port VIP; neither for an all-port VIP.
+            type: str
+            choices: [tcp, udp]
+          port:
+            description: The VIP's port, 1 to 65535, with O(config.frontends.protocol).
+            type: int
+          encap:
+            description: How packets reach the backends; the backends' address family follows it.
+            type: str
+            choices: [gre4, gre6, l3dsr, nat4, nat6]
+            default: gre4
+          src_ip_sticky:
+            description: Hash on source and destination addresses only.
+            type: bool
+            default: false
+          flush_on_down:
+            description: Evict a backend's sticky flows when it goes down.
+            type: bool
+            default: true
+          new_flows_table_length:
+            description: Maglev new-flow table length, a power of two up to 1048576.
+            type: int
+            default: 1024
+          dscp:
+            description: C(l3dsr) only, 0 to 63.
+            type: int
+            default: 0
+          srv_type:
+            description: C(nat4) and C(nat6) only.
+            type: str
+            choices: [clusterip, nodeport]
+            default: clusterip
+          target_port:
+            description: C(nat4) and C(nat6) only, the port on the backends; defaults to O(config.frontends.port).
+            type: int
+          description:
+            description: Free text.
+            type: str
+          pools:
+            description:
+              - Priority tiers, in order; only the first pool with an up backend carries traffic.
+                C([]) is a VIP without backends.
+            type: list
+            elements: dict
+            required: true
+            suboptions:
+              name:
+                description: The pool's name, unique in the frontend.
+                type: str
+                required: true
+              backends:
+                description:
+                  - Backend name (from O(config.backends)) to its membership, whose only key is
+                    C(weight). C({}) or C(null) means weight 100.
+                type: dict
+                required: true
+                suboptions:
+                  weight:
+                    description: The configured weight, 0 to 100.
+                    type: int
+                    default: 100
   running_config:
     description:
       - For O(state=parsed) only, the text of VPP's C(show lb vips verbose) command, to be turned
@@ -70,19 +251,22 @@ options:
       - V(merged) creates or updates each frontend of O(config); VIPs that O(config) does not declare
         are left alone. A declared frontend's backends are added, and weights set to their effective
         weight; application servers that VPP has on that VIP but the frontend does not list are
-        B(kept) with their current weight. Nothing is ever removed, except by a recreate (whose
-        ASes are added back).
+        B(kept) with their current weight (the task warns, naming them). Keys that O(config.conf) or
+        a frontend leave out keep VPP's live values, as in Ansible's network resource modules, so a
+        partial C(conf) or frontend never resets a setting or recreates a VIP. Nothing is ever
+        removed, except by a recreate of a setting the frontend gives (whose ASes are added back).
       - >-
         V(replaced) makes each frontend of O(config) exactly as declared, its AS set included:
-        application servers of that VIP that the frontend does not list are deleted (with flush).
-        VIPs that O(config) does not declare are left alone.
+        application servers of that VIP that the frontend does not list are deleted (with flush),
+        and keys left out of O(config.conf) and of a frontend take their defaults. VIPs that O(config)
+        does not declare are left alone.
       - >-
         V(overridden) makes VPP's LB state exactly O(config): like V(replaced) for every declared
         frontend, and every VIP that O(config) does not declare is deleted (its ASes with flush
         first), including VIPs created by other tools.
       - V(deleted) deletes the VIPs of the frontends in O(config) (matched by prefix, protocol and
-        port; their ASes are deleted with flush first). When O(config) is omitted or declares no
-        frontends, B(every) VIP is deleted. C(lb_conf) is left as it is.
+        port; their ASes are deleted with flush first); a O(config) without frontends deletes
+        nothing. Only when O(config) is omitted is B(every) VIP deleted. C(lb_conf) is left as it is.
       - V(gathered) reads VPP's live LB state and returns it in RV(gathered) as a C(maglev_lb)
         object (the form M(maglev.vpp.lb_facts) returns). Nothing is changed.
       - >-
@@ -96,6 +280,7 @@ options:
     default: merged
 extends_documentation_fragment:
   - maglev.vpp.connection
+  - maglev.vpp.connection.agent
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -115,7 +300,8 @@ notes:
     its effective weight) belongs to the agent, which publishes it in O(agent_state). Both compute
     plans with the same planner, so they agree on what "in sync" means.
   - With O(state=merged), ASes kept on a declared VIP because the frontend does not list them are
-    drift for the agent if the agent manages the same frontend.
+    drift for the agent if the agent manages the same frontend; the task warns about them.
+  - Backends that no frontend uses draw a warning (they are probably a typo or a leftover).
   - On VPP releases up to 26.06 (LB API 1.1.0) VPP has no AS weights; there an effective weight of 0
     means the AS is removed and any other weight means it is present.
 seealso:
@@ -226,10 +412,11 @@ after:
   description:
     - The LB state after the task, in the form of RV(before), as the plan produces it (the plan is
       exact, so VPP holds it once applied; in check mode, what a real run would leave).
-      C(null) when applying failed midway.
+      C(null) when applying failed midway, and when the task was refused before applying anything
+      (a conflict with a VIP that stays, a GRE VIP left without a source address).
     - As in Ansible's network resource modules, returned only when something changes (or would,
       in check mode); otherwise the state is RV(before), and a large LB state is not returned twice.
-  returned: when changed, with O(state) V(merged), V(replaced), V(overridden) or V(deleted)
+  returned: when changed or refused, with O(state) V(merged), V(replaced), V(overridden) or V(deleted)
   type: dict
   sample:
     conf:
@@ -471,6 +658,7 @@ def main():
 def run_module():
     module = AnsibleModule(
         argument_spec=lb_module.argument_spec(
+            agent=True,
             config=dict(type="dict"),
             running_config=dict(type="str"),
             state=dict(type="str", choices=list(STATES), default="merged"),
@@ -520,10 +708,11 @@ def run_module():
         for name, frontend in config.frontends.items():
             if frontend.key in actual.vips:
                 actual.vips[frontend.key].name = name  # VPP has no names: show the declared ones
-        if config.frontends:
-            keys = [frontend.key for frontend in config.frontends.values()]
-        else:
+        # Only an omitted config means "every VIP": a config without frontends names none.
+        if module.params["config"] is None:
             keys = list(actual.vips)
+        else:
+            keys = [frontend.key for frontend in config.frontends.values()]
         want = compose.without_vips(actual, keys)
         lb_module.converge(module, client, want, actual, prune_vips=True, result=result)
         client.disconnect()
@@ -538,10 +727,34 @@ def run_module():
     result["capabilities"] = lb_module.capabilities_result(client)
     actual = lb_module.dump(module, client, result)
     if state == "merged":
+        want = merge_live(want, actual, config, module.params["config"])
+        warn_kept_ases(module, want, actual)
         want = compose.merge_kept_ases(want, actual)
     lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
     client.disconnect()
     module.exit_json(**result)
+
+
+def merge_live(want, actual, config, raw):
+    """`merged`: conf keys and frontend settings that the config leaves out keep VPP's live values."""
+    frontends = raw.get("frontends") or {}
+    given = {frontend.key: set(frontends.get(name) or ()) for name, frontend in config.frontends.items()}
+    want = compose.merge_live_settings(want, actual, given)
+    if want.conf is not None:
+        want.conf = compose.merge_live_conf(want.conf, set(raw.get("conf") or ()), actual.conf)
+    return want
+
+
+def warn_kept_ases(module, want, actual):
+    for key, addresses in compose.kept_ases(want, actual).items():
+        vip = want.vips[key]
+        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
+        module.warn(
+            f"{label} keeps AS{'es' if len(addresses) > 1 else ''} {', '.join(addresses)}: VPP has"
+            f" {'them' if len(addresses) > 1 else 'it'} and the config does not list"
+            f" {'them' if len(addresses) > 1 else 'it'}, and state merged never removes an AS"
+            " (state replaced removes ASes a frontend does not list)"
+        )
 
 
 if __name__ == "__main__":

@@ -89,8 +89,6 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - O(agent_state), O(agent_state_max_age) and O(stats_socket) are accepted for symmetry with the
-    other modules and not used (see the description).
   - On VPP releases up to 26.06 (LB API 1.1.0) VPP has no AS weights; there weight 0 removes the AS
     and any other weight makes it present.
 seealso:

@@ -53,8 +53,6 @@ notes:
     On VPP releases up to 26.06 (LB API 1.1.0) VPP cannot report C(sticky_buckets_per_core) and
     C(flow_timeout). There a change to only those two is not detected, and when one of them is
     left out the module sends its default (1024 buckets, 40 s) and warns.
-  - O(agent_state) and O(agent_state_max_age) are accepted for symmetry with the other modules and
-    not used (C(lb_conf) does not depend on health). O(stats_socket) is not used either.
 seealso:
   - module: maglev.vpp.lb
 """

@@ -43,6 +43,8 @@ options:
     default: [all]
 extends_documentation_fragment:
   - maglev.vpp.connection
+  - maglev.vpp.connection.stats
+  - maglev.vpp.connection.agent
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
 attributes:
@@ -212,6 +214,8 @@ VIP_SUBSETS = ("vips", "ases", "counters")
 def main():
     module = AnsibleModule(
         argument_spec=lb_module.argument_spec(
+            stats=True,
+            agent=True,
             gather_subset=dict(type="list", elements="str", choices=["all"] + list(SUBSETS), default=["all"]),
         ),
         supports_check_mode=True,

@@ -88,9 +88,6 @@ attributes:
     support: full
   platform:
     platforms: posix
-notes:
-  - O(agent_state), O(agent_state_max_age) and O(stats_socket) are accepted for symmetry with the
-    other modules and not used.
 seealso:
   - module: maglev.vpp.lb
   - module: maglev.vpp.lb_as

@@ -266,20 +266,22 @@ def adhoc_screen_result(stdout: str) -> Dict[str, Any]:
 # -- task builders ---------------------------------------------------------------------------
 
 
-def vpp_args(sim: Any, agent_state: Optional[Union[str, Path]] = None, **extra: Any) -> Dict[str, Any]:
-    """The connection options of the modules for one vppsim.
+def vpp_args(
+    sim: Any, agent_state: Optional[Union[str, Path]] = None, module: str = LB, **extra: Any
+) -> Dict[str, Any]:
+    """The connection options of ``module`` for one vppsim: each module takes only the options
+    it acts on (stats_socket: lb_facts; agent_state: lb and lb_facts).
 
     ``agent_state`` defaults to a path that does not exist (no agent), never to the real
     /run/maglev-agent/state.json of the machine running the tests.
     """
     if agent_state is None:
         agent_state = os.path.join(os.path.dirname(sim.api_socket), "no-agent.json")
-    args: Dict[str, Any] = {
-        "api_socket": sim.api_socket,
-        "stats_socket": sim.stats_socket,
-        "agent_state": str(agent_state),
-        "timeout": 10,
-    }
+    args: Dict[str, Any] = {"api_socket": sim.api_socket, "timeout": 10}
+    if module == LB_FACTS:
+        args["stats_socket"] = sim.stats_socket
+    if module in (LB, LB_FACTS):
+        args["agent_state"] = str(agent_state)
     args.update(extra)
     return args
 
@@ -306,7 +308,7 @@ def lb_task(
 
 
 def facts_task(sim: Any, name: str = "lb facts", **extra: Any) -> Dict[str, Any]:
-    args = vpp_args(sim)
+    args = vpp_args(sim, module=LB_FACTS)
     args.update(extra)
     return {"name": name, LB_FACTS: args}
 

@@ -25,4 +25,11 @@ def test_demo_pushes_sample_state_and_is_idempotent():
     assert len(firsts) == 2 and all(n > 0 for n in firsts)
     # The fallback pool's backend is present but takes no new flows while the primary pool is up.
     assert re.search(r"AS 198\.51\.100\.21\s+weight\s+0\b", text)
+    # The output explains itself: which AS is the standby, what "flows" and "untracked" mean.
+    assert re.search(r"AS 198\.51\.100\.21\s+weight\s+0\b.*pool fallback \(standby\)", text)
+    assert re.search(r"AS 198\.51\.100\.11\s+weight\s+100\b.*pool primary \(active\)", text)
+    assert "API message definitions fetched from VPP itself (get_api_json)" in text
+    assert "`untracked` packets found their 4-entry sticky-table bucket full" in text
+    assert "`flows:` per AS is the sticky entries pointing at it now" in text
+    assert "stays listed as `removed` until VPP's garbage collector frees it" in text
     assert "vppsim stopped" in text

@@ -11,7 +11,8 @@ WEB1, WEB2, WEB3 = "198.51.100.11", "198.51.100.12", "198.51.100.13"
 
 
 def task(sim, module, name=None, **args):
-    return {"name": name or module, f"maglev.vpp.{module}": dict(vpp_args(sim), **args), "ignore_errors": True}
+    options = dict(vpp_args(sim, module=f"maglev.vpp.{module}"), **args)
+    return {"name": name or module, f"maglev.vpp.{module}": options, "ignore_errors": True}
 
 
 def test_lb_conf_changes_only_what_is_given_and_reruns_clean(sim, runner):

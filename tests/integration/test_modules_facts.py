@@ -115,7 +115,7 @@ def test_facts_fed_back_into_replaced_change_nothing(sim, runner):
     vpp_cli(sim, *SEED_CLI)
     before = snapshot(sim)
     tasks = [
-        {"name": "facts", LB_FACTS: vpp_args(sim)},
+        {"name": "facts", LB_FACTS: vpp_args(sim, module=LB_FACTS)},
         {
             "name": "replaced",
             LB: dict(vpp_args(sim), state="replaced", config="{{ ansible_facts.maglev_lb_live }}"),

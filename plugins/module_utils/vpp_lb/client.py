@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from . import unix_socket
 from .cli_parser import ParsedVip, parse_show_lb, parse_vips_verbose
 from .errors import (
     ApplyError,
@@ -190,11 +191,18 @@ class VppLbClient:
                 f"permission denied on the way to VPP API socket {path}: a directory above it is not"
                 " searchable by this user (run as root or give the user access to that directory)"
             ) from None
+        problem = unix_socket.file_problem(path, unix_socket.API)
+        if problem:
+            raise VppConnectError(f"VPP API socket {problem}")
         if not os.access(path, os.R_OK | os.W_OK):
             raise VppConnectError(
                 f"permission denied on VPP API socket {path}: run as root or as a member of the group"
                 " that owns it"
             )
+        # vpp_papi would say only "Connection refused" or "Protocol wrong type for socket".
+        problem = unix_socket.probe(path, unix_socket.API)
+        if problem:
+            raise VppConnectError(f"cannot use VPP API socket: {problem}")
 
     def disconnect(self) -> None:
         """Disconnect; quick and silent even when the peer is already gone."""

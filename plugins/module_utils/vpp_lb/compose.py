@@ -7,7 +7,7 @@ Pure functions over model.LbState, used by the modules (merged/deleted semantics
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict
+from typing import Collection, Dict, List, Mapping, Optional
 
 from . import model
 
@@ -78,3 +78,116 @@ def named_like(state: model.LbState, want: model.LbState) -> model.LbState:
         declared = want.vips.get(key)
         vips[key] = dataclasses.replace(vip, name=declared.name) if declared is not None else vip
     return model.LbState(conf=state.conf, vips=vips)
+
+
+# ---------------------------------------------------------------------------------------------
+# `merged`: what a declaration leaves out keeps its live value (network resource module meaning)
+
+CONF_FIELDS = ("ip4_src_address", "ip6_src_address", "sticky_buckets_per_core", "flow_timeout")
+SPEC_FIELDS = ("encap", "src_ip_sticky", "new_flows_table_length", "dscp", "srv_type", "target_port")
+_NAT_ENCAPS = ("nat4", "nat6")
+
+
+def merge_live_conf(declared: model.LbConf, given: Collection[str], live: Optional[model.LbConf]) -> model.LbConf:
+    """``declared`` where each conf key that was not ``given`` takes VPP's live value.
+
+    VPP's lb_conf sets all four fields at once, so without this a partial ``conf`` would reset
+    the other fields to VPP's defaults (and a GRE source address to the placeholder). Fields VPP
+    cannot report (None, LB API 1.1.0) keep the declared default.
+    """
+    if live is None:
+        return declared
+    values = {}
+    for name in CONF_FIELDS:
+        live_value = getattr(live, name)
+        values[name] = getattr(declared, name) if name in given or live_value is None else live_value
+    return model.LbConf(**values)
+
+
+def merged_spec(declared: model.VipSpec, given: Collection[str], live: model.VipSpec,
+                as_families: Collection[int]) -> model.VipSpec:
+    """The settings a `merged` frontend means for a live VIP: each setting it does not give
+    (``given`` holds the frontend's keys) keeps the live value, so leaving a key out never
+    recreates the VIP.
+
+    An omitted encap keeps the live one only if the declared ASes (``as_families``) fit it;
+    otherwise the default stands and the VIP is recreated (VPP would refuse those ASes).
+    dscp follows l3dsr and srv_type/target_port follow nat4/nat6: they keep live values only
+    while the encap stays of that kind.
+    """
+    encap = declared.encap
+    if "encap" not in given and all(family == model.ENCAP_AS_FAMILY[live.encap] for family in as_families):
+        encap = live.encap
+    values: Dict[str, object] = {"encap": encap}
+    for name in ("src_ip_sticky", "new_flows_table_length"):
+        values[name] = getattr(declared if name in given else live, name)
+    same_dsr = encap == "l3dsr" and live.encap == "l3dsr"
+    values["dscp"] = live.dscp if same_dsr and "dscp" not in given else (declared.dscp if encap == "l3dsr" else 0)
+    same_nat = encap in _NAT_ENCAPS and live.encap in _NAT_ENCAPS
+    for name, plain in (("srv_type", "clusterip"), ("target_port", 0)):
+        if same_nat and name not in given:
+            values[name] = getattr(live, name)
+        else:
+            values[name] = getattr(declared, name) if encap in _NAT_ENCAPS else plain
+    return model.VipSpec(**values)
+
+
+def merge_live_settings(want: model.LbState, actual: model.LbState,
+                        given: Mapping[model.VipKey, Collection[str]]) -> model.LbState:
+    """``want`` where each VIP that VPP has takes its live settings for the keys its frontend
+    left out (``given``: VIP -> the frontend's keys); see merged_spec."""
+    vips = {}
+    for key, vip in want.vips.items():
+        have = actual.vips.get(key)
+        if have is None or key not in given:
+            vips[key] = vip
+            continue
+        families = {model.address_version(address) for address in vip.ases}
+        vips[key] = dataclasses.replace(vip, spec=merged_spec(vip.spec, given[key], have.spec, families))
+    return model.LbState(conf=want.conf, vips=vips)
+
+
+def kept_ases(want: model.LbState, actual: model.LbState) -> Dict[model.VipKey, List[str]]:
+    """Per declared VIP that VPP has, the ASes VPP has on it that ``want`` does not list
+    (what `merged` keeps), in address order; VIPs without any are left out."""
+    kept = {}
+    for key, vip in want.vips.items():
+        have = actual.vips.get(key)
+        if have is None:
+            continue
+        extra = sorted((address for address in have.ases if address not in vip.ases), key=model.address_sort_key)
+        if extra:
+            kept[key] = extra
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# GRE source addresses against the VIPs that exist after the run
+
+_SOURCE_FIELDS = {"gre4": ("ip4_src_address", model.DEFAULT_IP4_SRC, "IPv4"),
+                  "gre6": ("ip6_src_address", model.DEFAULT_IP6_SRC, "IPv6")}
+
+
+def source_address_problems(after: model.LbState) -> List[str]:
+    """GRE VIPs of ``after`` whose tunnel source in ``after.conf`` is VPP's placeholder.
+
+    VPP sends gre4 (gre6) traffic from lb_conf's ip4 (ip6) source address; left at
+    255.255.255.255 (ffff:...:ffff) the servers never answer. One line per encap, naming VIPs.
+    """
+    conf = after.conf
+    if conf is None:
+        return []
+    problems = []
+    for encap, (name, placeholder, family) in _SOURCE_FIELDS.items():
+        if getattr(conf, name) != placeholder:
+            continue
+        users = [vip for vip in after.vips.values() if vip.spec.encap == encap]
+        if not users:
+            continue
+        shown = ", ".join(str(vip.key) + (f" (frontend {vip.name})" if vip.name else "") for vip in users[:3])
+        more = f" and {len(users) - 3} more" if len(users) > 3 else ""
+        problems.append(
+            f"{encap} needs an {family} source address, but lb_conf's {name} would be {placeholder}"
+            f" (VPP's placeholder) while VIP {shown}{more} uses {encap}: set conf.{name}"
+        )
+    return problems

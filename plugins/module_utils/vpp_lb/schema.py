@@ -2,7 +2,8 @@
 
 ``validate(maglev_lb)`` returns every problem, each prefixed with its path
 (``frontends.www-v4.encap: gre6 needs IPv6 backends, web1 is IPv4``); ``parse_config`` returns
-typed frozen values or raises ``ConfigError`` carrying the same list. Modules, the agent and
+typed frozen values or raises ``ConfigError`` carrying the same list; ``parse_config_with_warnings``
+also returns what is valid but probably not meant. Modules, the agent and
 the role's config check all go through here, so there is exactly one reading of the schema.
 
 The checks follow what VPP's lb plugin accepts (docs/config-reference.md lists them) and add a
@@ -205,10 +206,19 @@ def validate(maglev_lb: Any) -> List[str]:
 
 def parse_config(maglev_lb: Any) -> LbConfig:
     """Typed configuration, or ConfigError listing every problem."""
-    config, errors = _Parser().parse(maglev_lb)
+    return parse_config_with_warnings(maglev_lb)[0]
+
+
+def parse_config_with_warnings(maglev_lb: Any) -> Tuple[LbConfig, List[str]]:
+    """Typed configuration and its warnings (valid, but probably not meant), or ConfigError.
+
+    Warnings have the form of errors (``backends.web3: defined but used by no frontend``).
+    """
+    parser = _Parser()
+    config, errors = parser.parse(maglev_lb)
     if errors:
         raise ConfigError(errors)
-    return config
+    return config, parser.warnings
 
 
 def parse_duration(value: Any) -> float:
@@ -272,9 +282,29 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+# Values from `-e`, templating and many inventory plugins arrive as strings: exact integers and
+# the boolean words Ansible's own argument spec accepts are taken for what they mean.
+_INTEGER_TEXT_RE = re.compile(r"^[+-]?[0-9]+$")
+_TRUE_WORDS = ("true", "yes", "on", "y", "t", "1")
+_FALSE_WORDS = ("false", "no", "off", "n", "f", "0")
+
+
+def _reference_hint(name: str, defined: Iterable[str], kind: str) -> str:
+    """What to say about an undefined ``name``: the closest defined one, or all of them."""
+    names = sorted(defined)
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f", did you mean {close[0]}"
+    if not names:
+        return f" (no {kind} is defined)"
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    return f" (defined: {shown})"
+
+
 class _Parser:
     def __init__(self) -> None:
         self.errors: List[str] = []
+        self.warnings: List[str] = []
 
     # -- generic helpers -----------------------------------------------------------------------
 
@@ -338,10 +368,14 @@ class _Parser:
     def boolean(self, value: Any, path: str) -> Optional[bool]:
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS:
+            return value.strip().lower() in _TRUE_WORDS
         self.error(path, f"must be true or false, got {_describe(value)}")
         return None
 
     def integer(self, value: Any, path: str, low: int, high: int) -> Optional[int]:
+        if isinstance(value, str) and _INTEGER_TEXT_RE.match(value.strip()):
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(path, f"must be an integer, got {_describe(value)}")
             return None
@@ -466,6 +500,7 @@ class _Parser:
             if frontend is not None:
                 frontends[name] = frontend
         self.check_vip_conflicts(frontends)
+        self.check_unused_backends(backends_raw, frontends_raw, frontends)
         if conf_given:
             self.check_conf_sources(top.get("conf"), frontends)
 
@@ -718,7 +753,8 @@ class _Parser:
         if data.get("healthcheck") is not None:
             healthcheck = self.string(data["healthcheck"], f"{path}.healthcheck")
             if healthcheck is not None and healthcheck not in healthcheck_names:
-                self.error(f"{path}.healthcheck", f"no such healthcheck {healthcheck}")
+                hint = _reference_hint(healthcheck, healthcheck_names, "healthcheck")
+                self.error(f"{path}.healthcheck", f"no such healthcheck {healthcheck}{hint}")
             check = healthchecks.get(healthcheck) if healthcheck else None
             if ip is not None and check is not None and check.source_address is not None:
                 source_version = ipaddress.ip_address(check.source_address).version
@@ -936,7 +972,7 @@ class _Parser:
                 continue
             member_path = f"{path}.{member}"
             if member not in backend_names:
-                self.error(member_path, "no such backend")
+                self.error(member_path, "no such backend" + _reference_hint(member, backend_names, "backend"))
             weight: Optional[int] = model.DEFAULT_WEIGHT
             if body is not None:
                 options = self.fields(body, member_path, MEMBER_KEYS)
@@ -984,6 +1020,18 @@ class _Parser:
                     self.error(f"{path}.port", f"nodeport {key.port} is already used by frontend {owner}")
                 else:
                     nodeports[key.port] = name
+
+    def check_unused_backends(
+        self, backends_raw: List[Tuple[str, Any]], frontends_raw: List[Tuple[str, Any]],
+        frontends: Mapping[str, Frontend],
+    ) -> None:
+        # Only when every frontend parsed: a broken frontend's members are unknown.
+        if self.errors or len(frontends) != len(frontends_raw):
+            return
+        used = {name for frontend in frontends.values() for name in frontend.backend_names()}
+        for name, _body in backends_raw:
+            if name not in used:
+                self.warnings.append(f"backends.{name}: defined but used by no frontend")
 
     def check_conf_sources(self, conf_value: Any, frontends: Mapping[str, Frontend]) -> None:
         # lb_conf always overwrites both source addresses, so a GRE frontend would otherwise

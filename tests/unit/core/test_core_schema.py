@@ -265,8 +265,8 @@ BAD_CASES = [
         {"conf.flow_timeout": 0}, ["conf.flow_timeout: must be between 1 and 86400, got 0"], id="timeout-zero"
     ),
     pytest.param(
-        {"conf.flow_timeout": "40"},
-        ['conf.flow_timeout: must be an integer, got string "40"'],
+        {"conf.flow_timeout": "40s"},
+        ['conf.flow_timeout: must be an integer, got string "40s"'],
         id="timeout-type",
     ),
     pytest.param(
@@ -347,10 +347,10 @@ BAD_CASES = [
         id="down-vs-interval",
     ),
     pytest.param(
-        {"healthchecks.http-80.rise": 0, "healthchecks.http-80.fall": "3"},
+        {"healthchecks.http-80.rise": 0, "healthchecks.http-80.fall": "3.0"},
         [
             "healthchecks.http-80.rise: must be between 1 and 100, got 0",
-            'healthchecks.http-80.fall: must be an integer, got string "3"',
+            'healthchecks.http-80.fall: must be an integer, got string "3.0"',
         ],
         id="rise-fall",
     ),
@@ -424,7 +424,7 @@ BAD_CASES = [
     ),
     pytest.param(
         {"backends.web1.healthcheck": "http-81"},
-        ["backends.web1.healthcheck: no such healthcheck http-81"],
+        ["backends.web1.healthcheck: no such healthcheck http-81, did you mean http-80"],
         id="unknown-healthcheck",
     ),
     pytest.param(
@@ -438,8 +438,8 @@ BAD_CASES = [
         id="address-leading-zero",
     ),
     pytest.param(
-        {"backends.dr1.enabled": "yes"},
-        ['backends.dr1.enabled: must be true or false, got string "yes"'],
+        {"backends.dr1.enabled": "sure"},
+        ['backends.dr1.enabled: must be true or false, got string "sure"'],
         id="enabled-type",
     ),
     pytest.param(
@@ -550,8 +550,8 @@ BAD_CASES = [
         id="table-too-big",
     ),
     pytest.param(
-        {"frontends.www-v4.src_ip_sticky": "true"},
-        ['frontends.www-v4.src_ip_sticky: must be true or false, got string "true"'],
+        {"frontends.www-v4.src_ip_sticky": "truthy"},
+        ['frontends.www-v4.src_ip_sticky: must be true or false, got string "truthy"'],
         id="sticky-type",
     ),
     pytest.param(
@@ -603,7 +603,7 @@ BAD_CASES = [
     ),
     pytest.param(
         {"frontends.www-v4.pools.0.backends.web9": {}},
-        ["frontends.www-v4.pools[0].backends.web9: no such backend"],
+        ["frontends.www-v4.pools[0].backends.web9: no such backend, did you mean web6"],
         id="unknown-backend",
     ),
     pytest.param(
@@ -771,3 +771,105 @@ def test_config_reference_example_is_valid() -> None:
     config = yaml.safe_load(example)["maglev_lb"]
     assert schema.validate(config) == []
     assert set(schema.parse_config(config).frontends) == {"www-v4", "www-v6"}
+
+
+# -- Ansible habits: strings from -e / templating ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"frontends.www-v4.port": "8080"}, ("frontends", "www-v4", "key", "port", 8080)),
+        ({"frontends.www-v4.new_flows_table_length": "2048"},
+         ("frontends", "www-v4", "spec", "new_flows_table_length", 2048)),
+        ({"frontends.www-v4.pools.0.backends.web2.weight": "7"}, ("pool", "www-v4", 0, "web2", 7)),
+        ({"conf.flow_timeout": " 30 "}, ("conf", "flow_timeout", 30)),
+        ({"conf.sticky_buckets_per_core": "512"}, ("conf", "sticky_buckets_per_core", 512)),
+        ({"healthchecks.http-80.rise": "4"}, ("healthcheck", "http-80", "rise", 4)),
+        ({"frontends.www-v4.src_ip_sticky": "false"}, ("frontends", "www-v4", "spec", "src_ip_sticky", False)),
+        ({"frontends.www-v4.src_ip_sticky": "True"}, ("frontends", "www-v4", "spec", "src_ip_sticky", True)),
+        ({"backends.static.enabled": "no"}, ("backend", "static", "enabled", False)),
+        ({"healthchecks.tls.tls_insecure": "off"}, ("healthcheck", "tls", "tls_insecure", False)),
+    ],
+)
+def test_strings_that_are_exact_integers_or_booleans_are_accepted(changes: Dict[str, Any], expected: tuple) -> None:
+    config = schema.parse_config(changed(changes))
+    kind = expected[0]
+    if kind == "frontends":
+        name, part, field, value = expected[1:]
+        assert getattr(getattr(config.frontends[name], part), field) == value
+    elif kind == "pool":
+        name, index, member, value = expected[1:]
+        assert config.frontends[name].pools[index].members[member] == value
+    elif kind == "conf":
+        assert getattr(config.conf, expected[1]) == expected[2]
+    elif kind == "healthcheck":
+        assert getattr(config.healthchecks[expected[1]], expected[2]) == expected[3]
+    else:
+        assert getattr(config.backends[expected[1]], expected[2]) == expected[3]
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"frontends.www-v4.port": "80.0"}, 'frontends.www-v4.port: must be an integer, got string "80.0"'),
+        ({"frontends.www-v4.port": "0x50"}, 'frontends.www-v4.port: must be an integer, got string "0x50"'),
+        ({"frontends.www-v4.port": ""}, 'frontends.www-v4.port: must be an integer, got string ""'),
+        ({"frontends.www-v4.port": "70000"}, "frontends.www-v4.port: must be between 1 and 65535, got 70000"),
+        ({"frontends.www-v4.new_flows_table_length": "1000"},
+         "frontends.www-v4.new_flows_table_length: 1000 is not a power of two"),
+        ({"frontends.www-v4.src_ip_sticky": "maybe"},
+         'frontends.www-v4.src_ip_sticky: must be true or false, got string "maybe"'),
+        ({"frontends.www-v4.src_ip_sticky": 1}, "frontends.www-v4.src_ip_sticky: must be true or false, got integer 1"),
+    ],
+)
+def test_other_strings_are_still_refused(changes: Dict[str, Any], expected: str) -> None:
+    assert schema.validate(changed(changes)) == [expected]
+
+
+# -- references: did you mean ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"frontends.www-v4.pools.0.backends": {"web01": {}}},
+         "frontends.www-v4.pools[0].backends.web01: no such backend, did you mean web1"),
+        ({"frontends.www-v4.pools.0.backends": {"zzz": {}}},
+         "frontends.www-v4.pools[0].backends.zzz: no such backend (defined: dr1, static, web1, web2, web6)"),
+        ({"backends.web1.healthcheck": "htp-80"},
+         "backends.web1.healthcheck: no such healthcheck htp-80, did you mean http-80"),
+        ({"backends.web1.healthcheck": "qqqq"},
+         "backends.web1.healthcheck: no such healthcheck qqqq (defined: http-80, ping, ssh, tls)"),
+    ],
+)
+def test_misspelled_references_get_a_hint(changes: Dict[str, Any], expected: str) -> None:
+    assert schema.validate(changed(changes)) == [expected]
+
+
+def test_reference_without_any_definitions_says_so() -> None:
+    config = {"frontends": {"f": {"prefix": "192.0.2.1/32", "pools": [{"name": "p", "backends": {"web1": {}}}]}}}
+    assert schema.validate(config) == ["frontends.f.pools[0].backends.web1: no such backend (no backend is defined)"]
+
+
+# -- warnings ----------------------------------------------------------------------------------
+
+
+def test_base_example_has_no_warnings() -> None:
+    assert schema.parse_config_with_warnings(BASE)[1] == []
+
+
+def test_backend_used_by_no_frontend_is_a_warning_not_an_error() -> None:
+    config = changed({"backends.spare": {"address": "198.51.100.99"}, "backends.old": {"address": "198.51.100.98"}})
+    parsed, warnings = schema.parse_config_with_warnings(config)
+    assert "spare" in parsed.backends
+    assert warnings == [
+        "backends.spare: defined but used by no frontend",
+        "backends.old: defined but used by no frontend",
+    ]
+    assert schema.validate(config) == []
+
+
+def test_invalid_config_raises_from_parse_config_with_warnings() -> None:
+    with pytest.raises(schema.ConfigError):
+        schema.parse_config_with_warnings(changed({"frontends.www-v4.port": "http"}))

@@ -142,3 +142,43 @@ def test_unsearchable_socket_directory_is_not_reported_as_missing(run_module):
     assert result["failed"]
     assert "does not exist" not in result["msg"], result["msg"]
     assert f"permission denied on the way to VPP API socket {path}" in result["msg"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "regular file"])
+def test_api_socket_that_is_no_socket_says_what_it_is(run_module, tmp_path, kind):
+    path = tmp_path / "api.sock"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_text("")
+    failed, result = run_module(lb, dict(config=CONFIG, api_socket=str(path), agent_state=str(tmp_path / "none.json")))
+    assert failed and result["changed"] is False
+    assert f"{path} is a {kind}, not a socket" in result["msg"], result["msg"]
+    assert "socksvr" in result["msg"]
+
+
+def test_stats_socket_given_as_api_socket_is_named(run_module, tmp_path):
+    # VPP's stats socket is SOCK_SEQPACKET; its API socket SOCK_STREAM.
+    path = str(tmp_path / "stats.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server.bind(path)
+    server.listen(1)
+    try:
+        failed, result = run_module(lb, dict(config=CONFIG, api_socket=path, timeout=2,
+                                             agent_state=str(tmp_path / "none.json")))
+    finally:
+        server.close()
+    assert failed
+    assert f"{path} is VPP's stats socket, not VPP's API socket" in result["msg"], result["msg"]
+    assert "Protocol wrong type" not in result["msg"]
+
+
+def test_stale_api_socket_file_says_nothing_listens(run_module, tmp_path):
+    path = str(tmp_path / "api.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.close()
+    failed, result = run_module(lb, dict(config=CONFIG, api_socket=path, timeout=2,
+                                         agent_state=str(tmp_path / "none.json")))
+    assert failed
+    assert f"nothing listens on {path} (connection refused)" in result["msg"], result["msg"]

@@ -80,7 +80,6 @@ def nowhere(tmp_path):
     """Connection options that reach no VPP and no agent."""
     return {
         "api_socket": str(tmp_path / "no-vpp" / "api.sock"),
-        "stats_socket": str(tmp_path / "no-vpp" / "stats.sock"),
         "agent_state": str(tmp_path / "no-agent.json"),
     }
 
@@ -190,7 +189,7 @@ def test_invalid_config_fails_listing_every_problem_by_path(run_module, nowhere,
         "frontends.www-v4.prefix": "192.0.2.1/24 has host bits set, did you mean 192.0.2.0/24",
         "frontends.www-v4.new_flows_table_length": "1000 is not a power of two",
         "frontends.www-v6.encap": "gre6 needs IPv6 backends, web1 is IPv4",
-        "frontends.www-v4.pools[1].backends.web9": "no such backend",
+        "frontends.www-v4.pools[1].backends.web9": "no such backend, did you mean web6",
         "backends.web2.adress": "unknown key, did you mean address",
     }
     for path, detail in expected.items():
@@ -203,13 +202,13 @@ def test_invalid_config_fails_listing_every_problem_by_path(run_module, nowhere,
 
 def test_bad_options_and_bad_config_are_reported_together(run_module, nowhere):
     cfg = config()
-    cfg["frontends"]["www-v4"]["port"] = "80"
+    cfg["frontends"]["www-v4"]["port"] = "80/tcp"
     failed, result = run_module(lb, dict(nowhere, config=cfg, timeout=0, agent_state_max_age=-1))
     assert failed
     assert result["errors"] == [
         "timeout: must be a positive number of seconds, got 0.0",
         "agent_state_max_age: must not be negative, got -1.0",
-        'frontends.www-v4.port: must be an integer, got string "80"',
+        'frontends.www-v4.port: must be an integer, got string "80/tcp"',
     ]
 
 

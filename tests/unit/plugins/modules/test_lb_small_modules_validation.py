@@ -9,7 +9,7 @@ from ansible_collections.maglev.vpp.plugins.modules import lb_as, lb_conf, lb_vi
 
 @pytest.fixture
 def nowhere(tmp_path):
-    return {"api_socket": str(tmp_path / "no-vpp.sock"), "agent_state": str(tmp_path / "no-agent.json")}
+    return {"api_socket": str(tmp_path / "no-vpp.sock")}
 
 
 def test_lb_conf_lists_every_problem_by_option(run_module, nowhere):
@@ -78,3 +78,14 @@ def test_lb_as_needs_an_address_per_entry(run_module, nowhere):
     failed, result = run_module(lb_as, dict(nowhere, prefix="192.0.2.1/32", ases=[{"weight": 10}]))
     assert failed
     assert "address" in result["msg"]
+
+
+@pytest.mark.parametrize("module", [lb_conf, lb_vip, lb_as])
+@pytest.mark.parametrize("option", ["stats_socket", "agent_state", "agent_state_max_age"])
+def test_small_modules_take_no_option_they_would_ignore(run_module, nowhere, module, option):
+    args = {"lb_conf": {"flow_timeout": 20}, "lb_vip": {"prefix": "192.0.2.1/32"},
+            "lb_as": {"prefix": "192.0.2.1/32"}}[module.__name__.rsplit(".", 1)[-1]]
+    value = 5 if option == "agent_state_max_age" else "/run/x"
+    failed, result = run_module(module, dict(nowhere, **args, **{option: value}))
+    assert failed
+    assert "Unsupported parameters" in result["msg"] and option in result["msg"]

@@ -140,6 +140,14 @@ options:
           body_regex:
             description: C(http) and C(https) only, a regular expression the body must match.
             type: str
+          method:
+            description: C(http) and C(https) only, the request method.
+            type: str
+            choices: [GET, HEAD]
+            default: GET
+          headers:
+            description: C(http) and C(https) only, extra request headers (name to value).
+            type: dict
           tls_server_name:
             description: C(https) only, SNI and the name the certificate is checked against.
             type: str
@@ -147,6 +155,20 @@ options:
             description: C(https) only, skip certificate verification.
             type: bool
             default: false
+          tls_ca_file:
+            description: C(https) only, a CA bundle (PEM) to verify against instead of the system's.
+            type: path
+          tls_client_cert:
+            description: C(https) only, a client certificate (PEM), with O(config.healthchecks.tls_client_key).
+            type: path
+          tls_client_key:
+            description: C(https) only, the client certificate's private key (PEM).
+            type: path
+      agent:
+        description:
+          - The agent's own settings (C(docs/agent.md)); the modules ignore them, so the agent's
+            config file can be pushed as it is.
+        type: dict
       backends:
         description:
           - Real servers by name; each value has the keys below. A backend that no frontend uses
@@ -218,6 +240,18 @@ options:
           description:
             description: Free text.
             type: str
+          slow_start:
+            description:
+              - The agent only (the modules apply the ramp the agent publishes) - a recovering backend's
+                weight ramps up in four steps over this duration (C(40s)); C(0s) is off.
+            type: raw
+            default: 0s
+          drain_timeout:
+            description:
+              - The agent only - a disabled backend first drains (weight 0, flows kept) this long, then
+                its flows are flushed; C(0s) is off.
+            type: raw
+            default: 0s
           pools:
             description:
               - Priority tiers, in order; only the first pool with an up backend carries traffic.

@@ -105,6 +105,6 @@ def test_a_missing_probe_netns_marks_every_backend_down(sim, tmp_path, backend_n
     servers, config = mixed_config(sim, tmp_path, backend_net, probe_netns="mgl-no-such-namespace")
     proc = agent(config)
     proc.wait_event("netns-failed", netns="mgl-no-such-namespace")
+    downs = [proc.wait_event("backend-transition", backend=kind, to="down") for kind in KINDS]
     expect(client, http=0, https=0, tcp=0, icmp=0)
-    downs = proc.events("backend-transition", to="down")
     assert {r["backend"] for r in downs} == set(KINDS) and {r["code"] for r in downs} == {"NETNS"}

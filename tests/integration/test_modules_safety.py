@@ -229,7 +229,7 @@ def _doc(runner: AnsibleRunner, module: str) -> dict:
 def test_ansible_doc_shows_config_suboptions_and_options_only_where_they_act(runner):
     lb = _doc(runner, LB)
     config = lb["options"]["config"]["suboptions"]
-    assert sorted(config) == ["backends", "conf", "frontends", "healthchecks"]
+    assert sorted(config) == ["agent", "backends", "conf", "frontends", "healthchecks"]
     frontends = config["frontends"]["suboptions"]
     assert frontends["encap"]["choices"] == ["gre4", "gre6", "l3dsr", "nat4", "nat6"]
     assert frontends["encap"]["default"] == "gre4"

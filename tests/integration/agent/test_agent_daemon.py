@@ -59,6 +59,15 @@ def expect_weights(client, backends, *expected: int, timeout: float = 15) -> Non
     wait_for(lambda: weights_in_vpp(client) == want, timeout, f"VPP weights {want}, have {weights_in_vpp(client)}")
 
 
+def state_file_says(tmp_path, frontend: str, state: str):
+    """The agent's state file when it shows ``frontend`` in ``state``, else None (written asynchronously)."""
+    try:
+        document = json.loads((tmp_path / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return document if document["frontends"].get(frontend, {}).get("state") == state else None
+
+
 def replay_total_weights(records: List[dict], start: Dict[str, int]) -> List[int]:
     """Total weight of the VIP after each logged VPP write, starting from ``start``."""
     weights, totals = dict(start), []
@@ -97,9 +106,8 @@ def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path,
                          and i <= standby_dropped)
     assert writes[primary_raised]["trigger"] == writes[standby_dropped]["trigger"]
 
-    state = json.loads((tmp_path / "state.json").read_text())
+    state = wait_for(lambda: state_file_says(tmp_path, "www", "up"), 5, "state file: www up")
     assert state["backends"]["web1"]["state"] == "up"
-    assert state["frontends"]["www"]["state"] == "up"
 
 
 def test_frontend_goes_down_and_up_with_events(sim, tmp_path, backends, client, agent):
@@ -109,8 +117,7 @@ def test_frontend_goes_down_and_up_with_events(sim, tmp_path, backends, client, 
         backend.stop()
     proc.wait_event("frontend-transition", frontend="www", to="down")
     expect_weights(client, backends, 0, 0, 0)
-    state = json.loads((tmp_path / "state.json").read_text())
-    assert state["frontends"]["www"]["state"] == "down"
+    wait_for(lambda: state_file_says(tmp_path, "www", "down"), 5, "state file: www down")
     backends[2].start()
     proc.wait_event("frontend-transition", frontend="www", to="up")
     expect_weights(client, backends, 0, 0, 100)

@@ -47,10 +47,10 @@ T = TypeVar("T")
 
 # Each live BackendNet holds one slot (an flock, released even if its process dies); the slot picks
 # its names and subnets, so parallel pytest workers never collide.
-SLOTS = 24
+SLOTS = 16
 LOCK_DIR = "/run/mgl-test-harness"
-# TEST-NET-2, -3, -1 (eight /27 each); 192.0.2.0/24 last as the project's tests use it for VIPs.
-_V4_RANGES = ("198.51.100.0", "203.0.113.0", "192.0.2.0")
+# TEST-NET-2 and -3 (eight /27 each). Never TEST-NET-1: the machine's own eth0 may sit on 192.0.2.0/24.
+_V4_RANGES = ("198.51.100.0", "203.0.113.0")
 MAX_BACKENDS = 28  # a /27 minus network, broadcast, root side and namespace side
 OPS_TIMEOUT = 10.0  # bound on any harness operation becoming effective
 NO_ANSWER = 0.3  # a local peer answers in milliseconds: silence this long means traffic is dropped

@@ -117,6 +117,10 @@ async def probe_http(
             phase = codes.L7TOUT
             transport.write(build_request(check, address, check.port))
             code, detail = await done
+            if tls and code == codes.L7RSP and reader.received == 0:
+                # TLS 1.3 ends the client's handshake before the server has checked it: a server that
+                # rejects our certificate (or lack of one) just closes, often with a reset.
+                code, detail = codes.L6RSP, f"TLS: {detail} (right after the handshake)"
     except TimeoutError:
         what = {codes.L4TOUT: "no connection", codes.L6TOUT: "no TLS handshake", codes.L7TOUT: "no full response"}
         return phase, f"{what[phase]} within {check.timeout:g}s", reader.status

@@ -27,6 +27,7 @@ ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
 PROTO = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
 _SOL_RAW, _ICMP_FILTER = 255, 1  # linux/icmp.h: drop every ICMPv4 type whose bit is set
 _ICMP6_FILTER = 1  # linux/icmpv6.h: same for ICMPv6, 256 bits
+_IP_RECVERR, _IPV6_RECVERR = 11, 25  # linux/in.h, linux/in6.h
 _sequence = itertools.count(1)
 
 
@@ -64,21 +65,34 @@ def parse_echo_reply(family: int, packet: bytes, has_ip_header: bool) -> Optiona
 
 async def _open_icmp(family: int, netns: Optional[NetnsSockets]) -> Tuple[socket.socket, bool]:
     """(socket, is_raw): raw when allowed, else the unprivileged datagram kind."""
+    raw = True
     try:
         sock = await new_socket(netns, family, socket.SOCK_RAW, PROTO[family])
     except PermissionError:
-        return await new_socket(netns, family, socket.SOCK_DGRAM, PROTO[family]), False
+        sock = await new_socket(netns, family, socket.SOCK_DGRAM, PROTO[family])
+        raw = False
     try:
+        # Without RECVERR, Linux reports only "hard" ICMP errors: host and net unreachable are not.
         if family == socket.AF_INET:
-            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << ECHO_REPLY[family]) & 0xFFFFFFFF))
+            sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
         else:
-            blocked = [0xFFFFFFFF] * 8
-            blocked[ECHO_REPLY[family] >> 5] &= ~(1 << (ECHO_REPLY[family] & 31)) & 0xFFFFFFFF
-            sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
+            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+        if raw:
+            _pass_only_echo_replies(sock, family)
     except BaseException:
         sock.close()
         raise
-    return sock, True
+    return sock, raw
+
+
+def _pass_only_echo_replies(sock: socket.socket, family: int) -> None:
+    """A raw socket sees every ICMP packet from its peer: let the kernel drop all but echo replies."""
+    if family == socket.AF_INET:
+        sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << ECHO_REPLY[family]) & 0xFFFFFFFF))
+    else:
+        blocked = [0xFFFFFFFF] * 8
+        blocked[ECHO_REPLY[family] >> 5] &= ~(1 << (ECHO_REPLY[family] & 31)) & 0xFFFFFFFF
+        sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
 
 
 async def probe_icmp(

@@ -76,7 +76,8 @@ def test_server_name(body, expected):
 
 def test_parse_head():
     head = http_wire.parse_head(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 3\r\nX-A:  b \r\n\r\n")
-    assert head == http_wire.ResponseHead(503, "Service Unavailable", (("content-length", "3"), ("x-a", "b")))
+    assert (head.status, head.reason) == (503, "Service Unavailable")
+    assert head.headers == (("content-length", "3"), ("x-a", "b"))
     assert head.header("x-a") == "b" and head.header("nope") is None
 
 

@@ -23,6 +23,7 @@ from .netns import NetnsSockets
 
 TlsKey = Tuple[bool, Optional[str], Optional[str], Optional[str]]
 _tls_contexts: Dict[TlsKey, ssl.SSLContext] = {}
+_READ_SIZE = 16 * 1024  # one read's buffer; a probe's whole read stays within MAX_RESPONSE_BYTES
 
 
 class TlsSetupError(Exception):
@@ -61,15 +62,28 @@ async def tls_context(check: HealthCheck) -> ssl.SSLContext:
     return context
 
 
-class _ProbeProtocol(asyncio.Protocol):
-    """Feeds the response into a ResponseReader; resolves ``done`` once it has a verdict."""
+class _ProbeProtocol(asyncio.BufferedProtocol):
+    """Feeds the response into a ResponseReader; resolves ``done`` once it has a verdict.
+
+    A buffered protocol, so the transport reads into our buffer and never more than the reader's
+    limit in all: what the server sends past it stays unread in the kernel until the probe closes.
+    """
 
     def __init__(self, reader: ResponseReader, done: asyncio.Future) -> None:
         self.reader = reader
         self.done = done
+        self.buffer = bytearray(_READ_SIZE)
+        self.transport: Optional[asyncio.BaseTransport] = None
 
-    def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        room = self.reader.limit - self.reader.received
+        return memoryview(self.buffer)[: max(1, min(room, _READ_SIZE))]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.reader.feed(bytes(self.buffer[:nbytes]))
         self._settle()
 
     def eof_received(self) -> None:
@@ -90,6 +104,8 @@ class _ProbeProtocol(asyncio.Protocol):
     def _settle(self) -> None:
         if self.reader.verdict is not None and not self.done.done():
             self.done.set_result(self.reader.verdict)
+            if isinstance(self.transport, asyncio.ReadTransport) and not self.transport.is_closing():
+                self.transport.pause_reading()  # nothing more is needed; the probe closes next
 
 
 async def probe_http(

@@ -15,7 +15,8 @@ import itertools
 import os
 import socket
 import struct
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
 
 from ...plugins.module_utils.vpp_lb.schema import HealthCheck
 from . import result as codes
@@ -61,6 +62,27 @@ def parse_echo_reply(family: int, packet: bytes, has_ip_header: bool) -> Optiona
     if kind != ECHO_REPLY[family] or code != 0:
         return None
     return ident, seq, packet[8:]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What our echo reply carries; ident None where the kernel owns it (datagram sockets)."""
+
+    source: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+    ident: Optional[int]
+    seq: int
+    payload: bytes
+
+
+def is_our_reply(expected: Expected, family: int, packet: bytes, source: str, has_ip_header: bool) -> bool:
+    """Whether a received packet is the echo reply to our request (others' replies are ignored)."""
+    if ipaddress.ip_address(source.split("%", 1)[0]) != expected.source:
+        return False
+    reply = parse_echo_reply(family, packet, has_ip_header)
+    if reply is None:
+        return False
+    ident, seq, payload = reply
+    return seq == expected.seq and payload == expected.payload and expected.ident in (None, ident)
 
 
 async def _open_icmp(family: int, netns: Optional[NetnsSockets]) -> Tuple[socket.socket, bool]:
@@ -117,12 +139,10 @@ async def probe_icmp(
             sock.connect((address, 0))  # immediate for datagram sockets: it only sets the peer
             ident = int.from_bytes(os.urandom(2), "big") if raw else sock.getsockname()[1]
             await loop.sock_sendall(sock, echo_request(family, ident, seq, payload))
+            expected = Expected(target, None if not raw else ident, seq, payload)
             while True:
                 packet, source = await loop.sock_recvfrom(sock, 4096)
-                if _address(source[0]) != target:
-                    continue
-                reply = parse_echo_reply(family, packet, raw and family == socket.AF_INET)
-                if reply is not None and reply[1:] == (seq, payload) and (not raw or reply[0] == ident):
+                if is_our_reply(expected, family, packet, source[0], raw and family == socket.AF_INET):
                     return codes.L3OK, "echo reply", None
     except TimeoutError:
         return codes.L3TOUT, f"no echo reply within {check.timeout:g}s", None
@@ -131,7 +151,3 @@ async def probe_icmp(
     finally:
         if sock is not None:
             sock.close()
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address(text.split("%", 1)[0])

@@ -82,6 +82,9 @@ class Server:
                 writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 await writer.drain()
             writer.write(b"0\r\n\r\n")
+        elif path == "/huge":
+            body = b"start-marker " + b"." * (1024 * 1024) + b" end-marker"
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         elif path == "/big-head":
             writer.write(b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * (70 * 1024) + b"\r\n\r\n")
         elif path == "/slow":
@@ -187,6 +190,15 @@ def test_status_codes(path, expect_status, code, ok):
 def test_body_regex(path, regex, code):
     result, _server = probe(check_of(type="http", path=path, body_regex=regex), "127.0.0.1")
     assert (result.code, result.status) == (code, 200)
+
+
+@pytest.mark.parametrize("regex, code", [("start-marker", "L7OK"), ("end-marker", "L7BODY")])
+def test_body_regex_reads_at_most_64_kib(regex, code):
+    """A 1 MiB body: a match near its start passes, one at its end is never read."""
+    result, _server = probe(check_of(type="http", path="/huge", body_regex=regex), "127.0.0.1")
+    assert (result.code, result.status) == (code, 200)
+    if code == "L7BODY":
+        assert "65536" in result.detail
 
 
 def test_oversized_header_block_is_l7rsp():

@@ -145,6 +145,17 @@ def test_icmp_up_without_netns(address):
 
 
 @pytest.mark.parametrize("address", [SERVER4, SERVER6])
+def test_icmp_concurrent_probes_each_take_their_own_reply(lab, address):
+    """20 raw sockets to one host see each other's replies; every probe must still pass."""
+
+    async def scenario() -> List[ProbeResult]:
+        check = check_of(type="icmp")
+        return await asyncio.gather(*(run_probe(check, address, netns=lab.client_sockets) for _ in range(20)))
+
+    assert [r.code for r in asyncio.run(scenario())] == ["L3OK"] * 20
+
+
+@pytest.mark.parametrize("address", [SERVER4, SERVER6])
 def test_icmp_down_when_peer_link_is_down(lab, address):
     assert probe(lab, check_of(type="icmp"), address).ok
     lab.in_server("ip", "link", "set", "dev", "vs", "down")

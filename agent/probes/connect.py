@@ -27,6 +27,8 @@ async def open_tcp(
             raise BindError(exc.errno, f"cannot bind source address {source_address}: {exc.strerror}") from exc
         await asyncio.get_running_loop().sock_connect(sock, (address, port))
     except BaseException:
+        # A cancelled sock_connect has already dropped its selector registration (its done
+        # callback runs before the task resumes), so closing here cannot hit a reused descriptor.
         sock.close()
         raise
     return sock

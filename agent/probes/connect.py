@@ -34,7 +34,7 @@ async def open_tcp(
     return sock
 
 
-def describe_connect_error(exc: OSError) -> str:
+def describe_os_error(exc: OSError) -> str:
     if isinstance(exc, BindError):
         return str(exc.strerror)
     name = errno.errorcode.get(exc.errno or 0, "")

@@ -14,53 +14,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 from ...plugins.module_utils.vpp_lb.schema import HealthCheck
 from . import result as codes
-from .connect import describe_connect_error, open_tcp
+from .connect import describe_os_error, open_tcp
 from .http_wire import ResponseReader, build_request, server_name
 from .netns import NetnsSockets
+from .tls import TlsSetupError, tls_context
 
-TlsKey = Tuple[bool, Optional[str], Optional[str], Optional[str]]
-_tls_contexts: Dict[TlsKey, ssl.SSLContext] = {}
 _READ_SIZE = 16 * 1024  # one read's buffer; a probe's whole read stays within MAX_RESPONSE_BYTES
-
-
-class TlsSetupError(Exception):
-    """The check's CA file or client certificate cannot be loaded."""
-
-
-def clear_tls_contexts() -> None:
-    """Forget cached TLS contexts, so changed CA or certificate files are read again (on reload)."""
-    _tls_contexts.clear()
-
-
-def _make_tls_context(key: TlsKey) -> ssl.SSLContext:
-    insecure, ca_file, client_cert, client_key = key
-    try:
-        if insecure:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        else:
-            context = ssl.create_default_context(cafile=ca_file)
-        if client_cert:
-            context.load_cert_chain(client_cert, client_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise TlsSetupError(f"TLS setup: {exc}") from exc
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-async def tls_context(check: HealthCheck) -> ssl.SSLContext:
-    """The check's client context, built once (file reads in a worker thread, not the loop)."""
-    key = (check.tls_insecure, check.tls_ca_file, check.tls_client_cert, check.tls_client_key)
-    context = _tls_contexts.get(key)
-    if context is None:
-        context = await asyncio.to_thread(_make_tls_context, key)
-        _tls_contexts[key] = context
-    return context
 
 
 class _ProbeProtocol(asyncio.BufferedProtocol):
@@ -100,7 +63,7 @@ class _ProbeProtocol(asyncio.BufferedProtocol):
         elif isinstance(exc, ssl.SSLError):
             self.done.set_result((codes.L6RSP, f"TLS: {exc}"))
         else:
-            self.done.set_result((codes.L7RSP, f"connection lost: {describe_connect_error(exc)}"))
+            self.done.set_result((codes.L7RSP, f"connection lost: {describe_os_error(exc)}"))
 
     def _settle(self) -> None:
         if self.reader.verdict is not None and not self.done.done():
@@ -137,10 +100,10 @@ async def probe_http(
         return codes.L6RSP, f"TLS: {exc.reason or exc}", None
     except OSError as exc:
         if phase.timeout == codes.L4TOUT:
-            return codes.L4CON, describe_connect_error(exc), None
+            return codes.L4CON, describe_os_error(exc), None
         if phase.timeout == codes.L6TOUT:
-            return codes.L6RSP, f"TLS handshake: {describe_connect_error(exc)}", None
-        return codes.L7RSP, describe_connect_error(exc), reader.status
+            return codes.L6RSP, f"TLS handshake: {describe_os_error(exc)}", None
+        return codes.L7RSP, describe_os_error(exc), reader.status
     if tls and code == codes.L7RSP and reader.received == 0:
         # TLS 1.3 ends the client's handshake before the server has checked it: a server that
         # rejects our certificate (or lack of one) just closes, often with a reset.

@@ -20,7 +20,7 @@ from typing import Optional, Tuple, Union
 
 from ...plugins.module_utils.vpp_lb.schema import HealthCheck
 from . import result as codes
-from .connect import describe_connect_error
+from .connect import describe_os_error
 from .netns import NetnsSockets, bind_source, family_of, new_socket
 
 ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
@@ -147,7 +147,7 @@ async def probe_icmp(
     except TimeoutError:
         return codes.L3TOUT, f"no echo reply within {check.timeout:g}s", None
     except OSError as exc:
-        return codes.L3CON, describe_connect_error(exc), None
+        return codes.L3CON, describe_os_error(exc), None
     finally:
         if sock is not None:
             sock.close()

@@ -267,7 +267,7 @@ def test_cancelled_probe_closes_its_socket():
         try:
             check = _with_port(check_of(type="http", path="/slow", timeout=30, interval=60), server.port)
             before = _sockets()
-            tasks = [asyncio.create_task(run_probe(check, "127.0.0.1")) for _ in range(5)]
+            tasks = [asyncio.create_task(run_probe(check, "127.0.0.1")) for _probe in range(5)]
             deadline = asyncio.get_running_loop().time() + 10
             while len(server.seen) < 5 and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.01)  # polling a real condition, bounded
@@ -342,7 +342,7 @@ def pki(tmp_path_factory) -> Pki:
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
 
-    ca_key, other_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
+    ca_key, other_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _key in range(4))
     ca = _cert("probe test CA", ca_key, "probe test CA", ca_key, ca=True)
     other = _cert("other CA", other_key, "other CA", other_key, ca=True)
     sans = [x509.DNSName("www.example.test"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]

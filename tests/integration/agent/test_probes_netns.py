@@ -97,7 +97,7 @@ def lab() -> Iterator[Lab]:
         for sockets in opened:
             sockets.close()
         for name in made:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20, check=False)
 
 
 def probe(lab: Lab, check: schema.HealthCheck, address: str) -> ProbeResult:
@@ -150,7 +150,7 @@ def test_icmp_concurrent_probes_each_take_their_own_reply(lab, address):
 
     async def scenario() -> List[ProbeResult]:
         check = check_of(type="icmp")
-        return await asyncio.gather(*(run_probe(check, address, netns=lab.client_sockets) for _ in range(20)))
+        return await asyncio.gather(*(run_probe(check, address, netns=lab.client_sockets) for _probe in range(20)))
 
     assert [r.code for r in asyncio.run(scenario())] == ["L3OK"] * 20
 
@@ -224,7 +224,7 @@ def test_icmp_without_cap_net_raw_uses_datagram_socket(lab):
     done = subprocess.run(
         ["ip", "netns", "exec", lab.client, "setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw",
          "--", sys.executable, "-c", script],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True, text=True, timeout=30, check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["raw-denied", "L3OK", "L3OK"]
@@ -247,7 +247,7 @@ def test_icmp_without_any_icmp_socket_is_l3con(lab):
     done = subprocess.run(
         ["ip", "netns", "exec", lab.client, "setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw",
          "--", sys.executable, "-c", script],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True, text=True, timeout=30, check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("L3CON no ICMP socket")
@@ -373,7 +373,7 @@ def test_cancelled_probes_close_their_sockets(lab, kind):
     async def scenario() -> Tuple[Set[str], Set[str], Set[str]]:
         before = _sockets()
         tasks = [asyncio.create_task(run_probe(check_of(**body), SERVER4, netns=lab.client_sockets))
-                 for _ in range(10)]
+                 for _probe in range(10)]
         deadline = asyncio.get_running_loop().time() + 10
         while len(_sockets() - before) < 10 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)  # polling a real condition, bounded

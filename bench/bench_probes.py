@@ -115,6 +115,8 @@ class Nginx:
     """nginx on a loopback port with a temporary config; stopped on exit."""
 
     def __init__(self) -> None:
+        if shutil.which("nginx") is None:
+            raise SystemExit("bench_probes.py needs nginx on PATH: apt-get install nginx-light")
         self.dir = tempfile.mkdtemp(prefix="bench-probes-")
         self.port, self.tls_port = free_port(), free_port()
         self.cert = os.path.join(self.dir, "cert.pem")

@@ -27,12 +27,14 @@ async def open_tcp(
             raise BindError(exc.errno, f"cannot bind source address {source_address}: {exc.strerror}") from exc
         await asyncio.get_running_loop().sock_connect(sock, (address, port))
     except BaseException:
+        # A cancelled sock_connect has already dropped its selector registration (its done
+        # callback runs before the task resumes), so closing here cannot hit a reused descriptor.
         sock.close()
         raise
     return sock
 
 
-def describe_connect_error(exc: OSError) -> str:
+def describe_os_error(exc: OSError) -> str:
     if isinstance(exc, BindError):
         return str(exc.strerror)
     name = errno.errorcode.get(exc.errno or 0, "")

@@ -17,6 +17,11 @@ USER_AGENT = f"maglev-agent/{__version__}"
 
 _STATUS_LINE_RE = re.compile(rb"^HTTP/1\.[01] ([1-5][0-9][0-9])(?: ([^\r\n]*))?$")
 _HEADER_NAME_RE = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEAD_RE = re.compile(
+    rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: ([^\r\n]*))?\r?\n"
+    rb"((?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r?\n)*)"
+    rb"(?:\r?\n)?"
+)
 _CHUNK_SIZE_RE = re.compile(rb"^([0-9A-Fa-f]{1,8})[ \t]*(?:;[^\r\n]*)?$")
 
 
@@ -72,7 +77,17 @@ def build_request(check: HealthCheck, address: str, port: int) -> bytes:
 class ResponseHead:
     status: int
     reason: str
-    headers: Tuple[Tuple[str, str], ...]  # names lower-cased, in order
+    raw_headers: bytes  # the header lines as received, already checked to be well-formed
+
+    @functools.cached_property
+    def headers(self) -> Tuple[Tuple[str, str], ...]:
+        """(lower-case name, value) pairs in order; split only when a verdict needs them."""
+        pairs = []
+        for line in self.raw_headers.split(b"\n"):
+            name, sep, value = line.partition(b":")
+            if sep:
+                pairs.append((name.decode("ascii").lower(), value.strip(b" \t\r").decode("latin-1")))
+        return tuple(pairs)
 
     def header(self, name: str) -> Optional[str]:
         """The last value of header ``name`` (lower case), or None."""
@@ -92,25 +107,33 @@ def head_end(buffer: bytes) -> int:
 
 
 def parse_head(block: bytes) -> ResponseHead:
-    """Parse a status line and header block (the blank line may be included)."""
+    """Parse a status line and header block (the blank line may be included).
+
+    One regular expression checks the whole block (a probe's hot path); only a bad block is
+    taken apart line by line, to say what is wrong.
+    """
+    match = _HEAD_RE.fullmatch(block)
+    if match is None:
+        raise ResponseError(_head_problem(block))
+    reason = (match.group(2) or b"").decode("latin-1")
+    return ResponseHead(int(match.group(1)), reason, match.group(3))
+
+
+def _head_problem(block: bytes) -> str:
     lines = block.replace(b"\r\n", b"\n").split(b"\n")
     while lines and lines[-1] == b"":
         lines.pop()
     if not lines:
-        raise ResponseError("empty response head")
-    match = _STATUS_LINE_RE.match(lines[0])
-    if not match:
-        raise ResponseError(f"bad status line {_show(lines[0])}")
-    headers = []
+        return "empty response head"
+    if not _STATUS_LINE_RE.match(lines[0]):
+        return f"bad status line {_show(lines[0])}"
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):
-            raise ResponseError("obsolete header line folding")
-        name, sep, value = line.partition(b":")
+            return "obsolete header line folding"
+        name, sep, _value = line.partition(b":")
         if not sep or not _HEADER_NAME_RE.match(name):
-            raise ResponseError(f"bad header line {_show(line)}")
-        headers.append((name.decode("ascii").lower(), value.strip(b" \t").decode("latin-1")))
-    reason = (match.group(2) or b"").decode("latin-1")
-    return ResponseHead(int(match.group(1)), reason, tuple(headers))
+            return f"bad header line {_show(line)}"
+    return "malformed response head"
 
 
 def _show(line: bytes) -> str:

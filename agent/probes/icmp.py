@@ -15,11 +15,12 @@ import itertools
 import os
 import socket
 import struct
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
 
 from ...plugins.module_utils.vpp_lb.schema import HealthCheck
 from . import result as codes
-from .connect import describe_connect_error
+from .connect import describe_os_error
 from .netns import NetnsSockets, bind_source, family_of, new_socket
 
 ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
@@ -27,6 +28,7 @@ ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
 PROTO = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
 _SOL_RAW, _ICMP_FILTER = 255, 1  # linux/icmp.h: drop every ICMPv4 type whose bit is set
 _ICMP6_FILTER = 1  # linux/icmpv6.h: same for ICMPv6, 256 bits
+_IP_RECVERR, _IPV6_RECVERR = 11, 25  # linux/in.h, linux/in6.h
 _sequence = itertools.count(1)
 
 
@@ -62,23 +64,57 @@ def parse_echo_reply(family: int, packet: bytes, has_ip_header: bool) -> Optiona
     return ident, seq, packet[8:]
 
 
+@dataclass(frozen=True)
+class Expected:
+    """What our echo reply carries; ident None where the kernel owns it (datagram sockets)."""
+
+    source: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+    ident: Optional[int]
+    seq: int
+    payload: bytes
+
+
+def is_our_reply(expected: Expected, family: int, packet: bytes, source: str, has_ip_header: bool) -> bool:
+    """Whether a received packet is the echo reply to our request (others' replies are ignored)."""
+    if ipaddress.ip_address(source.split("%", 1)[0]) != expected.source:
+        return False
+    reply = parse_echo_reply(family, packet, has_ip_header)
+    if reply is None:
+        return False
+    ident, seq, payload = reply
+    return seq == expected.seq and payload == expected.payload and expected.ident in (None, ident)
+
+
 async def _open_icmp(family: int, netns: Optional[NetnsSockets]) -> Tuple[socket.socket, bool]:
     """(socket, is_raw): raw when allowed, else the unprivileged datagram kind."""
+    raw = True
     try:
         sock = await new_socket(netns, family, socket.SOCK_RAW, PROTO[family])
     except PermissionError:
-        return await new_socket(netns, family, socket.SOCK_DGRAM, PROTO[family]), False
+        sock = await new_socket(netns, family, socket.SOCK_DGRAM, PROTO[family])
+        raw = False
     try:
+        # Without RECVERR, Linux reports only "hard" ICMP errors: host and net unreachable are not.
         if family == socket.AF_INET:
-            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << ECHO_REPLY[family]) & 0xFFFFFFFF))
+            sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
         else:
-            blocked = [0xFFFFFFFF] * 8
-            blocked[ECHO_REPLY[family] >> 5] &= ~(1 << (ECHO_REPLY[family] & 31)) & 0xFFFFFFFF
-            sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
+            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+        if raw:
+            _pass_only_echo_replies(sock, family)
     except BaseException:
         sock.close()
         raise
-    return sock, True
+    return sock, raw
+
+
+def _pass_only_echo_replies(sock: socket.socket, family: int) -> None:
+    """A raw socket sees every ICMP packet from its peer: let the kernel drop all but echo replies."""
+    if family == socket.AF_INET:
+        sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << ECHO_REPLY[family]) & 0xFFFFFFFF))
+    else:
+        blocked = [0xFFFFFFFF] * 8
+        blocked[ECHO_REPLY[family] >> 5] &= ~(1 << (ECHO_REPLY[family] & 31)) & 0xFFFFFFFF
+        sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
 
 
 async def probe_icmp(
@@ -103,21 +139,15 @@ async def probe_icmp(
             sock.connect((address, 0))  # immediate for datagram sockets: it only sets the peer
             ident = int.from_bytes(os.urandom(2), "big") if raw else sock.getsockname()[1]
             await loop.sock_sendall(sock, echo_request(family, ident, seq, payload))
+            expected = Expected(target, None if not raw else ident, seq, payload)
             while True:
                 packet, source = await loop.sock_recvfrom(sock, 4096)
-                if _address(source[0]) != target:
-                    continue
-                reply = parse_echo_reply(family, packet, raw and family == socket.AF_INET)
-                if reply is not None and reply[1:] == (seq, payload) and (not raw or reply[0] == ident):
+                if is_our_reply(expected, family, packet, source[0], raw and family == socket.AF_INET):
                     return codes.L3OK, "echo reply", None
     except TimeoutError:
         return codes.L3TOUT, f"no echo reply within {check.timeout:g}s", None
     except OSError as exc:
-        return codes.L3CON, describe_connect_error(exc), None
+        return codes.L3CON, describe_os_error(exc), None
     finally:
         if sock is not None:
             sock.close()
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address(text.split("%", 1)[0])

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 
 from ...plugins.module_utils.vpp_lb.schema import HealthCheck
 from . import result as codes
-from .connect import describe_connect_error, open_tcp
+from .connect import describe_os_error, open_tcp
 from .netns import NetnsSockets
 
 
@@ -20,6 +20,6 @@ async def probe_tcp(
     except TimeoutError:
         return codes.L4TOUT, f"no connection within {check.timeout:g}s", None
     except OSError as exc:
-        return codes.L4CON, describe_connect_error(exc), None
+        return codes.L4CON, describe_os_error(exc), None
     sock.close()
     return codes.L4OK, "connected", None

@@ -661,7 +661,11 @@ class _Parser:
         if "headers" in data:
             options["headers"] = self.http_headers(data["headers"], f"{path}.headers")
         if kind == "https":
-            options.update(self.tls_options(data, path))
+            if "tls_server_name" in data:
+                options["tls_server_name"] = self.string(data["tls_server_name"], f"{path}.tls_server_name")
+            if "tls_insecure" in data:
+                options["tls_insecure"] = self.boolean(data["tls_insecure"], f"{path}.tls_insecure")
+            options.update(self.tls_files(data, path, bool(options.get("tls_insecure"))))
         return options
 
     def http_headers(self, value: Any, path: str) -> Tuple[Tuple[str, str], ...]:
@@ -694,12 +698,9 @@ class _Parser:
             headers.append((name, text.strip(" \t")))
         return tuple(headers)
 
-    def tls_options(self, data: Mapping, path: str) -> Dict[str, Any]:
+    def tls_files(self, data: Mapping, path: str, insecure: bool) -> Dict[str, Any]:
+        """tls_ca_file and the client certificate pair: absolute paths (read by the agent, not here)."""
         options: Dict[str, Any] = {}
-        if "tls_server_name" in data:
-            options["tls_server_name"] = self.string(data["tls_server_name"], f"{path}.tls_server_name")
-        if "tls_insecure" in data:
-            options["tls_insecure"] = self.boolean(data["tls_insecure"], f"{path}.tls_insecure")
         for key in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
             if key in data:
                 value = self.string(data[key], f"{path}.{key}")
@@ -707,7 +708,7 @@ class _Parser:
                 if value is not None and not value.startswith("/"):
                     self.error(f"{path}.{key}", f'"{value}" must be an absolute path')
                 options[key] = value
-        if options.get("tls_insecure") and "tls_ca_file" in data:
+        if insecure and "tls_ca_file" in data:
             self.error(f"{path}.tls_ca_file", "not used with tls_insecure: true (nothing is verified)")
         for key, other in (("tls_client_cert", "tls_client_key"), ("tls_client_key", "tls_client_cert")):
             if key in data and other not in data:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import socket
 import struct
 
@@ -76,7 +78,8 @@ def test_server_name(body, expected):
 
 def test_parse_head():
     head = http_wire.parse_head(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 3\r\nX-A:  b \r\n\r\n")
-    assert head == http_wire.ResponseHead(503, "Service Unavailable", (("content-length", "3"), ("x-a", "b")))
+    assert (head.status, head.reason) == (503, "Service Unavailable")
+    assert head.headers == (("content-length", "3"), ("x-a", "b"))
     assert head.header("x-a") == "b" and head.header("nope") is None
 
 
@@ -268,3 +271,31 @@ def test_parse_echo_reply():
 )
 def test_parse_echo_reply_ignores_others(family, packet, has_ip):
     assert icmp.parse_echo_reply(family, packet, has_ip) is None
+
+
+def _reply(ident, seq, payload, kind=0):
+    return struct.pack("!BBHHH", kind, 0, 0, ident, seq) + payload
+
+
+OURS = icmp.Expected(ipaddress.ip_address("198.51.100.2"), 77, 5, b"maglev-12345678")
+
+
+@pytest.mark.parametrize(
+    "expected, packet, source, ours",
+    [
+        (OURS, _reply(77, 5, b"maglev-12345678"), "198.51.100.2", True),
+        (OURS, _reply(77, 5, b"maglev-12345678"), "198.51.100.3", False),  # another host
+        (OURS, _reply(78, 5, b"maglev-12345678"), "198.51.100.2", False),  # another prober's identifier
+        (OURS, _reply(77, 6, b"maglev-12345678"), "198.51.100.2", False),  # another sequence
+        (OURS, _reply(77, 5, b"maglev-87654321"), "198.51.100.2", False),  # another payload
+        (OURS, _reply(77, 5, b"maglev-12345678", kind=8), "198.51.100.2", False),  # a request
+        (dataclasses.replace(OURS, ident=None), _reply(4242, 5, b"maglev-12345678"), "198.51.100.2", True),
+        (icmp.Expected(ipaddress.ip_address("2001:db8::2"), 1, 2, b"p"), bytes([129, 0, 0, 0, 0, 1, 0, 2]) + b"p",
+         "2001:db8:0::2", True),
+        (icmp.Expected(ipaddress.ip_address("fe80::2"), 1, 2, b"p"), bytes([129, 0, 0, 0, 0, 1, 0, 2]) + b"p",
+         "fe80::2%vc", True),
+    ],
+)
+def test_is_our_reply(expected, packet, source, ours):
+    family = socket.AF_INET6 if expected.source.version == 6 else socket.AF_INET
+    assert icmp.is_our_reply(expected, family, packet, source, False) is ours

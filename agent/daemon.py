@@ -260,6 +260,8 @@ class Agent(DesiredSource):
         self.config = new
         self.config_loaded_at = now
         logs.set_level(self.log_level_override or new.settings.log_level)
+        probes.clear_tls_contexts()  # certificate files named in the checks are read again
+        self.vpp.settings = new.settings  # intervals; a changed agent.vpp reconnects (reload())
         kept, reset, added, removed = [], [], [], []
         for name, rt in list(self.backends.items()):
             backend = new.lb.backends.get(name)

@@ -1,6 +1,6 @@
 """The metrics listener (agent.metrics.listen): Prometheus /metrics and the status page.
 
-    GET /metrics      Prometheus exposition (text, or OpenMetrics when asked for)
+    GET /metrics      Prometheus exposition, text format 0.0.4
     GET /             the status page (agent/page/, no external assets)
     GET /state.json   the full view the page renders
     GET /events       server-sent events: backend and frontend transitions, info+ log records
@@ -17,12 +17,11 @@ import time
 from typing import Any, Dict, Optional, Set
 
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from . import __version__, logs
-from .exporter import AgentCollector, ExportInputs, MonotonicCounters
+from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
 
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
@@ -107,9 +106,11 @@ class WebServer:
         )
 
     async def metrics(self, request: web.Request) -> web.Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = encoder(self.registry)
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        # The families are built on the loop (one consistent view); the text is written in a
+        # thread, so a large scrape stalls the probes only for the first, shorter part.
+        families = list(self.registry.collect())
+        text = await asyncio.get_running_loop().run_in_executor(None, encode_text, families)
+        return web.Response(body=text.encode(), headers={"Content-Type": TEXT_CONTENT_TYPE})
 
     # -- the page ------------------------------------------------------------------------------
 

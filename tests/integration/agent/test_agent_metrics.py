@@ -17,8 +17,9 @@ from httpbackends import free_port
 from test_agent_daemon import config_for, expect_weights
 
 TRAFFIC = "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100"
-VIP_LABELS = 'port="80",prefix="192.0.2.1/32",protocol="tcp"'  # as printed: sorted by name
+VIP_LABELS = 'prefix="192.0.2.1/32",protocol="tcp",port="80"'
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 def metrics_config(sim, tmp_path, backends, **kwargs) -> Tuple[dict, str]:
@@ -45,18 +46,24 @@ def try_scrape(base: str) -> Optional[str]:
         return None
 
 
+def sorted_labels(labels: str) -> str:
+    """'{b="2",a="1"}' or 'b="2",a="1"' -> '{a="1",b="2"}' (the exporter keeps each family's label order)."""
+    pairs = LABEL.findall(labels)
+    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(pairs)) + "}" if pairs else ""
+
+
 def samples(text: str) -> Dict[str, float]:
-    """{'name{labels}': value} of every sample line (labels as printed, sorted by the client)."""
+    """{'name{labels sorted by name}': value} of every sample line."""
     found = {}
     for line in text.splitlines():
         match = SAMPLE.match(line)
         if match:
-            found[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+            found[match.group(1) + sorted_labels(match.group(2) or "")] = float(match.group(3))
     return found
 
 
 def sample(text: str, name: str, labels: str = "") -> Optional[float]:
-    return samples(text).get(f"{name}{{{labels}}}" if labels else name)
+    return samples(text).get(name + sorted_labels(labels))
 
 
 def vip_packets(text: str, kind: str) -> Optional[float]:
@@ -109,7 +116,9 @@ def test_backend_down_shows_in_state_weights_and_transitions(sim, tmp_path, back
     assert sample(text, "maglev_backend_transitions_total", 'backend="web1",from="up",to="down"') == 1
     assert sample(text, "maglev_frontend_pool_backend_weight",
                   'backend="web1",frontend="www",kind="effective",pool="primary"') == 0
-    assert sample(text, "maglev_probe_total", 'backend="web1",code="L4CON",result="failure",type="http"') >= 2
+    refused = 'backend="web1",code="L4CON",result="failure",type="http"'
+    text = wait_for(lambda: (t := scrape(base)) and (sample(t, "maglev_probe_total", refused) or 0) >= 2 and t, 15,
+                    "two refused probes of web1 counted")
     probes = sum(v for k, v in samples(text).items() if k.startswith('maglev_probe_total{backend="web1",'))
     assert sample(text, "maglev_probe_duration_seconds_count", 'backend="web1",type="http"') == probes
     assert sample(text, "maglev_probe_duration_seconds_bucket", 'backend="web1",le="+Inf",type="http"') == probes

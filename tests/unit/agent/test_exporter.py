@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from ansible_collections.maglev.vpp.agent.exporter import (
     AgentCollector,
     ExportInputs,
     MonotonicCounters,
+    encode_text,
     vip_labels,
 )
 from ansible_collections.maglev.vpp.agent.health import BackendHealthView
@@ -21,6 +23,8 @@ from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, Fronten
 from ansible_collections.maglev.vpp.agent.vppsync import CountersSnapshot, VppInfo
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import VipCounters, VipKey, VipSpec
 from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 VIP = VipKey("192.0.2.1/32", 6, 80)
@@ -234,3 +238,28 @@ def test_every_family_has_help_and_type_and_passes_promtool():
     lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
+
+
+def test_the_text_encoder_writes_what_prometheus_client_writes():
+    tricky = AgentCounters()
+    tricky.transition('we"b\\1\nx', "up", "down")  # every character the format escapes
+    inputs = dataclasses.replace(inputs_for(snapshot(CONNECTED, counters_at(1, vip=(5, 5)))), counters=tricky)
+    registry = CollectorRegistry()
+    registry.register(AgentCollector(lambda: inputs))
+    ProcessCollector(registry=registry)
+
+    def parsed(text: str) -> list:
+        return [(f.name, f.type, f.documentation, sorted((s.name, sorted(s.labels.items()), s.value)
+                                                         for s in f.samples))
+                for f in text_string_to_metric_families(text)]
+
+    collected = list(registry.collect())  # one collection for both (process metrics move)
+
+    class Fixed:
+        def collect(self):
+            return collected
+
+    ours = encode_text(collected)
+    theirs = generate_latest(Fixed()).decode()
+    assert parsed(ours) == parsed(theirs)
+    assert 'maglev_backend_transitions_total{backend="we\\"b\\\\1\\nx",from="up",to="down"} 1\n' in ours

@@ -54,10 +54,14 @@ class WebServer:
         app.router.add_get("/events", self.events)
         for path in PAGE_FILES:
             app.router.add_get(path, self.page)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
-        await site.start()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
         sockets = self._runner.addresses
         if sockets:
             self.port = sockets[0][1]
@@ -218,10 +222,17 @@ def _mtime(path: str) -> Optional[float]:
 
 
 async def start_web(agent: Any) -> Optional[WebServer]:
-    """Start serving on agent.metrics.listen; returns the server (``await close()``), or None."""
+    """Start serving on agent.metrics.listen; returns the server (``await close()``), or None.
+
+    A listener that cannot bind is logged and left out: the agent's job is keeping VPP right,
+    which it can do without its metrics."""
     listen = agent.config.settings.metrics_listen
     if listen is None:
         return None
     server = WebServer(agent, listen[0], listen[1])
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        logs.emit("error", "metrics-listen-failed", address=listen[0], port=listen[1], reason=str(exc))
+        return None
     return server

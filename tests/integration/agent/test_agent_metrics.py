@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -232,3 +233,16 @@ def test_prometheus_scrapes_vip_counters_and_backend_state(sim, tmp_path, backen
     client.cli(TRAFFIC)
     wait_for(lambda: server.value(first) == 200, 60, "Prometheus has 200 first packets after the VPP restart")
     assert server.value(f"resets({first}[5m])") == 0  # never went down, so no counter reset
+
+
+def test_a_busy_metrics_port_is_logged_and_the_agent_keeps_working(sim, tmp_path, backends, client, agent):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = agent(config_for(sim, tmp_path, backends, metrics={"listen": f"127.0.0.1:{port}"}))
+        failed = proc.wait_event("metrics-listen-failed")
+        assert failed["port"] == port
+        expect_weights(client, backends, 100, 100, 0)
+        backends[0].stop()
+        expect_weights(client, backends, 0, 100, 0)

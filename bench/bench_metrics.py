@@ -97,7 +97,7 @@ def synthetic_inputs(n_frontends: int, n_members: int) -> ExportInputs:
 def timed(fn, rounds: int) -> tuple:
     """(wall seconds, CPU seconds of this process) of each round."""
     wall, cpu = [], []
-    for _ in range(rounds):
+    for _round in range(rounds):
         start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         cpu.append(time.process_time() - start_cpu)

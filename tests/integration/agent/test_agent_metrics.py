@@ -87,7 +87,8 @@ def test_live_metrics_pass_promtool_and_match_the_docs(sim, tmp_path, backends, 
     client.cli(TRAFFIC)
     text = wait_for(lambda: (t := try_scrape(base)) and vip_packets(t, "first") and t, 15, "VIP counters exported")
 
-    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30,
+                          check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert families(text) == documented_families()
 

@@ -161,7 +161,7 @@ def test_state_json_and_event_stream_over_http(sim, tmp_path, backends, client, 
         assert stream.readline() == b"retry: 1000\n"  # the stream is open: events from now on reach it
         backends[0].stop()
         event = None
-        for _ in range(500):  # bounded: log records come first, the transition soon after
+        for _line in range(500):  # bounded: log records come first, the transition soon after
             line = stream.readline().decode()
             if line.startswith("data: ") and '"type":"backend"' in line:
                 event = json.loads(line[len("data: "):])

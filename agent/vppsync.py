@@ -111,6 +111,13 @@ class VppSync:
         self._idle.clear()
         self._wake.set()
 
+    def api_calls(self) -> Dict[Tuple[str, str], int]:
+        """A copy of the VPP client's request counts, {(message, ok|error|broken): n}.
+
+        The VPP thread mutates them; one dict copy is atomic under the GIL."""
+        worker = self._worker
+        return dict(worker.client.api_calls) if worker is not None else {}
+
     async def wait_idle(self) -> None:
         """Until no sync is pending or running (for a caller that wants its request done)."""
         await self._idle.wait()

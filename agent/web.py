@@ -1,10 +1,238 @@
-"""The metrics listener: Prometheus /metrics and the status page at /. To be built (issue 9)."""
+"""The metrics listener (agent.metrics.listen): Prometheus /metrics and the status page.
+
+    GET /metrics      Prometheus exposition, text format 0.0.4
+    GET /             the status page (agent/page/, no external assets)
+    GET /state.json   the full view the page renders
+    GET /events       server-sent events: backend and frontend transitions, info+ log records
+
+Everything runs on the agent's loop and reads the published snapshot, so no locks.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import asyncio
+import json
+import os
+import time
+from typing import Any, Dict, Optional, Set
+
+from aiohttp import web
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import CollectorRegistry
+
+from . import __version__, logs
+from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
+from .snapshot import AgentSnapshot
+
+PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
+PAGE_FILES = {"/": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
+CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+SSE_KEEPALIVE = 10.0  # seconds between comments on an idle stream (notices gone clients)
+SSE_LOG_LEVEL = "info"
+_CLOSE = {"type": "_close"}  # offered to every stream on shutdown
 
 
-async def start_web(agent: Any) -> Optional[Any]:
-    """Start serving on agent.metrics.listen; returns an object with ``async close()``, or None."""
-    return None
+class WebServer:
+    def __init__(self, agent: Any, host: str, port: int):
+        self.agent = agent
+        self.host = host
+        self.port = port
+        self.vip_counters = MonotonicCounters()
+        self.registry = CollectorRegistry()
+        self.registry.register(AgentCollector(self.export_inputs))
+        ProcessCollector(registry=self.registry)
+        self._streams: Set[Any] = set()  # event-bus subscriptions of open /events responses
+        self._runner: Optional[web.AppRunner] = None
+        self._observer: Optional[asyncio.Task] = None
+
+    # -- life ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/state.json", self.state)
+        app.router.add_get("/events", self.events)
+        for path in PAGE_FILES:
+            app.router.add_get(path, self.page)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
+        sockets = self._runner.addresses
+        if sockets:
+            self.port = sockets[0][1]
+        interval = max(0.05, self.agent.config.settings.stats_interval / 2)
+        self._observer = asyncio.get_running_loop().create_task(self._observe(interval), name="vip-counters")
+        logs.emit("info", "metrics-listen", address=self.host, port=self.port)
+
+    async def close(self) -> None:
+        for sub in list(self._streams):
+            sub.offer(_CLOSE)
+        if self._observer is not None:
+            self._observer.cancel()
+            await asyncio.gather(self._observer, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _observe(self, interval: float) -> None:
+        """Feed every counters snapshot to the offsets, so a VPP restart loses almost nothing."""
+        while True:
+            await asyncio.sleep(interval)
+            self._observe_now()
+
+    def _observe_now(self) -> Optional[AgentSnapshot]:
+        snap = self.agent.snapshot
+        if snap is not None:
+            self.vip_counters.observe(snap.counters, frozenset(fe.vip for fe in snap.frontends.values()))
+        return snap
+
+    # -- /metrics ------------------------------------------------------------------------------
+
+    def export_inputs(self) -> Optional[ExportInputs]:
+        snap = self._observe_now()
+        if snap is None:
+            return None
+        agent = self.agent
+        return ExportInputs(
+            snapshot=snap,
+            counters=agent.counters,
+            vip_totals=self.vip_counters.totals(),
+            api_calls=agent.vpp.api_calls(),
+            disabled_in_config=_disabled_in_config(agent),
+            sync_errors=agent.vpp.sync_errors,
+            last_full_sync=agent.vpp.last_full_sync,
+            state_file_written=_mtime(agent.config.settings.state_file),
+            version=__version__,
+        )
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        # The families are built on the loop (one consistent view); the text is written in a
+        # thread, so a large scrape stalls the probes only for the first, shorter part.
+        families = list(self.registry.collect())
+        text = await asyncio.get_running_loop().run_in_executor(None, encode_text, families)
+        return web.Response(body=text.encode(), headers={"Content-Type": TEXT_CONTENT_TYPE})
+
+    # -- the page ------------------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.Response:
+        name = PAGE_FILES[request.path]
+        with open(os.path.join(PAGE_DIR, name), "rb") as handle:
+            body = handle.read()
+        content_type = CONTENT_TYPES[os.path.splitext(name)[1]]
+        return web.Response(body=body, content_type=content_type, charset="utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
+    async def state(self, request: web.Request) -> web.Response:
+        snap = self.agent.snapshot
+        if snap is None:
+            return web.json_response({"error": "starting"}, status=503)
+        addresses = {name: b.address for name, b in self.agent.config.lb.backends.items()}
+        view = state_view(snap, _disabled_in_config(self.agent), addresses, time.time())
+        return web.json_response(view, headers={"Cache-Control": "no-store"})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
+        })
+        await response.prepare(request)
+        sub = self.agent.events.subscribe(log_level=SSE_LOG_LEVEL)
+        self._streams.add(sub)
+        number = 0
+        try:
+            await response.write(b"retry: 1000\n: hello\n\n")
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.get(), SSE_KEEPALIVE)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if event is _CLOSE:
+                    break
+                number += 1
+                await response.write(sse_message(number, event))
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away (RuntimeError: aiohttp's "closing transport")
+        finally:
+            self._streams.discard(sub)
+            sub.close()
+        return response
+
+
+def sse_message(number: int, event: Dict) -> bytes:
+    """One server-sent event: its type as the SSE event name, the record as JSON data."""
+    data = json.dumps(event, default=str, separators=(",", ":"))
+    return f"id: {number}\nevent: {event.get('type', 'message')}\ndata: {data}\n\n".encode()
+
+
+def state_view(snap: AgentSnapshot, disabled_in_config, addresses: Dict[str, str], now: float) -> Dict:
+    """What the status page shows, as JSON-ready values."""
+    backends = {}
+    for name, view in snap.backends.items():
+        last = view.last_result
+        backends[name] = {
+            "address": addresses.get(name, ""),
+            "state": "disabled" if name in disabled_in_config else view.state,
+            "counter": view.counter, "rise": view.rise, "fall": view.fall, "since": view.since,
+            "last_result": None if last is None else {
+                "ok": last.ok, "code": last.code, "detail": last.detail, "duration": last.duration,
+            },
+        }
+    frontends = []
+    for fe in snap.frontends.values():
+        pools: Dict[str, list] = {}
+        for m in fe.members:
+            pools.setdefault(m.pool, []).append({
+                "backend": m.backend, "address": m.address, "state": m.state,
+                "configured_weight": m.configured_weight, "effective_weight": m.effective_weight,
+                "override": m.override, "ramp": m.ramp, "draining": m.draining, "buckets": m.buckets,
+                "since": backends[m.backend]["since"] if m.backend in backends else None,
+            })
+        frontends.append({
+            "name": fe.name, "vip": str(fe.vip), "state": fe.state, "active_pool": fe.active_pool,
+            "released": fe.released, "description": fe.description, "flush_on_down": fe.flush_on_down,
+            "pools": [{"name": name, "members": members} for name, members in pools.items()],
+        })
+    vpp = snap.vpp
+    return {
+        "now": now, "at": snap.at, "version": __version__, "started_at": snap.started_at, "warmup": snap.warmup,
+        "config_loaded_at": snap.config_loaded_at,
+        "vpp": {
+            "connected": vpp.connected, "version": vpp.version, "pid": vpp.pid, "boottime": vpp.boottime,
+            "connected_since": vpp.connected_since, "lb_api_version": vpp.lb_api_version,
+            "api_socket": vpp.api_socket,
+        },
+        "frontends": frontends,
+        "backends": backends,
+    }
+
+
+def _disabled_in_config(agent: Any) -> frozenset:
+    return frozenset(name for name, b in agent.config.lb.backends.items() if not b.enabled)
+
+
+def _mtime(path: str) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+async def start_web(agent: Any) -> Optional[WebServer]:
+    """Start serving on agent.metrics.listen; returns the server (``await close()``), or None.
+
+    A listener that cannot bind is logged and left out: the agent's job is keeping VPP right,
+    which it can do without its metrics."""
+    listen = agent.config.settings.metrics_listen
+    if listen is None:
+        return None
+    server = WebServer(agent, listen[0], listen[1])
+    try:
+        await server.start()
+    except OSError as exc:
+        logs.emit("error", "metrics-listen-failed", address=listen[0], port=listen[1], reason=str(exc))
+        return None
+    return server

@@ -1,0 +1,171 @@
+"""The status page end to end: the agent process, vppsim, loopback backends, and the page in a
+real headless Chromium driven over its DevTools protocol; plus /state.json and /events over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+from typing import Any, Optional
+
+import aiohttp
+import pytest
+from agentproc import wait_for
+from test_agent_daemon import expect_weights
+from test_agent_metrics import get, metrics_config
+
+PAGE_PROBE = """(() => {
+  const text = (selector) => { const node = document.querySelector(selector); return node ? node.textContent : null; };
+  return {
+    stream: text("#stream"),
+    vpp: text("#vpp"),
+    backend: text('#backends tr[data-backend="web1"] .state-cell'),
+    member: text('[data-frontend="www"] tr[data-backend="web1"] .state-cell'),
+    effective: text('[data-frontend="www"] tr[data-backend="web1"] .effective'),
+    standby: text('[data-frontend="www"] tr[data-backend="web3"] .effective'),
+    events: [...document.querySelectorAll("#events li")].map((li) => li.textContent),
+  };
+})()"""
+
+
+class Browser:
+    """Headless Chromium showing one URL; ``evaluate`` runs JavaScript in the page (DevTools protocol)."""
+
+    def __init__(self, workdir, url: str):
+        profile = workdir / "chromium"
+        profile.mkdir()
+        self.log = open(workdir / "chromium.log", "w")
+        self.proc = subprocess.Popen(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+             f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", url],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        port_file = profile / "DevToolsActivePort"
+        wait_for(lambda: self._alive() and port_file.exists() and port_file.read_text().strip(), 30,
+                 "Chromium's DevTools port")
+        port = int(port_file.read_text().split()[0])
+        targets = wait_for(lambda: [t for t in self._targets(port) if t.get("type") == "page"], 15, "a page target")
+        self.loop = asyncio.new_event_loop()
+        self.session: Optional[aiohttp.ClientSession] = None
+        self.ws = self.loop.run_until_complete(self._connect(targets[0]["webSocketDebuggerUrl"]))
+        self._next_id = 0
+
+    def _alive(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"chromium exited with {self.proc.returncode}")
+        return True
+
+    @staticmethod
+    def _targets(port: int) -> list:
+        try:
+            return json.loads(get(f"http://127.0.0.1:{port}/json/list"))
+        except OSError:
+            return []
+
+    async def _connect(self, url: str):
+        self.session = aiohttp.ClientSession()
+        return await self.session.ws_connect(url, max_msg_size=0)
+
+    async def _call(self, method: str, params: dict) -> dict:
+        self._next_id += 1
+        await self.ws.send_json({"id": self._next_id, "method": method, "params": params})
+        while True:
+            message = await asyncio.wait_for(self.ws.receive_json(), 10)
+            if message.get("id") == self._next_id:
+                return message
+
+    def evaluate(self, expression: str) -> Any:
+        reply = self.loop.run_until_complete(
+            self._call("Runtime.evaluate", {"expression": expression, "returnByValue": True}))
+        result = reply["result"]
+        if "exceptionDetails" in result:
+            raise AssertionError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.loop.run_until_complete(self.ws.close())
+            self.loop.run_until_complete(self.session.close())
+        self.loop.close()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the browser and the helpers it started
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    opened = []
+
+    def open_page(url: str) -> Browser:
+        b = Browser(tmp_path, url)
+        opened.append(b)
+        return b
+
+    yield open_page
+    for b in opened:
+        b.close()
+
+
+def test_page_follows_a_backend_going_down_through_the_event_stream(sim, tmp_path, backends, client, agent, browser):
+    config, base = metrics_config(sim, tmp_path, backends)
+    proc = agent(config)
+    expect_weights(client, backends, 100, 100, 0)
+    page = browser(base + "/")
+
+    def shown():
+        return page.evaluate(PAGE_PROBE)
+
+    before = wait_for(lambda: (v := shown()) and v["stream"] == "events: live" and v["backend"] == "up" and v, 30,
+                      "the page showing web1 up with a live event stream")
+    assert before["member"] == "up" and before["effective"] == "100" and before["standby"] == "0"
+    assert before["vpp"].startswith("VPP 26.") and "LB API 1.2.0" in before["vpp"]
+    assert not any("web1: up -> down" in e for e in before["events"])
+
+    backends[0].stop()
+    proc.wait_event("backend-transition", backend="web1", to="down")
+    after = wait_for(lambda: (v := shown()) and v["backend"] == "down" and v["effective"] == "0" and v, 15,
+                     f"the page showing web1 down with weight 0, shows {shown()}")
+    assert after["member"] == "down"
+    # The page learns of changes only from the stream (it never polls): the transition is in its log,
+    # and so is the agent's write of weight 0 to VPP, which follows it.
+    assert any("backend web1: up -> down (" in e for e in after["events"]), after["events"]
+    wait_for(lambda: any("vpp-lbsync" in e and "weight=0" in e for e in shown()["events"]), 15,
+             "the page's event log showing the VPP write of weight 0")
+
+
+def test_state_json_and_event_stream_over_http(sim, tmp_path, backends, client, agent):
+    config, base = metrics_config(sim, tmp_path, backends)
+    proc = agent(config)
+    expect_weights(client, backends, 100, 100, 0)
+    state = json.loads(get(base + "/state.json"))
+    assert state["vpp"]["connected"] is True
+    assert state["backends"]["web1"]["state"] == "up"
+    pools = {p["name"]: p["members"] for p in state["frontends"][0]["pools"]}
+    assert [(m["backend"], m["effective_weight"]) for m in pools["primary"]] == [("web1", 100), ("web2", 100)]
+    assert [(m["backend"], m["effective_weight"]) for m in pools["standby"]] == [("web3", 0)]
+    page = get(base + "/")
+    assert '<script src="/app.js">' in page and '<link rel="stylesheet" href="/style.css">' in page
+    for asset in (page, get(base + "/app.js"), get(base + "/style.css")):
+        assert "://" not in asset  # no external assets
+
+    with urllib.request.urlopen(base + "/events", timeout=10) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        assert stream.readline() == b"retry: 1000\n"  # the stream is open: events from now on reach it
+        backends[0].stop()
+        event = None
+        for _line in range(500):  # bounded: log records come first, the transition soon after
+            line = stream.readline().decode()
+            if line.startswith("data: ") and '"type":"backend"' in line:
+                event = json.loads(line[len("data: "):])
+                break
+        assert event is not None and (event["backend"], event["from"], event["to"]) == ("web1", "up", "down")
+        # The agent stops promptly even with a stream open.
+        assert proc.stop(timeout=10) == 0

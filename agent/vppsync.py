@@ -280,6 +280,9 @@ class VppSync:
         except ApplyError as exc:
             applied, failure = exc.applied, exc
         self.lb_state = livestate.apply_ops(self.lb_state, applied, as_weights=as_weights)
+        if failure is None and any(op.action == model.ADD_VIP for op in applied):
+            # A new VIP's pool index (for its counters) and bucket counts come only from a dump.
+            self.lb_state = await self._worker.call(vppconn.make_job(lambda client: client.dump()))
         for op in applied:
             kind = MUTATION_KINDS.get(op.action, op.action)
             self.mutations[(scope, kind)] = self.mutations.get((scope, kind), 0) + 1

@@ -3,7 +3,8 @@
 Event names (stable; dashboards and alerts may match them): starting, stopping,
 backend-transition, frontend-transition, vpp-connect, vpp-connect-failed, vpp-disconnect,
 vpp-ping-failed, vpp-lb-state, vpp-lbsync (one per mutation), vpp-lbsync-error, config-reload,
-config-reload-failed, probe (debug), warmup, netns-failed.
+config-reload-failed, probe (debug), warmup, weight-override, netns-failed, state-file-failed,
+metrics-listen, metrics-listen-failed.
 """
 
 from __future__ import annotations

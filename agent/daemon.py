@@ -147,7 +147,11 @@ class Agent(DesiredSource):
     async def _probe(self, rt: BackendRuntime) -> probes.ProbeResult:
         if self.netns_error is not None:
             return probes.ProbeResult(False, "NETNS", self.netns_error, 0.0)
-        return await probes.run_probe(rt.health.check, rt.backend.address, netns=self.netns)
+        try:
+            return await probes.run_probe(rt.health.check, rt.backend.address, netns=self.netns)
+        except Exception as exc:  # a bug in a probe: count it as a failure, keep probing
+            logs.emit("error", "probe-crashed", backend=rt.backend.name, exc_info=exc, reason=repr(exc))
+            return probes.ProbeResult(False, "ERROR", repr(exc), 0.0)
 
     def _note_lag(self, lag: float) -> None:
         if len(self.probe_lag) >= PROBE_LAG_SAMPLES:
@@ -354,7 +358,11 @@ class Agent(DesiredSource):
                 elif now_mono >= settings.warmup_min_delay and self.warmup == "holding":
                     self._release_ready(list(self.config.lb.frontends))
                     self._publish()
-            due = self._expire_ramps_and_drains()
+            try:
+                due = self._expire_ramps_and_drains()
+            except Exception as exc:  # a bug must not stop warm-up, ramps and drains for good
+                logs.emit("error", "timers-crashed", exc_info=exc, reason=repr(exc))
+                due = [1.0]
             if self.warmup != "done":
                 edge = settings.warmup_min_delay if self.warmup == "holding" else settings.warmup_max_delay
                 due.append(max(0.0, edge - self._since_start()))
@@ -537,7 +545,7 @@ class Agent(DesiredSource):
             snap = self.snapshot
             try:
                 await loop.run_in_executor(None, self._write_state_file, snap)
-            except OSError as exc:
+            except Exception as exc:  # disk full, permissions, a bug: keep serving, say so
                 logs.emit("error", "state-file-failed", path=self.config.settings.state_file, reason=str(exc))
 
     def _write_state_file(self, snap: AgentSnapshot) -> None:

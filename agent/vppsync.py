@@ -144,13 +144,20 @@ class VppSync:
                 if not await self._connect():
                     await asyncio.sleep(RETRY_INTERVAL)
                     continue
+                retry_now = True
                 try:
                     await self._serve()
                 except VppError as exc:
-                    if not is_retryable(exc):
-                        raise
-                    logs.emit("warning", "vpp-disconnect", reason=str(exc))
+                    # Not retryable (VPP refused a read, API messages missing): still start over,
+                    # after a pause, rather than leave VPP unattended.
+                    retry_now = is_retryable(exc)
+                    logs.emit("warning" if retry_now else "error", "vpp-disconnect", reason=str(exc))
+                except Exception as exc:  # a bug: log it with its traceback and start over
+                    retry_now = False
+                    logs.emit("error", "vpp-sync-crashed", exc_info=exc, reason=repr(exc))
                 await self._forget()
+                if not retry_now:
+                    await asyncio.sleep(RETRY_INTERVAL)
         finally:
             stats_task.cancel()
             await asyncio.gather(stats_task, return_exceptions=True)
@@ -314,6 +321,9 @@ class VppSync:
                 snapshot = await self._worker.call(functools.partial(self._read_counters, state=state))
             except VppError as exc:
                 logs.emit("debug", "vpp-stats-failed", reason=str(exc))
+                continue
+            except Exception as exc:  # a bug must not end the counters loop for good
+                logs.emit("error", "vpp-stats-failed", exc_info=exc, reason=repr(exc))
                 continue
             if self.lb_state is not None:  # not disconnected meanwhile
                 self.counters = snapshot

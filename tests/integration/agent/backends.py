@@ -113,7 +113,7 @@ def _check_get(
 
 
 def _run(*cmd: str, stdin: Optional[str] = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=OPS_TIMEOUT)
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=OPS_TIMEOUT, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
@@ -468,5 +468,3 @@ def _purge_slot(slot: int) -> None:
     for name in os.listdir(tmp):
         if re.fullmatch(rf"mgl-\d+-{slot}-\w+", name):
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
-
-

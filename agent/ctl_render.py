@@ -29,6 +29,7 @@ class Style:
 
 
 PLAIN = Style()
+UNKNOWN_SINCE_WRITE = "-: not in VPP's last dump (the agent wrote since, or VPP lacks it); sync vpp lb state reads anew"
 
 
 def host_prefix(prefix: str) -> str:
@@ -159,8 +160,11 @@ def frontend(fe: Dict[str, Any], style: Style = PLAIN) -> List[str]:
         for m in pool["members"]:
             rows.append([pool["name"], m["backend"], m["address"], style.state(m["state"]), m["configured_weight"],
                          m["effective_weight"], _weight(m["buckets"]), _member_notes(m)])
-    return pairs(items) + [""] + table(
+    lines = pairs(items) + [""] + table(
         ["POOL", "BACKEND", "ADDRESS", "STATE", "WEIGHT", "EFFECTIVE", "BUCKETS", "NOTES"], rows)
+    if any(m["buckets"] is None for pool in fe["pools"] for m in pool["members"]):
+        lines += ["", "buckets " + UNKNOWN_SINCE_WRITE]
+    return lines
 
 
 # -- backends -------------------------------------------------------------------------------------
@@ -269,6 +273,8 @@ def lb_state(state: Dict[str, Any]) -> List[str]:
                       f"  table {vip['new_flows_table_length']}  ({owner})"]
         rows = [["  " + a["address"], a["weight"], _weight(a["buckets"]), _weight(a["flows"])] for a in vip["ases"]]
         lines += table(["  AS", "WEIGHT", "BUCKETS", "FLOWS"], rows) if rows else ["  no ASes"]
+    if any(a["buckets"] is None for vip in state["vips"] for a in vip["ases"]):
+        lines += ["", UNKNOWN_SINCE_WRITE]
     return lines
 
 

@@ -68,6 +68,9 @@ async def _errors(request: web.Request, handler: Callable) -> web.StreamResponse
         if exc.status < 400:
             raise
         return _json({"error": exc.reason}, exc.status)
+    except Exception as exc:  # a bug: say so, keep serving, leave the details in the log
+        logs.emit("error", "status-api-error", method=request.method, path=request.path, exc_info=exc)
+        return _json({"error": f"internal error: {type(exc).__name__}: {exc} (see the agent log)"}, 500)
 
 
 def _query(request: web.Request, allowed: Iterable[str] = ()) -> Dict[str, str]:

@@ -289,3 +289,16 @@ def test_vpp_down_is_503(api, sim):
     refused(lambda: ctl.get("vpp", "counters"), 503, "not connected to VPP")
     refused(lambda: ctl.post("vpp", "sync"), 503, "not connected to VPP")
     assert ctl.post("backends", "web1", "pause")["vpp_synced"] is False
+
+
+def test_open_event_streams_do_not_hold_up_a_clean_stop(api):
+    ctl, proc = api
+    events: List[dict] = []
+    readers = [read_events(ctl, 1000, events) for _ in range(2)]
+    wait_for(lambda: len(events) >= 8, 10, "both streams started")
+    assert proc.stop(timeout=10) == 0
+    for reader in readers:
+        reader.join(5)
+        assert not reader.is_alive()  # the stream ended with the agent
+    assert not os.path.exists(ctl.socket_path)
+    assert not [line for line in proc.raw_lines if "Traceback" in line or '"level":"error"' in line], proc.log_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import List
@@ -283,3 +284,73 @@ def test_agent_stopped_mid_session(running):
     assert proc.stop() == 0
     err = ctl.fails(3, "show", "backends")
     assert ctl.socket_path in err
+
+
+class Terminal:
+    """maglevctl's interactive shell on a real pseudo-terminal (readline active)."""
+
+    def __init__(self, ctl: Ctl, home: str):
+        import pty
+
+        self.master, slave = pty.openpty()
+        env = dict(ctl.env(), TERM="dumb", HOME=home)
+        self.proc = subprocess.Popen([sys.executable, "-m", "ansible_collections.maglev.vpp.agent.ctl"],
+                                     stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+        os.close(slave)
+        self.seen = b""
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def expect(self, text: str, timeout: float = 15) -> str:
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in self.text():
+            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"no {text!r} on the terminal within {timeout}s; saw {self.seen[-800:]!r}")
+            try:
+                self.seen += os.read(self.master, 65536)
+            except OSError:  # the shell exited: nothing more will come
+                break
+        assert text in self.text(), self.seen[-800:]
+        return self.text()
+
+    def text(self) -> str:
+        """What the terminal showed, without colour escapes."""
+        return re.sub(r"\x1b\[[0-9;]*m", "", self.seen.decode(errors="replace"))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        os.close(self.master)
+
+
+def test_interactive_shell_completes_names_and_keeps_history(running, backends, client, tmp_path):
+    ctl, _, _ = running
+    term = Terminal(ctl, str(tmp_path))
+    try:
+        term.expect("maglev> ")
+        term.type("sh\tba\ts\n")  # show, then backend (the common part of backend/backends), then s
+        term.expect("BACKEND  ADDRESS")
+        term.expect("web3 ")
+        assert b"\x1b[32mup\x1b[0m" in term.seen  # colour: this is a terminal
+        term.type("set b\tweb1 pa\t\n")  # backend names complete from the running agent
+        term.expect("backend web1: up -> paused")
+        assert weights_in_vpp(client) == as_weights(backends, 0, 100, 0)
+        term.type("set backend w\t")
+        term.expect("web")  # web1, web2, web3 share "web"
+        term.type("1 resume\n")
+        term.expect("backend web1: paused -> unknown")
+        term.type("bogus\n")
+        term.expect("unknown command 'bogus'")  # errors do not end the shell
+        term.type("quit\n")
+        assert term.proc.wait(10) == 0
+    finally:
+        term.close()
+    history = (tmp_path / ".maglevctl_history").read_text().splitlines()
+    assert "show backends" in history, history
+    assert any(line.startswith("set backend web1 pause") for line in history), history

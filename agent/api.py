@@ -135,6 +135,7 @@ async def get_agent(request: web.Request) -> web.Response:
         "frontends": len(snap.frontends),
         "backends": len(snap.backends),
         "vpp_connected": snap.vpp.connected,
+        "event_streams": len(request.app[STREAMS]),
     })
 
 

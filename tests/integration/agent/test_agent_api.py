@@ -302,3 +302,12 @@ def test_open_event_streams_do_not_hold_up_a_clean_stop(api):
         assert not reader.is_alive()  # the stream ended with the agent
     assert not os.path.exists(ctl.socket_path)
     assert not [line for line in proc.raw_lines if "Traceback" in line or '"level":"error"' in line], proc.log_text()
+
+
+def test_a_client_that_goes_away_ends_its_stream(api):
+    ctl, _ = api
+    stream = ctl.stream("events")
+    assert next(stream)["type"] == "backend"
+    wait_for(lambda: ctl.get()["event_streams"] == 1, 5, "the stream counted")
+    stream.close()  # closes the connection
+    wait_for(lambda: ctl.get()["event_streams"] == 0, 10, "the agent to notice the client left")

@@ -166,6 +166,13 @@ def test_weight_override_survives_a_playbook_run(running, backends, client, runn
     assert weights_in_vpp(client) == as_weights(backends, 100, 30, 0)
 
 
+def _streams(ctl: Ctl) -> int:
+    """Open event streams, from the agent (maglevctl has no command for GET /)."""
+    from ansible_collections.maglev.vpp.agent.ctl_client import StatusClient
+
+    return StatusClient(ctl.socket_path).get()["event_streams"]
+
+
 def test_watch_events_sees_the_transitions(running):
     ctl, _, _ = running
     watcher = ctl.popen("--json", "watch", "events", "num", "2", "backend")
@@ -186,13 +193,24 @@ def test_watch_events_sees_the_transitions(running):
     assert [(e["backend"], e["from"], e["to"]) for e in events] == [
         ("web3", "up", "paused"), ("web3", "paused", "unknown")]
 
+    wait_for(lambda: _streams(ctl) == 0, 10, "the first watcher gone")
     human = ctl.popen("watch", "events", "num", "1", "frontend", "backend")
+    wait_for(lambda: _streams(ctl) == 1, 10, "the watcher subscribed")
     ctl.ok("set", "backend", "web2", "pause")
     out, _ = human.communicate(timeout=20)
     lines = out.splitlines()
     assert any("frontend www state up" in line for line in lines), lines
     assert "backend web2 up -> paused (paused: operator)" in lines[-1], lines
     ctl.ok("set", "backend", "web2", "resume")
+
+    wait_for(lambda: _streams(ctl) == 0, 10, "the second watcher gone")
+    logs = ctl.popen("--json", "watch", "events", "log", "level", "info", "num", "1")
+    wait_for(lambda: _streams(ctl) == 1, 10, "the log watcher subscribed")
+    ctl.ok("set", "backend", "web3", "disable")
+    out, _ = logs.communicate(timeout=20)
+    [record] = [json.loads(line) for line in out.splitlines()]  # log only: no snapshot records
+    assert record["type"] == "log" and record["level"] == "info"
+    assert record["event"] == "backend-transition" and record["backend"] == "web3" and record["to"] == "disabled"
 
 
 def test_config_check_reload_and_sync(running, backends, client):

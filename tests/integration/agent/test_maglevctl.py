@@ -372,3 +372,12 @@ def test_interactive_shell_completes_names_and_keeps_history(running, backends, 
     history = (tmp_path / ".maglevctl_history").read_text().splitlines()
     assert "show backends" in history, history
     assert any(line.startswith("set backend web1 pause") for line in history), history
+
+
+def test_piped_into_head_stops_quietly(running):
+    ctl, _, _ = running
+    done = subprocess.run(
+        f"{sys.executable} -m ansible_collections.maglev.vpp.agent.ctl watch events log level debug | head -n 2",
+        shell=True, env=ctl.env(), capture_output=True, text=True, timeout=30)
+    assert len(done.stdout.splitlines()) == 2
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

@@ -176,6 +176,7 @@ def _now() -> float:
 
 
 HANDLERS: Dict[str, Handler] = {
+    "show-version": _shown(lambda c, a: c.get(), lambda d, o: render.version(d, __version__, _now())),
     "show-frontends": _shown(lambda c, a: c.get("frontends"), lambda d, o: render.frontends(d, o.style)),
     "show-frontend": _shown(lambda c, a: c.get("frontends", a["frontend"]), lambda d, o: render.frontend(d, o.style)),
     "show-backends": _shown(lambda c, a: c.get("backends"), lambda d, o: render.backends(d, _now(), o.style)),

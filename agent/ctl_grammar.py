@@ -96,6 +96,7 @@ WATCH_OPTIONS = (
 
 ROOT = Node(word="", children=(
     kw("show",
+       kw("version", command="show-version", help="agent and maglevctl versions, agent uptime"),
        kw("frontends", command="show-frontends", help="every frontend: VIP, state, active pool"),
        kw("frontend", arg(FRONTEND, command="show-frontend", help="one frontend: pools, members, weights")),
        kw("backends", command="show-backends", help="every backend: state, last result"),

@@ -110,6 +110,25 @@ def _weight(value: Optional[int]) -> str:
     return "-" if value is None else str(value)
 
 
+# -- the agent ------------------------------------------------------------------------------------
+
+
+def version(agent: Dict[str, Any], ctl_version: str, now: float) -> List[str]:
+    return pairs([
+        ("maglev-agent", agent["version"]),
+        ("maglevctl", ctl_version),
+        ("pid", agent["pid"]),
+        ("started", f"{timestamp(agent['started_at'])} (up {duration(now - agent['started_at'])})"),
+        ("config", agent["config_path"]),
+        ("config loaded", f"{timestamp(agent['config_loaded_at'])} ({age(agent['config_loaded_at'], now)})"),
+        ("warm-up", agent["warmup"]),
+        ("frontends", agent["frontends"]),
+        ("backends", agent["backends"]),
+        ("vpp connected", _yes(agent["vpp_connected"])),
+        ("event streams", agent["event_streams"]),
+    ])
+
+
 # -- frontends ------------------------------------------------------------------------------------
 
 

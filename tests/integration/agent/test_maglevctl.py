@@ -64,8 +64,13 @@ def flows_in_vpp(client) -> dict:
 
 
 def test_show_commands_human_and_json(running, backends, client):
-    ctl, _, _ = running
+    ctl, proc, _ = running
     ctl.ok("sync", "vpp", "lb", "state")  # a fresh dump: buckets and pool index known
+
+    version = ctl.json("show", "version")
+    assert version["pid"] == proc.proc.pid and version["config_path"] == proc.config_path
+    text = ctl.ok("sh", "ver")
+    assert f"pid:           {proc.proc.pid}" in text and "maglevctl:" in text
 
     fes = ctl.json("show", "frontends")
     assert [f["name"] for f in fes] == ["www"]
@@ -167,10 +172,7 @@ def test_weight_override_survives_a_playbook_run(running, backends, client, runn
 
 
 def _streams(ctl: Ctl) -> int:
-    """Open event streams, from the agent (maglevctl has no command for GET /)."""
-    from ansible_collections.maglev.vpp.agent.ctl_client import StatusClient
-
-    return StatusClient(ctl.socket_path).get()["event_streams"]
+    return ctl.json("show", "version")["event_streams"]
 
 
 def test_watch_events_sees_the_transitions(running):

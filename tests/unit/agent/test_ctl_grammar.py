@@ -7,6 +7,7 @@ from ansible_collections.maglev.vpp.agent import ctl
 from ansible_collections.maglev.vpp.agent import ctl_grammar as g
 
 PARSES = [
+    ("show version", "show-version", {}),
     ("show frontends", "show-frontends", {}),
     ("show frontend www", "show-frontend", {"frontend": "www"}),
     ("show backends", "show-backends", {}),
@@ -46,6 +47,7 @@ PARSES = [
     ("sh fr www", "show-frontend", {"frontend": "www"}),
     ("sh h", "show-healthchecks", {}),
     ("sh h h", "show-healthcheck", {"healthcheck": "h"}),
+    ("sh v", "show-version", {}),  # vpp would need more words
     ("sh v i", "show-vpp-info", {}),
     ("sh v l s", "show-vpp-lb-state", {}),
     ("sh v l c", "show-vpp-lb-counters", {}),
@@ -90,8 +92,8 @@ ERRORS = [
     ("", "no command given"),
     ("s", "ambiguous 's': could be set, show, sync"),
     ("s foo", "ambiguous 's': could be set, show, sync and 'foo' fits none of them"),
-    ("show", "incomplete command 'show': expected frontends, frontend, backends, backend, healthchecks, "
-             "healthcheck or vpp"),
+    ("show", "incomplete command 'show': expected version, frontends, frontend, backends, backend, "
+             "healthchecks, healthcheck or vpp"),
     ("show vpp lb", "incomplete command 'show vpp lb': expected state or counters"),
     ("show backend", "incomplete command 'show backend': expected <backend>"),
     ("set backend web1", "incomplete command 'set backend web1': expected pause, resume, enable or disable"),
@@ -139,7 +141,8 @@ def names(source, args):
 COMPLETIONS = [
     ("", "", ["config", "exit", "help", "quit", "set", "show", "sync", "watch"]),
     ("", "s", ["set", "show", "sync"]),
-    ("show", "", ["backend", "backends", "frontend", "frontends", "healthcheck", "healthchecks", "vpp"]),
+    ("show", "", ["backend", "backends", "frontend", "frontends", "healthcheck", "healthchecks", "version", "vpp"]),
+    ("show", "v", ["version", "vpp"]),
     ("show", "b", ["backend", "backends"]),
     ("sh", "fr", ["frontend", "frontends"]),
     ("show backend", "", ["db1", "web1", "web2"]),
@@ -174,7 +177,7 @@ def test_complete_without_a_source_of_names_offers_keywords_only():
 
 
 @pytest.mark.parametrize("words, first, count", [
-    ((), "show frontends", 18),
+    ((), "show version", 19),
     (("show", "vpp"), "show vpp info", 3),
     (("sh", "v", "l"), "show vpp lb state", 2),
     (("watch",), "watch events [num <num>] [backend] [frontend] [log [level debug|info|warning|error]]", 1),

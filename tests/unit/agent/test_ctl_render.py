@@ -191,3 +191,13 @@ def test_event_lines(event, shown):
 ])
 def test_backend_action_line(answer, shown):
     assert r.backend_action(answer) == [shown]
+
+
+def test_version_block():
+    agent = {"version": "0.1.0", "pid": 42, "started_at": NOW - 3700, "uptime": 3700.0, "config_path": "/etc/a.yaml",
+             "config_loaded_at": NOW - 60, "warmup": "done", "frontends": 1, "backends": 3, "vpp_connected": True,
+             "event_streams": 0}
+    lines = r.version(agent, "0.1.0", NOW)
+    assert lines[0] == "maglev-agent:  0.1.0"
+    assert "started:       2027-01-15T06:58:20.000Z (up 1h01m)" in lines
+    assert "config loaded: 2027-01-15T07:59:00.000Z (1m00s ago)" in lines

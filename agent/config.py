@@ -8,6 +8,7 @@ read or is not YAML: exit 1 of ``--check``) or schema.ConfigError (semantic prob
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -24,6 +25,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 AGENT_KEYS = (
     "vpp",
     "status_socket",
+    "status_socket_group",
     "state_file",
     "metrics",
     "sync_interval",
@@ -37,6 +39,8 @@ VPP_KEYS = ("api_socket", "stats_socket", "api_dir", "timeout")
 METRICS_KEYS = ("listen",)
 WARMUP_KEYS = ("min_delay", "max_delay")
 MAX_HISTORY = 100
+# POSIX-portable user/group names (useradd's default rule), at most 32 characters.
+GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,30}[A-Za-z0-9_.$-]?")
 
 
 class ConfigFileError(Exception):
@@ -55,6 +59,7 @@ class VppSettings:
 class AgentSettings:
     vpp: VppSettings = field(default_factory=VppSettings)
     status_socket: str = DEFAULT_STATUS_SOCKET
+    status_socket_group: Optional[str] = None  # None: the agent's own group owns the socket
     state_file: str = agent_state.DEFAULT_PATH
     metrics_listen: Optional[Tuple[str, int]] = ("127.0.0.1", 9091)  # None: no exporter
     sync_interval: float = 30.0
@@ -151,6 +156,10 @@ class _SettingsReader:
                 value = self.path(data[key], f"agent.{key}")
                 if value is not None:
                     values[key] = value
+        if data.get("status_socket_group") is not None:
+            group = self.group(data["status_socket_group"], "agent.status_socket_group")
+            if group is not None:
+                values["status_socket_group"] = group
         if data.get("metrics") is not None:
             metrics = self.p.fields(data["metrics"], "agent.metrics", METRICS_KEYS)
             if metrics is not None and "listen" in metrics:
@@ -182,6 +191,14 @@ class _SettingsReader:
         text = self.p.string(value, where)
         if text is not None and not text.startswith("/"):
             self.p.error(where, f"{text} must be an absolute path")
+            return None
+        return text
+
+    def group(self, value: Any, where: str) -> Optional[str]:
+        """A group name (its existence is the agent host's business: checked when the socket is made)."""
+        text = self.p.string(value, where)
+        if text is not None and not GROUP_NAME.fullmatch(text):
+            self.p.error(where, f"{text!r} is not a group name")
             return None
         return text
 

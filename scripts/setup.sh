@@ -33,8 +33,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-# The agent's console script, run from this checkout as the collection (the same import path
-# the installed collection has: ansible_collections.maglev.vpp).
+# The agent's console scripts (maglev-agent, maglevctl), run from this checkout as the collection
+# (the same import path the installed collection has: ansible_collections.maglev.vpp).
 mkdir -p .build/ansible_collections/maglev
 [ -L .build/ansible_collections/maglev/vpp ] || ln -s ../../.. .build/ansible_collections/maglev/vpp
 root=$(pwd)
@@ -43,3 +43,8 @@ cat > .venv/bin/maglev-agent <<WRAPPER
 PYTHONPATH="$root/.build\${PYTHONPATH:+:\$PYTHONPATH}" exec "$root/.venv/bin/python" -m ansible_collections.maglev.vpp.agent "\$@"
 WRAPPER
 chmod +x .venv/bin/maglev-agent
+cat > .venv/bin/maglevctl <<WRAPPER
+#!/bin/sh
+PYTHONPATH="$root/.build\${PYTHONPATH:+:\$PYTHONPATH}" exec "$root/.venv/bin/python" -m ansible_collections.maglev.vpp.agent.ctl "\$@"
+WRAPPER
+chmod +x .venv/bin/maglevctl

@@ -1,0 +1,131 @@
+"""The status API's pure parts: the event-stream filter and the JSON views of a snapshot."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import pytest
+from ansible_collections.maglev.vpp.agent import api, api_views
+from ansible_collections.maglev.vpp.agent.health import BackendHealthView, ProbeResult, Transition
+from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, FrontendView, MemberView
+from ansible_collections.maglev.vpp.agent.vppsync import CountersSnapshot, VppInfo
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.schema import parse_config
+
+LB = parse_config({
+    "healthchecks": {"h": {"type": "http", "port": 80, "path": "/healthz"}},
+    "backends": {
+        "web1": {"address": "10.0.0.1", "healthcheck": "h"},
+        "web2": {"address": "10.0.0.2", "healthcheck": "h", "enabled": False},
+    },
+    "frontends": {"www": {"prefix": "192.0.2.1/32", "protocol": "tcp", "port": 80,
+                          "pools": [{"name": "primary", "backends": {"web1": {}, "web2": {"weight": 40}}}]}},
+})
+KEY = model.VipKey("192.0.2.1/32", 6, 80)
+
+
+def view(name, state, since=100.0):
+    return BackendHealthView(name=name, state=state, counter=2, rise=2, fall=2, since=since,
+                             last_result=ProbeResult(True, "L7OK", "HTTP 200", since, 0.001),
+                             history=(Transition("unknown", state, since, "L7OK", "HTTP 200"),), rejected=0)
+
+
+SNAP = AgentSnapshot(
+    at=200.0, started_at=50.0, warmup="done",
+    backends=MappingProxyType({"web1": view("web1", "up"), "web2": view("web2", "up", 90.0)}),
+    frontends=MappingProxyType({"www": FrontendView(
+        name="www", vip=KEY, spec=model.VipSpec(), state="up", active_pool="primary", flush_on_down=True,
+        released=True, members=(
+            MemberView("web1", "10.0.0.1", "primary", 100, 100, False, "up", buckets=1024),
+            MemberView("web2", "10.0.0.2", "primary", 40, 0, True, "disabled"),
+        ))}),
+    vpp=VppInfo(connected=True, version="26.06", pid=7, boottime=10.0, connected_since=60.0, lb_api_version="1.2.0",
+                api_socket="/run/vpp/api.sock"),
+    lb_state=model.LbState(conf=model.LbConf(), vips={
+        KEY: model.VipState(KEY, ases={"10.0.0.1": model.AsState("10.0.0.1", 100, num_buckets=1024, flows=3)},
+                            index=0),
+        model.VipKey("203.0.113.9/32"): model.VipState(model.VipKey("203.0.113.9/32"), index=1),
+    }),
+    counters=CountersSnapshot(at=199.0, boottime=10.0, vips=MappingProxyType({
+        KEY: model.VipCounters(first_packets=5, next_packets=7)})),
+    mutations=MappingProxyType({("all", "as_added"): 2, ("vip", "as_weight_updated"): 1}),
+    config_loaded_at=55.0,
+)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({}, (True, True, None)),
+    ({"backend": "true"}, (True, False, None)),
+    ({"frontend": "1"}, (False, True, None)),
+    ({"log": "yes"}, (False, False, "info")),
+    ({"log_level": "debug"}, (False, False, "debug")),
+    ({"backend": "true", "log_level": "warning"}, (True, False, "warning")),
+    ({"backend": "false"}, (False, False, None)),  # named: exactly what is named
+    ({"backend": "", "frontend": "on"}, (True, True, None)),  # ?backend&frontend=on
+    ({"log": "true", "log_level": "error"}, (False, False, "error")),
+])
+def test_stream_filter(query, expected):
+    assert api._stream_filter(query) == expected
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"backend": "maybe"}, "query parameter backend: expected true or false, got 'maybe'"),
+    ({"log_level": "loud"}, "query parameter log_level: expected one of debug, info, warning, error, got 'loud'"),
+    ({"log": "false", "log_level": "info"}, "query parameter log_level needs log=true"),
+])
+def test_stream_filter_errors(query, message):
+    with pytest.raises(api.ApiError) as caught:
+        api._stream_filter(query)
+    assert (caught.value.status, caught.value.message) == (400, message)
+
+
+def test_frontend_view_groups_members_by_pool():
+    doc = api_views.frontend(SNAP.frontends["www"], LB)
+    assert (doc["prefix"], doc["protocol"], doc["port"], doc["vip"]) == ("192.0.2.1/32", "tcp", 80,
+                                                                         "192.0.2.1/32 tcp/80")
+    assert "dscp" not in doc and "srv_type" not in doc  # gre4: no l3dsr/nat fields
+    [pool] = doc["pools"]
+    assert pool["name"] == "primary"
+    assert [(m["backend"], m["configured_weight"], m["effective_weight"], m["buckets"]) for m in pool["members"]] == [
+        ("web1", 100, 100, 1024), ("web2", 40, 0, None)]
+
+
+def test_backend_view_applies_enabled_false():
+    web2 = api_views.backend(SNAP.backends["web2"], LB)
+    assert (web2["state"], web2["health_state"], web2["enabled"]) == ("disabled", "up", False)
+    assert web2["address"] == "10.0.0.2" and web2["frontends"] == ["www"]
+    assert web2["history"] == [{"from": "unknown", "to": "up", "at": 90.0, "code": "L7OK", "detail": "HTTP 200"}]
+
+
+def test_initial_events_are_from_equals_to():
+    events = api_views.initial_events(SNAP, LB, True, True)
+    assert [(e["type"], e.get("backend") or e.get("frontend"), e["from"], e["to"]) for e in events] == [
+        ("backend", "web1", "up", "up"), ("backend", "web2", "disabled", "disabled"), ("frontend", "www", "up", "up")]
+    assert all(e["snapshot"] for e in events)
+    assert api_views.initial_events(SNAP, LB, False, True)[0]["type"] == "frontend"
+    assert api_views.initial_events(SNAP, LB, False, False) == []
+
+
+def test_lb_state_lists_foreign_vips_too():
+    doc = api_views.lb_state(SNAP.lb_state, LB)
+    assert [(v["vip"], v["frontend"], v["index"]) for v in doc["vips"]] == [
+        ("192.0.2.1/32 tcp/80", "www", 0), ("203.0.113.9/32", None, 1)]
+    assert doc["vips"][1]["protocol"] == "any"
+    assert doc["vips"][0]["ases"] == [{"address": "10.0.0.1", "weight": 100, "buckets": 1024, "flows": 3}]
+
+
+def test_counters_and_vpp_info():
+    doc = api_views.counters(SNAP, LB)
+    assert doc["at"] == 199.0
+    assert [(v["frontend"], v["first_packets"], v["next_packets"], v["route_packets"]) for v in doc["vips"]] == [
+        ("www", 5, 7, None)]
+    info = api_views.vpp_info(SNAP.vpp, SNAP, 150.0, 0)
+    assert info["mutations"] == {"all": {"as_added": 2}, "vip": {"as_weight_updated": 1}}
+    assert (info["lb_api_version"], info["pid"], info["warmup"]) == ("1.2.0", 7, "done")
+
+
+def test_healthcheck_view():
+    doc = api_views.healthcheck(LB.healthchecks["h"], LB)
+    assert (doc["type"], doc["port"], doc["path"], doc["method"]) == ("http", 80, "/healthz", "GET")
+    assert doc["backends"] == ["web1", "web2"]
+    assert "tls_insecure" not in doc  # https only

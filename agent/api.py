@@ -333,6 +333,19 @@ async def put_weight(request: web.Request) -> web.Response:
     return _json({"frontend": f, "pool": p, "backend": b, "weight": weight, "vpp_synced": synced})
 
 
+async def delete_weight(request: web.Request) -> web.Response:
+    """Remove a runtime override: the member's configured weight applies again."""
+    _query(request)
+    agent = request.app[AGENT]
+    f, p, b = request.match_info["frontend"], request.match_info["pool"], request.match_info["backend"]
+    try:
+        agent.set_weight(f, p, b, None)
+    except KeyError as exc:
+        raise ApiError(404, exc.args[0] if exc.args else str(exc)) from None
+    synced = await _vpp_settled(agent, SETTLE_TIMEOUT)
+    return _json({"frontend": f, "pool": p, "backend": b, "weight": None, "vpp_synced": synced})
+
+
 async def post_reload(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
@@ -388,6 +401,7 @@ def make_app(agent: Any) -> web.Application:
         web.get("/frontends/{name}", get_frontend),
         web.put("/frontends/{frontend}/pools/{pool}/backends/{backend}/weight", put_weight),
         web.post("/frontends/{frontend}/pools/{pool}/backends/{backend}/weight", put_weight),
+        web.delete("/frontends/{frontend}/pools/{pool}/backends/{backend}/weight", delete_weight),
         web.get("/backends", get_backends),
         web.get("/backends/{name}", get_backend),
         web.post("/backends/{name}/{action}", post_backend_action),

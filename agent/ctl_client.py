@@ -107,6 +107,9 @@ class StatusClient:
     def put(self, *parts: str, data: Any = None) -> Any:
         return self.call("PUT", path_of(*parts), data)
 
+    def delete(self, *parts: str) -> Any:
+        return self.call("DELETE", path_of(*parts))
+
     def stream(self, *parts: str, **query: Any) -> Iterator[dict]:
         """The decoded records of a newline-delimited JSON stream (keep-alive empty lines skipped)."""
         conn, response = self._open("GET", path_of(*parts, **query), None, None)

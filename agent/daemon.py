@@ -218,8 +218,8 @@ class Agent(DesiredSource):
         self._on_transition(name, transition)
         return transition
 
-    def set_weight(self, frontend: str, pool: str, backend: str, weight: int) -> None:
-        """Runtime weight override of one pool member (0..100); survives playbook runs."""
+    def set_weight(self, frontend: str, pool: str, backend: str, weight: Optional[int]) -> None:
+        """Runtime weight override of one pool member (0..100; None removes it); survives playbook runs."""
         fe = self.config.lb.frontends.get(frontend)
         if fe is None:
             raise KeyError(f"no such frontend {frontend}")
@@ -228,9 +228,12 @@ class Agent(DesiredSource):
             raise KeyError(f"frontend {frontend} has no pool {pool}")
         if backend not in members:
             raise KeyError(f"pool {pool} of frontend {frontend} has no backend {backend}")
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= model.MAX_WEIGHT:
-            raise ValueError(f"weight must be an integer 0..{model.MAX_WEIGHT}, got {weight!r}")
-        self.overrides[(frontend, backend)] = weight
+        if weight is None:
+            self.overrides.pop((frontend, backend), None)
+        elif isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= model.MAX_WEIGHT:
+            raise ValueError(f"weight must be an integer 0..{model.MAX_WEIGHT} (or null to remove), got {weight!r}")
+        else:
+            self.overrides[(frontend, backend)] = weight
         logs.emit("info", "weight-override", frontend=frontend, pool=pool, backend=backend, weight=weight)
         if self._is_released(frontend):
             self.vpp.request_frontends([frontend])
@@ -304,6 +307,12 @@ class Agent(DesiredSource):
         }
         self.released &= set(new.lb.frontends)
         self._release_ready(list(new.lb.frontends))
+        if new.settings.status_socket != old.settings.status_socket:
+            logs.emit("warning", "config-reload-restart-needed", setting="agent.status_socket",
+                      detail="the status API keeps its socket until the agent restarts")
+        if new.settings.metrics_listen != old.settings.metrics_listen:
+            logs.emit("warning", "config-reload-restart-needed", setting="agent.metrics.listen",
+                      detail="the metrics listener keeps its address until the agent restarts")
         if new.settings.probe_netns != old.settings.probe_netns:
             if self.netns is not None:
                 self.netns.close()

@@ -155,6 +155,11 @@ def test_weight_override(api, backends, client):
     assert (member["configured_weight"], member["override"], member["effective_weight"]) == (100, 30, 30)
     ctl.post("frontends", "www", "pools", "primary", "backends", "web2", "weight", data={"weight": 0})
     assert weights_in_vpp(client) == as_weights(backends, 100, 0, 0)
+    removed = ctl.delete("frontends", "www", "pools", "primary", "backends", "web2", "weight")
+    assert removed["weight"] is None and removed["vpp_synced"] is True
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)  # the configured weight again
+    member = [m for p in ctl.get("frontends", "www")["pools"] for m in p["members"] if m["backend"] == "web2"][0]
+    assert member["override"] is None
 
 
 BAD_REQUESTS = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import signal
 import sys
 from typing import List, Optional
@@ -59,6 +60,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"maglev-agent: {args.config} is invalid:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
         return 2
     logs.setup(args.log_level or config.settings.log_level)
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: for an agent that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     asyncio.run(run(Agent(config, args.config, args.log_level or "")))
     return 0
 

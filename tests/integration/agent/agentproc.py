@@ -42,6 +42,7 @@ class AgentProcess:
         self.raw_lines: List[str] = []
         self._lock = threading.Lock()
         self.proc: Optional[subprocess.Popen] = None
+        self.hung_on_stop: Optional[str] = None  # the log tail (with stack dumps) of an agent SIGTERM did not stop
 
     def write_config(self, config) -> None:
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
@@ -102,8 +103,15 @@ class AgentProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # the agent dumps its threads' stacks (faulthandler)
+                try:
+                    self.proc.wait(2)
+                except subprocess.TimeoutExpired:
+                    pass
                 self.proc.kill()
                 self.proc.wait(timeout)
+                self.hung_on_stop = self.log_text()
+                print(f"agent {self.proc.pid} did not stop on SIGTERM within {timeout}s:\n{self.hung_on_stop}")
         return self.proc.returncode
 
 

@@ -141,7 +141,7 @@ def served_names(exposition: str) -> Set[str]:
     names = set()
     for line in exposition.splitlines():
         if line.startswith("# TYPE "):
-            _, _, name, kind = line.split()
+            name, kind = line.split()[2:4]
             if kind == "histogram":
                 names |= {name + "_bucket", name + "_sum", name + "_count"}
             elif kind == "summary":

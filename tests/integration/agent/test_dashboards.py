@@ -81,7 +81,7 @@ def test_the_dashboard_is_a_grafana_model_over_a_prometheus_datasource_variable(
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    assert {name for name, _, _ in variable_queries(dashboard)} >= {"instance", "frontend", "backend"}
+    assert {query[0] for query in variable_queries(dashboard)} >= {"instance", "frontend", "backend"}
     assert dashboard["schemaVersion"] >= 37  # Grafana 10
     datasource = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -109,7 +109,7 @@ def queried_names() -> Dict[str, Set[str]]:
     """{metric name: where it is read} over the dashboard's panels and variables and the alerts."""
     dashboard = load_dashboard()
     places = [(f"panel {title!r}", expr) for title, expr in panel_expressions(dashboard)]
-    places += [(f"variable {name}", expr) for name, expr, _ in variable_queries(dashboard)]
+    places += [(f"variable {name}", expr) for name, expr, _label in variable_queries(dashboard)]
     places += [(f"alert {name}", expr) for name, expr in rule_expressions(load_yaml(RULES))]
     found: Dict[str, Set[str]] = {}
     for place, expr in places:
@@ -133,13 +133,13 @@ def start_agent_with_a_down_backend(sim, tmp_path, backends, client, agent):
 
 
 def test_the_dashboard_and_the_alerts_read_only_families_the_agent_serves(sim, tmp_path, backends, client, agent):
-    _, base = start_agent_with_a_down_backend(sim, tmp_path, backends, client, agent)
+    base = start_agent_with_a_down_backend(sim, tmp_path, backends, client, agent)[1]
     served = served_names(scrape(base))
     queried = queried_names()
     unknown = {name: sorted(places) for name, places in queried.items() if name not in served}
     assert not unknown, f"not served by the agent: {unknown}"
     # And the other way round: a family the agent serves gets a panel.
-    shown = {name for _, expr in panel_expressions(load_dashboard()) for name in metric_names(expr)}
+    shown = {name for _title, expr in panel_expressions(load_dashboard()) for name in metric_names(expr)}
     missing = sorted(name for name in served if name.startswith("maglev_") and name not in shown)
     assert not missing, f"families the dashboard does not show: {missing}"
 
@@ -148,7 +148,7 @@ class RulesPrometheus(PrometheusServer):
     """PrometheusServer (scraping the agent every second) with the alerting rules loaded,
     evaluated every second."""
 
-    def __init__(self, workdir, target: str, rule_file: str):  # pylint: disable=super-init-not-called
+    def __init__(self, workdir, target: str, rule_file: str):
         self.port = free_port("127.0.0.1")
         self.url = f"http://127.0.0.1:{self.port}"
         config = workdir / "prometheus.yml"
@@ -157,8 +157,8 @@ class RulesPrometheus(PrometheusServer):
             f"rule_files:\n  - {rule_file}\n"
             f"scrape_configs:\n  - job_name: maglev-agent\n    static_configs:\n      - targets: ['{target}']\n"
         )
-        self.log = open(workdir / "prometheus.log", "w")  # pylint: disable=consider-using-with
-        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+        self.log = open(workdir / "prometheus.log", "w")
+        self.proc = subprocess.Popen(
             ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 from aiohttp import web
 
 from . import __version__, api_views, logs
+from .aiotools import within
 from .config import check_config_file
 from .health import HealthError
 
@@ -110,11 +111,8 @@ async def _vpp_settled(agent: Any, timeout: float) -> bool:
     """Whether the VPP syncs pending now finished within ``timeout`` (False when disconnected)."""
     if not agent.vpp.info.connected:
         return False
-    try:
-        await asyncio.wait_for(agent.vpp.wait_idle(), timeout)
-    except TimeoutError:
-        return False
-    return True
+    settled, _ = await within(agent.vpp.wait_idle(), timeout)
+    return settled
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from ..plugins.module_utils.vpp_lb import agent_state, desired, model, weights
 from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
 from . import health as health_mod
 from . import logs, probes
+from .aiotools import within
 from .config import AgentConfig, ConfigFileError, load_config
 from .counters import AgentCounters
 from .events import EventBus
@@ -104,7 +105,7 @@ class Agent(DesiredSource):
         tasks = self._tasks + [rt.task for rt in self.backends.values() if rt.task]
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _bounded_wait(tasks, "probes and timers")
         await self.vpp.stop()
         if self.netns is not None:
             self.netns.close()
@@ -376,10 +377,7 @@ class Agent(DesiredSource):
                 edge = settings.warmup_min_delay if self.warmup == "holding" else settings.warmup_max_delay
                 due.append(max(0.0, edge - self._since_start()))
             timeout = min(due) if due else None
-            try:
-                await asyncio.wait_for(self._timer_wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await within(self._timer_wake.wait(), timeout)
 
     def _expire_ramps_and_drains(self) -> List[float]:
         """Push ramp steps and drain ends that are due; return the delays until the next ones.
@@ -546,10 +544,7 @@ class Agent(DesiredSource):
         """The state file: rewritten on every change, and at least every REFRESH_INTERVAL."""
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                await asyncio.wait_for(self._state_dirty.wait(), agent_state.REFRESH_INTERVAL)
-            except TimeoutError:
-                pass
+            await within(self._state_dirty.wait(), agent_state.REFRESH_INTERVAL)
             self._state_dirty.clear()
             snap = self.snapshot
             try:
@@ -583,6 +578,20 @@ class Agent(DesiredSource):
             # As vpp-maglev: probes that cannot reach their namespace mark the backends down.
             self.netns_error = f"cannot enter network namespace {name}: {exc}"
             logs.emit("error", "netns-failed", netns=name, reason=str(exc))
+
+
+STOP_TIMEOUT = 5.0  # seconds each shutdown step may take before it is reported and abandoned
+
+
+async def _bounded_wait(tasks, what: str) -> None:
+    """Wait for cancelled tasks to end; name (and leave) the ones that do not within STOP_TIMEOUT."""
+    tasks = [t for t in tasks if t is not None]
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+    for task in pending:
+        frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack()]
+        logs.emit("error", "stop-timeout", what=what, task=task.get_name(), stack=frames)
 
 
 def _cancel(rt: BackendRuntime) -> None:

@@ -77,3 +77,11 @@ def emit(level: str, event: str, exc_info: Optional[BaseException] = None, **fie
     number = LEVELS[level]
     if _logger.isEnabledFor(number):
         _logger.log(number, event, extra={"event": event, "fields": fields}, exc_info=exc_info)
+    elif _listeners:
+        # A subscriber may want records below the agent's own level (as vpp-maglev's stream does).
+        record = _logger.makeRecord(
+            _logger.name, number, __file__, 0, event, (), None, extra={"event": event, "fields": fields}
+        )
+        entry = record_dict(record)
+        for listener in list(_listeners):
+            listener(entry)

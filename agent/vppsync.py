@@ -130,7 +130,10 @@ class VppSync:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            _done, pending = await asyncio.wait({self._task}, timeout=5.0)
+            for task in pending:
+                frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack()]
+                logs.emit("error", "stop-timeout", what="vpp", task=task.get_name(), stack=frames)
         if self._worker is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._worker.stop)
             self._worker = None

@@ -21,6 +21,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from . import __version__, logs
+from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
 
@@ -145,9 +146,8 @@ class WebServer:
         try:
             await response.write(b"retry: 1000\n: hello\n\n")
             while True:
-                try:
-                    event = await asyncio.wait_for(sub.get(), SSE_KEEPALIVE)
-                except TimeoutError:
+                got, event = await within(sub.get(), SSE_KEEPALIVE)
+                if not got:
                     await response.write(b": keepalive\n\n")
                     continue
                 if event is _CLOSE:

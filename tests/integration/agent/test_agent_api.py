@@ -241,11 +241,12 @@ def test_event_stream_starts_with_a_snapshot_then_transitions(api, backends):
 def test_event_stream_with_log_records_only(api):
     ctl, proc = api
     events: List[dict] = []
-    reader = read_events(ctl, 3, events, log="true", log_level="debug")
-    reader.join(15)  # probes log at debug every few hundred milliseconds
-    assert not reader.is_alive()
+    reader = read_events(ctl, 200, events, log="true", log_level="debug")
+    # probes log at debug every few hundred milliseconds
+    wait_for(lambda: any(e.get("level") == "debug" for e in events), 15, "a debug log record")
     assert all(e["type"] == "log" for e in events), events
     assert {e["event"] for e in events} & {"probe", "vpp-lbsync-done"}
+    del reader  # a daemon thread; it ends with the stream when the agent stops
 
 
 def test_full_sync_repairs_vpp_before_it_answers(api, backends, client):
@@ -316,3 +317,14 @@ def test_a_client_that_goes_away_ends_its_stream(api):
     wait_for(lambda: ctl.get()["event_streams"] == 1, 5, "the stream counted")
     stream.close()  # closes the connection
     wait_for(lambda: ctl.get()["event_streams"] == 0, 10, "the agent to notice the client left")
+
+
+def test_a_debug_stream_gets_debug_records_while_the_agent_logs_at_info(sim, tmp_path, backends, client, agent):
+    socket_path = str(tmp_path / "status.sock")
+    proc = agent(config_for(sim, tmp_path, backends, status_socket=socket_path, log_level="info"))
+    proc.wait_event("status-api")
+    expect_weights(client, backends, 100, 100, 0)
+    events: List[dict] = []
+    read_events(StatusClient(socket_path, timeout=30), 200, events, log="true", log_level="debug")
+    wait_for(lambda: any(e.get("event") == "probe" for e in events), 15, "a probe record (debug) in the stream")
+    assert proc.count("probe") == 0  # the agent's own log stays at info

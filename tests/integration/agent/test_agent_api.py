@@ -27,6 +27,8 @@ def api(sim, tmp_path, backends, client, agent):
     socket_path = str(tmp_path / "status.sock")
     proc = agent(config_for(sim, tmp_path, backends, status_socket=socket_path))
     proc.wait_event("status-api")
+    for name in ("web1", "web2", "web3"):  # web3 (standby) has weight 0 whether up or unknown
+        proc.wait_event("backend-transition", backend=name, to="up")
     expect_weights(client, backends, 100, 100, 0)
     return StatusClient(socket_path, timeout=30), proc
 

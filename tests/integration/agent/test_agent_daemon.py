@@ -192,9 +192,9 @@ def test_restart_of_the_agent_pushes_no_zero_for_healthy_backends(sim, tmp_path,
     assert first.stop() == 0
     assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)  # untouched on exit
 
-    second = agent(config_for(sim, tmp_path, backends, warmup={"min_delay": "300ms", "max_delay": "5s"}))
+    second = agent(config_for(sim, tmp_path, backends, warmup={"min_delay": "300ms", "max_delay": "2s"}))
     second.wait_event("warmup", frontend="www", action="released")
-    second.wait_event("vpp-lbsync-done", scope="vip", timeout=10)
+    second.wait_event("vpp-lbsync-done", trigger="max_delay reached", timeout=15)  # the last warm-up sync
     zeroed = [r for r in second.events("vpp-lbsync") if r.get("weight") == 0]
     assert zeroed == []
     assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)

@@ -20,7 +20,7 @@ import random
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set
 
 from ..plugins.module_utils.vpp_lb import agent_state, desired, model, weights
 from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
@@ -30,6 +30,7 @@ from .aiotools import within
 from .config import AgentConfig, ConfigFileError, load_config
 from .counters import AgentCounters
 from .events import EventBus
+from .inputs import RuntimeInputs
 from .snapshot import AgentSnapshot, FrontendView, MemberView
 from .vppsync import DesiredSource, VppSync
 
@@ -54,11 +55,7 @@ class Agent(DesiredSource):
         self._started_mono = time.monotonic()
         self.rng = random.Random()
         self.backends: Dict[str, BackendRuntime] = {}
-        self.overrides: Dict[Tuple[str, str], int] = {}  # (frontend, backend) -> runtime weight
-        self.ramp_since: Dict[str, float] = {}  # backend -> when it recovered (slow start)
-        self.disabled_at: Dict[str, float] = {}  # backend -> when it was disabled (drain)
-        self._was_out: Set[str] = set()  # backends whose next "up" is a recovery
-        self._drained: Set[Tuple[str, str]] = set()  # (frontend, backend) whose drain has ended
+        self.inputs = RuntimeInputs()  # overrides, slow-start ramps, drains
         self.frontend_states: Dict[str, str] = {}
         self.released: Set[str] = set()
         self.warmup = "holding"
@@ -180,17 +177,7 @@ class Agent(DesiredSource):
             "type": "backend", "backend": name, "from": transition.from_state, "to": transition.to_state,
             "at": transition.at, "code": transition.code, "detail": transition.detail,
         })
-        to_state = transition.to_state
-        if to_state in (weights.DOWN, weights.PAUSED, weights.DISABLED):
-            self._was_out.add(name)
-            self.ramp_since.pop(name, None)
-        elif to_state == weights.UP and name in self._was_out:
-            self._was_out.discard(name)
-            self.ramp_since[name] = transition.at
-        if to_state == weights.DISABLED:
-            self.disabled_at[name] = transition.at
-        elif transition.from_state == weights.DISABLED:
-            self.disabled_at.pop(name, None)
+        self.inputs.on_transition(name, transition.from_state, transition.to_state, transition.at)
         affected = self._frontends_of(name)
         self._release_ready(affected)
         self.vpp.request_frontends(f for f in affected if self._is_released(f))
@@ -229,12 +216,10 @@ class Agent(DesiredSource):
             raise KeyError(f"frontend {frontend} has no pool {pool}")
         if backend not in members:
             raise KeyError(f"pool {pool} of frontend {frontend} has no backend {backend}")
-        if weight is None:
-            self.overrides.pop((frontend, backend), None)
-        elif isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= model.MAX_WEIGHT:
+        bad = weight is not None and (isinstance(weight, bool) or not isinstance(weight, int))
+        if bad or (weight is not None and not 0 <= weight <= model.MAX_WEIGHT):
             raise ValueError(f"weight must be an integer 0..{model.MAX_WEIGHT} (or null to remove), got {weight!r}")
-        else:
-            self.overrides[(frontend, backend)] = weight
+        self.inputs.set_override(frontend, backend, weight)
         logs.emit("info", "weight-override", frontend=frontend, pool=pool, backend=backend, weight=weight)
         if self._is_released(frontend):
             self.vpp.request_frontends([frontend])
@@ -277,15 +262,11 @@ class Agent(DesiredSource):
                 _cancel(rt)
                 rt.health.remove(now, "reload")
                 del self.backends[name]
-                self.ramp_since.pop(name, None)
-                self.disabled_at.pop(name, None)
-                self._was_out.discard(name)
+                self.inputs.forget_backend(name)
                 removed.append(name)
                 continue
-            if backend.enabled != rt.backend.enabled and not backend.enabled:
-                self.disabled_at[name] = now  # disabled in the file: drains like an operator disable
-            elif backend.enabled and not rt.backend.enabled:
-                self.disabled_at.pop(name, None)
+            if backend.enabled != rt.backend.enabled:
+                self.inputs.config_enabled_changed(name, backend.enabled, now)
             rt.backend = backend
             check = new.lb.healthchecks.get(backend.healthcheck) if backend.healthcheck else None
             outcome = rt.health.reconfigure(check, now)
@@ -302,10 +283,7 @@ class Agent(DesiredSource):
                 self._add_backend(name, backend, now)
                 if name not in removed:
                     added.append(name)
-        self.overrides = {
-            (f, b): w for (f, b), w in self.overrides.items()
-            if f in new.lb.frontends and b in new.lb.frontends[f].backend_names()
-        }
+        self.inputs.keep_members_of(new.lb)
         self.released &= set(new.lb.frontends)
         self._release_ready(list(new.lb.frontends))
         if new.settings.status_socket != old.settings.status_socket:
@@ -385,37 +363,15 @@ class Agent(DesiredSource):
         Re-planning a frontend whose weights did not change costs no VPP call (the plan against
         the cached state is empty), so every frontend with a running ramp is simply re-synced.
         """
-        now = time.time()
-        due: List[float] = []
-        ramping: Set[str] = set()
-        drain_ended = False
-        longest_ramp: Dict[str, float] = {}
-        for fe in self.config.lb.frontends.values():
-            for name in fe.backend_names():
-                if fe.slow_start > 0 and name in self.ramp_since:
-                    ramping.add(fe.name)
-                    longest_ramp[name] = max(longest_ramp.get(name, 0.0), fe.slow_start)
-                    step = weights.slow_start_next_step(now - self.ramp_since[name], fe.slow_start)
-                    if step is not None:
-                        due.append(step)
-                if fe.drain_timeout > 0 and name in self.disabled_at:
-                    left = self.disabled_at[name] + fe.drain_timeout - now
-                    if left > 0:
-                        due.append(left)
-                    elif (fe.name, name) not in self._drained:
-                        self._drained.add((fe.name, name))
-                        drain_ended = True
-        # A ramp that is over in every frontend is forgotten: its full weight goes out below.
-        self.ramp_since = {n: t for n, t in self.ramp_since.items() if now - t < longest_ramp.get(n, 0.0)}
-        self._drained = {(f, b) for f, b in self._drained if b in self.disabled_at}
-        if drain_ended:
+        due = self.inputs.due(self.config.lb, time.time())
+        if due.drain_ended:
             self.vpp.request_full("drain timeout")  # a fresh dump has the flow counts to flush
-        elif ramping:
-            self.vpp.request_frontends(f for f in ramping if self._is_released(f))
-        if ramping or drain_ended:
+        elif due.ramping:
+            self.vpp.request_frontends(f for f in due.ramping if self._is_released(f))
+        if due.ramping or due.drain_ended:
             self._publish()
         # A hair late rather than early: a step computed a microsecond early repeats the old one.
-        return [d + 0.001 for d in due]
+        return [d + 0.001 for d in due.delays]
 
     # -- desired state (for VppSync) -----------------------------------------------------------
 
@@ -424,22 +380,7 @@ class Agent(DesiredSource):
         return weights.backend_states(self.config.lb.backends, states)
 
     def adjustments(self, now: Optional[float] = None) -> Dict[str, Dict[str, weights.MemberAdjustment]]:
-        now = time.time() if now is None else now
-        result: Dict[str, Dict[str, weights.MemberAdjustment]] = {}
-        for fe in self.config.lb.frontends.values():
-            for name in fe.backend_names():
-                override = self.overrides.get((fe.name, name))
-                ramp = None
-                if fe.slow_start > 0 and name in self.ramp_since:
-                    ramp = weights.slow_start_fraction(now - self.ramp_since[name], fe.slow_start)
-                draining = (
-                    fe.drain_timeout > 0 and name in self.disabled_at
-                    and now - self.disabled_at[name] < fe.drain_timeout
-                )
-                adjust = weights.MemberAdjustment(override=override, ramp=ramp, draining=draining)
-                if not adjust.is_neutral():
-                    result.setdefault(fe.name, {})[name] = adjust
-        return result
+        return self.inputs.adjustments(self.config.lb, time.time() if now is None else now)
 
     def desired_full(self) -> Optional[model.LbState]:
         if self.warmup == "holding":

@@ -31,6 +31,11 @@ from .snapshot import AgentSnapshot, FrontendView, MemberView
 from .vppsync import DesiredSource, VppSync
 
 PROBE_LAG_SAMPLES = 10000
+# Probe- and VPP-driven republishing happens at most once per this many seconds: at once when the
+# last one is older, else once at the end of the window. So a storm of transitions (1,000
+# backends coming up at start) costs one full publish per window instead of one each (~10-25 ms
+# apiece at 1,000 backends), and a lone transition is published at once, as before.
+PUBLISH_COALESCE = 0.05
 
 
 @dataclass
@@ -66,6 +71,8 @@ class Agent(DesiredSource):
         self._timer_wake = asyncio.Event()
         self._tasks: List[asyncio.Task] = []
         self._stopped = asyncio.Event()
+        self._publish_handle: Optional[asyncio.TimerHandle] = None
+        self._published_at = float("-inf")  # time.monotonic() of the last full publish
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -97,6 +104,8 @@ class Agent(DesiredSource):
         tasks = self._tasks + [rt.task for rt in self.backends.values() if rt.task]
         for task in self._tasks:
             task.cancel()
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.vpp.stop()
         if self.netns is not None:
@@ -123,8 +132,10 @@ class Agent(DesiredSource):
     async def _probe_loop(self, rt: BackendRuntime) -> None:
         loop = asyncio.get_running_loop()
         check = rt.health.check
-        # The first probe soon, spread so a thousand backends do not start in one burst.
-        due = loop.time() + self.rng.random() * min(check.fast_interval, 1.0)
+        # The first probes spread over a whole interval, the steady rate: squeezed into fast_interval,
+        # a thousand backends overran the loop, timed out and all went down at once (and stayed in
+        # step, docs/performance.md, "Agent").
+        due = loop.time() + self.rng.random() * check.interval
         while rt.health.probing:
             await asyncio.sleep(max(0.0, due - loop.time()))
             started = loop.time()
@@ -177,7 +188,7 @@ class Agent(DesiredSource):
         self._release_ready(affected)
         self.vpp.request_frontends(f for f in affected if self._is_released(f))
         self._timer_wake.set()
-        self._publish()
+        self._publish_soon()
 
     def _frontends_of(self, backend: str) -> List[str]:
         return [f.name for f in self.config.lb.frontends.values() if backend in f.backend_names()]
@@ -199,6 +210,7 @@ class Agent(DesiredSource):
         else:
             self._start_probing(rt)
         self._on_transition(name, transition)
+        self._publish()  # an operator sees the result of the action at once
         return transition
 
     def set_weight(self, frontend: str, pool: str, backend: str, weight: int) -> None:
@@ -425,9 +437,22 @@ class Agent(DesiredSource):
     # -- publishing ----------------------------------------------------------------------------
 
     def _changed(self) -> None:
-        self._publish()
+        self._publish_soon()
+
+    def _publish_soon(self) -> None:
+        if self._publish_handle is not None:
+            return  # a publish at the end of this window is due already
+        wait = self._published_at + PUBLISH_COALESCE - time.monotonic()
+        if wait <= 0:
+            self._publish()
+        else:
+            self._publish_handle = asyncio.get_running_loop().call_later(wait, self._publish)
 
     def _publish(self) -> None:
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()
+            self._publish_handle = None
+        self._published_at = time.monotonic()
         states = self._health()
         adjustments = self.adjustments()
         lb_state = self.vpp.lb_state
@@ -468,7 +493,7 @@ class Agent(DesiredSource):
         if snap is None:
             self._publish()
             return
-        backends = dict(snap.backends)
+        backends = snap.backends.copy()  # MappingProxyType.copy: the dict's fast copy (dict(proxy) is ~15x slower)
         backends[rt.backend.name] = rt.health.snapshot()
         self.snapshot = dataclasses.replace(snap, at=time.time(), backends=MappingProxyType(backends))
 

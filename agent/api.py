@@ -95,6 +95,9 @@ def _flag(query: Dict[str, str], name: str) -> Optional[bool]:
 
 
 def _snapshot(agent: Any):
+    # A change of the last few milliseconds may still wait in the publish coalescing: a reader of
+    # the API (and the event stream's opening records) must not see an older state than its events.
+    agent.publish_pending()
     snap = agent.snapshot
     if snap is None:
         raise ApiError(503, "the agent is starting: no snapshot yet")
@@ -112,6 +115,7 @@ async def _vpp_settled(agent: Any, timeout: float) -> bool:
     if not agent.vpp.info.connected:
         return False
     settled, _ = await within(agent.vpp.wait_idle(), timeout)
+    agent.publish_pending()  # the answer and what the caller reads next show the sync's result
     return settled
 
 

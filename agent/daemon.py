@@ -412,6 +412,11 @@ class Agent(DesiredSource):
     def _changed(self) -> None:
         self._publish_soon()
 
+    def publish_pending(self) -> None:
+        """Publish now if a coalesced publish is waiting (a reader that must see its own action)."""
+        if self._publish_handle is not None:
+            self._publish()
+
     def _publish_soon(self) -> None:
         if self._publish_handle is not None:
             return  # a publish at the end of this window is due already

@@ -128,6 +128,7 @@ class WebServer:
                             headers={"Cache-Control": "no-cache"})
 
     async def state(self, request: web.Request) -> web.Response:
+        self.agent.publish_pending()  # the page's base state must not be older than its events
         snap = self.agent.snapshot
         if snap is None:
             return web.json_response({"error": "starting"}, status=503)

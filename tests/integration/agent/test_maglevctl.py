@@ -55,6 +55,8 @@ def running(sim, tmp_path, backends, client, agent):
     config = config_for(sim, tmp_path, backends, status_socket=socket_path)
     proc = agent(config)
     proc.wait_event("status-api")
+    for name in ("web1", "web2", "web3"):  # web3 (standby) has weight 0 whether up or unknown
+        proc.wait_event("backend-transition", backend=name, to="up")
     expect_weights(client, backends, 100, 100, 0)
     return Ctl(socket_path), proc, config
 

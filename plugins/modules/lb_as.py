@@ -168,7 +168,7 @@ commands:
   returned: success
   type: list
   elements: str
-  sample: ["lb as 192.0.2.1/32 tcp/80 198.51.100.12 weight 50  # new AS"]
+  sample: ["lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.12 weight 50"]
 blast_radius:
   description: As RV(maglev.vpp.lb#module:blast_radius) of M(maglev.vpp.lb), for this VIP.
   returned: success

@@ -86,7 +86,7 @@ commands:
   returned: success
   type: list
   elements: str
-  sample: ["lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40  # conf: ..."]
+  sample: ["lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40"]
 errors:
   description: Every problem of the input, each prefixed with the option name.
   returned: when the input is invalid

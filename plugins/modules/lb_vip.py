@@ -158,7 +158,7 @@ commands:
   returned: always
   type: list
   elements: str
-  sample: ["lb vip 192.0.2.1/32 tcp/80 encap gre4 new_len 1024 src_ip_sticky  # new VIP"]
+  sample: ["lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024 src_ip_sticky"]
 blast_radius:
   description: As RV(maglev.vpp.lb#module:blast_radius) of M(maglev.vpp.lb), for this VIP.
   returned: always

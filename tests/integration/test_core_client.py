@@ -109,7 +109,7 @@ def test_retval_error_names_vpp_error_and_reports_applied_ops(client):
     assert err.failed == ops[1]
     assert isinstance(err.cause, VppRetvalError)
     assert (err.cause.retval, err.cause.error_name) == (-81, "VALUE_EXIST")
-    assert "lb_add_del_vip_v2" in str(err) and "192.0.2.1/32 tcp/80" in str(err)
+    assert "lb_add_del_vip_v2" in str(err) and "lb vip 192.0.2.1/32 protocol tcp port 80" in str(err)
     assert set(client.dump().vips) == {V4, V6}  # nothing after the failure was executed
 
 

@@ -65,6 +65,26 @@ def predict_after(want: model.LbState, actual: model.LbState, *, prune_vips: boo
     return model.LbState(conf=conf, vips=ordered)
 
 
+def unhonoured_weights(want: model.LbState) -> List[str]:
+    """Without AS weights (LB API 1.1.0): one warning per VIP whose present ASes (weight > 0)
+    have unequal weights, which VPP cannot honour: it gives every AS the same share."""
+    warnings = []
+    for key in sorted(want.vips, key=model.VipKey.sort_key):
+        vip = want.vips[key]
+        weights = {address: a.weight for address, a in vip.ases.items() if a.weight > 0}
+        if len(set(weights.values())) < 2:
+            continue
+        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
+        shown = ", ".join(f"{address} {weight}" for address, weight in
+                          sorted(weights.items(), key=lambda item: model.address_sort_key(item[0])))
+        warnings.append(
+            f"{label} asks for unequal AS weights ({shown}), which this VPP (LB API 1.1.0, no AS"
+            " weights) cannot honour: every AS with a weight above 0 gets an equal share of new flows,"
+            " and an AS of weight 0 is removed"
+        )
+    return warnings
+
+
 def _structure_only(vip: model.VipState) -> model.VipState:
     """A VIP without runtime data (bucket counts, pool index, counters)."""
     ases = {address: model.AsState(address=address, weight=a.weight) for address, a in vip.ases.items()}

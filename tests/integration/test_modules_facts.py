@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from ansible_runner_helpers import (
     LB,
     LB_FACTS,
@@ -67,6 +68,7 @@ def _frontend(facts, prefix):
     return matches[0]
 
 
+@pytest.mark.simulator
 def test_adhoc_lb_facts_returns_the_live_state(sim, runner, tmp_path):
     vpp_cli(sim, *SEED_CLI, "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 50 packets 3 seed 7")
     live = snapshot(sim)

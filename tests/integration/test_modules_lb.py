@@ -10,6 +10,7 @@ import copy
 import os
 import re
 
+import pytest
 from ansible_runner_helpers import (
     lb_task,
     normalize_config,
@@ -535,6 +536,7 @@ def test_vpp_down_fails_naming_the_socket(sim, runner, tmp_path):
     assert_recap(run, changed=0, failures=1)
 
 
+@pytest.mark.simulator
 def test_hung_vpp_fails_within_the_timeout(sim, runner):
     vpp_cli(sim, "sim fault stall 3000")
     run = runner.playbook([lb_task(sim, base(), timeout=1)])
@@ -580,6 +582,7 @@ def _health_config():
     return config
 
 
+@pytest.mark.simulator
 def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim, runner, tmp_path):
     health = tmp_path / "agent-state.json"
     write_health(health, web1="up", web2="up")
@@ -661,6 +664,7 @@ def test_without_agent_state_every_backend_is_up_and_standby_pools_get_zero(sim,
 # -- partial failures ------------------------------------------------------------------------
 
 
+@pytest.mark.simulator
 def test_refused_op_midway_reports_what_was_applied_and_the_next_run_converges(sim, runner):
     # VPP refuses the first AS add (as if the AS already existed); everything before it is applied.
     vpp_cli(sim, "sim fault error lb_add_del_as_v2 -81 count 1")

@@ -10,6 +10,7 @@ import json
 import signal
 from typing import Dict, List
 
+import pytest
 from agentproc import agent_config, wait_for
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PROTOCOLS, VipKey
@@ -135,6 +136,7 @@ def test_vpp_restart_is_restored(sim, tmp_path, backends, client, agent):
     assert client.dump().conf.ip4_src_address == "10.255.0.1"  # lb_conf pushed again
 
 
+@pytest.mark.simulator
 def test_stalled_vpp_does_not_crash_and_recovers(sim, tmp_path, backends, client, agent):
     vpp = {"api_socket": sim.api_socket, "stats_socket": sim.stats_socket, "timeout": "500ms"}
     proc = agent(config_for(sim, tmp_path, backends, vpp=vpp))
@@ -209,6 +211,7 @@ def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, a
     assert steps == [20, 40, 60, 80, 100]
 
 
+@pytest.mark.simulator
 def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, agent):
     config = config_for(sim, tmp_path, backends, drain_timeout="1s")
     proc = agent(config)

@@ -490,7 +490,8 @@ commands:
     - "lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.12 weight 100"
 reasons:
   description:
-    - Why each command of RV(commands) (or of RV(rendered)) is there, in the same order. A recreate
+    - >-
+      Why each command of RV(commands) (or of RV(rendered)) is there, in the same order. A recreate
       shows as C(recreate: <fields> changed).
   returned: when O(state) is V(merged), V(replaced), V(overridden), V(deleted) or V(rendered)
   type: list

@@ -397,6 +397,10 @@ def seen_on(sim: Any, expected: Any) -> Any:
 
 
 def _legacy(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 4:  # a summary's conf
+        return (value[0], value[1], None, None)
+    if isinstance(value, dict) and isinstance(value.get("ases"), dict):  # one VIP
+        return dict(value, ases=_legacy(value["ases"]))
     if isinstance(value, dict) and "vips" in value and "conf" in value:
         conf = value["conf"]
         return {"conf": (conf[0], conf[1], None, None) if conf else conf, "vips": _legacy(value["vips"])}

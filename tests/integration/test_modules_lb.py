@@ -15,6 +15,7 @@ from ansible_runner_helpers import (
     lb_task,
     normalize_config,
     screen_recap,
+    seen_on,
     snapshot,
     vips_of,
     vpp_cli,
@@ -146,7 +147,7 @@ def test_check_mode_predicts_create_from_empty_then_rerun_is_a_noop(sim, runner)
     assert after_check.verbose == empty.verbose
     assert after_check.summary == empty.summary  # conf untouched too
     assert predicted["commands"], predicted.result
-    assert vips_of(predicted["after"]) == BASE_VIPS
+    assert vips_of(predicted["after"]) == seen_on(sim, BASE_VIPS)
     assert vips_of(predicted["before"]) == {}
     assert all(r["created"] for r in predicted["blast_radius"]), predicted["blast_radius"]
 
@@ -156,8 +157,8 @@ def test_check_mode_predicts_create_from_empty_then_rerun_is_a_noop(sim, runner)
     assert applied.changed
     assert applied["commands"] == predicted["commands"]
     assert_recap(real, changed=1)
-    assert snapshot(sim).summary == BASE_SUMMARY
-    assert vips_of(applied["after"]) == BASE_VIPS
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
+    assert vips_of(applied["after"]) == seen_on(sim, BASE_VIPS)
     assert vips_of(applied["before"]) == {}
 
     rerun = runner.playbook([lb_task(sim, base())])
@@ -167,7 +168,7 @@ def test_check_mode_predicts_create_from_empty_then_rerun_is_a_noop(sim, runner)
     assert rerun.only()["blast_radius"] == []
     assert "after" not in rerun.only().result  # resource-module convention: after only with a change
     assert_recap(rerun, changed=0)
-    assert snapshot(sim).summary == BASE_SUMMARY
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
     # What the check run and the real run said VPP would hold is what the rerun found there.
     assert rerun.only()["before"] == applied["after"] == predicted["after"]
 
@@ -185,8 +186,8 @@ def test_diff_shows_state_before_and_after_a_weight_change(sim, runner):
     assert snapshot(sim).verbose == before.verbose
     # The diff is of the state (before/after), not of the ops.
     diff = result["diff"]
-    assert vips_of(diff["before"])[V4]["ases"] == {WEB1: 100, WEB2: 50, DR1: 0}
-    assert vips_of(diff["after"])[V4]["ases"] == {WEB1: 100, WEB2: 30, DR1: 0}
+    assert vips_of(diff["before"])[V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 50, DR1: 0})
+    assert vips_of(diff["after"])[V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 30, DR1: 0})
     assert f"--- before: LB state of VPP at {sim.api_socket}" in run.stdout, run.explain()
     assert f"+++ after: LB state of VPP at {sim.api_socket}" in run.stdout, run.explain()
     lines = run.stdout.splitlines()
@@ -225,8 +226,8 @@ def test_check_mode_predicts_an_update_and_blast_radius(sim, runner):
     assert real.ok, real.explain()
     assert real.only()["commands"] == commands
     after = snapshot(sim)
-    assert after.summary["vips"][V4]["ases"] == {WEB1: 100, WEB2: 100, DR1: 0}
-    assert after.summary["vips"][V6]["ases"] == {WEB6: 100, "2001:db8:1::12": 20}
+    assert after.summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 100, DR1: 0})
+    assert after.summary["vips"][V6]["ases"] == seen_on(sim, {WEB6: 100, "2001:db8:1::12": 20})
     assert radius["after"] == _vpp_shares(after, V4)  # the prediction held
 
 
@@ -250,7 +251,7 @@ def test_rendered_needs_no_vpp_and_matches_a_real_run(sim, runner, tmp_path):
     assert real.ok, real.explain()
     # From an empty VPP, a real run does exactly what rendered printed.
     assert real.only()["commands"] == lines
-    assert snapshot(sim).summary == BASE_SUMMARY
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
 
 
 # -- the states ------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def test_merged_keeps_foreign_vips_and_overridden_removes_them(sim, runner):
     merged = runner.playbook([lb_task(sim, base(), state="merged")])
     assert merged.ok, merged.explain()
     assert merged.only().changed
-    assert snapshot(sim).summary["vips"] == dict(BASE_VIPS, **{FOREIGN: FOREIGN_VIP})
+    assert snapshot(sim).summary["vips"] == seen_on(sim, dict(BASE_VIPS, **{FOREIGN: FOREIGN_VIP}))
     assert not any(FOREIGN in c for c in merged.only()["commands"])
 
     overridden = runner.playbook([lb_task(sim, base(), state="overridden")], diff=True)
@@ -272,7 +273,7 @@ def test_merged_keeps_foreign_vips_and_overridden_removes_them(sim, runner):
     # Only the foreign VIP goes: its AS with flush, then the VIP.
     assert all(FOREIGN in c for c in result["commands"]), result["commands"]
     assert any("198.51.100.99" in c and "del" in c and "flush" in c for c in result["commands"])
-    assert snapshot(sim).summary == BASE_SUMMARY
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
 
     again = runner.playbook([lb_task(sim, base(), state="overridden")])
     assert again.ok and not again.only().changed, again.explain()
@@ -291,7 +292,7 @@ def test_replaced_makes_listed_frontends_exact_and_leaves_the_rest(sim, runner):
     # merged only adds and updates: web2 and dr1 stay on the VIP with their weights.
     [set_web1] = merged.only()["commands"]
     assert WEB1 in set_web1 and "weight 80" in set_web1
-    assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 80, WEB2: 50, DR1: 0}
+    assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 80, WEB2: 50, DR1: 0})
 
     run = runner.playbook([lb_task(sim, config, state="replaced")])
     assert run.ok, run.explain()
@@ -341,7 +342,7 @@ def test_deleted_removes_only_the_listed_frontends(sim, runner):
 def test_gathered_and_parsed_read_what_vpp_holds(sim, runner):
     vpp_cli(sim, *BASE_CLI, *EXTRA_CLI)
     before = snapshot(sim)
-    assert before.summary["vips"] == dict(BASE_VIPS, **EXTRA_VIPS)
+    assert before.summary["vips"] == seen_on(sim, dict(BASE_VIPS, **EXTRA_VIPS))
     text = before.verbose
 
     run = runner.playbook(
@@ -354,7 +355,7 @@ def test_gathered_and_parsed_read_what_vpp_holds(sim, runner):
     gathered = run.task("gathered")
     parsed = run.task("parsed")
     assert not gathered.changed and not parsed.changed
-    assert normalize_config(gathered["gathered"]) == dict(BASE_VIPS, **EXTRA_VIPS)
+    assert normalize_config(gathered["gathered"]) == seen_on(sim, dict(BASE_VIPS, **EXTRA_VIPS))
     assert gathered["gathered"]["conf"] == BASE["conf"]
     assert gathered.warnings == []
     frontends = gathered["gathered"]["frontends"].values()
@@ -422,8 +423,8 @@ def test_sticky_flip_recreates_the_vip_with_a_warning(sim, runner):
     assert any("www-v4" in w or "192.0.2.1/32" in w for w in result.warnings), result.warnings
     assert any("recreate" in c and "src_ip_sticky" in c for c in result["commands"]), result["commands"]
     new = snapshot(sim)
-    assert new.summary["vips"][V4] == dict(BASE_VIPS[V4], src_ip_sticky=False)
-    assert new.summary["vips"][V6] == BASE_VIPS[V6]
+    assert new.summary["vips"][V4] == seen_on(sim, dict(BASE_VIPS[V4], src_ip_sticky=False))
+    assert new.summary["vips"][V6] == seen_on(sim, BASE_VIPS[V6])
     assert new.index_of(V4) != old.index_of(V4)
     assert new.index_of(V6) == old.index_of(V6)
     header = re.search(r"^ ip4-gre4 \[(\d+)\] 192\.0\.2\.1/32( src_ip_sticky)?$", new.verbose, re.M)
@@ -552,18 +553,18 @@ def test_hung_vpp_fails_within_the_timeout(sim, runner):
 def test_next_run_after_a_vpp_restart_restores_everything(sim, runner):
     first = runner.playbook([lb_task(sim, base())])
     assert first.ok, first.explain()
-    assert snapshot(sim).summary == BASE_SUMMARY
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
 
     vpp_cli(sim, "sim fault restart")
     lost = snapshot(sim)
     assert lost.state.vips == {}
-    assert lost.summary["conf"] == VPP_DEFAULT_CONF
+    assert lost.summary["conf"] == seen_on(sim, VPP_DEFAULT_CONF)
 
     second = runner.playbook([lb_task(sim, base())])
     assert second.ok, second.explain()
     assert second.only().changed
     assert second.only()["commands"] == first.only()["commands"]
-    assert snapshot(sim).summary == BASE_SUMMARY
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
 
 
 # -- health-aware weights --------------------------------------------------------------------
@@ -590,7 +591,7 @@ def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim,
 
     created = runner.playbook([lb_task(sim, config, agent_state=health)])
     assert created.ok, created.explain()
-    assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 100, WEB2: 50, DR1: 0}
+    assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 50, DR1: 0})
     vpp_cli(
         sim,
         "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 400 seed 1",
@@ -610,8 +611,8 @@ def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim,
     assert WEB2 in v4_cmd and "weight 0" in v4_cmd and "flush" in v4_cmd
     assert WEB2 in alt_cmd and "weight 0" in alt_cmd and "flush" not in alt_cmd
     state = snapshot(sim)
-    assert state.summary["vips"][V4]["ases"] == {WEB1: 100, WEB2: 0, DR1: 0}
-    assert state.summary["vips"][ALT]["ases"] == {WEB1: 10, WEB2: 0}
+    assert state.summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 0, DR1: 0})
+    assert state.summary["vips"][ALT]["ases"] == seen_on(sim, {WEB1: 10, WEB2: 0})
     assert state.flows(V4)[WEB2] == 0  # flushed
     assert state.flows(ALT)[WEB2] == flowing.flows(ALT)[WEB2]  # drains
 
@@ -627,7 +628,7 @@ def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim,
     assert changed.ok, changed.explain()
     [only] = changed.only()["commands"]
     assert WEB1 in only and "weight 70" in only
-    assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 70, WEB2: 0, DR1: 0}
+    assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 70, WEB2: 0, DR1: 0})
 
     write_health(health, web1="up", web2="up")
     back = runner.playbook([lb_task(sim, config, agent_state=health)])
@@ -643,7 +644,7 @@ def test_primary_pool_down_activates_the_fallback_pool(sim, runner, tmp_path):
     run = runner.playbook([lb_task(sim, base(), agent_state=health)])
     assert run.ok, run.explain()
     # dr1 has no healthcheck and no entry in the agent's view: it counts as up.
-    assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 0, WEB2: 0, DR1: 100}
+    assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 0, WEB2: 0, DR1: 100})
 
 
 def test_without_agent_state_every_backend_is_up_and_standby_pools_get_zero(sim, runner, tmp_path):
@@ -687,7 +688,7 @@ def test_refused_op_midway_reports_what_was_applied_and_the_next_run_converges(s
     converged = runner.playbook([lb_task(sim, base())])
     assert converged.ok, converged.explain()
     assert not any(c in converged.only()["commands"] for c in applied)
-    assert snapshot(sim).summary == BASE_SUMMARY
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
 
 
 # -- the agent's view must be fresh ----------------------------------------------------------
@@ -706,7 +707,7 @@ def test_stale_agent_state_is_ignored_with_a_warning(sim, runner, tmp_path):
     assert result["agent"]["used"] is False
     assert any("agent" in w and "not used" in w for w in result.warnings), result.warnings
     # Every backend counts as up: the primary pool is active, the standby pool at 0.
-    assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 100, WEB2: 50, DR1: 0}
+    assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 50, DR1: 0})
 
 
 def test_config_as_json_string_is_the_same_config(sim, runner):
@@ -717,7 +718,7 @@ def test_config_as_json_string_is_the_same_config(sim, runner):
     first = runner.playbook([as_json])
     assert first.ok, first.explain()
     assert first.only().changed
-    assert snapshot(sim).summary == BASE_SUMMARY
+    assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
 
     as_structure = lb_task(sim, "{{ maglev_lb }}", name="lb from the structure")
     as_structure["vars"] = {"maglev_lb": base()}

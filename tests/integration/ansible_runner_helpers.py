@@ -340,6 +340,13 @@ class VppSnapshot:
                 return {a.address: a.flows for a in parsed.ases if a.used}
         raise AssertionError(f"no VIP {vip} in:\n{self.verbose}")
 
+    def removed_flows(self, vip: str) -> Dict[str, int]:
+        """Sticky flows per *removed* AS of one VIP (deleted, not yet garbage-collected)."""
+        for parsed in _parsed_vips(self.verbose):
+            if _vip_label(parsed.prefix, parsed.protocol, parsed.port) == vip and not parsed.removed:
+                return {a.address: a.flows for a in parsed.ases if not a.used}
+        raise AssertionError(f"no VIP {vip} in:\n{self.verbose}")
+
 
 def vpp_client(sim: Any):
     from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient

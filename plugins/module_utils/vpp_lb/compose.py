@@ -48,6 +48,10 @@ def predict_after(want: model.LbState, actual: model.LbState, *, prune_vips: boo
     weight 0 is absent and the others read back with VPP's reported weight 100.
     """
     conf = want.conf if want.conf is not None else actual.conf
+    if conf is not None and actual.conf is not None:
+        # Fields VPP cannot report (None, LB API 1.1.0) read back as None after the push too.
+        unknown = {name: None for name in CONF_FIELDS if getattr(actual.conf, name) is None}
+        conf = dataclasses.replace(conf, **unknown)
     vips: Dict[model.VipKey, model.VipState] = {}
     if not prune_vips:
         for key, vip in actual.vips.items():

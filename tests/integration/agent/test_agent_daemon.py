@@ -265,6 +265,6 @@ def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backend
     wait_for((tmp_path / "state.json").exists, 5, "state file")
     writes = wait_for(proc.settled_writes, 5, "the agent's last sync logged")
     assert proc.stop() == 0, proc.log_text()[-4000:]
-    assert proc.count("vpp-lbsync") == writes, [(r["kind"], r["address"], r["weight"], r["reason"], r["trigger"]) for r in proc.events("vpp-lbsync")]
+    assert proc.count("vpp-lbsync") == writes, proc.events("vpp-lbsync")
     assert not (tmp_path / "state.json").exists()
     assert weights_in_vpp(client) == in_vpp(client, backends, 100, 100, 0)

@@ -149,7 +149,8 @@ def test_vpp_restart_is_restored(sim, tmp_path, backends, client, agent):
     expect_weights(client, backends, 100, 0, 0)
     restart_vpp(sim, client)
     client.reconnect()
-    proc.wait_event("vpp-connect", after=1, timeout=20)
+    connected = proc.wait_event("vpp-connect", after=1, timeout=20)
+    assert connected["lb_api"] == client.capabilities.lb_api_version  # detected again on reconnect
     expect_weights(client, backends, 100, 0, 0)  # VIP, ASes and current weights back
     assert client.dump().conf.ip4_src_address == "10.255.0.1"  # lb_conf pushed again
 

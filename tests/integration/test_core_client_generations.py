@@ -52,7 +52,8 @@ CONF = LbConf("192.0.2.254", "2001:db8::fe", 1024, 40)
 
 def desired(weight_of=lambda address: 100) -> LbState:
     return LbState(conf=CONF, vips={
-        key: VipState(key, spec, {a: AsState(a, weight_of(a)) for a in ases}) for key, (spec, _, ases) in KINDS.items()
+        key: VipState(key, spec, {a: AsState(a, weight_of(a)) for a in ases})
+        for key, (spec, _vip_type, ases) in KINDS.items()
     })
 
 
@@ -81,7 +82,7 @@ def test_every_vip_kind_is_created_as_declared_and_a_rerun_plans_nothing(client,
     assert printed[(NODEPORT.prefix, NODEPORT.protocol, NODEPORT.port)].srv_type == "nodeport"
 
     state = client.dump()
-    assert {key: vip.spec for key, vip in state.vips.items()} == {key: spec for key, (spec, _, _) in KINDS.items()}
+    assert {key: vip.spec for key, vip in state.vips.items()} == {key: kind[0] for key, kind in KINDS.items()}
     assert (state.conf.ip4_src_address, state.conf.ip6_src_address) == (CONF.ip4_src_address, CONF.ip6_src_address)
     assert planner.plan(want, state, as_weights=as_weights) == []
 

@@ -66,6 +66,20 @@ def client(request, vppsim_lb):
         yield c
 
 
+def test_capabilities_detected_from_message_table(vppsim_lb, lb_api):
+    master = lb_api == "1.2.0"
+    with VppLbClient(vppsim_lb.api_socket) as c:
+        caps = c.capabilities
+        assert caps.lb_api_version == lb_api
+        assert (caps.as_weights, caps.conf_get, caps.as_v2_dump) == (master, master, master)
+        assert caps.route_lookup
+        assert caps.api_from_vpp is True  # definitions came from get_api_json
+    if vppsim_lb.api_dir:
+        with VppLbClient(vppsim_lb.api_socket, api_dir=vppsim_lb.api_dir) as c:
+            assert c.capabilities.api_from_vpp is False
+            assert c.capabilities.lb_api_version == lb_api
+
+
 def test_every_vip_kind_is_created_as_declared_and_a_rerun_plans_nothing(client, lb_api):
     assert client.capabilities.lb_api_version == lb_api
     as_weights = client.capabilities.as_weights

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -71,6 +72,10 @@ class Agent(DesiredSource):
         self.events = EventBus()
         self.counters = AgentCounters()
         self._state_dirty = asyncio.Event()
+        # A write runs in an executor thread, which cancelling the writer task does not stop:
+        # stop() takes this lock to remove the file only after the write, and no write follows.
+        self._state_file_lock = threading.Lock()
+        self._state_file_closed = False
         self._timer_wake = asyncio.Event()
         self._tasks: List[asyncio.Task] = []
         self._stopped = asyncio.Event()
@@ -113,11 +118,18 @@ class Agent(DesiredSource):
         await self.vpp.stop()
         if self.netns is not None:
             self.netns.close()
-        try:  # no agent any more: the modules must not trust a view that will go stale
-            os.unlink(self.config.settings.state_file)
-        except OSError:
-            pass
+        # No agent any more: the modules must not trust a view that will go stale. (Blocks the
+        # loop for at most the one write in flight: nothing else runs any more.)
+        self._remove_state_file()
         self._stopped.set()
+
+    def _remove_state_file(self) -> None:
+        with self._state_file_lock:
+            self._state_file_closed = True
+            try:
+                os.unlink(self.config.settings.state_file)
+            except OSError:
+                pass
 
     # -- backends and probes -------------------------------------------------------------------
 
@@ -511,6 +523,11 @@ class Agent(DesiredSource):
                 logs.emit("error", "state-file-failed", path=self.config.settings.state_file, reason=str(exc))
 
     def _write_state_file(self, snap: AgentSnapshot) -> None:
+        with self._state_file_lock:
+            if not self._state_file_closed:
+                self._write_state_file_now(snap)
+
+    def _write_state_file_now(self, snap: AgentSnapshot) -> None:
         backends = {n: v.state for n, v in snap.backends.items() if v.state != health_mod.REMOVED}
         agent_state.write_agent_state(
             self.config.settings.state_file,

@@ -299,7 +299,8 @@ class VppSync:
             if op.action == model.SET_CONF:
                 self._pushed_conf = op.conf
             logs.emit(
-                "info", "vpp-lbsync", scope=scope, kind=kind, command=op.describe(), trigger=reason,
+                "info", "vpp-lbsync", scope=scope, kind=kind, command=op.describe(as_weights), reason=op.reason,
+                trigger=reason,
                 vip=str(op.vip) if op.vip else None, address=op.address, weight=op.weight, flush=op.flush,
             )
         self.on_change()
@@ -307,7 +308,8 @@ class VppSync:
         if failure is not None:
             self.sync_errors += 1
             logs.emit("error", "vpp-lbsync-error", scope=scope, reason=str(failure), applied=len(applied),
-                      failed=failure.failed.describe() if isinstance(failure.failed, model.Op) else str(failure.failed))
+                      failed=failure.failed.describe(as_weights) if isinstance(failure.failed, model.Op)
+                      else str(failure.failed))
             if is_retryable(failure.cause):
                 raise failure.cause
             self.request_full("after a failed sync")

@@ -180,12 +180,15 @@ def render_facts(module, state: model.LbState) -> Dict[str, Any]:
     return rendered
 
 
-def render_commands(want: model.LbState) -> Dict[str, Any]:
-    """What building ``want`` on a freshly started VPP takes (default lb_conf, no VIPs)."""
+def render_commands(want: model.LbState, lb_api_version: str = "1.2.0") -> Dict[str, Any]:
+    """What building ``want`` on a freshly started VPP of that LB API generation takes (default
+    lb_conf, no VIPs): VPP CLI lines, and their reasons in the same order."""
+    as_weights = lb_api_version != "1.1.0"
     empty = model.LbState(conf=model.LbConf())
-    ops = planner.plan(want, empty)
-    after = compose.predict_after(want, empty, prune_vips=False, as_weights=True)
-    return dict(rendered=[op.describe() for op in ops], blast_radius=blast.plan_blast_radius(empty, after))
+    ops = planner.plan(want, empty, as_weights=as_weights)
+    after = compose.predict_after(want, empty, prune_vips=False, as_weights=as_weights)
+    return dict(rendered=[op.describe(as_weights) for op in ops], reasons=[op.reason for op in ops],
+                blast_radius=blast.plan_blast_radius(empty, after))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,10 +423,14 @@ def converge(
     if as_weights is None:
         as_weights = client.capabilities.as_weights if client is not None else True
     ops = planner.plan(want, actual, prune_vips=prune_vips, as_weights=as_weights)
-    commands = [op.describe() for op in ops]
+    commands = [op.describe(as_weights) for op in ops]
     before = view(compose.named_like(actual, want))
     after = before
-    result.update(changed=bool(ops), commands=commands, before=before, blast_radius=[])
+    result.update(changed=bool(ops), commands=commands, reasons=[op.reason for op in ops], before=before,
+                  blast_radius=[])
+    if not as_weights:
+        for warning in compose.unhonoured_weights(want):
+            module.warn(warning)
     predicted = actual
     if ops:
         # As in Ansible's network resource modules, `after` comes only with a change: on a
@@ -465,8 +472,8 @@ def converge(
     try:
         client.apply(ops)
     except ApplyError as exc:
-        applied = [op.describe() for op in exc.applied]
-        failed = exc.failed.describe() if isinstance(exc.failed, model.Op) else str(exc.failed)
+        applied = [op.describe(as_weights) for op in exc.applied]
+        failed = exc.failed.describe(as_weights) if isinstance(exc.failed, model.Op) else str(exc.failed)
         cause = exc.cause
         extra: Dict[str, Any] = dict(commands_applied=applied, failed_command=failed)
         if isinstance(cause, VppRetvalError):

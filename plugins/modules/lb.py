@@ -280,6 +280,14 @@ options:
       - For O(state=parsed) only, the text of VPP's C(show lb vips verbose) command, to be turned
         into a C(maglev_lb) object in RV(parsed). VPP is not contacted.
     type: str
+  lb_api_version:
+    description:
+      - For O(state=rendered) only, the LB API generation of the VPP the RV(rendered) commands are for
+        (defaults to V(1.2.0)). V(1.2.0) is VPP master after v26.06 (AS weights); V(1.1.0) is VPP releases
+        up to v26.06, which have no AS weights, so its C(lb as) commands carry no C(weight) and a backend
+        of effective weight 0 is left out. See C(docs/vpp-versions.md).
+    type: str
+    choices: ["1.2.0", "1.1.0"]
   state:
     description:
       - V(merged) creates or updates each frontend of O(config); VIPs that O(config) does not declare
@@ -472,25 +480,35 @@ after:
           198.51.100.12: 100
 commands:
   description:
-    - The planned changes, in order, one human-readable line each in VPP CLI words, with the reason
-      after C(#). Applied unless in check mode. Empty when VPP is already in the declared state.
-    - A recreate shows as C(# recreate, <fields> changed).
+    - The planned changes, in order, one VPP CLI command each, which an operator can paste into
+      C(vppctl) (for the connected VPP's LB API generation). Applied unless in check mode. Empty when
+      VPP is already in the declared state. Why each is there is in RV(reasons).
   returned: when O(state) is V(merged), V(replaced), V(overridden) or V(deleted)
   type: list
   elements: str
   sample:
-    - "lb as 192.0.2.1/32 tcp/80 198.51.100.12 weight 100  # weight 50 -> 100"
+    - "lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.12 weight 100"
+reasons:
+  description:
+    - >-
+      Why each command of RV(commands) (or of RV(rendered)) is there, in the same order. A recreate
+      shows as C(recreate: <fields> changed).
+  returned: when O(state) is V(merged), V(replaced), V(overridden), V(deleted) or V(rendered)
+  type: list
+  elements: str
+  sample:
+    - "weight 50 -> 100"
 commands_applied:
   description: The commands VPP accepted before the one that failed (RV(failed_command)).
   returned: when applying failed midway
   type: list
   elements: str
-  sample: ["lb vip 192.0.2.1/32 tcp/80 encap gre4 new_len 1024  # new VIP for www-v4"]
+  sample: ["lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024"]
 failed_command:
   description: The command VPP refused, or during which the connection broke.
   returned: when applying failed midway
   type: str
-  sample: "lb as 192.0.2.1/32 tcp/80 198.51.100.11 weight 100  # new VIP for www-v4"
+  sample: "lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.11 weight 100"
 vpp_retval:
   description: VPP's return value for the refused request.
   returned: when VPP refused a request
@@ -629,15 +647,16 @@ gathered:
             backends: {198.51.100.11: {weight: 100}}
 rendered:
   description:
-    - The commands that would create O(config) on a freshly started VPP (default C(lb_conf), no VIPs),
-      in order.
+    - The VPP CLI commands that would create O(config) on a freshly started VPP (default C(lb_conf), no
+      VIPs) of LB API generation O(lb_api_version), in order; they can be pasted into C(vppctl). Their
+      reasons are in RV(reasons).
   returned: when O(state=rendered)
   type: list
   elements: str
   sample:
-    - "lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40  # conf: ..."
-    - "lb vip 192.0.2.1/32 tcp/80 encap gre4 new_len 1024  # new VIP for www-v4"
-    - "lb as 192.0.2.1/32 tcp/80 198.51.100.11 weight 100  # new VIP for www-v4"
+    - "lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40"
+    - "lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024"
+    - "lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.11 weight 100"
 parsed:
   description:
     - O(running_config) as a C(maglev_lb) object, in the form of RV(gathered). C(conf) is not part
@@ -696,6 +715,7 @@ def run_module():
             config=dict(type="dict"),
             running_config=dict(type="str"),
             state=dict(type="str", choices=list(STATES), default="merged"),
+            lb_api_version=dict(type="str", choices=["1.2.0", "1.1.0"]),
         ),
         required_if=[
             ("state", "merged", ("config",)),
@@ -708,6 +728,8 @@ def run_module():
     )
     state = module.params["state"]
     result = dict(changed=False)
+    if state != "rendered":
+        lb_module.check_unused(module, ("lb_api_version",), state)
 
     if state == "parsed":
         lb_module.check_unused(module, ("config",), state)
@@ -732,7 +754,7 @@ def run_module():
 
     if state == "rendered":
         want = desired.desired_state(config, None)
-        result.update(lb_module.render_commands(want))
+        result.update(lb_module.render_commands(want, module.params["lb_api_version"] or "1.2.0"))
         module.exit_json(**result)
 
     if state == "deleted":

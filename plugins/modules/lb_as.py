@@ -164,11 +164,20 @@ after:
     new_flows_table_length: 1024
     ases: {198.51.100.11: 100, 198.51.100.12: 50}
 commands:
-  description: The changes made (or to be made in check mode), in order, one line each; empty when none.
+  description: >-
+    The changes made (or to be made in check mode), in order, one VPP CLI command each (as C(vppctl)
+    takes it, for the connected VPP's LB API generation); empty when none. Why each is there is in
+    RV(reasons).
   returned: success
   type: list
   elements: str
-  sample: ["lb as 192.0.2.1/32 tcp/80 198.51.100.12 weight 50  # new AS"]
+  sample: ["lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.12 weight 50"]
+reasons:
+  description: Why each command of RV(commands) is there, in the same order.
+  returned: success
+  type: list
+  elements: str
+  sample: ["new AS"]
 blast_radius:
   description: As RV(maglev.vpp.lb#module:blast_radius) of M(maglev.vpp.lb), for this VIP.
   returned: success

@@ -82,11 +82,20 @@ after:
   sample: {ip4_src_address: 192.0.2.254, ip6_src_address: "2001:db8::fe", sticky_buckets_per_core: 1024,
            flow_timeout: 40}
 commands:
-  description: The change made (or, in check mode, to be made), as one line in VPP CLI words; empty when none.
+  description: >-
+    The changes made (or to be made in check mode), in order, one VPP CLI command each (as C(vppctl)
+    takes it, for the connected VPP's LB API generation); empty when none. Why each is there is in
+    RV(reasons).
   returned: success
   type: list
   elements: str
-  sample: ["lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40  # conf: ..."]
+  sample: ["lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40"]
+reasons:
+  description: Why each command of RV(commands) is there, in the same order.
+  returned: success
+  type: list
+  elements: str
+  sample: ["new AS"]
 errors:
   description: Every problem of the input, each prefixed with the option name.
   returned: when the input is invalid

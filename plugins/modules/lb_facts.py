@@ -140,7 +140,9 @@ ansible_facts:
       contains:
         vpp:
           description:
-            - The VPP reached (C(api_socket), C(version)) and its C(capabilities) - C(lb_api_version)
+            - The VPP reached (C(api_socket), C(version)), its LB API generation C(lb_api_version) (read
+              from its message table at connect time; what differs per generation is in
+              C(docs/vpp-versions.md)) and its C(capabilities) - C(lb_api_version)
               (C(1.2.0) with per-AS weights, C(1.1.0) for releases up to 26.06), C(as_weights),
               C(conf_get), C(as_v2_dump), C(route_lookup), C(api_from_vpp) (definitions served by VPP)
               and C(transport) (C(asyncio) or C(sync)).
@@ -239,6 +241,7 @@ def main():
         runtime["vpp"] = dict(
             api_socket=module.params["api_socket"],
             version=version,
+            lb_api_version=client.capabilities.lb_api_version,
             capabilities=lb_module.capabilities_result(client),
         )
         if subsets & set(VIP_SUBSETS):

@@ -340,6 +340,13 @@ class VppSnapshot:
                 return {a.address: a.flows for a in parsed.ases if a.used}
         raise AssertionError(f"no VIP {vip} in:\n{self.verbose}")
 
+    def removed_flows(self, vip: str) -> Dict[str, int]:
+        """Sticky flows per *removed* AS of one VIP (deleted, not yet garbage-collected)."""
+        for parsed in _parsed_vips(self.verbose):
+            if _vip_label(parsed.prefix, parsed.protocol, parsed.port) == vip and not parsed.removed:
+                return {a.address: a.flows for a in parsed.ases if not a.used}
+        raise AssertionError(f"no VIP {vip} in:\n{self.verbose}")
+
 
 def vpp_client(sim: Any):
     from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
@@ -353,9 +360,63 @@ def snapshot(sim: Any) -> VppSnapshot:
 
 
 def vpp_cli(sim: Any, *commands: str) -> List[str]:
-    """Run CLI commands on one connection; a refused command raises."""
+    """Run CLI commands on one connection; a refused command raises.
+
+    Commands are written for VPP master; on LB API 1.1.0 (no weights, its CLI refuses the
+    keyword) ``lb as ... weight W`` loses the weight, and with W = 0 is left out: an AS of
+    weight 0 is an absent AS there, as the modules and the agent program it.
+    """
     with vpp_client(sim) as client:
+        if not client.capabilities.as_weights:
+            commands = tuple(c for c in (without_weight(command) for command in commands) if c is not None)
         return [client.cli(command) for command in commands]
+
+
+_WEIGHT = re.compile(r" weight (\d+)")
+
+
+def without_weight(command: str) -> Optional[str]:
+    """A master ``lb as`` command as LB API 1.1.0 takes it (None: weight 0, the AS stays out)."""
+    found = _WEIGHT.search(command)
+    if not command.startswith("lb as ") or found is None:
+        return command
+    return None if found.group(1) == "0" else _WEIGHT.sub("", command)
+
+
+def lb_api_of(sim: Any) -> str:
+    """The LB API generation of the VPP under test."""
+    if sim.is_sim:
+        from vppsim.launcher import lb_api_of as sim_lb_api
+
+        return sim_lb_api(sim.args)
+    from vpp_under_test import external_lb_api
+
+    return external_lb_api()
+
+
+def seen_on(sim: Any, expected: Any) -> Any:
+    """A ``summarize`` value (or its ``vips`` part, or one VIP's ``ases``) written for VPP master,
+    as the VPP under test reports that state: on LB API 1.1.0 an AS of weight 0 is absent, every
+    other AS reads weight 100, and lb_conf's bucket count and timeout cannot be read (None)."""
+    if lb_api_of(sim) != "1.1.0":
+        return expected
+    return _legacy(expected)
+
+
+def _legacy(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 4:  # a summary's conf
+        return (value[0], value[1], None, None)
+    if isinstance(value, dict) and isinstance(value.get("ases"), dict):  # one VIP
+        return dict(value, ases=_legacy(value["ases"]))
+    if isinstance(value, dict) and "vips" in value and "conf" in value:
+        conf = value["conf"]
+        return {"conf": (conf[0], conf[1], None, None) if conf else conf, "vips": _legacy(value["vips"])}
+    if isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+        return {address: 100 for address, weight in value.items() if weight > 0}  # one VIP's ases
+    if isinstance(value, dict):
+        return {k: (dict(v, ases=_legacy(v["ases"])) if isinstance(v, dict) and "ases" in v else v)
+                for k, v in value.items()}
+    return value
 
 
 def _parsed_vips(text: str):

@@ -1,41 +1,40 @@
-"""Fixtures that run vppsim as a real subprocess on real Unix sockets.
+"""Fixtures that run vppsim as a real subprocess on real Unix sockets, or face a real VPP.
 
 ``vppsim`` (function scope) yields a handle with ``api_socket``, ``stats_socket``, ``api_dir``,
 ``pid`` and ``proc``. If ``VPP_API_SOCKET`` is set, the fixture yields that VPP instead
 (``VPP_STATS_SOCKET`` and ``VPP_API_DIR`` complete it; ``proc`` and ``pid`` are then None and
-``is_sim`` False), so the same conformance tests can be pointed at a real VPP.
+``is_sim`` False), so the same tests can be pointed at a real VPP (docs/testing.md). With
+``VPP_RESTART_CMD`` (a shell command that restarts that VPP, e.g. ``systemctl restart vpp``)
+every test gets a freshly started VPP, as it gets a fresh simulator.
 
 ``vppsim_factory(*args)`` starts a simulator with extra command-line arguments (for example
 ``"--lb-api", "1.1.0"``); tests using it are simulator-only and are skipped against a real VPP.
 
 ``vppsim_lb`` is ``vppsim`` once per LB API personality (``lb_api``: "1.2.0" = VPP master,
-"1.1.0" = releases up to v26.06). Against a real VPP only the personality named by
-``VPP_LB_API`` (default 1.2.0) runs; the other is skipped.
+"1.1.0" = releases up to v26.06). Against a real VPP only its own generation runs (from
+``VPP_LB_API``, else read from its message table); the other is skipped.
+
+``sim`` is ``vppsim_lb`` for tests that need a freshly started VPP (the module and agent
+tests): against a real VPP it needs ``VPP_RESTART_CMD``. ``simulator`` is ``sim`` for tests that
+also use the simulator-only ``sim ...`` commands (traffic, faults); only those skip on a real VPP.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator
 
 import pytest
 from ansible_runner_helpers import AnsibleRunner
+from vpp_under_test import external_lb_api, external_vpp, fresh_external
 
 from vppsim.launcher import SimProcess as VppSim
 from vppsim.launcher import start as start_vppsim
 
 
-def _external() -> Optional[VppSim]:
-    api = os.environ.get("VPP_API_SOCKET")
-    if not api:
-        return None
-    stats = os.environ.get("VPP_STATS_SOCKET", "/run/vpp/stats.sock")
-    return VppSim(api, stats, os.environ.get("VPP_API_DIR"))
-
-
 @pytest.fixture
 def vppsim_factory() -> Iterator[Callable[..., VppSim]]:
-    if _external() is not None:
+    if external_vpp() is not None:
         pytest.skip("simulator-only test (VPP_API_SOCKET points at a real VPP)")
     started: list[VppSim] = []
 
@@ -60,11 +59,11 @@ def lb_api(request) -> str:
 
 @pytest.fixture
 def vppsim_lb(lb_api: str) -> Iterator[VppSim]:
-    external = _external()
+    external = external_vpp()
     if external is not None:
-        if lb_api != os.environ.get("VPP_LB_API", "1.2.0"):
-            pytest.skip(f"the VPP at VPP_API_SOCKET is not LB API {lb_api} (set VPP_LB_API)")
-        yield external
+        if lb_api != external_lb_api():
+            pytest.skip(f"the VPP at VPP_API_SOCKET is not LB API {lb_api}")
+        yield fresh_external(external, required=False)
         return
     sim = start_vppsim("--lb-api", lb_api)
     try:
@@ -75,9 +74,9 @@ def vppsim_lb(lb_api: str) -> Iterator[VppSim]:
 
 @pytest.fixture
 def vppsim() -> Iterator[VppSim]:
-    external = _external()
+    external = external_vpp()
     if external is not None:
-        yield external
+        yield fresh_external(external, required=False)
         return
     sim = start_vppsim()
     try:
@@ -86,12 +85,23 @@ def vppsim() -> Iterator[VppSim]:
         sim.stop()
 
 
+SIMULATOR_ONLY = "uses simulator-only commands (sim traffic / sim fault): needs vppsim"
+
+
+@pytest.fixture(autouse=True)
+def _simulator_marker(request) -> None:
+    """Tests marked ``simulator`` use vppsim-only CLI commands: skip them against a real VPP."""
+    if request.node.get_closest_marker("simulator") and external_vpp() is not None:
+        pytest.skip(SIMULATOR_ONLY)
+
+
 @pytest.fixture
-def sim(vppsim) -> VppSim:
-    """vppsim only: the module tests start from an empty VPP and use simulator-only commands."""
-    if not vppsim.is_sim:
-        pytest.skip("needs vppsim: these tests start from an empty VPP and use simulator-only commands")
-    return vppsim
+def sim(vppsim_lb) -> VppSim:
+    """A freshly started VPP of each LB API generation (``lb_api``): the module and agent tests
+    start from an empty VPP. A real VPP needs VPP_RESTART_CMD for that."""
+    if not vppsim_lb.is_sim and not os.environ.get("VPP_RESTART_CMD"):
+        pytest.skip("needs a freshly started VPP: set VPP_RESTART_CMD to a command that restarts it")
+    return vppsim_lb
 
 
 @pytest.fixture

@@ -13,7 +13,16 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import SET
 
 KEY = VipKey("192.0.2.1/32", 6, 80)
 P1, P2, S1 = "198.51.100.11", "198.51.100.12", "198.51.100.100"
+pytestmark = pytest.mark.simulator  # flows come from `sim traffic`
 TRAFFIC = "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 300 src 198.18.0.0/15 seed {}"
+
+
+@pytest.fixture
+def lb_api() -> str:
+    """VPP master only: a drained AS at weight 0 that is flushed later needs AS weights; on LB API
+    1.1.0 a drain removes the AS and the flush cannot follow (planner.py "Flush rules",
+    docs/vpp-versions.md)."""
+    return "1.2.0"
 
 
 def config(p2_enabled: bool = True) -> schema.LbConfig:

@@ -3,7 +3,7 @@ VPP's state is read back independently with the core client and the raw CLI."""
 
 from __future__ import annotations
 
-from ansible_runner_helpers import snapshot, vpp_args, vpp_cli
+from ansible_runner_helpers import lb_api_of, seen_on, snapshot, vpp_args, vpp_cli
 
 V4 = "192.0.2.1/32 tcp/80"
 VIP = {"prefix": "192.0.2.1/32", "protocol": "tcp", "port": 80}
@@ -26,9 +26,15 @@ def test_lb_conf_changes_only_what_is_given_and_reruns_clean(sim, runner):
     assert run.ok, run.explain()
     first, again = run.task("set"), run.task("again")
     assert first.changed and not again.changed and again["commands"] == []
-    assert first["before"]["flow_timeout"] == 40 and first["after"]["flow_timeout"] == 20
-    conf = snapshot(sim).summary["conf"]
-    assert conf == ("192.0.2.254", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1024, 20)
+    # LB API 1.1.0 cannot read the timeout back: unknown before and after (after is what VPP will
+    # report), and a rerun does not compare it.
+    legacy = lb_api_of(sim) == "1.1.0"
+    assert first["before"]["flow_timeout"] == (None if legacy else 40)
+    assert first["after"]["flow_timeout"] == (None if legacy else 20)
+    assert first["after"]["ip4_src_address"] == "192.0.2.254"
+    conf = snapshot(sim).summary
+    assert conf == seen_on(sim, {"conf": ("192.0.2.254", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1024, 20),
+                                 "vips": {}})
     assert run.recap_for()["changed"] == 1
 
 
@@ -48,7 +54,7 @@ def test_lb_vip_recreate_keeps_ases_and_says_so(sim, runner):
     assert any("src_ip_sticky" in w and "recreated" in w for w in flip.warnings), flip.warnings
     assert not run.task("again").changed
     vips = snapshot(sim).summary["vips"]
-    assert vips[V4]["src_ip_sticky"] is True and vips[V4]["ases"] == {WEB1: 70}
+    assert vips[V4]["src_ip_sticky"] is True and vips[V4]["ases"] == seen_on(sim, {WEB1: 70})
 
 
 def test_lb_vip_refuses_a_conflicting_vip_and_deletes(sim, runner):
@@ -75,8 +81,10 @@ def test_lb_as_adds_drains_purges_and_removes(sim, runner):
     assert run.ok, run.explain()
     assert run.task("add").changed and not run.task("again").changed
     [drain] = run.task("drain")["commands"]
-    assert WEB2 in drain and "weight 0" in drain and "flush" not in drain
-    assert snapshot(sim).summary["vips"][V4]["ases"] == {WEB1: 100, WEB2: 0}
+    # Weight 0 drains (no flush): LB API 1.1.0 has no weights, so there the AS goes.
+    drained = "del" if lb_api_of(sim) == "1.1.0" else "weight 0"
+    assert drain == f"lb as 192.0.2.1/32 protocol tcp port 80 {WEB2} {drained}"
+    assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 0})
 
     run = runner.playbook([
         task(sim, "lb_as", "purge", ases=[{"address": WEB3}], purge=True, **VIP),
@@ -85,7 +93,9 @@ def test_lb_as_adds_drains_purges_and_removes(sim, runner):
     ])
     assert snapshot(sim).summary["vips"][V4]["ases"] == {}
     purge = run.task("purge")["commands"]
-    assert sum("del flush" in c for c in purge) == 2 and any(WEB3 in c for c in purge)
+    # The drained WEB2 is still there to purge on master; on 1.1.0 the drain removed it.
+    assert sum("del flush" in c for c in purge) == (1 if lb_api_of(sim) == "1.1.0" else 2)
+    assert any(WEB3 in c for c in purge)
     wrong = run.task("v6 on gre4")
     assert wrong.failed and "IPv6" in wrong.msg and "gre4" in wrong.msg
     assert run.task("remove").changed

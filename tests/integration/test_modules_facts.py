@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from ansible_runner_helpers import (
     LB,
     LB_FACTS,
     adhoc_screen_result,
+    lb_api_of,
     normalize_config,
+    seen_on,
     snapshot,
     vpp_args,
     vpp_cli,
@@ -67,10 +70,12 @@ def _frontend(facts, prefix):
     return matches[0]
 
 
+@pytest.mark.simulator
 def test_adhoc_lb_facts_returns_the_live_state(sim, runner, tmp_path):
     vpp_cli(sim, *SEED_CLI, "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 50 packets 3 seed 7")
     live = snapshot(sim)
-    assert live.summary["vips"] == SEED_VIPS
+    assert live.summary["vips"] == seen_on(sim, SEED_VIPS)
+    legacy = lb_api_of(sim) == "1.1.0"
     counters = live.state.vips[next(k for k in live.state.vips if str(k) == V4)].counters
     assert counters.first_packets > 0 and counters.next_packets > 0
 
@@ -83,8 +88,9 @@ def test_adhoc_lb_facts_returns_the_live_state(sim, runner, tmp_path):
     assert screen["_screen_status"] == "SUCCESS"
     assert screen["changed"] is False
     facts = screen["ansible_facts"]["maglev_lb_live"]
-    assert normalize_config(facts) == SEED_VIPS
-    assert facts["conf"] == SEED_CONF
+    assert normalize_config(facts) == seen_on(sim, SEED_VIPS)
+    # LB API 1.1.0 cannot read back the bucket count and timeout: the facts leave conf out.
+    assert facts.get("conf") == (None if legacy else SEED_CONF)
     assert _frontend(facts, "192.0.2.16/28")["dscp"] == 10
     nat = _frontend(facts, "192.0.2.40/32")
     assert (nat["protocol"], nat["port"], nat.get("target_port")) == ("udp", 53, 5353)
@@ -93,9 +99,11 @@ def test_adhoc_lb_facts_returns_the_live_state(sim, runner, tmp_path):
 
     runtime = screen["ansible_facts"]["maglev_lb_state"]
     assert runtime["counters_source"] == "stats"
+    assert runtime["vpp"]["lb_api_version"] == lb_api_of(sim)
     v4 = runtime["vips"][V4]
     assert v4["index"] == live.index_of(V4)
-    assert {a: body["buckets"] for a, body in v4["ases"].items()} == {WEB1: 674, WEB2: 350, DR1: 0}
+    buckets = {WEB1: 512, WEB2: 512} if legacy else {WEB1: 674, WEB2: 350, DR1: 0}  # 1.1.0: equal shares
+    assert {a: body["buckets"] for a, body in v4["ases"].items()} == buckets
     got = v4["counters"]
     assert (got["first_packets"], got["next_packets"]) == (counters.first_packets, counters.next_packets)
     assert got["first_packets"] + got["next_packets"] + got["untracked_packets"] == 150  # 50 flows x 3
@@ -127,7 +135,7 @@ def test_facts_fed_back_into_replaced_change_nothing(sim, runner):
     ]
     run = runner.playbook(tasks)
     assert run.ok, run.explain()
-    assert normalize_config(run.task("facts")["ansible_facts"]["maglev_lb_live"]) == SEED_VIPS
+    assert normalize_config(run.task("facts")["ansible_facts"]["maglev_lb_live"]) == seen_on(sim, SEED_VIPS)
     for name in ("replaced", "overridden"):
         result = run.task(name)
         assert not result.changed, (name, result.result)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from .model import PROTO_ANY
+from .model import PROTO_ANY, VipSpec
 
 # VIP type names: VIP family, then encap family (lb_vip_type).
 VIP_TYPES = ("ip6-gre6", "ip6-gre4", "ip4-gre6", "ip4-gre4", "ip4-l3dsr", "ip4-nat4", "ip6-nat6")
@@ -21,7 +21,7 @@ VIP_TYPES = ("ip6-gre6", "ip6-gre4", "ip4-gre6", "ip4-gre4", "ip4-l3dsr", "ip4-n
 _HEADER = re.compile(r"^ ?(\S+) \[(\d+)\] (\S+)( src_ip_sticky)?( removed)?$")
 _AS_V2 = re.compile(r"^(\S+) weight:(\d+) buckets:(\d+) flows:(\d+) dpo:(\d+)( used|  removed)$")
 _AS_V1 = re.compile(r"^(\S+) (\d+) buckets +(\d+) flows +dpo:(\d+)( used|  removed)$")
-_NAT = re.compile(r"^type:(\S+) port:(\d+) target_port:(\d+)(?:\s*counters:)?$")
+_NAT_LINE = re.compile(r"^type:(\S+) port:(\d+) target_port:(\d+)(?:\s*counters:)?$")
 _COUNTER = re.compile(r"^(packet from existing sessions|first session packet|untracked packet|"
                       r"no server configured): (\d+)$")
 _COUNTER_FIELDS = {
@@ -65,6 +65,22 @@ class ParsedVip:
     def encap(self) -> str:
         """The encap keyword (gre4, gre6, l3dsr, nat4, nat6) from the VIP type."""
         return self.vip_type.split("-", 1)[1]
+
+
+_NAT = ("nat4", "nat6")
+
+
+def vip_spec(parsed: ParsedVip) -> VipSpec:
+    """The VipSpec `show lb vips verbose` printed for a VIP (0 table length if it printed none)."""
+    encap = parsed.encap
+    return VipSpec(
+        encap=encap,
+        src_ip_sticky=parsed.src_ip_sticky,
+        new_flows_table_length=parsed.new_size or 0,
+        dscp=(parsed.dscp or 0) if encap == "l3dsr" else 0,
+        srv_type=(parsed.srv_type or "clusterip") if encap in _NAT else "clusterip",
+        target_port=(parsed.target_port or 0) if encap in _NAT else 0,
+    )
 
 
 @dataclass
@@ -129,7 +145,7 @@ def _parse_vip_line(vip: ParsedVip, line: str) -> bool:
     elif line.startswith("type:"):
         # VPP prints this line without a newline, so "counters:" is glued to it, and it shows the
         # VIP port byte-swapped; the real port comes from the protocol line.
-        nat = _NAT.match(line)
+        nat = _NAT_LINE.match(line)
         if not nat:
             return False
         vip.srv_type, vip.target_port = nat.group(1), int(nat.group(3))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import ipaddress
 import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from . import unix_socket
-from .cli_parser import ParsedVip, parse_show_lb, parse_vips_verbose
+from .cli_parser import ParsedVip, parse_show_lb, parse_vips_verbose, vip_spec
 from .errors import (
     ApplyError,
     VppApiMissingError,
@@ -60,13 +62,17 @@ REQUIRED_MESSAGES = (
     "lb_vip_dump",
 )
 SRV_TYPE_API = {"clusterip": 0, "nodeport": 1}
+# LB API 1.1.0 details carry IPv4 prefixes that vpp_papi cannot convert (papi_session.py).
+RAW_REPLIES_1_1_0 = frozenset({"lb_vip_details", "lb_as_details"})
+_CLI_ERROR_RETVAL = re.compile(r"error (-\d+)")
 
 
 @dataclass(frozen=True)
 class Capabilities:
     """What the connected VPP offers, detected from its message table at connect time."""
 
-    lb_api_version: str  # "1.2.0" (per-AS weights, master after 26.06) or "1.1.0" (releases <= 26.06)
+    lb_api_version: str  # "1.2.0" (per-AS weights, master after 26.06) or "1.1.0" (releases <= 26.06),
+    # told apart by the message table: 1.1.0 lacks lb_as_set_weight and lb_add_del_as_v2
     as_weights: bool  # lb_add_del_as_v2 + lb_as_set_weight
     conf_get: bool  # lb_conf_get
     as_v2_dump: bool  # lb_as_v2_dump exists (reported only: dump() reads ASes from the CLI)
@@ -168,6 +174,8 @@ class VppLbClient:
                 raise VppApiMissingError(missing, "from VPP" if from_vpp else self.api_dir or "api_dir")
             self._session = session
             weights = session.has("lb_as_set_weight") and session.has("lb_add_del_as_v2")
+            if not weights:
+                session.decode_raw(RAW_REPLIES_1_1_0)
             self.capabilities = Capabilities(
                 lb_api_version="1.2.0" if weights else "1.1.0",
                 as_weights=weights,
@@ -255,8 +263,15 @@ class VppLbClient:
         """Run a CLI command through cli_inband; a CLI error raises VppRetvalError with VPP's text."""
         reply = self._call("cli_inband", check=False, cmd=command)
         if reply.retval != 0:
-            raise VppRetvalError(f"cli_inband {command!r}: {reply.reply.strip()}", reply.retval)
+            raise VppRetvalError(f"cli_inband {command!r}: {reply.reply.strip()}", cli_retval(reply))
         return reply.reply
+
+    @property
+    def legacy_api(self) -> bool:
+        """LB API 1.1.0 (VPP releases up to v26.06) and its handler bugs (vpp-facts Part 1
+        "Handler bugs"): IPv4 prefixes need the ip46 length, encaps other than gre4 are misread,
+        lb_vip_details is garbled."""
+        return self.capabilities is not None and not self.capabilities.as_weights
 
     # -- state ------------------------------------------------------------------------------
 
@@ -288,29 +303,11 @@ class VppLbClient:
             conf = self.dump_conf()
             vip_details = self._call("lb_vip_dump")
             verbose = self.cli("show lb vips verbose")
-            parsed = {(p.prefix, p.protocol, p.port): p for p in parse_vips_verbose(verbose) if not p.removed}
-            vips: Dict[VipKey, VipState] = {}
-            for d in vip_details:
-                key = VipKey(str(d.vip.pfx.network), int(d.vip.protocol), int(d.vip.port))
-                cli = parsed.get((key.prefix, key.protocol, key.port))
-                if cli is None:
-                    continue  # removed between the dump and the CLI scrape; the next run sees it again
-                vips[key] = VipState(
-                    key=key,
-                    spec=_spec_from_details(d, cli),
-                    ases={
-                        a.address: AsState(
-                            address=a.address,
-                            weight=a.weight if a.weight is not None else 100,  # 1.1.0: no weights
-                            num_buckets=a.buckets,
-                            flows=a.flows,  # lets the planner flush a drained AS (planner.py)
-                        )
-                        for a in cli.ases
-                        if a.used  # removed ASes stay listed until VPP's GC frees them
-                    },
-                    index=cli.index,
-                    counters=VipCounters(**cli.counters),
-                )
+            parsed = parse_vips_verbose(verbose)
+            if self.legacy_api:
+                vips = _vips_legacy(vip_details, parsed)
+            else:
+                vips = _vips(vip_details, parsed)
         return LbState(conf=conf, vips=vips)
 
     def parsed_vips(self) -> List[ParsedVip]:
@@ -349,8 +346,9 @@ class VppLbClient:
             self._count(requests[len(replies)][0], "broken")
         for position, reply in enumerate(replies):
             if reply.retval != 0:
-                op = ops[position]
-                cause = VppRetvalError(requests[position][0], reply.retval, op.describe())
+                op, message = ops[position], requests[position][0]
+                retval = cli_retval(reply) if message == "cli_inband" else reply.retval
+                cause = VppRetvalError(message, retval, self.describe(op))
                 raise ApplyError(ops[:position], op, cause) from cause
         applied = ops[: len(replies)]
         if broken is not None:
@@ -362,7 +360,14 @@ class VppLbClient:
     def execute(self, op: Op) -> None:
         """Execute one op; raises VppRetvalError if VPP refuses it."""
         message, fields = self._request_for(op)
-        self._call(message, op.describe(), **fields)
+        reply = self._call(message, self.describe(op), check=False, **fields)
+        if reply.retval != 0:
+            retval = cli_retval(reply) if message == "cli_inband" else reply.retval
+            raise VppRetvalError(message, retval, self.describe(op))
+
+    def describe(self, op: Op) -> str:
+        """``op`` as the CLI of the connected VPP's generation (no ``weight`` on LB API 1.1.0)."""
+        return op.describe(as_weights=not self.legacy_api)
 
     def _request_for(self, op: Op) -> Tuple[str, dict]:
         """The vpp_papi message and fields that carry out an op."""
@@ -378,9 +383,11 @@ class VppLbClient:
             spec = op.spec or VipSpec()
             if spec.new_flows_table_length < 1:
                 # VPP accepts 0 as a power of two and then tries to allocate 2^32 buckets.
-                raise VppRetvalError("lb_add_del_vip_v2", -70, op.describe())
+                raise VppRetvalError("lb_add_del_vip_v2", -70, self.describe(op))
+            if op.action == ADD_VIP and self._vip_add_needs_cli(spec):
+                return "cli_inband", dict(cmd=op.describe(as_weights=False))
             return "lb_add_del_vip_v2", dict(
-                _vip_fields(op.vip),
+                self._vip_fields(op.vip),
                 encap=ENCAP_API[spec.encap],
                 dscp=spec.dscp,
                 type=SRV_TYPE_API[spec.srv_type],
@@ -390,7 +397,7 @@ class VppLbClient:
                 is_del=op.action == DEL_VIP,
             )
         if op.action in (ADD_AS, DEL_AS):
-            fields = dict(_vip_fields(op.vip), as_address=op.address, is_del=op.action == DEL_AS,
+            fields = dict(self._vip_fields(op.vip), as_address=op.address, is_del=op.action == DEL_AS,
                           is_flush=op.flush)
             if self.capabilities.as_weights:
                 return "lb_add_del_as_v2", dict(fields, weight=op.weight or 0)
@@ -399,9 +406,30 @@ class VppLbClient:
             if not self.capabilities.as_weights:
                 raise VppApiMissingError(["lb_as_set_weight"], "connected VPP (LB API 1.1.0)")
             return "lb_as_set_weight", dict(
-                _vip_fields(op.vip), as_address=op.address, weight=op.weight, is_flush=op.flush,
+                self._vip_fields(op.vip), as_address=op.address, weight=op.weight, is_flush=op.flush,
             )
         raise ValueError(f"unknown op action {op.action!r}")
+
+    def _vip_add_needs_cli(self, spec: VipSpec) -> bool:
+        """Whether lb_add_del_vip_v2 cannot create this VIP as asked, so the CLI must.
+
+        Both generations read the srv_type without byte-swapping it, so NODEPORT arrives as
+        CLUSTERIP (vpp-facts Part 1 "Handler bugs" 7); LB API 1.1.0 also honours no encap but
+        gre4 (bug 2). ``lb vip ... type nodeport`` / ``encap X`` through cli_inband does it right.
+        """
+        if spec.encap in ("nat4", "nat6") and spec.srv_type == "nodeport":
+            return True
+        return self.legacy_api and spec.encap != "gre4"
+
+    def _vip_fields(self, key: VipKey) -> dict:
+        """A VIP's pfx/protocol/port fields; on LB API 1.1.0 an IPv4 prefix carries the ip46
+        length (96 + plen): its handlers pass the length through, and a.b.c.d/32 would make the
+        IPv6 VIP ::/32 (vpp-facts Part 3 §4.2). vpp_papi takes the dict form as is."""
+        if self.legacy_api and ":" not in key.prefix:
+            address, length = key.prefix.split("/")
+            return {"pfx": {"address": address, "len": 96 + int(length)}, "protocol": key.protocol,
+                    "port": key.port}
+        return {"pfx": key.prefix, "protocol": key.protocol, "port": key.port}
 
 
 @contextlib.contextmanager
@@ -420,8 +448,70 @@ def gc_paused():
             gc.enable()
 
 
-def _vip_fields(key: VipKey) -> dict:
-    return {"pfx": key.prefix, "protocol": key.protocol, "port": key.port}
+def cli_retval(reply) -> int:
+    """The VNET error a failed cli_inband reports in its text (``lb vip: lb_vip_add error -81``);
+    -1 (what cli_inband's retval says) when the text names none, e.g. a parse error."""
+    found = _CLI_ERROR_RETVAL.search(reply.reply or "")
+    return int(found.group(1)) if found else reply.retval
+
+
+def _lb_ases(cli: ParsedVip) -> Dict[str, AsState]:
+    return {
+        a.address: AsState(
+            address=a.address,
+            weight=a.weight if a.weight is not None else 100,  # 1.1.0: no weights
+            num_buckets=a.buckets,
+            flows=a.flows,  # lets the planner flush a drained AS (planner.py)
+        )
+        for a in cli.ases
+        if a.used  # removed ASes stay listed until VPP's GC frees them
+    }
+
+
+def _vip_state(key: VipKey, spec: VipSpec, cli: ParsedVip) -> VipState:
+    return VipState(key=key, spec=spec, ases=_lb_ases(cli), index=cli.index, counters=VipCounters(**cli.counters))
+
+
+def _vips(vip_details, parsed: List[ParsedVip]) -> Dict[VipKey, VipState]:
+    """LB API 1.2.0: VIPs from lb_vip_details, completed by the CLI."""
+    by_key = {(p.prefix, p.protocol, p.port): p for p in parsed if not p.removed}
+    vips: Dict[VipKey, VipState] = {}
+    for d in vip_details:
+        key = VipKey(str(d.vip.pfx.network), int(d.vip.protocol), int(d.vip.port))
+        cli = by_key.get((key.prefix, key.protocol, key.port))
+        if cli is None:
+            continue  # removed between the dump and the CLI scrape; the next run sees it again
+        vips[key] = _vip_state(key, _spec_from_details(d, cli), cli)
+    return vips
+
+
+def _vips_legacy(vip_details, parsed: List[ParsedVip]) -> Dict[VipKey, VipState]:
+    """LB API 1.1.0: lb_vip_details (decoded raw) gives only which (prefix, port) exist; its
+    protocol (always 0), encap (the internal type), flow_table_length (0) and srv_type are
+    garbage and it lists removed VIPs too. Everything else comes from `show lb vips verbose`,
+    which prints each VIP right; a VIP counts when both list it and the CLI has it in use."""
+    dumped = {(raw_prefix(d.vip.pfx), int(d.vip.port)) for d in vip_details}
+    vips: Dict[VipKey, VipState] = {}
+    for cli in parsed:
+        if cli.removed or (cli.prefix, cli.port) not in dumped:
+            continue
+        key = VipKey(cli.prefix, cli.protocol, cli.port)
+        vips[key] = _vip_state(key, vip_spec(cli), cli)
+    return vips
+
+
+def raw_prefix(pfx) -> str:
+    """The canonical prefix of a vl_api_prefix_t decoded without type conversion, fixed for
+    LB API 1.1.0: an IPv4 VIP comes as af=IP4 with the ip46 length (96 + plen); an af=IP4
+    prefix shorter than 96 is an IPv6 VIP in the low bits (the ``::/32`` an IPv4 prefix sent
+    with its plain length creates), as VPP's CLI prints it."""
+    address, length = pfx.address, int(pfx.len)
+    if int(address.af) == 0:
+        ip4 = bytes(address.un.ip4)
+        if length >= 96:
+            return str(ipaddress.IPv4Network((ip4, length - 96), strict=False))
+        return str(ipaddress.IPv6Network((bytes(12) + ip4, length), strict=False))
+    return str(ipaddress.IPv6Network((bytes(address.un.ip6), length), strict=False))
 
 
 def _spec_from_details(d, cli: ParsedVip) -> VipSpec:

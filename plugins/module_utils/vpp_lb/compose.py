@@ -48,6 +48,10 @@ def predict_after(want: model.LbState, actual: model.LbState, *, prune_vips: boo
     weight 0 is absent and the others read back with VPP's reported weight 100.
     """
     conf = want.conf if want.conf is not None else actual.conf
+    if conf is not None and actual.conf is not None:
+        # Fields VPP cannot report (None, LB API 1.1.0) read back as None after the push too.
+        unknown = {name: None for name in CONF_FIELDS if getattr(actual.conf, name) is None}
+        conf = dataclasses.replace(conf, **unknown)
     vips: Dict[model.VipKey, model.VipState] = {}
     if not prune_vips:
         for key, vip in actual.vips.items():
@@ -63,6 +67,26 @@ def predict_after(want: model.LbState, actual: model.LbState, *, prune_vips: boo
         vips[key] = model.VipState(key=key, spec=vip.spec, ases=ases, name=vip.name)
     ordered = {key: vips[key] for key in sorted(vips, key=model.VipKey.sort_key)}
     return model.LbState(conf=conf, vips=ordered)
+
+
+def unhonoured_weights(want: model.LbState) -> List[str]:
+    """Without AS weights (LB API 1.1.0): one warning per VIP whose present ASes (weight > 0)
+    have unequal weights, which VPP cannot honour: it gives every AS the same share."""
+    warnings = []
+    for key in sorted(want.vips, key=model.VipKey.sort_key):
+        vip = want.vips[key]
+        weights = {address: a.weight for address, a in vip.ases.items() if a.weight > 0}
+        if len(set(weights.values())) < 2:
+            continue
+        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
+        shown = ", ".join(f"{address} {weight}" for address, weight in
+                          sorted(weights.items(), key=lambda item: model.address_sort_key(item[0])))
+        warnings.append(
+            f"{label} asks for unequal AS weights ({shown}), which this VPP (LB API 1.1.0, no AS"
+            " weights) cannot honour: every AS with a weight above 0 gets an equal share of new flows,"
+            " and an AS of weight 0 is removed"
+        )
+    return warnings
 
 
 def _structure_only(vip: model.VipState) -> model.VipState:

@@ -150,15 +150,7 @@ def state_from_parsed(
             raise cli_parser.CliParseError(f"VIP [{parsed.index}] {key}: no new_size line")
         if key in states:
             raise cli_parser.CliParseError(f"VIP [{parsed.index}] {key} is listed twice")
-        encap = parsed.encap
-        spec = model.VipSpec(
-            encap=encap,
-            src_ip_sticky=parsed.src_ip_sticky,
-            new_flows_table_length=parsed.new_size,
-            dscp=(parsed.dscp or 0) if encap == "l3dsr" else 0,
-            srv_type=(parsed.srv_type or "clusterip") if encap in NAT_ENCAPS else "clusterip",
-            target_port=(parsed.target_port or 0) if encap in NAT_ENCAPS else 0,
-        )
+        spec = cli_parser.vip_spec(parsed)
         used = sorted((a for a in parsed.ases if a.used), key=lambda a: model.address_sort_key(a.address))
         ases = {
             a.address: model.AsState(

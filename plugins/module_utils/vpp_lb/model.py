@@ -175,35 +175,42 @@ class Op:
     conf: Optional[LbConf] = None  # set_conf
     reason: str = ""  # why, e.g. "recreate: src_ip_sticky changed"
 
-    def describe(self) -> str:
-        """One human-readable line, used for `commands` and logs."""
+    def describe(self, as_weights: bool = True) -> str:
+        """The op as one line of VPP CLI, which an operator can paste into ``vppctl``.
+
+        Used for ``commands``, ``rendered`` and logs; the reason is a separate field (``reason``).
+        ``as_weights`` False writes ``lb as`` without ``weight``: LB API 1.1.0 (releases up to
+        v26.06) has no weights and its CLI refuses the keyword.
+        """
+        vip = cli_vip(self.vip) if self.vip is not None else ""
         if self.action == SET_CONF:
             c = self.conf
-            text = (
+            return (
                 f"lb conf ip4-src-address {c.ip4_src_address} ip6-src-address {c.ip6_src_address}"
                 f" buckets {c.sticky_buckets_per_core} timeout {c.flow_timeout}"
             )
-        elif self.action == ADD_VIP:
+        if self.action == ADD_VIP:
             s = self.spec
-            text = f"lb vip {self.vip} encap {s.encap} new_len {s.new_flows_table_length}"
+            text = f"lb vip {vip} encap {s.encap}"
             if s.encap == "l3dsr":
                 text += f" dscp {s.dscp}"
             if s.encap in ("nat4", "nat6"):
                 text += f" type {s.srv_type} target_port {s.target_port}"
-            if s.src_ip_sticky:
-                text += " src_ip_sticky"
-        elif self.action == DEL_VIP:
-            text = f"lb vip {self.vip} del"
-        elif self.action == ADD_AS:
-            text = f"lb as {self.vip} {self.address} weight {self.weight}"
-        elif self.action == DEL_AS:
-            text = f"lb as {self.vip} {self.address} del" + (" flush" if self.flush else "")
-        elif self.action == SET_WEIGHT:
-            text = f"lb as {self.vip} {self.address} weight {self.weight}" + (
-                " flush" if self.flush else ""
-            )
-        else:
-            text = f"{self.action} {self.vip}"
-        if self.reason:
-            text += f"  # {self.reason}"
-        return text
+            text += f" new_len {s.new_flows_table_length}"
+            return text + (" src_ip_sticky" if s.src_ip_sticky else "")
+        if self.action == DEL_VIP:
+            return f"lb vip {vip} del"
+        if self.action == ADD_AS:
+            return f"lb as {vip} {self.address}" + (f" weight {self.weight}" if as_weights else "")
+        if self.action == DEL_AS:
+            return f"lb as {vip} {self.address} del" + (" flush" if self.flush else "")
+        if self.action == SET_WEIGHT:
+            return f"lb as {vip} {self.address} weight {self.weight}" + (" flush" if self.flush else "")
+        return f"{self.action} {self.vip}"
+
+
+def cli_vip(key: VipKey) -> str:
+    """A VIP as VPP's ``lb vip`` / ``lb as`` CLI names it: ``<prefix> [protocol tcp|udp port N]``."""
+    if key.is_all_port:
+        return key.prefix
+    return f"{key.prefix} protocol {PROTOCOL_NAMES.get(key.protocol, key.protocol)} port {key.port}"

@@ -9,12 +9,25 @@
 
 Both turn a dead peer into VppDisconnectedError and an unreachable one into VppConnectError.
 Neither is thread-safe; VppLbClient serialises calls with a lock.
+
+Raw replies (``decode_raw``). LB API 1.1.0 sends IPv4 VIP prefixes in lb_vip_details and
+lb_as_details with the ip46 length (96 + plen); vpp_papi's type conversion then builds
+``IPv4Interface((address, 128))`` and raises NetmaskValueError, leaving the rest of the dump
+unread (vpp-facts Part 3 §4.2). vpp_papi has its own switch for this: its decoder takes
+``no_type_conversion`` (VPPType.unpack ``ntc``), which returns the wire structure (af, the
+16-byte union, len) as plain values. The sync client exposes it per call
+(``_no_type_conversion=True``); the asyncio client decodes every message in its socket reader
+through ``decode_incoming_msg(msg, no_type_conversion)``, so a subclass overrides that one
+method to pass True for the named replies. Both use vpp_papi's decoder unchanged; only the
+conversion of the decoded values into Python objects is skipped, and the caller fixes the
+prefixes itself (client.raw_prefix).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import List, Optional, Tuple
+import struct
+from typing import FrozenSet, List, Optional, Tuple
 
 from .errors import VppConnectError, VppDisconnectedError
 
@@ -26,6 +39,23 @@ except ImportError as exc:  # pragma: no cover - reported at connect time
     VPP_PAPI_IMPORT_ERROR: Optional[ImportError] = exc
 else:
     VPP_PAPI_IMPORT_ERROR = None
+
+    class _AsyncClient(AsyncVPPApiClient):
+        """vpp_papi's asyncio client that decodes the replies in ``raw_replies`` without type
+        conversion (see the module docstring)."""
+
+        raw_replies: FrozenSet[str] = frozenset()
+
+        def decode_incoming_msg(self, msg, no_type_conversion=False):
+            if self.raw_replies and msg and len(msg) >= 2:
+                name = self.id_names[struct.unpack_from(">H", msg)[0]]
+                no_type_conversion = no_type_conversion or name in self.raw_replies
+            return super().decode_incoming_msg(msg, no_type_conversion)
+
+
+def _details_of(message: str) -> str:
+    """The details message an old-style dump answers with (lb_vip_dump -> lb_vip_details)."""
+    return message[: -len("_dump")] + "_details" if message.endswith("_dump") else ""
 
 
 def _require_papi() -> None:
@@ -65,6 +95,7 @@ class SyncPapiSession:
         _require_papi()
         self.socket_path = socket_path
         self._broken = False
+        self._raw_replies: FrozenSet[str] = frozenset()
         try:
             self._vpp = VPPApiClient(
                 server_address=socket_path, read_timeout=timeout, async_thread=False,
@@ -80,6 +111,10 @@ class SyncPapiSession:
     def has(self, message: str) -> bool:
         return hasattr(self._vpp.api, message)
 
+    def decode_raw(self, replies: FrozenSet[str]) -> None:
+        """From now on decode the dumps answered by ``replies`` without type conversion."""
+        self._raw_replies = frozenset(replies)
+
     @property
     def alive(self) -> bool:
         """False once a call found the peer gone (vpp_papi's transport keeps saying connected)."""
@@ -92,6 +127,8 @@ class SyncPapiSession:
         return sock.fileno() if sock is not None else -1
 
     def call(self, message: str, **fields):
+        if self._raw_replies and _details_of(message) in self._raw_replies:
+            fields = dict(fields, _no_type_conversion=True)
         try:
             return getattr(self._vpp.api, message)(**fields)
         except OSError as exc:  # VPPIOError, VppTransportSocketIOError, BrokenPipeError
@@ -124,7 +161,7 @@ class AsyncPapiSession:
         self.socket_path = socket_path
         self.timeout = timeout
         self._loop = asyncio.new_event_loop()
-        self._vpp = AsyncVPPApiClient(server_address=socket_path)
+        self._vpp = _AsyncClient(server_address=socket_path)
         try:
             rv = self._loop.run_until_complete(
                 asyncio.wait_for(self._vpp.connect(name, asyncio.Queue()), timeout)
@@ -143,6 +180,10 @@ class AsyncPapiSession:
 
     def has(self, message: str) -> bool:
         return hasattr(self._vpp.api, message)
+
+    def decode_raw(self, replies: FrozenSet[str]) -> None:
+        """From now on decode the messages ``replies`` without type conversion."""
+        self._vpp.raw_replies = frozenset(replies)
 
     @property
     def alive(self) -> bool:

@@ -88,6 +88,16 @@ class AgentProcess:
     def count(self, event: str, **match) -> int:
         return len(self.events(event, **match))
 
+    def settled_writes(self) -> Optional[int]:
+        """The number of vpp-lbsync records once the latest VPP sync has logged all its writes
+        (its vpp-lbsync-done follows them), else None: VPP holds a sync's result before the
+        agent has logged it."""
+        with self._lock:
+            syncs = [r for r in self.records if r.get("event") in ("vpp-lbsync", "vpp-lbsync-done")]
+        if not syncs or syncs[-1]["event"] != "vpp-lbsync-done":
+            return None
+        return sum(r["event"] == "vpp-lbsync" for r in syncs)
+
     def log_text(self) -> str:
         with self._lock:
             return "".join(self.raw_lines[-200:])

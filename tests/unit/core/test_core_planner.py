@@ -305,9 +305,34 @@ def test_blocked_add_without_prune_is_planned_and_reported() -> None:
     ]
 
 
-def test_ops_describe() -> None:
+def test_ops_describe_is_cli_and_keeps_the_reason_apart() -> None:
     ops = planner.plan(state(vip(P1, A("10.0.0.1", 0, True))), state(vip(P1, A("10.0.0.1"))))
-    assert [op.describe() for op in ops] == ["lb as 192.0.2.1/32 10.0.0.1 weight 0 flush  # weight 100 -> 0"]
+    assert [op.describe() for op in ops] == ["lb as 192.0.2.1/32 10.0.0.1 weight 0 flush"]
+    assert [op.reason for op in ops] == ["weight 100 -> 0"]
+
+
+NAT = VipSpec(encap="nat4", srv_type="nodeport", target_port=8080, new_flows_table_length=64)
+
+
+@pytest.mark.parametrize("op, with_weights, without_weights", [
+    (Op(SET_CONF, conf=LbConf("192.0.2.254", "2001:db8::fe", 2048, 30)),
+     "lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 2048 timeout 30", None),
+    (Op(ADD_VIP, P1_TCP80, spec=STICKY),
+     "lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024 src_ip_sticky", None),
+    (Op(ADD_VIP, P1_UDP53, spec=NAT),
+     "lb vip 192.0.2.1/32 protocol udp port 53 encap nat4 type nodeport target_port 8080 new_len 64", None),
+    (Op(ADD_VIP, P1, spec=VipSpec(encap="l3dsr", dscp=10)), "lb vip 192.0.2.1/32 encap l3dsr dscp 10 new_len 1024",
+     None),
+    (Op(DEL_VIP, V6), "lb vip 2001:db8::1/128 del", None),
+    (Op(ADD_AS, P1_TCP80, address="10.0.0.1", weight=30),
+     "lb as 192.0.2.1/32 protocol tcp port 80 10.0.0.1 weight 30", "lb as 192.0.2.1/32 protocol tcp port 80 10.0.0.1"),
+    (Op(DEL_AS, P1, address="10.0.0.1", flush=True), "lb as 192.0.2.1/32 10.0.0.1 del flush", None),
+    (Op(DEL_AS, P1, address="10.0.0.1"), "lb as 192.0.2.1/32 10.0.0.1 del", None),
+    (Op(SET_WEIGHT, P1, address="10.0.0.1", weight=50), "lb as 192.0.2.1/32 10.0.0.1 weight 50", None),
+])
+def test_ops_describe_table(op: Op, with_weights: str, without_weights) -> None:
+    assert op.describe() == with_weights
+    assert op.describe(as_weights=False) == (without_weights or with_weights)
 
 
 def test_conf_fields_vpp_cannot_report_are_not_compared() -> None:

@@ -43,14 +43,22 @@ CONFIG = {
 }
 
 RENDERED = [
-    "lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40"
-    "  # conf: ip4_src_address, ip6_src_address changed",
-    "lb vip 192.0.2.1/32 tcp/80 encap gre4 new_len 1024 src_ip_sticky  # new VIP for www-v4",
-    f"lb as 192.0.2.1/32 tcp/80 {WEB1} weight 100  # new VIP for www-v4",
-    f"lb as 192.0.2.1/32 tcp/80 {WEB2} weight 50  # new VIP for www-v4",
-    f"lb as 192.0.2.1/32 tcp/80 {DR1} weight 0  # new VIP for www-v4",
-    "lb vip 2001:db8::10/128 encap gre6 new_len 512  # new VIP for www-v6",
-    f"lb as 2001:db8::10/128 {WEB6} weight 100  # new VIP for www-v6",
+    "lb conf ip4-src-address 192.0.2.254 ip6-src-address 2001:db8::fe buckets 1024 timeout 40",
+    "lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024 src_ip_sticky",
+    f"lb as 192.0.2.1/32 protocol tcp port 80 {WEB1} weight 100",
+    f"lb as 192.0.2.1/32 protocol tcp port 80 {WEB2} weight 50",
+    f"lb as 192.0.2.1/32 protocol tcp port 80 {DR1} weight 0",
+    "lb vip 2001:db8::10/128 encap gre6 new_len 512",
+    f"lb as 2001:db8::10/128 {WEB6} weight 100",
+]
+REASONS = ["conf: ip4_src_address, ip6_src_address changed"] + ["new VIP for www-v4"] * 4 + ["new VIP for www-v6"] * 2
+# LB API 1.1.0: no weights, so no `weight` keyword and the weight-0 backend is left out.
+RENDERED_1_1_0 = [
+    RENDERED[0], RENDERED[1],
+    f"lb as 192.0.2.1/32 protocol tcp port 80 {WEB1}",
+    f"lb as 192.0.2.1/32 protocol tcp port 80 {WEB2}",
+    RENDERED[5],
+    f"lb as 2001:db8::10/128 {WEB6}",
 ]
 
 COUNTERS = (
@@ -96,7 +104,20 @@ def test_rendered_lists_the_commands_from_a_fresh_vpp(run_module, nowhere):
     assert not failed, result
     assert result["changed"] is False
     assert result["rendered"] == RENDERED
+    assert result["reasons"] == REASONS
     assert "commands" not in result and "before" not in result
+
+
+def test_rendered_for_lb_api_1_1_0_has_no_weights(run_module, nowhere):
+    failed, result = run_module(lb, dict(nowhere, config=config(), state="rendered", lb_api_version="1.1.0"))
+    assert not failed, result
+    assert result["rendered"] == RENDERED_1_1_0
+    assert result["reasons"] == [REASONS[0]] + ["new VIP for www-v4"] * 3 + ["new VIP for www-v6"] * 2
+
+
+def test_lb_api_version_is_only_for_rendered(run_module, nowhere):
+    failed, result = run_module(lb, dict(nowhere, config=config(), state="merged", lb_api_version="1.1.0"))
+    assert failed and "lb_api_version: not used with state merged" in result["msg"], result
 
 
 def test_rendered_reports_the_blast_radius_of_building_each_vip(run_module, nowhere):

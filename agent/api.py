@@ -114,7 +114,7 @@ async def _vpp_settled(agent: Any, timeout: float) -> bool:
     """Whether the VPP syncs pending now finished within ``timeout`` (False when disconnected)."""
     if not agent.vpp.info.connected:
         return False
-    settled, _ = await within(agent.vpp.wait_idle(), timeout)
+    settled, _unused = await within(agent.vpp.wait_idle(), timeout)
     agent.publish_pending()  # the answer and what the caller reads next show the sync's result
     return settled
 
@@ -253,7 +253,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
         quiet_since = loop.time()
         while True:
             getter = getter or loop.create_task(sub.get())
-            done, _ = await asyncio.wait({getter}, timeout=STREAM_POLL)
+            done, _unused = await asyncio.wait({getter}, timeout=STREAM_POLL)
             if not done:
                 if request.transport is None or request.transport.is_closing():
                     break  # the client went away
@@ -497,4 +497,3 @@ async def start_status_api(agent: Any) -> Optional[StatusServer]:
     await site.start()
     logs.emit("info", "status-api", socket=path, group=group, mode=oct(SOCKET_MODE))
     return StatusServer(runner, path, inode)
-

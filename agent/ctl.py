@@ -342,7 +342,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     client = StatusClient(options.socket)
     if not options.words:
         return shell(client, options.json)
-    code, _ = run_words(options.words, client, Output(options.json))
+    code, _unused = run_words(options.words, client, Output(options.json))
     return code
 
 

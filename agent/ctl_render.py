@@ -98,7 +98,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> List[str]:
 
 def pairs(items: Sequence[Sequence[Any]]) -> List[str]:
     """``key: value`` lines with the values aligned."""
-    width = max((len(k) for k, _ in items), default=0) + 1
+    width = max((len(k) for k, _unused in items), default=0) + 1
     return [f"{k + ':':{width}} {'-' if v is None else v}" for k, v in items]
 
 

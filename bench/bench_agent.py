@@ -112,7 +112,7 @@ def memory_mb(pid: int) -> Tuple[float, float]:
     values = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            key, _, rest = line.partition(":")
+            key, _unused, rest = line.partition(":")
             if key in ("VmRSS", "VmHWM"):
                 values[key] = int(rest.split()[0]) / 1024
     return values["VmRSS"], values["VmHWM"]
@@ -450,7 +450,7 @@ def run_bare(nginx: Nginx, addresses: List[str], check: dict, kind: str, workdir
                             stdout=subprocess.PIPE, text=True)
     note(f"throughput: bare loop ({kind}), {len(addresses)} backends every {check['interval']}")
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        ready, _unused, _unused = select.select([proc.stdout], [], [], 30)
         if not ready or proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"the bare loop ({kind}) did not start")
         time.sleep(schema.parse_duration(check["interval"]) + 1)  # every backend probed once: steady

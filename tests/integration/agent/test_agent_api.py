@@ -78,7 +78,7 @@ def test_stale_socket_is_replaced(sim, tmp_path, backends, agent):
 
 
 def test_reading_views(api, backends, client):
-    ctl, _ = api
+    ctl, _unused = api
     ctl.post("vpp", "sync")  # buckets come from VPP's last dump: the agent's own writes left none cached
     fes = ctl.get("frontends")
     assert [f["name"] for f in fes] == ["www"]
@@ -119,7 +119,7 @@ def test_reading_views(api, backends, client):
 
 
 def test_counters_follow_traffic(api, client):
-    ctl, _ = api
+    ctl, _unused = api
     ctl.post("vpp", "sync")  # the pool index of a VIP the agent added is known from the next dump
     client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100")
 
@@ -132,7 +132,7 @@ def test_counters_follow_traffic(api, client):
 
 
 def test_backend_actions_reach_vpp_before_the_answer(api, backends, client):
-    ctl, _ = api
+    ctl, _unused = api
     answer = ctl.post("backends", "web1", "pause")
     assert answer["state"] == "paused" and answer["transition"]["from"] == "up" and answer["vpp_synced"] is True
     assert weights_in_vpp(client) == as_weights(backends, 0, 100, 0)  # no waiting: done when answered
@@ -149,7 +149,7 @@ def test_backend_actions_reach_vpp_before_the_answer(api, backends, client):
 
 
 def test_weight_override(api, backends, client):
-    ctl, _ = api
+    ctl, _unused = api
     answer = ctl.put("frontends", "www", "pools", "primary", "backends", "web2", "weight", data={"weight": 30})
     assert answer["vpp_synced"] is True
     assert weights_in_vpp(client) == as_weights(backends, 100, 30, 0)
@@ -196,7 +196,7 @@ BAD_REQUESTS = [
 
 
 def test_invalid_requests_are_refused_and_change_nothing(api, backends, client):
-    ctl, _ = api
+    ctl, _unused = api
     before_view = {name: ctl.get(*name.split("/")) for name in ("frontends", "backends")}
     for method, path, body, status, words in BAD_REQUESTS:
         code, raw = ctl.raw(method, path, body)
@@ -223,7 +223,7 @@ def read_events(ctl: StatusClient, count: int, out: List[dict], **query) -> thre
 
 
 def test_event_stream_starts_with_a_snapshot_then_transitions(api, backends):
-    ctl, _ = api
+    ctl, _unused = api
     events: List[dict] = []
     reader = read_events(ctl, 4 + 2 + 1, events)  # 3 backends + 1 frontend, pause, then resume
     wait_for(lambda: len(events) >= 4, 10, "the snapshot records")
@@ -252,7 +252,7 @@ def test_event_stream_with_log_records_only(api):
 
 
 def test_full_sync_repairs_vpp_before_it_answers(api, backends, client):
-    ctl, _ = api
+    ctl, _unused = api
     client.apply([Op(SET_WEIGHT, vip=VIP, address=backends[0].address, weight=7)])  # someone tampers
     assert weights_in_vpp(client)[backends[0].address] == 7
     answer = ctl.post("vpp", "sync")
@@ -302,7 +302,7 @@ def test_vpp_down_is_503(api, sim):
 def test_open_event_streams_do_not_hold_up_a_clean_stop(api):
     ctl, proc = api
     events: List[dict] = []
-    readers = [read_events(ctl, 1000, events) for _ in range(2)]
+    readers = [read_events(ctl, 1000, events) for _unused in range(2)]
     wait_for(lambda: len(events) >= 8, 10, "both streams started")
     assert proc.stop(timeout=10) == 0
     for reader in readers:
@@ -313,7 +313,7 @@ def test_open_event_streams_do_not_hold_up_a_clean_stop(api):
 
 
 def test_a_client_that_goes_away_ends_its_stream(api):
-    ctl, _ = api
+    ctl, _unused = api
     stream = ctl.stream("events")
     assert next(stream)["type"] == "backend"
     wait_for(lambda: ctl.get()["event_streams"] == 1, 5, "the stream counted")

@@ -28,7 +28,8 @@ class Ctl:
 
     def run(self, *words: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "ansible_collections.maglev.vpp.agent.ctl", *words],
-                              env=self.env(), input=stdin, capture_output=True, text=True, timeout=timeout)
+                              env=self.env(), input=stdin, capture_output=True, text=True, timeout=timeout,
+                              check=False)
 
     def ok(self, *words: str) -> str:
         done = self.run(*words)
@@ -66,7 +67,7 @@ def flows_in_vpp(client) -> dict:
 
 
 def test_show_commands_human_and_json(running, backends, client):
-    ctl, proc, _ = running
+    ctl, proc, _unused = running
     ctl.ok("sync", "vpp", "lb", "state")  # a fresh dump: buckets and pool index known
 
     version = ctl.json("show", "version")
@@ -126,7 +127,7 @@ def test_show_commands_human_and_json(running, backends, client):
 
 
 def test_json_anywhere_and_socket_option(running):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     names = [b["name"] for b in ctl.json("show", "backends")]
     assert [b["name"] for b in json.loads(ctl.ok("show", "--json", "backends"))] == names == ["web1", "web2", "web3"]
     direct = Ctl("/nonexistent/status.sock").run("--socket", ctl.socket_path, "--json", "show", "backends")
@@ -134,7 +135,7 @@ def test_json_anywhere_and_socket_option(running):
 
 
 def test_pause_keeps_flows_disable_flushes(running, backends, client):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100")
     before = flows_in_vpp(client)
     assert before[backends[0].address] > 0
@@ -154,7 +155,7 @@ def test_pause_keeps_flows_disable_flushes(running, backends, client):
 
 
 def test_weight_override_survives_a_playbook_run(running, backends, client, runner, tmp_path, sim):
-    ctl, _, config = running
+    ctl, _unused, config = running
     answer = ctl.json("set", "frontend", "www", "pool", "primary", "backend", "web2", "weight", "30")
     assert answer["weight"] == 30
     assert weights_in_vpp(client) == as_weights(backends, 100, 30, 0)
@@ -162,6 +163,7 @@ def test_weight_override_survives_a_playbook_run(running, backends, client, runn
     assert "override 30" in text
 
     state_file = tmp_path / "state.json"
+
     def override_in_state_file():
         members = json.loads(state_file.read_text())["frontends"]["www"].get("members", {})
         return members.get("web2", {}).get("override") == 30
@@ -178,11 +180,11 @@ def _streams(ctl: Ctl) -> int:
 
 
 def test_watch_events_sees_the_transitions(running):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     watcher = ctl.popen("--json", "watch", "events", "num", "2", "backend")
     try:
         first: List[dict] = []
-        for _ in range(3):  # the snapshot: one record per backend, then the stream is live
+        for _unused in range(3):  # the snapshot: one record per backend, then the stream is live
             first.append(json.loads(watcher.stdout.readline()))
         assert [e["backend"] for e in first] == ["web1", "web2", "web3"] and all(e["snapshot"] for e in first)
         ctl.ok("set", "backend", "web3", "pause")
@@ -201,7 +203,7 @@ def test_watch_events_sees_the_transitions(running):
     human = ctl.popen("watch", "events", "num", "1", "frontend", "backend")
     wait_for(lambda: _streams(ctl) == 1, 10, "the watcher subscribed")
     ctl.ok("set", "backend", "web2", "pause")
-    out, _ = human.communicate(timeout=20)
+    out, _unused = human.communicate(timeout=20)
     lines = out.splitlines()
     assert any("frontend www state up" in line for line in lines), lines
     assert "backend web2 up -> paused (paused: operator)" in lines[-1], lines
@@ -211,7 +213,7 @@ def test_watch_events_sees_the_transitions(running):
     logs = ctl.popen("--json", "watch", "events", "log", "level", "info", "num", "1")
     wait_for(lambda: _streams(ctl) == 1, 10, "the log watcher subscribed")
     ctl.ok("set", "backend", "web3", "disable")
-    out, _ = logs.communicate(timeout=20)
+    out, _unused = logs.communicate(timeout=20)
     [record] = [json.loads(line) for line in out.splitlines()]  # log only: no snapshot records
     assert record["type"] == "log" and record["level"] == "info"
     assert record["event"] == "backend-transition" and record["backend"] == "web3" and record["to"] == "disabled"
@@ -260,7 +262,7 @@ def test_config_check_reload_and_sync(running, backends, client):
     (["--bogus", "show", "backends"], 2, "unknown option --bogus"),
 ])
 def test_errors_name_what_is_wrong_and_change_nothing(running, backends, client, words, code, message):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     err = ctl.fails(code, *words)
     assert message in err
     assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)
@@ -268,14 +270,14 @@ def test_errors_name_what_is_wrong_and_change_nothing(running, backends, client,
 
 
 def test_json_errors_are_documents_too(running):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     done = ctl.run("--json", "show", "backend", "web9")
     assert done.returncode == 1
     assert json.loads(done.stdout) == {"error": "no such backend web9", "status": 404}
 
 
 def test_shell_reads_commands_from_stdin(running):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     done = ctl.run(stdin="sh ba\nshow vpp ?\n--json show frontend www\nset backend web9 pause\nquit\nshow backends\n")
     assert done.returncode == 1  # the failed command's code
     assert "BACKEND" in done.stdout and "show vpp lb counters" in done.stdout
@@ -301,7 +303,7 @@ def test_agent_down_says_which_socket(tmp_path):
 
 
 def test_agent_stopped_mid_session(running):
-    ctl, proc, _ = running
+    ctl, proc, _unused = running
     assert ctl.json("show", "backends")
     assert proc.stop() == 0
     err = ctl.fails(3, "show", "backends")
@@ -330,7 +332,7 @@ class Terminal:
 
         deadline = time.monotonic() + timeout
         while text not in self.text():
-            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
+            ready, _unused, _unused = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
                 raise AssertionError(f"no {text!r} on the terminal within {timeout}s; saw {self.seen[-800:]!r}")
             try:
@@ -352,7 +354,7 @@ class Terminal:
 
 
 def test_interactive_shell_completes_names_and_keeps_history(running, backends, client, tmp_path):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     term = Terminal(ctl, str(tmp_path))
     try:
         term.expect("maglev> ")
@@ -379,9 +381,9 @@ def test_interactive_shell_completes_names_and_keeps_history(running, backends, 
 
 
 def test_piped_into_head_stops_quietly(running):
-    ctl, _, _ = running
+    ctl, _unused, _unused = running
     done = subprocess.run(
         f"{sys.executable} -m ansible_collections.maglev.vpp.agent.ctl watch events log level debug | head -n 2",
-        shell=True, env=ctl.env(), capture_output=True, text=True, timeout=30)
+        shell=True, env=ctl.env(), capture_output=True, text=True, timeout=30, check=False)
     assert len(done.stdout.splitlines()) == 2
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

@@ -35,7 +35,7 @@ def test_a_cancellation_that_meets_completion_ends_the_loop() -> None:
         await asyncio.sleep(0)  # the loop is waiting now
         wake.set()
         task.cancel()  # in the same step as the wake-up
-        done, _ = await asyncio.wait({task}, timeout=2)
+        done, _unused = await asyncio.wait({task}, timeout=2)
         return task in done and task.cancelled()
 
     assert asyncio.run(scenario())

@@ -46,5 +46,5 @@ def test_accepted(section, socket, group):
     ],
 )
 def test_rejected(section, message):
-    _, errors = parse_agent_settings(section)
+    _unused, errors = parse_agent_settings(section)
     assert len(errors) == 1 and message in errors[0], errors

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Dict, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set
 
 from ..plugins.module_utils.vpp_lb import agent_state, desired, model, weights
 from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
@@ -81,6 +81,7 @@ class Agent(DesiredSource):
         self._stopped = asyncio.Event()
         self._publish_handle: Optional[asyncio.TimerHandle] = None
         self._published_at = float("-inf")  # time.monotonic() of the last full publish
+        self._dirty_frontends: Optional[Set[str]] = set()  # views to rebuild at the next publish; None: all
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class Agent(DesiredSource):
         self._release_ready(affected)
         self.vpp.request_frontends(f for f in affected if self._is_released(f))
         self._timer_wake.set()
-        self._publish_soon()
+        self._publish_soon(affected)
 
     def _frontends_of(self, backend: str) -> List[str]:
         return [f.name for f in self.config.lb.frontends.values() if backend in f.backend_names()]
@@ -397,9 +398,13 @@ class Agent(DesiredSource):
 
     # -- desired state (for VppSync) -----------------------------------------------------------
 
-    def _health(self) -> Dict[str, str]:
-        states = {name: rt.health.state for name, rt in self.backends.items()}
-        return weights.backend_states(self.config.lb.backends, states)
+    def _health(self, names: Optional[List[str]] = None) -> Dict[str, str]:
+        """State per backend (all, or only ``names``) as the weights see it."""
+        backends = self.config.lb.backends
+        if names is not None:
+            backends = {n: backends[n] for n in names}
+        states = {name: self.backends[name].health.state for name in backends if name in self.backends}
+        return weights.backend_states(backends, states)
 
     def adjustments(self, now: Optional[float] = None) -> Dict[str, Dict[str, weights.MemberAdjustment]]:
         return self.inputs.adjustments(self.config.lb, time.time() if now is None else now)
@@ -416,20 +421,31 @@ class Agent(DesiredSource):
         fe = self.config.lb.frontends.get(name)
         if fe is None or not self._is_released(name):
             return None
-        adjustments = self.adjustments().get(name)
-        return desired.desired_vip(self.config.lb, fe, self._health(), adjustments)
+        # Only this frontend's members: after a transition the targeted sync stays O(frontend).
+        members = fe.backend_names()
+        adjustments = self.inputs.adjustments_of(fe, time.time())
+        return desired.desired_vip(self.config.lb, fe, self._health(members), adjustments)
 
     # -- publishing ----------------------------------------------------------------------------
 
-    def _changed(self) -> None:
-        self._publish_soon()
+    def _changed(self, frontends: Optional[Iterable[str]] = None) -> None:
+        """VppSync's callback: the LB state (of ``frontends``, or all), VPP info or counters changed."""
+        self._publish_soon(frontends)
 
     def publish_pending(self) -> None:
         """Publish now if a coalesced publish is waiting (a reader that must see its own action)."""
         if self._publish_handle is not None:
             self._publish()
 
-    def _publish_soon(self) -> None:
+    def _mark_dirty(self, frontends: Optional[Iterable[str]]) -> None:
+        if frontends is None:
+            self._dirty_frontends = None  # every view
+        elif self._dirty_frontends is not None:
+            self._dirty_frontends.update(frontends)
+
+    def _publish_soon(self, frontends: Optional[Iterable[str]] = None) -> None:
+        """Publish, at most once per PUBLISH_COALESCE; ``frontends``: whose views changed (None: all)."""
+        self._mark_dirty(frontends)
         if self._publish_handle is not None:
             return  # a publish at the end of this window is due already
         wait = self._published_at + PUBLISH_COALESCE - time.monotonic()
@@ -438,17 +454,30 @@ class Agent(DesiredSource):
         else:
             self._publish_handle = asyncio.get_running_loop().call_later(wait, self._publish)
 
-    def _publish(self) -> None:
+    def _publish(self, frontends: Optional[Iterable[str]] = None) -> None:
+        """Publish a new snapshot now, rebuilding the views of the frontends marked dirty.
+
+        A transition marks only its backend's frontends, so with many frontends a failover does
+        not rebuild them all; a reload, warm-up step or full sync marks every one (None).
+        """
         if self._publish_handle is not None:
             self._publish_handle.cancel()
             self._publish_handle = None
         self._published_at = time.monotonic()
-        states = self._health()
-        adjustments = self.adjustments()
+        self._mark_dirty(frontends)
+        dirty, self._dirty_frontends = self._dirty_frontends, set()
+        previous = self.snapshot.frontends if self.snapshot is not None else {}
+        if not previous:
+            dirty = None
+        now = time.time()
         lb_state = self.vpp.lb_state
-        frontends = {}
+        views = {}
         for fe in self.config.lb.frontends.values():
-            view = self._frontend_view(fe, states, adjustments.get(fe.name, {}), lb_state)
+            if dirty is not None and fe.name not in dirty and fe.name in previous:
+                views[fe.name] = previous[fe.name]
+                continue
+            members = fe.backend_names()
+            view = self._frontend_view(fe, self._health(members), self.inputs.adjustments_of(fe, now), lb_state)
             old = self.frontend_states.get(fe.name)
             if old != view.state:
                 if old is not None:
@@ -456,7 +485,7 @@ class Agent(DesiredSource):
                     self.events.publish({"type": "frontend", "frontend": fe.name, "from": old, "to": view.state,
                                          "at": time.time()})
                 self.frontend_states[fe.name] = view.state
-            frontends[fe.name] = view
+            views[fe.name] = view
         for name in list(self.frontend_states):
             if name not in self.config.lb.frontends:
                 del self.frontend_states[name]
@@ -465,7 +494,7 @@ class Agent(DesiredSource):
             started_at=self.started_at,
             warmup=self.warmup,
             backends=MappingProxyType({n: rt.health.snapshot() for n, rt in self.backends.items()}),
-            frontends=MappingProxyType(frontends),
+            frontends=MappingProxyType(views),
             vpp=self.vpp.info,
             lb_state=lb_state,
             counters=self.vpp.counters,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import weights
-from ..plugins.module_utils.vpp_lb.schema import LbConfig
+from ..plugins.module_utils.vpp_lb.schema import Frontend, LbConfig
 
 _OUT = (weights.DOWN, weights.PAUSED, weights.DISABLED)
 
@@ -80,17 +80,25 @@ class RuntimeInputs:
         """frontend -> backend -> MemberAdjustment, only for members with a runtime input."""
         result: Dict[str, Dict[str, weights.MemberAdjustment]] = {}
         for fe in config.frontends.values():
-            for name in fe.backend_names():
-                ramp = None
-                if fe.slow_start > 0 and name in self.ramp_since:
-                    ramp = weights.slow_start_fraction(now - self.ramp_since[name], fe.slow_start)
-                draining = (
-                    fe.drain_timeout > 0 and name in self.disabled_at
-                    and now - self.disabled_at[name] < fe.drain_timeout
-                )
-                adjust = weights.MemberAdjustment(self.overrides.get((fe.name, name)), ramp, draining)
-                if not adjust.is_neutral():
-                    result.setdefault(fe.name, {})[name] = adjust
+            members = self.adjustments_of(fe, now)
+            if members:
+                result[fe.name] = members
+        return result
+
+    def adjustments_of(self, fe: Frontend, now: float) -> Dict[str, weights.MemberAdjustment]:
+        """backend -> MemberAdjustment for one frontend, only members with a runtime input."""
+        result: Dict[str, weights.MemberAdjustment] = {}
+        for name in fe.backend_names():
+            ramp = None
+            if fe.slow_start > 0 and name in self.ramp_since:
+                ramp = weights.slow_start_fraction(now - self.ramp_since[name], fe.slow_start)
+            draining = (
+                fe.drain_timeout > 0 and name in self.disabled_at
+                and now - self.disabled_at[name] < fe.drain_timeout
+            )
+            adjust = weights.MemberAdjustment(self.overrides.get((fe.name, name)), ramp, draining)
+            if not adjust.is_neutral():
+                result[name] = adjust
         return result
 
     def due(self, config: LbConfig, now: float) -> Due:

@@ -77,10 +77,12 @@ class DesiredSource:
 
 
 class VppSync:
-    def __init__(self, settings: AgentSettings, source: DesiredSource, on_change: Callable[[], None]):
+    def __init__(self, settings: AgentSettings, source: DesiredSource, on_change: Callable[..., None]):
         self.settings = settings
         self.source = source
-        self.on_change = on_change  # called after the LB state, VPP info or counters changed
+        # Called after the LB state, VPP info or counters changed, with the frontends whose VIPs
+        # changed (no argument: maybe all; an empty tuple: none, only info or counters).
+        self.on_change = on_change
         self.info = VppInfo(api_socket=settings.vpp.api_socket)
         self.capabilities: Optional[Capabilities] = None
         self.lb_state: Optional[model.LbState] = None  # cached: last dump + accepted ops
@@ -272,16 +274,17 @@ class VppSync:
                 continue
             have = self.lb_state.vips.get(want.key)
             ops.extend(planner.plan_vip(want, have, as_weights=self.capabilities.as_weights))
-        await self._apply(ops, "vip", "transition: " + ", ".join(names))
+        await self._apply(ops, "vip", "transition: " + ", ".join(names), names)
 
     def _without_repeated_conf(self, ops: List[model.Op]) -> List[model.Op]:
         # VPP that cannot report its conf (LB API 1.1.0) would get it on every sync otherwise.
         return [op for op in ops if not (op.action == model.SET_CONF and op.conf == self._pushed_conf)]
 
-    async def _apply(self, ops: List[model.Op], scope: str, reason: str) -> None:
+    async def _apply(self, ops: List[model.Op], scope: str, reason: str, names: Optional[List[str]] = None) -> None:
         if not ops:
             logs.emit("debug", "vpp-lbsync-done", scope=scope, trigger=reason, ops=0)
-            self.on_change()
+            if names is None:
+                self.on_change()  # a full sync's fresh dump: bucket counts of every VIP
             return
         as_weights = self.capabilities.as_weights
         try:
@@ -303,7 +306,10 @@ class VppSync:
                 trigger=reason,
                 vip=str(op.vip) if op.vip else None, address=op.address, weight=op.weight, flush=op.flush,
             )
-        self.on_change()
+        if names is None:
+            self.on_change()
+        else:
+            self.on_change(names)
         logs.emit("debug", "vpp-lbsync-done", scope=scope, trigger=reason, ops=len(applied), failed=failure is not None)
         if failure is not None:
             self.sync_errors += 1
@@ -332,7 +338,7 @@ class VppSync:
                 continue
             if self.lb_state is not None:  # not disconnected meanwhile
                 self.counters = snapshot
-                self.on_change()
+                self.on_change(())  # counters only: no frontend view changed
 
     def _read_counters(self, client, stats, state: model.LbState) -> CountersSnapshot:
         """In the VPP thread: LB and FIB counters of every VIP with a known pool index."""

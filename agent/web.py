@@ -113,6 +113,7 @@ class WebServer:
     async def metrics(self, request: web.Request) -> web.Response:
         # The families are built on the loop (one consistent view); the text is written in a
         # thread, so a large scrape stalls the probes only for the first, shorter part.
+        self.agent.publish_pending()  # a change of the last few milliseconds is in the scrape
         families = list(self.registry.collect())
         text = await asyncio.get_running_loop().run_in_executor(None, encode_text, families)
         return web.Response(body=text.encode(), headers={"Content-Type": TEXT_CONTENT_TYPE})

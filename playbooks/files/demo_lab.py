@@ -226,7 +226,7 @@ def tail(path: str, lines: int = 20) -> str:
 
 def vpp_weights(lab: dict) -> Dict[str, Dict[str, int]]:
     """{VIP: {backend name: weight}} as VPP holds it."""
-    client, _ = core()
+    client = core()[0]
     names = {address: name for name, address in lab["backends"].items()}
     with client.VppLbClient(lab["api_socket"], name="maglev-demo") as vpp:
         state = vpp.dump()
@@ -261,7 +261,7 @@ def down(lab_dir: str, name: str) -> int:
 
 def traffic(lab_dir: str) -> int:
     lab = load(lab_dir)
-    client, _ = core()
+    client = core()[0]
     with client.VppLbClient(lab["api_socket"], name="maglev-demo") as vpp:
         for key in sorted(vpp.dump().vips, key=lambda k: k.sort_key()):
             target = key.prefix if key.is_all_port else (

@@ -97,8 +97,6 @@ def changed_tasks(run) -> list:
 @pytest.mark.slow
 def test_role_installs_the_agent_that_then_follows_backend_health(sim, tmp_path, loopback_backends, runner):
     backends = loopback_backends
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "run").mkdir()
     maglev_lb = config_for(sim, tmp_path, backends)
     del maglev_lb["agent"]  # the role writes the agent: section from its variables
     variables = role_vars(sim, tmp_path, maglev_lb)

@@ -101,12 +101,20 @@ def test_role_installs_the_agent_that_then_follows_backend_health(sim, tmp_path,
     del maglev_lb["agent"]  # the role writes the agent: section from its variables
     variables = role_vars(sim, tmp_path, maglev_lb)
 
+    # --check on a fresh host says what would change and changes nothing.
+    dry = runner.playbook([role_task(variables)], check=True)
+    assert dry.ok, dry.explain()
+    assert dry.changed_count > 0
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "etc").exists()
+
     first = runner.playbook([role_task(variables)], timeout=400)
     assert first.ok, first.explain()
     assert first.changed_count > 0
     again = runner.playbook([role_task(variables)])
     assert again.ok, again.explain()
     assert again.changed_count == 0, changed_tasks(again)
+    checked = runner.playbook([role_task(variables)], check=True)
+    assert checked.ok and checked.changed_count == 0, changed_tasks(checked)
 
     # The installed code is the collection's own agent/ and core, nothing else.
     code = tmp_path / "opt" / "maglev-agent" / "collection" / "ansible_collections" / "maglev" / "vpp"

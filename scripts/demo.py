@@ -1,120 +1,68 @@
-"""The README's main job on the embedded default: vppsim as the VPP.
+"""The README's main job: playbooks/demo.yml on this machine, with vppsim as the VPP.
 
-Starts vppsim, validates the sample `maglev_lb` state, plans and pushes it through the core's VPP
-client, shows that a second plan is empty, sends simulated traffic, prints the resulting LB state
-(from the API dumps, the CLI and the stats segment) and stops vppsim.
+Runs ansible-playbook (the checkout as the collection maglev.vpp) in a fresh lab directory;
+the playbook starts vppsim, three HTTP backends and the agent, and stops them at the end.
+Whatever happens, this script stops what the lab started and removes the directory, unless
+--keep is given (then it prints how to stop the lab).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
-
-import yaml
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import conftest  # noqa: E402
 
-conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (  # noqa: E402
-    desired,
-    planner,
-    schema,
-)
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient  # noqa: E402
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import address_sort_key  # noqa: E402
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.stats import LbStatsReader  # noqa: E402
-
-from vppsim import launcher  # noqa: E402
-
-DEFAULT_VARS = os.path.join(ROOT, "playbooks", "vars", "demo_maglev_lb.yml")
+BIN = os.path.dirname(sys.executable)
+LAB = os.path.join(ROOT, "playbooks", "files", "demo_lab.py")
 
 
-def pool_roles(config: schema.LbConfig) -> dict:
-    """(VIP, AS address) -> "pool p (active)" / "pool p (standby)": later pools wait for failover."""
-    roles = {}
-    for frontend in config.frontends.values():
-        for position, pool in enumerate(frontend.pools):
-            role = "active" if position == 0 else "standby"
-            for name in pool.members:
-                roles[(frontend.key, config.backends[name].address)] = f"pool {pool.name} ({role})"
-    return roles
-
-
-def show_state(client: VppLbClient, stats: LbStatsReader, roles: dict) -> None:
-    state = client.dump()
-    c = state.conf
-    print(f"lb_conf: ip4-src {c.ip4_src_address}  ip6-src {c.ip6_src_address}  "
-          f"buckets {c.sticky_buckets_per_core}  timeout {c.flow_timeout}s")
-    counters = stats.vip_counters({key: vip.index for key, vip in state.vips.items()})
-    routes = stats.route_counters({
-        key: idx for key in state.vips
-        if (idx := client.route_stats_index(key.prefix)) is not None
-    })
-    for key in sorted(state.vips, key=lambda k: k.sort_key()):
-        vip = state.vips[key]
-        s = vip.spec
-        print(f"VIP [{vip.index}] {key}  encap {s.encap}  table {s.new_flows_table_length}"
-              f"  src_ip_sticky {s.src_ip_sticky}")
-        ctr = counters[key]
-        pkts, octets = routes.get(key, (0, 0))
-        print(f"    counters: first {ctr['first_packets']}  existing {ctr['next_packets']}  "
-              f"untracked {ctr['untracked_packets']}  no-server {ctr['no_server_packets']}  "
-              f"route {pkts} pkts / {octets} bytes")
-        for address in sorted(vip.ases, key=address_sort_key):
-            a = vip.ases[address]
-            role = roles.get((key, address), "not declared")
-            share = f"{a.num_buckets / s.new_flows_table_length:.0%}" if a.num_buckets is not None else "?"
-            print(f"    AS {address:<16} weight {a.weight:>3}  buckets {a.num_buckets} ({share} of new flows)"
-                  f"  {role}")
+def ansible_env(lab_dir: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    home = os.path.join(lab_dir, "ansible")
+    os.makedirs(home, exist_ok=True)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=conftest.COLLECTIONS_DIR,
+        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False",
+        ANSIBLE_HOME=home,
+        ANSIBLE_LOCAL_TEMP=os.path.join(home, "tmp"),
+        ANSIBLE_REMOTE_TEMP=os.path.join(home, "tmp"),
+        ANSIBLE_STDOUT_CALLBACK="default",
+        ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
+        ANSIBLE_DISPLAY_SKIPPED_HOSTS="False",
+        ANSIBLE_LOCALHOST_WARNING="False",
+        ANSIBLE_RETRY_FILES_ENABLED="False",
+        ANSIBLE_NOCOLOR="1",
+        PATH=BIN + os.pathsep + env.get("PATH", ""),
+    )
+    return env
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vars", default=DEFAULT_VARS, help="YAML file with a maglev_lb variable")
+    parser.add_argument("--keep", action="store_true", help="leave the lab (vppsim, backends, agent) running")
     args = parser.parse_args()
-    with open(args.vars) as f:
-        maglev_lb = yaml.safe_load(f)["maglev_lb"]
-
-    config = schema.parse_config(maglev_lb)  # raises ConfigError listing every problem
-    want = desired.desired_state(config)  # no agent yet: every backend counts as up
-
-    with launcher.start() as sim:
-        print(f"vppsim pid {sim.pid}: API {sim.api_socket}, stats {sim.stats_socket}\n")
-        with VppLbClient(sim.api_socket) as client, LbStatsReader(sim.stats_socket) as stats:
-            caps = client.capabilities
-            source = "fetched from VPP itself (get_api_json)" if caps.api_from_vpp else "read from an API directory"
-            print(f"connected: {client.show_version()}, LB API {caps.lb_api_version}; "
-                  f"API message definitions {source}\n")
-            ops = planner.plan(want, client.dump())
-            print(f"plan: {len(ops)} operations")
-            for op in ops:
-                print("   ", op.describe())
-            client.apply(ops)
-            again = planner.plan(want, client.dump())
-            print(f"\nre-plan after apply: {len(again)} operations (idempotent)\n")
-
-            print("Simulated traffic. In each reply, `flows:` per AS counts the flows of this batch sent to it;\n"
-                  "`untracked` packets found their 4-entry sticky-table bucket full, so they were balanced\n"
-                  "without being remembered.\n")
-            for frontend in config.frontends.values():
-                key = frontend.key
-                target = key.prefix if key.is_all_port else (
-                    f"{key.prefix} protocol {'tcp' if key.protocol == 6 else 'udp'} port {key.port}")
-                print(f"sim traffic {target} flows 1000 packets 3")
-                print(client.cli(f"sim traffic {target} flows 1000 packets 3 seed 1"))
-            print("The LB state (counters summed over threads; `route` is the VIP's FIB counter). An AS of\n"
-                  "a standby pool has weight 0 and no buckets until every backend of the pools before it is down.")
-            show_state(client, stats, pool_roles(config))
-            print("\nshow lb vips verbose. Here `flows:` per AS is the sticky entries pointing at it now (with\n"
-                  "src_ip_sticky, the flows of one client share one entry). A VIP or AS that was deleted or\n"
-                  "recreated stays listed as `removed` until VPP's garbage collector frees it.")
-            print(client.cli("show lb vips verbose"))
-    print("vppsim stopped")
-    return 0
+    conftest.ensure_collection_link()
+    lab_dir = tempfile.mkdtemp(prefix="maglev-demo-", dir="/tmp")  # short: AF_UNIX paths <= 108 bytes
+    argv = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "playbooks", "inventory", "demo"),
+            os.path.join(ROOT, "playbooks", "demo.yml"), "-e", f"demo_dir={lab_dir}",
+            "-e", f"demo_keep={'true' if args.keep else 'false'}"]
+    print("$ " + " ".join(argv), flush=True)
+    try:
+        code = subprocess.call(argv, env=ansible_env(lab_dir), cwd=ROOT, stdin=subprocess.DEVNULL)
+    finally:
+        if not args.keep:
+            subprocess.call([sys.executable, LAB, "stop", lab_dir], stdout=subprocess.DEVNULL)
+            shutil.rmtree(lab_dir, ignore_errors=True)
+    if args.keep:
+        print(f"lab left running in {lab_dir}; stop it with: {sys.executable} {LAB} stop {lab_dir}")
+    return code
 
 
 if __name__ == "__main__":

@@ -7,9 +7,15 @@ bash scripts/setup.sh
 
 echo "== ruff"
 .venv/bin/ruff check .
+# ansible-lint and molecule find the checkout as the collection maglev.vpp through .build.
+lint_env=(env ANSIBLE_COLLECTIONS_PATH="$PWD/.build" PATH="$PWD/.venv/bin:$PATH")
+echo "== ansible-lint (production profile, offline)"
+"${lint_env[@]}" .venv/bin/ansible-lint roles playbooks extensions
 echo "== ansible-test sanity"
 bash scripts/ansible_test.sh sanity
 echo "== ansible-test units"
 bash scripts/ansible_test.sh units
+echo "== molecule (the role against this machine: converge, idempotence, verify)"
+(cd extensions && "${lint_env[@]}" ../.venv/bin/molecule test -s default)
 echo "== pytest"
 .venv/bin/python -m pytest -n 2 "$@"

@@ -1,0 +1,246 @@
+"""The role maglev.vpp.agent, run by real ansible-playbook on this host (``maglev_agent_service:
+none``: no systemd as PID 1 here), then the agent it installed, run through the installed
+``maglev-agent`` command against vppsim and real HTTP backends on loopback.
+
+The systemd unit the role writes is checked with ``systemd-analyze verify`` and
+``systemd-analyze security --offline=yes`` (both work without PID 1).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent"))
+from agentproc import AgentProcess, wait_for  # noqa: E402
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient  # noqa: E402
+from httpbackends import HttpBackend, free_port  # noqa: E402
+from test_agent_daemon import config_for, expect_weights  # noqa: E402
+
+ROLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "roles", "agent")
+SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze"
+
+
+class InstalledAgent(AgentProcess):
+    """The agent started through the command the role wrote (its venv, its copy of the code)."""
+
+    def __init__(self, command: str, config_path: str, workdir: str):
+        self.command = command
+        self.config_path = config_path
+        self.workdir = workdir
+        self.records, self.raw_lines = [], []
+        self._lock = threading.Lock()
+        self.proc = None
+
+    def start(self) -> InstalledAgent:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # only the wrapper's path
+        self.proc = subprocess.Popen(
+            [self.command, "--config", self.config_path], cwd=self.workdir, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_event("starting", timeout=30)
+        return self
+
+
+@pytest.fixture
+def loopback_backends():
+    base = f"127.{os.getpid() % 250 + 1}.{(os.getpid() // 250) % 250 + 1}"
+    port = free_port(f"{base}.21")
+    started = [HttpBackend(f"{base}.{i}", port).start() for i in (21, 22, 23)]
+    yield started
+    for backend in started:
+        backend.stop()
+
+
+def role_vars(sim, tmp_path, maglev_lb: dict) -> dict:
+    """The role's variables for a deployment under tmp_path, agent talking to ``sim``."""
+    return {
+        "maglev_lb": maglev_lb,
+        "maglev_agent_service": "none",
+        "maglev_agent_os_packages": [],
+        "maglev_agent_python": sys.executable,
+        "maglev_agent_venv": str(tmp_path / "opt" / "maglev-agent"),
+        "maglev_agent_wrapper": str(tmp_path / "bin" / "maglev-agent"),
+        "maglev_agent_config_dir": str(tmp_path / "etc" / "maglev-agent"),
+        "maglev_agent_api_socket": sim.api_socket,
+        "maglev_agent_stats_socket": sim.stats_socket,
+        "maglev_agent_state_file": str(tmp_path / "run" / "state.json"),
+        "maglev_agent_status_socket": str(tmp_path / "run" / "status.sock"),
+        "maglev_agent_metrics_listen": "",
+        "maglev_agent_log_level": "debug",
+        "maglev_agent_settings": {"warmup": {"min_delay": "0s", "max_delay": "0s"}, "stats_interval": "200ms"},
+    }
+
+
+def role_task(variables: dict, state: str = "present") -> dict:
+    return {
+        "name": "deploy the agent",
+        "ansible.builtin.import_role": {"name": "maglev.vpp.agent"},
+        "vars": dict(variables, maglev_agent_state=state),
+    }
+
+
+def changed_tasks(run) -> list:
+    return [t.name for t in run.tasks if t.changed]
+
+
+@pytest.mark.slow
+def test_role_installs_the_agent_that_then_follows_backend_health(sim, tmp_path, loopback_backends, runner):
+    backends = loopback_backends
+    maglev_lb = config_for(sim, tmp_path, backends)
+    del maglev_lb["agent"]  # the role writes the agent: section from its variables
+    variables = role_vars(sim, tmp_path, maglev_lb)
+
+    # --check on a fresh host says what would change and changes nothing.
+    dry = runner.playbook([role_task(variables)], check=True)
+    assert dry.ok, dry.explain()
+    assert dry.changed_count > 0
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "etc").exists()
+
+    first = runner.playbook([role_task(variables)], timeout=400)
+    assert first.ok, first.explain()
+    assert first.changed_count > 0
+    again = runner.playbook([role_task(variables)])
+    assert again.ok, again.explain()
+    assert again.changed_count == 0, changed_tasks(again)
+    checked = runner.playbook([role_task(variables)], check=True)
+    assert checked.ok and checked.changed_count == 0, changed_tasks(checked)
+
+    # The installed code is the collection's own agent/ and core, nothing else.
+    code = tmp_path / "opt" / "maglev-agent" / "collection" / "ansible_collections" / "maglev" / "vpp"
+    assert sorted(p.name for p in code.iterdir()) == ["agent", "plugins"]
+    assert (code / "plugins" / "module_utils" / "vpp_lb" / "schema.py").read_bytes() == (
+        open(os.path.join(ROLE_DIR, "..", "..", "plugins", "module_utils", "vpp_lb", "schema.py"), "rb").read())
+    assert not list(code.rglob("__pycache__"))
+
+    config_file = tmp_path / "etc" / "maglev-agent" / "config.yaml"
+    rendered = yaml.safe_load(config_file.read_text())
+    assert rendered["frontends"] == maglev_lb["frontends"]
+    assert rendered["agent"]["vpp"] == {"api_socket": sim.api_socket, "stats_socket": sim.stats_socket}
+    assert rendered["agent"]["warmup"] == {"min_delay": "0s", "max_delay": "0s"}
+
+    wrapper = str(tmp_path / "bin" / "maglev-agent")
+    agent = InstalledAgent(wrapper, str(config_file), str(tmp_path)).start()
+    try:
+        with VppLbClient(sim.api_socket) as client:
+            expect_weights(client, backends, 100, 100, 0)
+            state_file = tmp_path / "run" / "state.json"
+
+            def backend_states():
+                try:
+                    document = json.loads(state_file.read_text())
+                except (OSError, ValueError):
+                    return None
+                return {name: b["state"] for name, b in document["backends"].items()}
+
+            wait_for(lambda: backend_states() == {"web1": "up", "web2": "up", "web3": "up"}, 15, "state file")
+            # An outage of the whole primary pool fails over to the standby.
+            backends[0].stop()
+            backends[1].stop()
+            expect_weights(client, backends, 0, 0, 100)
+            wait_for(lambda: backend_states() == {"web1": "down", "web2": "down", "web3": "up"}, 15, "outage")
+
+            # A bad inventory fails on the host's --check and never replaces the live file.
+            live = config_file.read_bytes()
+            bad = copy.deepcopy(maglev_lb)
+            bad["frontends"]["www"]["pools"][0]["backends"]["nosuch"] = {}
+            refused = runner.playbook([role_task(role_vars(sim, tmp_path, bad))])
+            assert not refused.ok
+            failed = [t for t in refused.tasks if t.failed]
+            assert [t.name for t in failed] == ["maglev.vpp.agent : Render the agent config (validated on the host "
+                                                "before it replaces the live file)"], refused.explain()
+            assert "nosuch" in failed[0].msg + json.dumps(failed[0].result)
+            assert config_file.read_bytes() == live
+
+            # A good change replaces the file (config only: nothing else changes), the agent reloads it.
+            changed = copy.deepcopy(maglev_lb)
+            changed["frontends"]["www"]["pools"][1]["backends"]["web3"] = {"weight": 40}
+            update = runner.playbook([role_task(role_vars(sim, tmp_path, changed))])
+            assert update.ok, update.explain()
+            assert [re.sub(r"^maglev\.vpp\.agent : ", "", n) for n in changed_tasks(update)] == [
+                "Render the agent config (validated on the host before it replaces the live file)"]
+            agent.signal(1)  # SIGHUP: what the systemd unit's ExecReload sends
+            expect_weights(client, backends, 0, 0, 40)
+    finally:
+        assert agent.stop() == 0, agent.log_text()
+
+    removed = runner.playbook([role_task(variables, state="absent")])
+    assert removed.ok, removed.explain()
+    for path in ("opt/maglev-agent", "bin/maglev-agent", "etc/maglev-agent"):
+        assert not (tmp_path / path).exists(), path
+
+
+def render_unit(runner, tmp_path, **overrides) -> str:
+    """The role's unit template rendered with its defaults (plus ``overrides``)."""
+    out = tmp_path / f"unit-{len(list(tmp_path.glob('unit-*')))}"
+    out.mkdir()
+    wrapper = tmp_path / "maglev-agent"
+    wrapper.write_text("#!/bin/sh\nexit 0\n")
+    wrapper.chmod(0o755)
+    task_vars = dict({"maglev_agent_wrapper": str(wrapper)}, **overrides)
+    tasks = [
+        {"name": "role defaults", "ansible.builtin.include_vars": os.path.join(ROLE_DIR, "defaults", "main.yml")},
+        {"name": "role vars", "ansible.builtin.include_vars": os.path.join(ROLE_DIR, "vars", "main.yml")},
+        {"name": "render", "ansible.builtin.template": {
+            "src": os.path.join(ROLE_DIR, "templates", "maglev-agent.service.j2"),
+            "dest": str(out / "maglev-agent.service")}},
+    ]
+    # Extra vars: they win over include_vars, as inventory values win over role defaults.
+    extra = json.dumps(dict(task_vars, role_path=ROLE_DIR))
+    run = runner.playbook(tasks, extra_args=["-e", extra])
+    assert run.ok, run.explain()
+    return str(out / "maglev-agent.service")
+
+
+def directives(unit: str) -> dict:
+    values: dict = {}
+    for line in open(unit):
+        if "=" in line and not line.startswith("#"):
+            key, value = line.rstrip("\n").split("=", 1)
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def exposure(unit: str) -> float:
+    out = subprocess.run([SYSTEMD_ANALYZE, "security", "--offline=yes", unit],
+                         capture_output=True, text=True, check=False, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out.stdout + out.stderr)
+    assert match, out.stdout + out.stderr
+    return float(match.group(1))
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEMD_ANALYZE), reason="systemd-analyze is part of Debian's systemd")
+def test_unit_verifies_and_keeps_exposure_low(tmp_path, runner):
+    plain = render_unit(runner, tmp_path)
+    netns = render_unit(runner, tmp_path, maglev_agent_probe_netns="probes")
+    for unit in (plain, netns):
+        verify = subprocess.run([SYSTEMD_ANALYZE, "verify", unit], capture_output=True, text=True,
+                                check=False, timeout=60)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    d = directives(plain)
+    assert d["CapabilityBoundingSet"] == ["CAP_NET_RAW"] and d["AmbientCapabilities"] == ["CAP_NET_RAW"]
+    assert d["RestrictNamespaces"] == ["yes"]
+    for key, want in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
+                      ("PrivateTmp", "yes"), ("Restart", "on-failure"), ("User", "maglev-agent"),
+                      ("SupplementaryGroups", "vpp"), ("ExecReload", "/bin/kill -HUP $MAINPID")):
+        assert d[key] == [want], key
+    # The runtime directory holds the modules' default agent_state (/run/maglev-agent/state.json).
+    assert d["RuntimeDirectory"] == ["maglev-agent"]
+    with_ns = directives(netns)
+    assert with_ns["CapabilityBoundingSet"] == ["CAP_NET_RAW CAP_SYS_ADMIN"]
+    assert with_ns["RestrictNamespaces"] == ["net"]
+
+    # The score documented in the role README; CAP_SYS_ADMIN costs a little more.
+    assert exposure(plain) <= 1.5
+    assert exposure(plain) < exposure(netns) <= 2.5

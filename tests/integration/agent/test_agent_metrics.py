@@ -17,9 +17,12 @@ from agentproc import REPO_ROOT, wait_for
 from httpbackends import free_port
 from test_agent_daemon import config_for, expect_weights
 
+
 # The agent's interfaces read its own snapshot, the same on both LB API generations; the daemon,
 # netns and playbook tests cover both generations (see tests/integration/conftest.py).
-pytestmark = pytest.mark.parametrize("lb_api", ["1.2.0"], indirect=True, ids=["lb-api-1.2.0"])
+@pytest.fixture(params=["1.2.0"], ids=["lb-api-1.2.0"])
+def lb_api(request) -> str:
+    return request.param
 
 TRAFFIC = "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100"
 VIP_LABELS = 'prefix="192.0.2.1/32",protocol="tcp",port="80"'

@@ -17,9 +17,12 @@ from agentproc import wait_for
 from test_agent_daemon import expect_weights
 from test_agent_metrics import get, metrics_config
 
+
 # The agent's interfaces read its own snapshot, the same on both LB API generations; the daemon,
 # netns and playbook tests cover both generations (see tests/integration/conftest.py).
-pytestmark = pytest.mark.parametrize("lb_api", ["1.2.0"], indirect=True, ids=["lb-api-1.2.0"])
+@pytest.fixture(params=["1.2.0"], ids=["lb-api-1.2.0"])
+def lb_api(request) -> str:
+    return request.param
 
 PAGE_PROBE = """(() => {
   const text = (selector) => { const node = document.querySelector(selector); return node ? node.textContent : null; };

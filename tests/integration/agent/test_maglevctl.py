@@ -18,9 +18,12 @@ from agentproc import BUILD_DIR, wait_for
 from ansible_runner_helpers import lb_task
 from test_agent_daemon import VIP, as_weights, config_for, expect_weights, weights_in_vpp
 
+
 # The agent's interfaces read its own snapshot, the same on both LB API generations; the daemon,
 # netns and playbook tests cover both generations (see tests/integration/conftest.py).
-pytestmark = pytest.mark.parametrize("lb_api", ["1.2.0"], indirect=True, ids=["lb-api-1.2.0"])
+@pytest.fixture(params=["1.2.0"], ids=["lb-api-1.2.0"])
+def lb_api(request) -> str:
+    return request.param
 
 
 class Ctl:

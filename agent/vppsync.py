@@ -318,7 +318,10 @@ class VppSync:
                       else str(failure.failed))
             if is_retryable(failure.cause):
                 raise failure.cause
-            self.request_full("after a failed sync")
+            if scope == "vip":
+                self.request_full("after a failed sync")  # a fresh dump may show why
+            # A failed full sync is retried by the periodic one, not at once: VPP refusing the
+            # same op (a foreign VIP in the way, say) must not turn into a tight loop.
 
     # -- counters ------------------------------------------------------------------------------
 

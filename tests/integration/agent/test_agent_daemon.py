@@ -272,3 +272,16 @@ def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backend
     assert proc.count("vpp-lbsync") == writes, proc.events("vpp-lbsync")
     assert not (tmp_path / "state.json").exists()
     assert weights_in_vpp(client) == in_vpp(client, backends, 100, 100, 0)
+
+
+@pytest.mark.simulator
+def test_a_refused_write_is_repaired_by_the_full_sync_that_follows(sim, tmp_path, backends, client, agent):
+    proc = agent(config_for(sim, tmp_path, backends))
+    expect_weights(client, backends, 100, 100, 0)
+    message = "lb_as_set_weight" if client.capabilities.as_weights else "lb_add_del_as"
+    client.cli(f"sim fault error {message} -7 count 1")  # VPP refuses the next such request once
+    backends[0].stop()
+    failed = proc.wait_event("vpp-lbsync-error", scope="vip")
+    assert failed["applied"] == 0
+    proc.wait_event("vpp-lbsync-done", trigger="after a failed sync")
+    expect_weights(client, backends, 0, 100, 0)

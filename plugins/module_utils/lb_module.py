@@ -107,14 +107,18 @@ def fail_invalid(module, problems: List[str], what: str = "invalid module argume
          errors=problems)
 
 
-def parse_config(module, raw: Any, extra_problems: Optional[List[str]] = None) -> schema.LbConfig:
+def parse_config(
+    module, raw: Any, extra_problems: Optional[List[str]] = None, partial_conf: bool = False
+) -> schema.LbConfig:
     """The typed config, or a failed task listing every problem of ``raw`` with its path.
 
     ``extra_problems`` (e.g. bad connection options) are reported in the same failure, so one
     run shows everything that is wrong.
     """
     what = "invalid config (a maglev_lb object)" if not extra_problems else "invalid input"
-    return parse_document(module, {} if raw is None else raw, extra_problems=extra_problems, what=what)
+    return parse_document(
+        module, {} if raw is None else raw, extra_problems=extra_problems, what=what, partial_conf=partial_conf
+    )
 
 
 def parse_document(
@@ -123,6 +127,7 @@ def parse_document(
     rename: Optional[Callable[[str], str]] = None,
     extra_problems: Optional[List[str]] = None,
     what: str = "invalid module arguments",
+    partial_conf: bool = False,
 ) -> schema.LbConfig:
     """``document`` (a maglev_lb object) through the one validator, or a failed task.
 
@@ -134,7 +139,7 @@ def parse_document(
     config = None
     warnings: List[str] = []
     try:
-        config, warnings = schema.parse_config_with_warnings(document)
+        config, warnings = schema.parse_config_with_warnings(document, partial_conf=partial_conf)
     except schema.ConfigError as exc:
         problems.extend(rename(error) if rename else error for error in exc.errors)
     if problems:

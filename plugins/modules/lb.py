@@ -750,7 +750,9 @@ def run_module():
         module.exit_json(**result)
 
     # Every other state validates the whole input before VPP is contacted.
-    config = lb_module.parse_config(module, module.params["config"], problems)
+    # merged: conf keys left out keep VPP's values; the merged conf is checked against the VIPs
+    # before anything is sent (compose.source_address_problems).
+    config = lb_module.parse_config(module, module.params["config"], problems, partial_conf=state == "merged")
 
     if state == "rendered":
         want = desired.desired_state(config, None)

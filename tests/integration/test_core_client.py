@@ -169,6 +169,9 @@ def test_restart_fault_disconnects_and_reconnect_sees_empty_state(vppsim, client
     assert not client.alive  # a failed call left the session marked dead
     client.disconnect()
     assert client.capabilities is None and client.fileno() == -1
+    for call in (lambda: client.apply(scenario_a_ops()), client.dump):  # retryable, not AttributeError
+        with pytest.raises(VppDisconnectedError):
+            call()
     client.reconnect()
     assert client.alive and client.fileno() >= 0
     assert client.ping() != pid

@@ -59,6 +59,27 @@ def test_merged_partial_conf_keeps_the_live_gre6_source(sim, runner):
     assert result["after"]["conf"]["ip6_src_address"] == "2001:db8::fe"
 
 
+def _timeout_only() -> dict:
+    config = _one_gre4_frontend()
+    config["conf"] = {"flow_timeout": 60}
+    return config
+
+
+def test_merged_conf_without_the_gre_source_uses_the_live_one(sim, runner):
+    vpp_cli(sim, "lb conf ip4-src-address 10.255.0.1")  # VPP already tunnels from a real source
+    run = runner.playbook([lb_task(sim, _timeout_only(), state="merged")])
+    assert run.ok, run.explain()
+    assert snapshot(sim).summary["conf"][0] == "10.255.0.1"
+
+
+def test_merged_conf_without_any_gre_source_is_refused(sim, runner):
+    # A fresh VPP has only the placeholder source: the gre4 VIP would tunnel from 255.255.255.255.
+    run = runner.playbook([ignoring_errors(lb_task(sim, _timeout_only(), state="merged"))])
+    result = run.only()
+    assert result.failed and "gre4 needs an IPv4 source address" in result.msg, result.result
+    assert snapshot(sim).state.vips == {}
+
+
 def test_replaced_partial_conf_that_would_strand_a_live_gre6_vip_is_refused(sim, runner):
     vpp_cli(sim, *BASE_CLI)
     before = snapshot(sim)

@@ -233,6 +233,13 @@ class VppLbClient:
             raise VppDisconnectedError(f"not connected to VPP at {self.api_socket}")
         return self._session
 
+    def _require_capabilities(self) -> Capabilities:
+        """What the connected VPP offers; VppDisconnectedError (retryable) once disconnected."""
+        capabilities = self.capabilities
+        if capabilities is None or self._session is None:
+            raise VppDisconnectedError(f"not connected to VPP at {self.api_socket}")
+        return capabilities
+
     def _call(self, message: str, operation: str = "", check: bool = True, **fields):
         with self._lock:
             session = self._require_session()
@@ -276,7 +283,7 @@ class VppLbClient:
     # -- state ------------------------------------------------------------------------------
 
     def dump_conf(self) -> LbConf:
-        if self.capabilities.conf_get:
+        if self._require_capabilities().conf_get:
             r = self._call("lb_conf_get")
             return LbConf(
                 ip4_src_address=str(r.ip4_src_address),
@@ -329,6 +336,7 @@ class VppLbClient:
         converges from there). The requests go out back to back on one connection, which keeps
         a large push close to the cost of a bare vpp_papi loop.
         """
+        self._require_capabilities()  # each op's message depends on the LB API generation
         ops = list(ops)
         requests, refused = [], None
         for op in ops:
@@ -359,6 +367,7 @@ class VppLbClient:
 
     def execute(self, op: Op) -> None:
         """Execute one op; raises VppRetvalError if VPP refuses it."""
+        self._require_capabilities()
         message, fields = self._request_for(op)
         reply = self._call(message, self.describe(op), check=False, **fields)
         if reply.retval != 0:

@@ -209,12 +209,14 @@ def parse_config(maglev_lb: Any) -> LbConfig:
     return parse_config_with_warnings(maglev_lb)[0]
 
 
-def parse_config_with_warnings(maglev_lb: Any) -> Tuple[LbConfig, List[str]]:
+def parse_config_with_warnings(maglev_lb: Any, *, partial_conf: bool = False) -> Tuple[LbConfig, List[str]]:
     """Typed configuration and its warnings (valid, but probably not meant), or ConfigError.
 
     Warnings have the form of errors (``backends.web3: defined but used by no frontend``).
+    ``partial_conf``: conf keys left out keep VPP's live values (the lb module's merged), so a
+    GRE frontend does not require its source address here; the module checks the merged conf.
     """
-    parser = _Parser()
+    parser = _Parser(require_conf_sources=not partial_conf)
     config, errors = parser.parse(maglev_lb)
     if errors:
         raise ConfigError(errors)
@@ -302,7 +304,8 @@ def _reference_hint(name: str, defined: Iterable[str], kind: str) -> str:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, require_conf_sources: bool = True) -> None:
+        self.require_conf_sources = require_conf_sources
         self.errors: List[str] = []
         self.warnings: List[str] = []
 
@@ -502,7 +505,8 @@ class _Parser:
         self.check_vip_conflicts(frontends)
         self.check_unused_backends(backends_raw, frontends_raw, frontends)
         if conf_given:
-            self.check_conf_sources(top.get("conf"), frontends)
+            if self.require_conf_sources:
+                self.check_conf_sources(top.get("conf"), frontends)
 
         config = LbConfig(conf=conf, healthchecks=healthchecks, backends=backends, frontends=frontends)
         return config, self.errors

@@ -24,6 +24,7 @@ from test_agent_daemon import config_for, expect_weights
 def lb_api(request) -> str:
     return request.param
 
+
 TRAFFIC = "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100"
 VIP_LABELS = 'prefix="192.0.2.1/32",protocol="tcp",port="80"'
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")

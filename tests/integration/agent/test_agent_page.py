@@ -24,6 +24,7 @@ from test_agent_metrics import get, metrics_config
 def lb_api(request) -> str:
     return request.param
 
+
 PAGE_PROBE = """(() => {
   const text = (selector) => { const node = document.querySelector(selector); return node ? node.textContent : null; };
   return {

@@ -435,7 +435,7 @@ class Agent(DesiredSource):
     def publish_pending(self) -> None:
         """Publish now if a coalesced publish is waiting (a reader that must see its own action)."""
         if self._publish_handle is not None:
-            self._publish()
+            self._publish(everything=False)
 
     def _mark_dirty(self, frontends: Optional[Iterable[str]]) -> None:
         if frontends is None:
@@ -450,21 +450,23 @@ class Agent(DesiredSource):
             return  # a publish at the end of this window is due already
         wait = self._published_at + PUBLISH_COALESCE - time.monotonic()
         if wait <= 0:
-            self._publish()
+            self._publish(everything=False)
         else:
-            self._publish_handle = asyncio.get_running_loop().call_later(wait, self._publish)
+            self._publish_handle = asyncio.get_running_loop().call_later(wait, self._publish, False)
 
-    def _publish(self, frontends: Optional[Iterable[str]] = None) -> None:
-        """Publish a new snapshot now, rebuilding the views of the frontends marked dirty.
+    def _publish(self, everything: bool = True) -> None:
+        """Publish a new snapshot now: every frontend view rebuilt, or only the dirty ones.
 
-        A transition marks only its backend's frontends, so with many frontends a failover does
-        not rebuild them all; a reload, warm-up step or full sync marks every one (None).
+        A transition marks only its backend's frontends (_publish_soon), so with many frontends
+        a failover does not rebuild them all; a reload, warm-up step, operator action or full
+        sync rebuilds every one.
         """
         if self._publish_handle is not None:
             self._publish_handle.cancel()
             self._publish_handle = None
         self._published_at = time.monotonic()
-        self._mark_dirty(frontends)
+        if everything:
+            self._mark_dirty(None)
         dirty, self._dirty_frontends = self._dirty_frontends, set()
         previous = self.snapshot.frontends if self.snapshot is not None else {}
         if not previous:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Optional, Tuple
+from typing import Any, Awaitable, Iterable, Optional, Tuple
+
+from . import logs
+
+STOP_TIMEOUT = 5.0  # seconds a shutdown step may take before it is reported and abandoned
 
 
 async def within(awaitable: Awaitable[Any], timeout: Optional[float]) -> Tuple[bool, Any]:
@@ -24,3 +28,14 @@ async def within(awaitable: Awaitable[Any], timeout: Optional[float]) -> Tuple[b
         return True, task.result()
     task.cancel()
     return False, None
+
+
+async def bounded_wait(tasks: Iterable[Optional[asyncio.Task]], what: str) -> None:
+    """Wait for cancelled tasks to end; name (and leave) those still running after STOP_TIMEOUT."""
+    tasks = [t for t in tasks if t is not None]
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+    for task in pending:
+        frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack()]
+        logs.emit("error", "stop-timeout", what=what, task=task.get_name(), stack=frames)

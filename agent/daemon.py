@@ -27,7 +27,7 @@ from ..plugins.module_utils.vpp_lb import agent_state, desired, model, weights
 from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
 from . import health as health_mod
 from . import logs, probes
-from .aiotools import within
+from .aiotools import bounded_wait, within
 from .config import AgentConfig, ConfigFileError, load_config
 from .counters import AgentCounters
 from .events import EventBus
@@ -115,7 +115,7 @@ class Agent(DesiredSource):
             task.cancel()
         if self._publish_handle is not None:
             self._publish_handle.cancel()
-        await _bounded_wait(tasks, "probes and timers")
+        await bounded_wait(tasks, "probes and timers")
         await self.vpp.stop()
         if self.netns is not None:
             self.netns.close()
@@ -584,20 +584,6 @@ class Agent(DesiredSource):
             # As vpp-maglev: probes that cannot reach their namespace mark the backends down.
             self.netns_error = f"cannot enter network namespace {name}: {exc}"
             logs.emit("error", "netns-failed", netns=name, reason=str(exc))
-
-
-STOP_TIMEOUT = 5.0  # seconds each shutdown step may take before it is reported and abandoned
-
-
-async def _bounded_wait(tasks, what: str) -> None:
-    """Wait for cancelled tasks to end; name (and leave) the ones that do not within STOP_TIMEOUT."""
-    tasks = [t for t in tasks if t is not None]
-    if not tasks:
-        return
-    _done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-    for task in pending:
-        frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack()]
-        logs.emit("error", "stop-timeout", what=what, task=task.get_name(), stack=frames)
 
 
 def _cancel(rt: BackendRuntime) -> None:

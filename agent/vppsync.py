@@ -28,6 +28,7 @@ from ..plugins.module_utils.vpp_lb import livestate, model, planner
 from ..plugins.module_utils.vpp_lb.client import Capabilities, is_retryable
 from ..plugins.module_utils.vpp_lb.errors import ApplyError, VppError
 from . import logs, vppconn
+from .aiotools import bounded_wait
 from .config import AgentSettings
 
 RETRY_INTERVAL = 5.0
@@ -132,10 +133,7 @@ class VppSync:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            _done, pending = await asyncio.wait({self._task}, timeout=5.0)
-            for task in pending:
-                frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack()]
-                logs.emit("error", "stop-timeout", what="vpp", task=task.get_name(), stack=frames)
+            await bounded_wait([self._task], "vpp")
         if self._worker is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._worker.stop)
             self._worker = None

@@ -70,11 +70,13 @@ from typing import TYPE_CHECKING
 from vppsim.lb import (
     AS_FLAG_USED,
     COUNTER_NEXT,
+    CRASH_ALL_PORT_NAT_AS,
     ENCAP_GRE4,
     ENCAP_GRE6,
     ENCAP_L3DSR,
     ENCAP_NAT4,
     ENCAP_NAT6,
+    RV_INVALID_ARGUMENT,
     RV_NO_SUCH_ENTRY,
     RV_OK,
     RV_VALUE_EXIST,
@@ -473,11 +475,18 @@ def _lb_as(p: LbPlugin, inp: _Input, out: list[str]) -> None:
                 if rv:
                     raise _CliError(f"lb_vip_set_as_weight error {rv}")
         elif rv:
-            raise _CliError(f"lb_vip_add_ass error {rv}")
+            raise _CliError(_add_ass_error(vip, rv))
     else:
         rv = p.add_ass(vip, addresses, 100, flush)
         if rv:
-            raise _CliError(f"lb_vip_add_ass error {rv}")
+            raise _CliError(_add_ass_error(vip, rv))
+
+
+def _add_ass_error(vip, rv: int) -> str:
+    """The error text of a refused AS add; a refused crash trigger says so."""
+    if rv == RV_INVALID_ARGUMENT and vip.type in (VIP_IP4_NAT4, VIP_IP6_NAT6) and vip.port == 0:
+        return f"lb_vip_add_ass error {rv}: {CRASH_ALL_PORT_NAT_AS}"
+    return f"lb_vip_add_ass error {rv}"
 
 
 def _lb_flush_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:

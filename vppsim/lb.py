@@ -33,6 +33,9 @@ Deliberate deviations from VPP (each would crash or corrupt real VPP, or is not 
 * An API prefix length beyond the family's maximum (IPv4 sent as ``96+len`` to a 1.2.0 VPP, which
   adds 96 itself) is undefined behaviour in VPP; the simulator answers -73 on add and -6 on
   lookups.
+* Adding any AS to an all-port NAT4/NAT6 VIP makes VPP SIGSEGV (``dpo_stack`` from
+  ``lb_vip_add_ass``); the simulator refuses it with -73 (INVALID_ARGUMENT) and says why on
+  stderr (API) or in the CLI's error text (:data:`CRASH_ALL_PORT_NAT_AS`).
 * ``lb_flush_vip`` on a VIP that does not exist flushes nothing (VPP flushes against an
   uninitialised index); it still returns 0.
 * Sticky bucket count 0 (accepted by ``lb_conf``) makes VPP index out of bounds on the next LB
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import sys
 import threading
 import time
 from bisect import insort
@@ -508,6 +512,16 @@ class GcResult:
     freed_vips: list[tuple[int, str]]  # (vip index, prefix text)
 
 
+CRASH_ALL_PORT_NAT_AS = ("refused: adding an AS to an all-port NAT VIP crashes real VPP (SIGSEGV in dpo_stack"
+                         " from lb_vip_add_ass); vppsim refuses it with -73 instead")
+
+
+def _crash_refused(what: str) -> None:
+    """Say on stderr (the API has no error text) that a real-VPP crash trigger was refused."""
+    sys.stderr.write(f"vppsim: {what}\n")
+    sys.stderr.flush()
+
+
 class SimError(Exception):
     """A simulator-only command could not run; the message is the CLI error text."""
 
@@ -918,6 +932,9 @@ class LbPlugin:
                 if addr in addresses[:n]:
                     continue  # duplicate: the earlier occurrence is added
                 to_add.append(addr)
+            if vip.type in _NAT_TYPES and vip.port == 0:
+                _crash_refused(CRASH_ALL_PORT_NAT_AS)
+                return RV_INVALID_ARGUMENT
             for ai in to_update:
                 a = self._ass[ai]
                 assert a is not None

@@ -15,7 +15,7 @@ import dataclasses
 import os
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (
     agent_state,
     blast,
@@ -25,6 +25,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (
     model,
     papi_session,
     planner,
+    redact,
     schema,
     unix_socket,
 )
@@ -41,6 +42,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.errors import (
     VppDisconnectedError,
     VppError,
     VppRetvalError,
+    VppTimeoutError,
 )
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.stats import LbStatsReader
 
@@ -61,6 +63,22 @@ AGENT_ARGUMENT_SPEC = dict(
     agent_state=dict(type="path", default=DEFAULT_AGENT_STATE),
     agent_state_max_age=dict(type="float", default=DEFAULT_AGENT_STATE_MAX_AGE),
 )
+
+
+class ConfigModule(AnsibleModule):
+    """An AnsibleModule whose ``config`` option may hold secrets (health check credentials):
+    their values are masked, as ``no_log`` masks an option, in the syslog/journal line that
+    AnsibleModule writes, in ``invocation.module_args`` and in every result and message. (``no_log``
+    on ``config`` itself would mask every address and name of the result too.)"""
+
+    def _log_invocation(self) -> None:
+        # Runs inside AnsibleModule.__init__, before the arguments are logged.
+        self.no_log_values.update(redact.secret_values(self.params.get("config")))
+        super()._log_invocation()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.no_log_values.update(redact.secret_values(self.params.get("config")))
 
 
 def argument_spec(*, stats: bool = False, agent: bool = False, **options: dict) -> dict:
@@ -172,7 +190,7 @@ def parse_running_config(module, text: str) -> Dict[str, Any]:
     """``show lb vips verbose`` text as a maglev_lb object (no VPP needed)."""
     try:
         state = facts.state_from_parsed(cli_parser.parse_vips_verbose(text))
-    except cli_parser.CliParseError as exc:
+    except ValueError as exc:  # CliParseError, or values no VPP prints (e.g. an impossible VIP)
         fail_invalid(module, [f"running_config: {exc}"], "running_config is not `show lb vips verbose` output")
     return render_facts(module, state)
 
@@ -363,6 +381,20 @@ def recreate_warnings(want: model.LbState, actual: model.LbState, check_mode: bo
     return warnings
 
 
+def warn_dropped_ases(module, want: model.LbState, actual: model.LbState) -> None:
+    """Warn about live ASes a recreate drops because their family does not fit the new encap."""
+    for key, addresses in compose.dropped_ases(want, actual).items():
+        vip = want.vips[key]
+        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
+        family = model.ENCAP_AS_FAMILY[vip.spec.encap]
+        verb = "would drop" if module.check_mode else "drops"
+        module.warn(
+            f"{label} {verb} AS{'es' if len(addresses) > 1 else ''} {', '.join(addresses)}: encap"
+            f" {vip.spec.encap} takes IPv{family} ASes only, so the recreate cannot add"
+            f" {'them' if len(addresses) > 1 else 'it'} back (declare ASes of the new family)"
+        )
+
+
 def blast_text(report: List[Dict[str, Any]]) -> str:
     """The blast radius as text for --diff: per changed VIP its summary and each AS's share."""
     lines = ["blast radius: share of each VIP's new flows per AS, before -> after"]
@@ -415,6 +447,7 @@ def converge(
     result: Dict[str, Any],
     view: Optional[Callable[[model.LbState], Any]] = None,
     conflict_hint: str = "remove that VIP first, or use state overridden to make VPP hold exactly the declared VIPs",
+    push_unreadable_conf: bool = False,
 ) -> Dict[str, Any]:
     """Plan ``want`` against ``actual``; apply unless in check mode (or ``client`` is None).
 
@@ -427,7 +460,12 @@ def converge(
     view = view or state_result
     if as_weights is None:
         as_weights = client.capabilities.as_weights if client is not None else True
-    ops = planner.plan(want, actual, prune_vips=prune_vips, as_weights=as_weights)
+    ops = planner.plan(want, actual, prune_vips=prune_vips, as_weights=as_weights,
+                       push_unreadable_conf=push_unreadable_conf)
+    if push_unreadable_conf:
+        for name in compose.unreadable_conf(want.conf, actual.conf):
+            module.warn(f"this VPP (LB API 1.1.0) cannot report conf {name}: the given value is sent on"
+                        " every run and cannot be verified (leave it out to keep VPP's value)")
     commands = [op.describe(as_weights) for op in ops]
     before = view(compose.named_like(actual, want))
     after = before
@@ -468,6 +506,11 @@ def converge(
         refuse(module, client, result,
                "this change would leave GRE VIPs without a tunnel source address, so nothing was applied: "
                + "; ".join(sources), errors=sources)
+    # Checked on what will be sent (declared merged with live), whichever module built it.
+    crashes = planner.crash_triggers(want, ops)
+    if crashes:
+        refuse(module, client, result,
+               "this change would crash VPP, so nothing was applied: " + "; ".join(crashes), errors=crashes)
 
     for warning in recreate_warnings(want, actual, module.check_mode or client is None):
         module.warn(warning)
@@ -484,13 +527,19 @@ def converge(
         if isinstance(cause, VppRetvalError):
             extra.update(vpp_retval=cause.retval, vpp_error=cause.error_name)
             what = f"VPP refused `{failed}`: {cause.message} returned {cause.retval} ({cause.error_name})"
+        elif isinstance(cause, VppTimeoutError):
+            # VPP may have applied it and not answered yet: neither "applied" nor "not applied".
+            extra.update(commands_unknown=[failed])
+            what = (f"no answer from VPP at {client.api_socket} to `{failed}` within {client.timeout}s, so"
+                    " whether VPP applied it is unknown (see commands_unknown)")
         elif isinstance(cause, VppDisconnectedError):
             what = f"lost the connection to VPP at {client.api_socket} at `{failed}`: {cause} (did VPP restart?)"
         else:
             what = f"`{failed}` failed: {cause}"
         client.disconnect()
         result.pop("diff", None)
-        result.update(changed=bool(applied), after=None)
+        # An unknown outcome may be a change: reporting "unchanged" could hide one.
+        result.update(changed=bool(applied) or isinstance(cause, VppTimeoutError), after=None)
         fail(
             module,
             f"{what}; {len(applied)} of {len(ops)} operation(s) were applied before it"

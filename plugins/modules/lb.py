@@ -504,6 +504,13 @@ commands_applied:
   type: list
   elements: str
   sample: ["lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024"]
+commands_unknown:
+  description:
+    - The command VPP did not answer in time (O(timeout)); whether VPP applied it is unknown, so the
+      task reports a change. The next run reads VPP's state and converges.
+  returned: when VPP did not answer a change in time
+  type: list
+  elements: str
 failed_command:
   description: The command VPP refused, or during which the connection broke.
   returned: when applying failed midway
@@ -693,9 +700,8 @@ conflicts:
   sample: ["cannot add VIP 192.0.2.1/32 tcp/80: VPP already has VIP 192.0.2.1/32 on that prefix"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import compose, desired
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import compose, desired, schema
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import gc_paused
 
 STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered", "parsed")
@@ -709,7 +715,7 @@ def main():
 
 
 def run_module():
-    module = AnsibleModule(
+    module = lb_module.ConfigModule(  # masks the credentials of config's health checks
         argument_spec=lb_module.argument_spec(
             agent=True,
             config=dict(type="dict"),
@@ -752,7 +758,9 @@ def run_module():
     # Every other state validates the whole input before VPP is contacted.
     # merged: conf keys left out keep VPP's values; the merged conf is checked against the VIPs
     # before anything is sent (compose.source_address_problems).
-    config = lb_module.parse_config(module, module.params["config"], problems, partial_conf=state == "merged")
+    # deleted never touches the conf, so it takes a partial one as merged does.
+    config = lb_module.parse_config(module, module.params["config"], problems,
+                                    partial_conf=state in ("merged", "deleted"))
 
     if state == "rendered":
         want = desired.desired_state(config, None)
@@ -784,11 +792,17 @@ def run_module():
     client = lb_module.connect(module, result)
     result["capabilities"] = lb_module.capabilities_result(client)
     actual = lb_module.dump(module, client, result)
+    raw = schema.without_nulls(module.params["config"])  # null means "not given"
     if state == "merged":
-        want = merge_live(want, actual, config, module.params["config"])
+        want = merge_live(want, actual, config, raw)
         warn_kept_ases(module, want, actual)
+        lb_module.warn_dropped_ases(module, want, actual)
         want = compose.merge_kept_ases(want, actual)
-    lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
+    elif want.conf is not None:
+        given_conf = set(schema.without_nulls(raw.get("conf") or {}))
+        want.conf = compose.merge_live_conf(want.conf, given_conf, actual.conf, keep_live=False)
+    lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result,
+                       push_unreadable_conf=True)
     client.disconnect()
     module.exit_json(**result)
 
@@ -796,10 +810,11 @@ def run_module():
 def merge_live(want, actual, config, raw):
     """`merged`: conf keys and frontend settings that the config leaves out keep VPP's live values."""
     frontends = raw.get("frontends") or {}
-    given = {frontend.key: set(frontends.get(name) or ()) for name, frontend in config.frontends.items()}
+    given = {frontend.key: set(schema.without_nulls(frontends.get(name) or {}))
+             for name, frontend in config.frontends.items()}
     want = compose.merge_live_settings(want, actual, given)
     if want.conf is not None:
-        want.conf = compose.merge_live_conf(want.conf, set(raw.get("conf") or ()), actual.conf)
+        want.conf = compose.merge_live_conf(want.conf, set(schema.without_nulls(raw.get("conf") or {})), actual.conf)
     return want
 
 

@@ -51,8 +51,9 @@ attributes:
 notes:
   - >-
     On VPP releases up to 26.06 (LB API 1.1.0) VPP cannot report C(sticky_buckets_per_core) and
-    C(flow_timeout). There a change to only those two is not detected, and when one of them is
-    left out the module sends its default (1024 buckets, 40 s) and warns.
+    C(flow_timeout). There the ones left out are sent as "keep" (0xffffffff, which VPP ignores), so
+    VPP keeps its values; one that is given is sent on every run (it cannot be verified, so the task
+    reports a change) and the task warns.
 seealso:
   - module: maglev.vpp.lb
 """
@@ -116,7 +117,7 @@ import dataclasses
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model, schema
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import compose, model, schema
 
 
 def _conf_only(state: model.LbState):
@@ -144,19 +145,11 @@ def main():
     result = dict(changed=False)
     client = lb_module.connect(module)
     actual = lb_module.dump_conf(module, client)
-    values = dataclasses.asdict(actual)
-    for key in given:
-        values[key] = getattr(config.conf, key)  # canonical (e.g. a compressed IPv6 address)
-    defaults = model.LbConf()
-    unknown = [key for key, value in values.items() if value is None]
-    for key in unknown:
-        values[key] = getattr(defaults, key)
-    want = model.LbState(conf=model.LbConf(**values))
-    lb_module.converge(module, client, want, model.LbState(conf=actual), result=result, view=_conf_only)
+    # Left-out options keep VPP's values; one VPP cannot report (None) is sent as "keep".
+    want = model.LbState(conf=compose.merge_live_conf(config.conf, set(given), actual))
+    lb_module.converge(module, client, want, model.LbState(conf=actual), result=result, view=_conf_only,
+                       push_unreadable_conf=True)
     client.disconnect()
-    if unknown and result["changed"]:
-        module.warn(f"this VPP cannot report {', '.join(unknown)}, so the change sets the default"
-                    f" ({', '.join(f'{key} {getattr(defaults, key)}' for key in unknown)})")
     module.exit_json(**result)
 
 

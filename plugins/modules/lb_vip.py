@@ -12,6 +12,8 @@ description:
   - Makes one VIP of VPP's lb plugin present with the given settings, or absent.
   - VPP identifies a VIP by O(prefix), O(protocol) and O(port); give both O(protocol) and O(port)
     for a per-port VIP, neither for an all-port VIP.
+  - B(Ensure present.) Options left out keep the live VIP's settings, so a task that names only
+    the VIP never recreates it; only a setting that is given and differs recreates it.
   - The VIP's application servers are not managed here (see M(maglev.vpp.lb_as) and
     M(maglev.vpp.lb)); a present VIP keeps the ones it has.
   - B(Recreates.) VPP cannot change O(encap), O(src_ip_sticky), O(new_flows_table_length),
@@ -45,19 +47,21 @@ options:
     description:
       - How packets reach the application servers; the servers' address family follows it
         (C(gre4), C(l3dsr), C(nat4) - IPv4; C(gre6), C(nat6) - IPv6).
+      - When left out, a live VIP keeps its encap; a new VIP gets C(gre4).
+      - A change of address family drops the VIP's application servers of the old family (the task
+        warns, naming them): VPP holds only servers of the encap's family.
     type: str
     choices: [gre4, gre6, l3dsr, nat4, nat6]
-    default: gre4
   src_ip_sticky:
     description:
       - Hash on source and destination addresses only, so all connections of a client go to one server.
+      - When left out, a live VIP keeps its value; a new VIP gets C(false).
     type: bool
-    default: false
   new_flows_table_length:
     description:
       - Length of the Maglev new-flow table, a power of two from 1 to 1048576.
+      - When left out, a live VIP keeps its value; a new VIP gets C(1024).
     type: int
-    default: 1024
   dscp:
     description:
       - For O(encap=l3dsr) only, the DSCP value (0 to 63); 0 when not given.
@@ -211,9 +215,9 @@ def main():
             prefix=dict(type="str", required=True),
             protocol=dict(type="str", choices=["tcp", "udp"]),
             port=dict(type="int"),
-            encap=dict(type="str", choices=list(model.ENCAPS), default="gre4"),
-            src_ip_sticky=dict(type="bool", default=False),
-            new_flows_table_length=dict(type="int", default=model.DEFAULT_TABLE_LENGTH),
+            encap=dict(type="str", choices=list(model.ENCAPS)),
+            src_ip_sticky=dict(type="bool"),
+            new_flows_table_length=dict(type="int"),
             dscp=dict(type="int"),
             srv_type=dict(type="str", choices=list(model.SRV_TYPES)),
             target_port=dict(type="int"),
@@ -236,9 +240,15 @@ def main():
     client = lb_module.connect(module, result)
     actual = lb_module.dump(module, client, result)
     if params["state"] == "present":
-        want = compose.merge_kept_ases(model.LbState(vips={key: model.VipState(key=key, spec=spec)}), actual)
-        prune = False
         have = actual.vips.get(key)
+        if have is not None:
+            # Ensure present: the options left out keep the live VIP's settings (as `lb` merged).
+            given = [name for name in SETTINGS if params[name] is not None]
+            spec = compose.merged_spec(spec, given, have.spec, ())
+        want = model.LbState(vips={key: model.VipState(key=key, spec=spec)})
+        lb_module.warn_dropped_ases(module, want, actual)
+        want = compose.merge_kept_ases(want, actual)
+        prune = False
         result["recreated"] = have is not None and bool(spec.differences(have.spec))
     else:
         want = compose.without_vips(actual, [key])

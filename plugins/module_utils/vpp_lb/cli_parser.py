@@ -18,7 +18,7 @@ from .model import PROTO_ANY, VipSpec
 # VIP type names: VIP family, then encap family (lb_vip_type).
 VIP_TYPES = ("ip6-gre6", "ip6-gre4", "ip4-gre6", "ip4-gre4", "ip4-l3dsr", "ip4-nat4", "ip6-nat6")
 
-_HEADER = re.compile(r"^ ?(\S+) \[(\d+)\] (\S+)( src_ip_sticky)?( removed)?$")
+_HEADER = re.compile(r"^(\S+) \[(\d+)\] (\S+)( src_ip_sticky)?( removed)?$")
 _AS_V2 = re.compile(r"^(\S+) weight:(\d+) buckets:(\d+) flows:(\d+) dpo:(\d+)( used|  removed)$")
 _AS_V1 = re.compile(r"^(\S+) (\d+) buckets +(\d+) flows +dpo:(\d+)( used|  removed)$")
 _NAT_LINE = re.compile(r"^type:(\S+) port:(\d+) target_port:(\d+)(?:\s*counters:)?$")
@@ -103,18 +103,29 @@ def parse_vips_verbose(text: str) -> List[ParsedVip]:
         line = raw.strip()
         if not line:
             continue
-        # A VIP header is indented by exactly one space; every line inside a VIP by two or more.
-        if raw[0] == " " and raw[1] != " ":
-            current = _parse_header(raw, lineno)
-            vips.append(current)
-            continue
+        try:
+            # AS lines are most of a large output, so they are tried first. Indentation is not
+            # relied on (YAML block scalars strip the header's one-space indent).
+            if current is not None and (_parse_as_line(current, line) or _parse_vip_line(current, line)):
+                continue
+            if _looks_like_header(line):
+                current = _parse_header(line, lineno)
+                vips.append(current)
+                continue
+        except ValueError as exc:  # a malformed number or address inside a known line
+            raise CliParseError(f"line {lineno}: {exc}: {raw!r}") from None
         if current is None:
             raise CliParseError(f"line {lineno}: text before the first VIP header: {raw!r}")
-        # AS lines are most of a large output, so they are tried first.
-        if _parse_as_line(current, line) or _parse_vip_line(current, line):
-            continue
         raise CliParseError(f"line {lineno}: unexpected line in VIP [{current.index}]: {raw!r}")
     return vips
+
+
+_HEADER_START = re.compile(r"^\S+ \[\d+\] ")
+
+
+def _looks_like_header(line: str) -> bool:
+    """A VIP header starts with a word and the VIP's index (``ip4-gre4 [1] ...``)."""
+    return _HEADER_START.match(line) is not None
 
 
 def _parse_header(raw: str, lineno: int) -> ParsedVip:
@@ -137,7 +148,10 @@ def _parse_vip_line(vip: ParsedVip, line: str) -> bool:
     if line.startswith("new_size:"):
         vip.new_size = int(line.split(":", 1)[1])
     elif line.startswith("protocol:"):
-        proto, port = line.split()
+        words = line.split()
+        if len(words) != 2 or not words[1].startswith("port:"):
+            raise ValueError("expected `protocol:<n> port:<n>`")
+        proto, port = words
         vip.protocol = int(proto.split(":", 1)[1])
         vip.port = int(port.split(":", 1)[1])
     elif line.startswith("dscp:"):

@@ -64,6 +64,7 @@ REQUIRED_MESSAGES = (
 SRV_TYPE_API = {"clusterip": 0, "nodeport": 1}
 # LB API 1.1.0 details carry IPv4 prefixes that vpp_papi cannot convert (papi_session.py).
 RAW_REPLIES_1_1_0 = frozenset({"lb_vip_details", "lb_as_details"})
+_KEEP = 0xFFFFFFFF  # lb_conf: a number VPP keeps as it is
 _CLI_ERROR_RETVAL = re.compile(r"error (-\d+)")
 
 
@@ -79,6 +80,20 @@ class Capabilities:
     route_lookup: bool  # ip_route_lookup (FIB stats index of a VIP)
     api_from_vpp: bool  # definitions came from VPP itself (get_api_json)
     transport: str  # "asyncio" (vpp_papi's asyncio client) or "sync" (VPPApiClient + api_dir)
+
+
+def served_generation(served: Iterable[str]) -> str:
+    """The LB API generation of a VPP from the messages it serves (``name_crc``): 1.2.0 serves
+    lb_as_set_weight and lb_add_del_as_v2, 1.1.0 neither."""
+    names = {entry.rsplit("_", 1)[0] for entry in served}
+    return "1.2.0" if {"lb_as_set_weight", "lb_add_del_as_v2"} <= names else "1.1.0"
+
+
+def stale_definitions(served: Iterable[str], loaded: Iterable[str]) -> List[str]:
+    """The LB messages VPP serves (``name_crc``) that the loaded definitions lack or define with
+    another CRC: definitions of another VPP version, which would misread or miss messages."""
+    loaded = set(loaded)
+    return sorted(entry for entry in served if entry.startswith("lb_") and entry not in loaded)
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -172,8 +187,20 @@ class VppLbClient:
             if missing:
                 session.close()
                 raise VppApiMissingError(missing, "from VPP" if from_vpp else self.api_dir or "api_dir")
+            served = session.served()
+            mismatched = stale_definitions(served, session.loaded())
+            if mismatched:
+                session.close()
+                raise VppConnectError(
+                    f"the API definitions in {self.api_dir or 'the API directory'} do not match VPP at"
+                    f" {self.api_socket}: VPP serves {', '.join(mismatched)}, which they lack or define"
+                    " with another CRC (definitions of another VPP version?); point api_dir at this VPP's"
+                    " definitions, or leave it unset to load them from VPP"
+                )
             self._session = session
-            weights = session.has("lb_as_set_weight") and session.has("lb_add_del_as_v2")
+            # The generation is what VPP serves, never what the definitions happen to contain.
+            weights = served_generation(served) == "1.2.0" if served else (
+                session.has("lb_as_set_weight") and session.has("lb_add_del_as_v2"))
             if not weights:
                 session.decode_raw(RAW_REPLIES_1_1_0)
             self.capabilities = Capabilities(
@@ -385,8 +412,9 @@ class VppLbClient:
             return "lb_conf", dict(
                 ip4_src_address=c.ip4_src_address,
                 ip6_src_address=c.ip6_src_address,
-                sticky_buckets_per_core=c.sticky_buckets_per_core,
-                flow_timeout=c.flow_timeout,
+                # VPP keeps a number sent as 0xffffffff (vpp-facts: lb_conf and its defaults).
+                sticky_buckets_per_core=_KEEP if c.sticky_buckets_per_core is None else c.sticky_buckets_per_core,
+                flow_timeout=_KEEP if c.flow_timeout is None else c.flow_timeout,
             )
         if op.action in (ADD_VIP, DEL_VIP):
             spec = op.spec or VipSpec()

@@ -16,7 +16,9 @@ def merge_kept_ases(want: model.LbState, actual: model.LbState) -> model.LbState
     """``want`` where each declared VIP also keeps the ASes VPP has on it that it does not declare.
 
     Those ASes keep their live weight. This is what `merged` means for ASes; the planner then
-    never deletes an AS of a declared VIP (a recreate re-adds them with their weight).
+    never deletes an AS of a declared VIP (a recreate re-adds them with their weight). A kept AS
+    whose address family does not fit the VIP's encap (a recreate that changes the family) is
+    dropped instead: VPP refuses it (-97) after the VIP was torn down (see ``dropped_ases``).
     """
     vips = {}
     for key, vip in want.vips.items():
@@ -24,15 +26,33 @@ def merge_kept_ases(want: model.LbState, actual: model.LbState) -> model.LbState
         if have is None:
             vips[key] = vip
             continue
+        family = model.ENCAP_AS_FAMILY[vip.spec.encap]
         ases = {
             address: model.AsState(address=address, weight=live.weight)
             for address, live in have.ases.items()
-            if address not in vip.ases
+            if address not in vip.ases and model.address_version(address) == family
         }
         ases.update(vip.ases)
         ordered = {address: ases[address] for address in sorted(ases, key=model.address_sort_key)}
         vips[key] = dataclasses.replace(vip, ases=ordered)
     return model.LbState(conf=want.conf, vips=vips)
+
+
+def dropped_ases(want: model.LbState, actual: model.LbState) -> Dict[model.VipKey, List[str]]:
+    """Per declared VIP that VPP has, the live ASes ``want`` does not list whose address family
+    does not fit the declared encap: a recreate cannot keep them (VPP holds no IPv4 AS on a gre6
+    VIP, and so on), so `merged` drops them. Address order; VIPs without any are left out."""
+    dropped = {}
+    for key, vip in want.vips.items():
+        have = actual.vips.get(key)
+        if have is None:
+            continue
+        family = model.ENCAP_AS_FAMILY[vip.spec.encap]
+        wrong = [address for address in have.ases
+                 if address not in vip.ases and model.address_version(address) != family]
+        if wrong:
+            dropped[key] = sorted(wrong, key=model.address_sort_key)
+    return dropped
 
 
 def without_vips(actual: model.LbState, keys) -> model.LbState:
@@ -112,20 +132,35 @@ SPEC_FIELDS = ("encap", "src_ip_sticky", "new_flows_table_length", "dscp", "srv_
 _NAT_ENCAPS = ("nat4", "nat6")
 
 
-def merge_live_conf(declared: model.LbConf, given: Collection[str], live: Optional[model.LbConf]) -> model.LbConf:
-    """``declared`` where each conf key that was not ``given`` takes VPP's live value.
+def merge_live_conf(declared: model.LbConf, given: Collection[str], live: Optional[model.LbConf],
+                    keep_live: bool = True) -> model.LbConf:
+    """``declared`` where each conf key that was not ``given`` takes VPP's live value
+    (``keep_live``, state merged) or keeps the declared default (replaced, overridden).
 
     VPP's lb_conf sets all four fields at once, so without this a partial ``conf`` would reset
-    the other fields to VPP's defaults (and a GRE source address to the placeholder). Fields VPP
-    cannot report (None, LB API 1.1.0) keep the declared default.
+    the other fields to VPP's defaults (and a GRE source address to the placeholder). A number
+    that is not given and that VPP cannot report (None, LB API 1.1.0) becomes None: VPP keeps
+    it (the client sends 0xffffffff), since its value is unknown.
     """
     if live is None:
         return declared
     values = {}
     for name in CONF_FIELDS:
         live_value = getattr(live, name)
-        values[name] = getattr(declared, name) if name in given or live_value is None else live_value
+        if name in given:
+            values[name] = getattr(declared, name)
+        elif live_value is None:
+            values[name] = None
+        else:
+            values[name] = live_value if keep_live else getattr(declared, name)
     return model.LbConf(**values)
+
+
+def unreadable_conf(want: Optional[model.LbConf], live: Optional[model.LbConf]) -> List[str]:
+    """Conf numbers ``want`` sets that VPP cannot report (LB API 1.1.0): sent, never verified."""
+    if want is None or live is None:
+        return []
+    return [name for name in CONF_FIELDS if getattr(want, name) is not None and getattr(live, name) is None]
 
 
 def merged_spec(declared: model.VipSpec, given: Collection[str], live: model.VipSpec,
@@ -179,7 +214,10 @@ def kept_ases(want: model.LbState, actual: model.LbState) -> Dict[model.VipKey, 
         have = actual.vips.get(key)
         if have is None:
             continue
-        extra = sorted((address for address in have.ases if address not in vip.ases), key=model.address_sort_key)
+        family = model.ENCAP_AS_FAMILY[vip.spec.encap]
+        extra = sorted((address for address in have.ases
+                        if address not in vip.ases and model.address_version(address) == family),
+                       key=model.address_sort_key)
         if extra:
             kept[key] = extra
     return kept

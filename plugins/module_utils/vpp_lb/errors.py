@@ -47,6 +47,10 @@ class VppDisconnectedError(VppError):
     """The connection broke (VPP restarted or died); reconnect and retry."""
 
 
+class VppTimeoutError(VppDisconnectedError):
+    """VPP did not answer a request in time: the request may or may not have been applied."""
+
+
 class VppRetvalError(VppError):
     """VPP answered a request with a non-zero retval."""
 

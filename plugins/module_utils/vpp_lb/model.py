@@ -79,12 +79,16 @@ class VipKey:
 
 @dataclass(frozen=True)
 class LbConf:
-    """The LB plugin's global settings (lb_conf)."""
+    """The LB plugin's global settings (lb_conf).
+
+    A number of None means: in VPP's state, VPP cannot report it (LB API 1.1.0); in a desired
+    state, keep VPP's value (sent as 0xffffffff, which VPP ignores; the CLI leaves it out).
+    """
 
     ip4_src_address: str = DEFAULT_IP4_SRC
     ip6_src_address: str = DEFAULT_IP6_SRC
-    sticky_buckets_per_core: int = DEFAULT_STICKY_BUCKETS
-    flow_timeout: int = DEFAULT_FLOW_TIMEOUT
+    sticky_buckets_per_core: Optional[int] = DEFAULT_STICKY_BUCKETS
+    flow_timeout: Optional[int] = DEFAULT_FLOW_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -185,10 +189,10 @@ class Op:
         vip = cli_vip(self.vip) if self.vip is not None else ""
         if self.action == SET_CONF:
             c = self.conf
-            return (
-                f"lb conf ip4-src-address {c.ip4_src_address} ip6-src-address {c.ip6_src_address}"
-                f" buckets {c.sticky_buckets_per_core} timeout {c.flow_timeout}"
-            )
+            text = f"lb conf ip4-src-address {c.ip4_src_address} ip6-src-address {c.ip6_src_address}"
+            if c.sticky_buckets_per_core is not None:  # None: kept (the CLI keeps what it is not given)
+                text += f" buckets {c.sticky_buckets_per_core}"
+            return text + (f" timeout {c.flow_timeout}" if c.flow_timeout is not None else "")
         if self.action == ADD_VIP:
             s = self.spec
             text = f"lb vip {vip} encap {s.encap}"

@@ -29,7 +29,7 @@ import asyncio
 import struct
 from typing import FrozenSet, List, Optional, Tuple
 
-from .errors import VppConnectError, VppDisconnectedError
+from .errors import VppConnectError, VppDisconnectedError, VppTimeoutError
 
 try:
     from vpp_papi import VPPApiClient
@@ -94,6 +94,7 @@ class SyncPapiSession:
     def __init__(self, socket_path: str, timeout: float, name: str, api_dir: str):
         _require_papi()
         self.socket_path = socket_path
+        self.timeout = timeout
         self._broken = False
         self._raw_replies: FrozenSet[str] = frozenset()
         try:
@@ -110,6 +111,17 @@ class SyncPapiSession:
 
     def has(self, message: str) -> bool:
         return hasattr(self._vpp.api, message)
+
+    def served(self) -> FrozenSet[str]:
+        """The messages VPP serves, as ``name_crc`` (its message table), whatever was loaded."""
+        return frozenset(getattr(self._vpp.transport, "message_table", {}) or ())
+
+    def loaded(self) -> FrozenSet[str]:
+        """The loaded definitions as ``name_crc`` (the CRC without its 0x)."""
+        return frozenset(f"{name}_{msg.crc[2:]}" for name, msg in self._vpp.messages.items())
+
+    def alive_transport(self) -> bool:
+        return bool(getattr(getattr(self._vpp, "transport", None), "connected", False))
 
     def decode_raw(self, replies: FrozenSet[str]) -> None:
         """From now on decode the dumps answered by ``replies`` without type conversion."""
@@ -133,6 +145,11 @@ class SyncPapiSession:
             return getattr(self._vpp.api, message)(**fields)
         except OSError as exc:  # VPPIOError, VppTransportSocketIOError, BrokenPipeError
             self._broken = True
+            if "read failed" in str(exc) and self.alive_transport():
+                # vpp_papi's read timed out on a live socket: the request may have been applied.
+                raise VppTimeoutError(
+                    f"VPP at {self.socket_path} did not answer {message} within {self.timeout}s"
+                ) from exc
             raise VppDisconnectedError(
                 f"lost the connection to VPP at {self.socket_path} during {message}: {exc}"
             ) from exc
@@ -180,6 +197,13 @@ class AsyncPapiSession:
 
     def has(self, message: str) -> bool:
         return hasattr(self._vpp.api, message)
+
+    def served(self) -> FrozenSet[str]:
+        """The messages VPP serves, as ``name_crc``; the definitions came from VPP, so they match."""
+        return frozenset(self._vpp.message_table)
+
+    def loaded(self) -> FrozenSet[str]:
+        return self.served()
 
     def decode_raw(self, replies: FrozenSet[str]) -> None:
         """From now on decode the messages ``replies`` without type conversion."""
@@ -238,7 +262,7 @@ class AsyncPapiSession:
 
     def _expire(self, future, message: str) -> None:
         if not future.done():
-            future.set_exception(VppDisconnectedError(
+            future.set_exception(VppTimeoutError(
                 f"VPP at {self.socket_path} did not answer {message} within {self.timeout}s"
             ))
 

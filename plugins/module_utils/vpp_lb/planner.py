@@ -72,16 +72,20 @@ from . import model
 from .model import AsState, LbState, Op, VipKey, VipSpec, VipState
 
 _CONF_FIELDS = ("ip4_src_address", "ip6_src_address", "sticky_buckets_per_core", "flow_timeout")
+_NAT_ENCAPS = ("nat4", "nat6")
 
 
-def plan(desired: LbState, actual: LbState, *, prune_vips: bool = False, as_weights: bool = True) -> List[Op]:
+def plan(desired: LbState, actual: LbState, *, prune_vips: bool = False, as_weights: bool = True,
+         push_unreadable_conf: bool = False) -> List[Op]:
     """Ordered ops that turn ``actual`` into ``desired``; [] when in sync.
 
     ``actual`` holds only ASes in use (the client drops VPP's "removed" ones). VIPs in
     ``actual`` but not in ``desired`` are left alone unless ``prune_vips``. ``as_weights``
     False plans for LB API 1.1.0 (no weights; see the module docstring).
+    ``push_unreadable_conf``: a desired conf number that VPP cannot report (None in ``actual``)
+    is sent all the same (an operator's explicit value; it cannot be verified, so every run sends it).
     """
-    return _Planner(desired, actual, prune_vips, as_weights).run()
+    return _Planner(desired, actual, prune_vips, as_weights, push_unreadable_conf).run()
 
 
 def plan_vip(desired: VipState, actual: Optional[VipState], *, as_weights: bool = True) -> List[Op]:
@@ -114,6 +118,27 @@ def conflicts(
     return planner.blocked
 
 
+def crash_triggers(desired: LbState, ops: Iterable[Op]) -> List[str]:
+    """The ops that would crash a real VPP, each explained (vpp-facts Part 2 §5, crash triggers).
+
+    ``desired`` holds the settings each VIP is sent with (declared merged with live): adding any
+    AS to an all-port NAT VIP (nat4/nat6, no protocol/port) makes VPP SIGSEGV, and a VIP add with
+    new_flows_table_length 0 makes it abort. Never execute a plan that has any.
+    """
+    found = []
+    for op in ops:
+        vip = desired.vips.get(op.vip) if op.vip is not None else None
+        spec = op.spec if op.action == model.ADD_VIP else (vip.spec if vip is not None else None)
+        if spec is None:
+            continue
+        if op.action == model.ADD_AS and op.vip.is_all_port and spec.encap in _NAT_ENCAPS:
+            found.append(f"`{op.describe()}` adds an AS to the all-port {spec.encap} VIP {op.vip}, which"
+                         " crashes VPP (SIGSEGV): give the VIP a protocol and port, or another encap")
+        elif op.action == model.ADD_VIP and spec.new_flows_table_length < 1:
+            found.append(f"`{op.describe()}` has new_flows_table_length 0, which crashes VPP (os_panic)")
+    return found
+
+
 def _sorted_keys(keys: Iterable[VipKey]) -> List[VipKey]:
     return sorted(keys, key=VipKey.sort_key)
 
@@ -131,17 +156,25 @@ def _blocks(other: VipKey, other_spec: VipSpec, key: VipKey, spec: VipSpec) -> b
     return not key.is_all_port and other_spec.encap != spec.encap
 
 
-def _conf_changes(desired: model.LbConf, actual: model.LbConf) -> List[str]:
-    """Fields that differ, ignoring those VPP could not report (None)."""
-    return [
-        name
-        for name in _CONF_FIELDS
-        if getattr(actual, name) is not None and getattr(desired, name) != getattr(actual, name)
-    ]
+def _conf_changes(desired: model.LbConf, actual: model.LbConf, push_unreadable: bool = False) -> List[str]:
+    """Fields that differ, ignoring desired ones that keep VPP's value (None) and those VPP could
+    not report (None), unless ``push_unreadable``."""
+    changes = []
+    for name in _CONF_FIELDS:
+        want, have = getattr(desired, name), getattr(actual, name)
+        if want is None or want == have:
+            continue
+        if have is not None:
+            changes.append(name)
+        elif push_unreadable:
+            changes.append(f"{name} (cannot be read back)")
+    return changes
 
 
 class _Planner:
-    def __init__(self, desired: LbState, actual: LbState, prune_vips: bool, as_weights: bool) -> None:
+    def __init__(self, desired: LbState, actual: LbState, prune_vips: bool, as_weights: bool,
+                 push_unreadable_conf: bool = False) -> None:
+        self.push_unreadable_conf = push_unreadable_conf
         self.desired = desired
         self.actual = actual
         self.as_weights = as_weights
@@ -171,7 +204,7 @@ class _Planner:
             if self.actual.conf is None:
                 self.ops.append(Op(model.SET_CONF, conf=conf, reason="conf: not known in VPP"))
             else:
-                changed = _conf_changes(conf, self.actual.conf)
+                changed = _conf_changes(conf, self.actual.conf, self.push_unreadable_conf)
                 if changed:
                     reason = "conf: " + ", ".join(changed) + " changed"
                     self.ops.append(Op(model.SET_CONF, conf=conf, reason=reason))
@@ -208,8 +241,27 @@ class _Planner:
                 self.tear_down(other, early)
             else:
                 self.blocked.append(f"cannot add VIP {key}: VPP already has VIP {other} on that prefix")
+        holder = self._nodeport_holder(key, spec)
+        if holder is not None:
+            what = "recreate" if holder == key else "add"
+            self.blocked.append(
+                f"cannot {what} nodeport VIP {key}: VPP never forgets a nodeport's port and VIP {holder}"
+                f" registered port {key.port} (VPP refuses the add with -81 after the teardown; only a"
+                " VPP restart frees the port)"
+            )
         on_prefix[key] = spec
         self.ops += _add_vip(want, reason, self.as_weights)
+
+    def _nodeport_holder(self, key: VipKey, spec: VipSpec) -> Optional[VipKey]:
+        """The live nodeport VIP (this plan may delete it: VPP still remembers its port) that
+        holds ``key``'s port when ``spec`` is a nodeport, else None."""
+        if spec.encap not in _NAT_ENCAPS or spec.srv_type != "nodeport":
+            return None
+        for other in _sorted_keys(self.actual.vips):
+            have = self.actual.vips[other].spec
+            if other.port == key.port and have.encap in _NAT_ENCAPS and have.srv_type == "nodeport":
+                return other
+        return None
 
 
 # --------------------------------------------------------------------------------------------

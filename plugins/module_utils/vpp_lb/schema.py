@@ -199,6 +199,27 @@ class LbConfig:
 # Public entry points
 
 
+def without_nulls(options: Any) -> Any:
+    """An options mapping without its null (None) values; anything else as it is.
+
+    The one rule for null: an option set to null is not set, exactly as if the key were absent,
+    so ``{{ x | default(None) }}`` templating works for every option. (A pool member written as
+    ``web1: null`` is a member: names are not options.)
+    """
+    if isinstance(options, abc.Mapping):
+        return {key: value for key, value in options.items() if value is not None}
+    return options
+
+
+_IP4_COMPATIBLE = 1 << 32  # VPP's ip46 addresses: an IPv6 address below this (::/96) is IPv4
+
+
+def _ip4_compatible(ip: ipaddress.IPv6Address) -> str:
+    """The problem with an IPv4-compatible IPv6 address for VPP's lb plugin."""
+    return (f"{ip} is an IPv4-compatible IPv6 address (inside ::/96), which VPP's lb plugin takes for the"
+            f" IPv4 address {ipaddress.IPv4Address(int(ip))}")
+
+
 def validate(maglev_lb: Any) -> List[str]:
     """Every problem in ``maglev_lb``, each as ``path: message``; [] when valid."""
     return _Parser().parse(maglev_lb)[1]
@@ -327,6 +348,7 @@ class _Parser:
         data = self.mapping(value, path or "maglev_lb")
         if data is None:
             return None
+        data = without_nulls(data)
         allowed = tuple(allowed)
         for key in data:
             if not isinstance(key, str):
@@ -401,8 +423,9 @@ class _Parser:
         return number
 
     def address(
-        self, value: Any, path: str, version: Optional[int] = None, unicast: bool = False
+        self, value: Any, path: str, version: Optional[int] = None, unicast: bool = False, ip46: bool = False
     ) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
+        """An address; ``ip46``: one VPP's lb plugin stores as ip46 (AS addresses), so not in ::/96."""
         if not isinstance(value, str):
             self.error(path, f"must be an IP address string, got {_describe(value)}")
             return None
@@ -417,6 +440,9 @@ class _Parser:
         if ip.version == 6 and ip.ipv4_mapped is not None:
             # VPP would treat it as IPv6; it is almost certainly meant as IPv4.
             self.error(path, f"{value.strip()} is an IPv4-mapped IPv6 address, write {ip.ipv4_mapped}")
+            return None
+        if ip46 and ip.version == 6 and 0 < int(ip) < _IP4_COMPATIBLE:
+            self.error(path, _ip4_compatible(ip) + f", not {ip}")
             return None
         if version is not None and ip.version != version:
             wanted = _family_name(version)
@@ -447,6 +473,10 @@ class _Parser:
         address = net.network_address
         if net.version == 6 and address.ipv4_mapped is not None:
             self.error(path, f"{text} is an IPv4-mapped IPv6 prefix, use the IPv4 prefix")
+            return None
+        if net.version == 6 and net.prefixlen >= 96 and int(address) < _IP4_COMPATIBLE:
+            # VPP takes a VIP for IPv4 when its length is >= 96 and its first 96 bits are zero.
+            self.error(path, _ip4_compatible(address) + f", so {text} would become an IPv4 VIP")
             return None
         if address.is_multicast or (address.is_unspecified and net.prefixlen == net.max_prefixlen):
             kind = "a multicast prefix" if address.is_multicast else "the unspecified address"
@@ -506,7 +536,7 @@ class _Parser:
         self.check_unused_backends(backends_raw, frontends_raw, frontends)
         if conf_given:
             if self.require_conf_sources:
-                self.check_conf_sources(top.get("conf"), frontends)
+                self.check_conf_sources(without_nulls(top.get("conf")), frontends)
 
         config = LbConfig(conf=conf, healthchecks=healthchecks, backends=backends, frontends=frontends)
         return config, self.errors
@@ -753,7 +783,7 @@ class _Parser:
         before = len(self.errors)
         ip = None
         if "address" in data:
-            ip = self.address(data["address"], f"{path}.address", unicast=True)
+            ip = self.address(data["address"], f"{path}.address", unicast=True, ip46=True)
         healthcheck = None
         if data.get("healthcheck") is not None:
             healthcheck = self.string(data["healthcheck"], f"{path}.healthcheck")

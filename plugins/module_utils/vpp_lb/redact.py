@@ -1,0 +1,38 @@
+"""Which values of a maglev_lb object are secrets, so that output and logs can mask them.
+
+Health checks may carry credentials in request headers (``Authorization: Bearer ...``, API keys,
+cookies). The modules mask these values wherever Ansible prints or logs arguments and results;
+the agent can use the same rule for its logs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import abc
+from typing import Any, Set
+
+# Header names that carry credentials (case-insensitive, anywhere in the name).
+SECRET_HEADER_RE = re.compile(r"auth|token|secret|key|session|passw|cookie|credential|signature", re.IGNORECASE)
+
+
+def secret_values(maglev_lb: Any) -> Set[str]:
+    """The secret strings of a (raw, unvalidated) maglev_lb object: the values of credential
+    headers of every health check, and for ``<scheme> <credentials>`` values the credentials alone.
+    Anything malformed is skipped (the validator reports it)."""
+    secrets: Set[str] = set()
+    if not isinstance(maglev_lb, abc.Mapping) or not isinstance(maglev_lb.get("healthchecks"), abc.Mapping):
+        return secrets
+    for check in maglev_lb["healthchecks"].values():
+        headers = check.get("headers") if isinstance(check, abc.Mapping) else None
+        if not isinstance(headers, abc.Mapping):
+            continue
+        for name, value in headers.items():
+            if not isinstance(name, str) or not SECRET_HEADER_RE.search(name) or not isinstance(value, str):
+                continue
+            value = value.strip(" \t")
+            if value:
+                secrets.add(value)
+            credentials = value.split(None, 1)[1].strip() if len(value.split(None, 1)) == 2 else ""
+            if credentials:
+                secrets.add(credentials)
+    return secrets

@@ -11,8 +11,10 @@ Fault injection, through ``cli_inband`` (the reply is sent first, then the fault
                                     LbPlugin, new stats segment/memfd with a later boottime),
                                     close every client socket, report a new vpe_pid; keep
                                     listening.
-    sim fault stall <ms>            reply "sim fault: stall <ms> ms"; every later reply (all
-                                    clients) is delayed by <ms> ms. "stall 0" ends it.
+    sim fault stall <ms> [<msg>]    reply "sim fault: stall <ms> ms"; every later reply (all
+                                    clients), or only the replies to <msg> (a name with or
+                                    without _<crc>), is delayed by <ms> ms after the request
+                                    was executed. "stall 0" ends it.
     sim fault error <msg> <retval> [count <n>]
                                     reply "sim fault: next <n> <msg> return <retval>"; the next
                                     <n> (default 1) <msg> requests get <retval> (other fields
@@ -121,6 +123,7 @@ class Server:
         self._conn_lock = threading.Lock()
         # Fault injection (read without a lock on the hot path; written under _fault_lock).
         self.stall = 0.0
+        self.stall_only: int | None = None  # message id whose replies stall; None: all
         self.errors: dict[int, list] = {}  # msg id -> [name, retval, remaining]
         self._fault_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -311,7 +314,7 @@ class Server:
                         reply = self._injected_error(mid, body)
                     if reply is None:
                         reply = handler(conn, body)
-                    if self.stall > 0:
+                    if self.stall > 0 and self.stall_only in (None, mid):
                         if out:
                             sock.sendall(b"".join(out))
                             out = []
@@ -363,6 +366,13 @@ class Server:
                 del self.errors[mid]
         return self.handlers.error_reply(armed[0], body, armed[1])
 
+    def _codec_named(self, name: str):
+        """The codec of a message given by name or name_crc, or None."""
+        codec = self.api.codecs.get(name)
+        if codec is None:
+            codec = next((c for c in self.api.by_id[1:] if c and f"{c.name}_{c.crc[2:]}" == name), None)
+        return codec
+
     def fault_command(self, conn: Connection, words: list[str]) -> tuple[int, str]:
         """``sim fault ...`` (see the module docstring). Returns (retval, reply text)."""
         usage = ("sim fault: usage: sim fault restart | stall <ms> | error <msg> <retval> [count <n>]"
@@ -373,20 +383,28 @@ class Server:
         if op == "restart" and len(words) == 1:
             conn.after.append(self.restart)
             return 0, "sim fault: restart\n"
-        if op == "stall" and len(words) == 2:
+        if op == "stall" and len(words) in (2, 3):
             try:
                 ms = float(words[1])
             except ValueError:
                 return -1, f"sim fault: unknown input `{words[1]}'\n"
             if ms < 0:
                 return -1, "sim fault: stall must be >= 0\n"
-            conn.after.append(lambda: setattr(self, "stall", ms / 1000.0))
+            only = None
+            if len(words) == 3:
+                codec = self._codec_named(words[2])
+                if codec is None:
+                    return -1, f"sim fault: unknown message `{words[2]}'\n"
+                only = codec.id
+
+            def set_stall() -> None:
+                self.stall, self.stall_only = ms / 1000.0, only
+
+            conn.after.append(set_stall)
             return 0, f"sim fault: stall {words[1]} ms\n"
         if op == "error" and len(words) in (3, 5):
             name = words[1]
-            codec = self.api.codecs.get(name)
-            if codec is None:  # accept name_crc too
-                codec = next((c for c in self.api.by_id[1:] if c and f"{c.name}_{c.crc[2:]}" == name), None)
+            codec = self._codec_named(name)
             if codec is None:
                 return -1, f"sim fault: unknown message `{name}'\n"
             if self.api.reply_of(codec.name) is None or "client_index" not in codec.fields:
@@ -414,7 +432,7 @@ class Server:
             def clear() -> None:
                 with self._fault_lock:
                     self.errors = {}
-                    self.stall = 0.0
+                    self.stall, self.stall_only = 0.0, None
 
             conn.after.append(clear)
             return 0, "sim fault: cleared\n"

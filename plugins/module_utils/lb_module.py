@@ -462,10 +462,14 @@ def converge(
         as_weights = client.capabilities.as_weights if client is not None else True
     ops = planner.plan(want, actual, prune_vips=prune_vips, as_weights=as_weights,
                        push_unreadable_conf=push_unreadable_conf)
-    if push_unreadable_conf:
-        for name in compose.unreadable_conf(want.conf, actual.conf):
+    sends_conf = any(op.action == model.SET_CONF for op in ops)
+    for name in compose.unreadable_conf(want.conf, actual.conf):
+        if push_unreadable_conf:
             module.warn(f"this VPP (LB API 1.1.0) cannot report conf {name}: the given value is sent on"
                         " every run and cannot be verified (leave it out to keep VPP's value)")
+        elif not sends_conf:
+            module.warn(f"this VPP (LB API 1.1.0) cannot report conf {name}, so it is not compared and was"
+                        " not sent (nothing else in lb_conf changed); maglev.vpp.lb_conf sends it")
     commands = [op.describe(as_weights) for op in ops]
     before = view(compose.named_like(actual, want))
     after = before

@@ -801,8 +801,7 @@ def run_module():
     elif want.conf is not None:
         given_conf = set(schema.without_nulls(raw.get("conf") or {}))
         want.conf = compose.merge_live_conf(want.conf, given_conf, actual.conf, keep_live=False)
-    lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result,
-                       push_unreadable_conf=True)
+    lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
     client.disconnect()
     module.exit_json(**result)
 

@@ -48,8 +48,8 @@ options:
       - How packets reach the application servers; the servers' address family follows it
         (C(gre4), C(l3dsr), C(nat4) - IPv4; C(gre6), C(nat6) - IPv6).
       - When left out, a live VIP keeps its encap; a new VIP gets C(gre4).
-      - A change of address family drops the VIP's application servers of the old family (the task
-        warns, naming them): VPP holds only servers of the encap's family.
+      - A change of address family drops the VIP's application servers of the old family, and the
+        task warns, naming them, since VPP holds only servers of the encap's family.
     type: str
     choices: [gre4, gre6, l3dsr, nat4, nat6]
   src_ip_sticky:

@@ -167,10 +167,11 @@ async def get_backend(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
     name = request.match_info["name"]
-    view = _snapshot(agent).backends.get(name)
+    snap = _snapshot(agent)
+    view = snap.backends.get(name)
     if view is None:
         raise ApiError(404, f"no such backend {name}")
-    return _json(api_views.backend(view, agent.config.lb))
+    return _json(api_views.backend(view, agent.config.lb, snap))
 
 
 async def get_healthchecks(request: web.Request) -> web.Response:
@@ -292,22 +293,31 @@ async def post_backend_action(request: web.Request) -> web.Response:
     if action not in BACKEND_ACTIONS:
         raise ApiError(400, f"unknown action {action!r} (allowed: {', '.join(BACKEND_ACTIONS)})")
     try:
-        transition = agent.backend_action(name, action)
+        outcome = agent.backend_action(name, action)
     except KeyError:
         raise ApiError(404, f"no such backend {name}") from None
     except HealthError as exc:
         raise ApiError(409, str(exc)) from None
     synced = await _vpp_settled(agent, SETTLE_TIMEOUT)
-    return _json({"backend": name, "action": action, "state": transition.to_state,
-                  "transition": api_views.transition(transition), "vpp_synced": synced})
+    transition = outcome.transition
+    return _json({"backend": name, "action": action, "state": outcome.state, "changed": transition is not None,
+                  "message": outcome.message,
+                  "transition": api_views.transition(transition) if transition is not None else None,
+                  "vpp_synced": synced})
 
 
 async def _json_body(request: web.Request) -> Any:
-    text = await request.text()
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"request body is not UTF-8: {exc}") from None
     if not text.strip():
         raise ApiError(400, 'request body missing: expected JSON like {"weight": 50}')
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply") from None
     except ValueError as exc:
         raise ApiError(400, f"request body is not JSON: {exc}") from None
 

@@ -102,7 +102,6 @@ class ExportInputs:
     counters: AgentCounters
     vip_totals: Mapping[SeriesKey, int]
     api_calls: Mapping[Tuple[str, str], int] = field(default_factory=dict)  # (message, ok|error|broken)
-    disabled_in_config: FrozenSet[str] = frozenset()
     sync_errors: int = 0
     last_full_sync: Optional[float] = None
     state_file_written: Optional[float] = None  # the state file's mtime
@@ -159,7 +158,7 @@ def _backend_families(inputs: ExportInputs) -> Iterator[Metric]:
     since = GaugeMetricFamily("maglev_backend_last_transition_timestamp_seconds",
                               "When the backend entered its current state (unix seconds).", labels=["backend"])
     for name, view in snap.backends.items():
-        current = weights.DISABLED if name in inputs.disabled_in_config else view.state
+        current = snap.state_of(name)
         if current not in BACKEND_STATES:
             continue  # removed: leaving
         for candidate in BACKEND_STATES:

@@ -103,7 +103,6 @@ class WebServer:
             counters=agent.counters,
             vip_totals=self.vip_counters.totals(),
             api_calls=agent.vpp.api_calls(),
-            disabled_in_config=_disabled_in_config(agent),
             sync_errors=agent.vpp.sync_errors,
             last_full_sync=agent.vpp.last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),
@@ -134,7 +133,7 @@ class WebServer:
         if snap is None:
             return web.json_response({"error": "starting"}, status=503)
         addresses = {name: b.address for name, b in self.agent.config.lb.backends.items()}
-        view = state_view(snap, _disabled_in_config(self.agent), addresses, time.time())
+        view = state_view(snap, addresses, time.time())
         return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -170,14 +169,14 @@ def sse_message(number: int, event: Dict) -> bytes:
     return f"id: {number}\nevent: {event.get('type', 'message')}\ndata: {data}\n\n".encode()
 
 
-def state_view(snap: AgentSnapshot, disabled_in_config, addresses: Dict[str, str], now: float) -> Dict:
+def state_view(snap: AgentSnapshot, addresses: Dict[str, str], now: float) -> Dict:
     """What the status page shows, as JSON-ready values."""
     backends = {}
     for name, view in snap.backends.items():
         last = view.last_result
         backends[name] = {
             "address": addresses.get(name, ""),
-            "state": "disabled" if name in disabled_in_config else view.state,
+            "state": snap.state_of(name),
             "counter": view.counter, "rise": view.rise, "fall": view.fall, "since": view.since,
             "last_result": None if last is None else {
                 "ok": last.ok, "code": last.code, "detail": last.detail, "duration": last.duration,
@@ -210,10 +209,6 @@ def state_view(snap: AgentSnapshot, disabled_in_config, addresses: Dict[str, str
         "frontends": frontends,
         "backends": backends,
     }
-
-
-def _disabled_in_config(agent: Any) -> frozenset:
-    return frozenset(name for name, b in agent.config.lb.backends.items() if not b.enabled)
 
 
 def _mtime(path: str) -> Optional[float]:

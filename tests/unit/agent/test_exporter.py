@@ -129,7 +129,7 @@ def snapshot(vpp: VppInfo, counters: Optional[CountersSnapshot] = None) -> Agent
                                    "web3": backend("web3", "up"), "old": backend("old", "removed")}),
         frontends=MappingProxyType({"www": frontend}), vpp=vpp, lb_state=None, counters=counters,
         mutations=MappingProxyType({("all", "as_added"): 3, ("vip", "as_weight_updated"): 2}),
-        config_loaded_at=NOW - 100,
+        config_loaded_at=NOW - 100, states=MappingProxyType({"web3": "disabled"}),
     )
 
 
@@ -154,7 +154,7 @@ def inputs_for(snap: AgentSnapshot, tracker: Optional[MonotonicCounters] = None)
     return ExportInputs(
         snapshot=snap, counters=counters, vip_totals=tracker.totals(),
         api_calls={("lb_as_set_weight", "ok"): 7, ("lb_as_set_weight", "error"): 1},
-        disabled_in_config=frozenset({"web3"}), sync_errors=1, last_full_sync=NOW - 10, state_file_written=NOW - 2,
+        sync_errors=1, last_full_sync=NOW - 10, state_file_written=NOW - 2,
         version="0.1.0", now=NOW,
     )
 

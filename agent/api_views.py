@@ -124,6 +124,14 @@ def backends(snap: AgentSnapshot, lb: LbConfig) -> List[Dict[str, Any]]:
     return [backend(view, lb, snap) for view in snap.backends.values()]
 
 
+def blindness(snap: AgentSnapshot) -> Optional[Dict[str, Any]]:
+    """The agent's own blindness, or None: since when, why, how many backends it cannot probe."""
+    if not snap.blind:
+        return None
+    first = min(snap.blind.values(), key=lambda b: b.since)
+    return {"backends": sorted(snap.blind), "since": first.since, "code": first.code, "detail": first.detail}
+
+
 def _blind(blindness) -> Optional[Dict[str, Any]]:
     if blindness is None:
         return None

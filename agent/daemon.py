@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import agent_state, model, weights
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
@@ -31,7 +31,8 @@ from .events import EventBus
 from .health import REMOVED, HealthError, Transition
 from .probes.result import AGENT, NETNS
 from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
-from .vppsync import DesiredSource, VppSync
+from .status import SyncStatus
+from .vppsync import DesiredSource, VppInfo, VppSync
 
 PROBE_LAG_SAMPLES = 10000
 # Probe- and VPP-driven republishing happens at most once per this many seconds: at once when the
@@ -323,6 +324,23 @@ class Agent(DesiredSource):
                 self._execute(actions)
                 self._timer_wake.clear()  # _execute wakes the timer; this pass has just run
             await within(self._timer_wake.wait(), wake)
+
+    # -- the VPP side, for readers (agent/status.py) ---------------------------------------------
+
+    def vpp_info(self) -> VppInfo:
+        return self.vpp.info
+
+    async def wait_vpp_idle(self) -> None:
+        await self.vpp.wait_idle()
+
+    def request_full_sync(self, reason: str) -> None:
+        self.vpp.request_full(reason)
+
+    def sync_status(self) -> SyncStatus:
+        return SyncStatus(self.vpp.last_full_sync, self.vpp.sync_errors)
+
+    def vpp_api_calls(self) -> Dict[Tuple[str, str], int]:
+        return self.vpp.api_calls()
 
     # -- desired state (for VppSync) -----------------------------------------------------------
 

@@ -105,6 +105,7 @@ class ExportInputs:
     sync_errors: int = 0
     last_full_sync: Optional[float] = None
     state_file_written: Optional[float] = None  # the state file's mtime
+    probe_loop_restarts: int = 0
     version: str = ""
     now: float = field(default_factory=time.time)
 
@@ -141,6 +142,22 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
                             value=1 if snap.warmup == "done" else 0)
     yield GaugeMetricFamily("maglev_agent_config_loaded_timestamp_seconds",
                             "When the running config was loaded (unix seconds).", value=snap.config_loaded_at)
+    # Prometheus' and Alertmanager's own names for the same fact about their config files.
+    reload = snap.reload
+    yield GaugeMetricFamily("maglev_config_last_reload_successful",
+                            "1 if the last config (re)load succeeded, 0 if it failed (the old config runs on).",
+                            value=1 if reload is None or reload.ok else 0)
+    yield GaugeMetricFamily("maglev_config_last_reload_success_timestamp_seconds",
+                            "When the config was last loaded successfully (unix seconds).",
+                            value=reload.success_at if reload is not None else snap.config_loaded_at)
+    yield GaugeMetricFamily("maglev_agent_blind_backends",
+                            "Backends the agent cannot probe for reasons of its own (namespace missing, out of "
+                            "descriptors): their states and weights are frozen.", value=len(snap.blind))
+    yield GaugeMetricFamily("maglev_agent_warmup_held_frontends",
+                            "Frontends warm-up has not released yet (VPP keeps their weights).",
+                            value=len(snap.held))
+    yield CounterMetricFamily("maglev_agent_probe_loop_restarts",
+                              "Probe loops that crashed (a bug) and were restarted.", value=inputs.probe_loop_restarts)
     written = GaugeMetricFamily("maglev_agent_state_file_written_timestamp_seconds",
                                 "When the state file the modules read was last written (unix seconds).")
     if inputs.state_file_written is not None:

@@ -24,6 +24,7 @@ from . import __version__, logs
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
+from .status import AgentStatus
 
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
 PAGE_FILES = {"/": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
@@ -34,7 +35,7 @@ _CLOSE = {"type": "_close"}  # offered to every stream on shutdown
 
 
 class WebServer:
-    def __init__(self, agent: Any, host: str, port: int):
+    def __init__(self, agent: AgentStatus, host: str, port: int):
         self.agent = agent
         self.host = host
         self.port = port
@@ -102,10 +103,11 @@ class WebServer:
             snapshot=snap,
             counters=agent.counters,
             vip_totals=self.vip_counters.totals(),
-            api_calls=agent.vpp.api_calls(),
-            sync_errors=agent.vpp.sync_errors,
-            last_full_sync=agent.vpp.last_full_sync,
+            api_calls=agent.vpp_api_calls(),
+            sync_errors=agent.sync_status().sync_errors,
+            last_full_sync=agent.sync_status().last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),
+            probe_loop_restarts=agent.probe_loop_crashes,
             version=__version__,
         )
 
@@ -218,7 +220,7 @@ def _mtime(path: str) -> Optional[float]:
         return None
 
 
-async def start_web(agent: Any) -> Optional[WebServer]:
+async def start_web(agent: AgentStatus) -> Optional[WebServer]:
     """Start serving on agent.metrics.listen; returns the server (``await close()``), or None.
 
     A listener that cannot bind is logged and left out: the agent's job is keeping VPP right,

@@ -167,3 +167,31 @@ def test_repeated_operator_actions_are_idempotent(sim, tmp_path, backends, clien
     assert (again["changed"], again["state"]) == (False, "paused")
     assert "already paused" in again["message"]
     expect_weights(client, backends, 0, 100, 0)
+
+
+def test_a_reload_storm_applies_the_last_file(sim, tmp_path, backends, client, agent):
+    """Ten SIGHUPs in a row and a reload through the API: one at a time, the last file wins."""
+    socket_path = str(tmp_path / "status.sock")
+    config = config_for(sim, tmp_path, backends, status_socket=socket_path)
+    proc = started_agent(agent, config, client, backends)
+    for weight in range(10, 101, 10):
+        config["frontends"]["www"]["pools"][0]["backends"]["web2"] = {"weight": weight}
+        proc.write_config(config)
+        proc.signal(signal.SIGHUP)
+    config["frontends"]["www"]["pools"][0]["backends"]["web2"] = {"weight": 35}
+    proc.write_config(config)
+    StatusClient(socket_path).post("config", "reload")
+    expect_weights(client, backends, 100, 35, 0)
+    assert proc.count("config-reload-failed") == 0
+
+
+def test_a_backend_removed_by_reload_says_so(sim, tmp_path, backends, client, agent):
+    config = config_for(sim, tmp_path, backends)
+    proc = started_agent(agent, config, client, backends)
+    del config["backends"]["web2"]
+    config["frontends"]["www"]["pools"][0]["backends"].pop("web2")
+    proc.write_config(config)
+    proc.signal(signal.SIGHUP)
+    removed = proc.wait_event("backend-transition", backend="web2", to="removed")
+    assert removed["code"] == "removed"
+    assert proc.wait_event("config-reload")["removed"] == ["web2"]

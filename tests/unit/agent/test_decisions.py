@@ -315,3 +315,15 @@ def test_the_core_is_deterministic_for_a_seed():
         c = core(seed=seed)
         return copy.deepcopy(c.start(T0).start_probes)
     assert run(7) == run(7)
+
+
+def test_counters_of_a_removed_backend_are_dropped():
+    from ansible_collections.maglev.vpp.agent.counters import AgentCounters
+    counters = AgentCounters()
+    for name in ("b1", "b2"):
+        counters.probe(name, "tcp", True, "L4OK", 0.001)
+        counters.transition(name, "unknown", "up")
+    counters.forget("b2")
+    assert {k[0] for k in counters.probes} == {"b1"}
+    assert {k[0] for k in counters.durations} == {"b1"}
+    assert {k[0] for k in counters.transitions} == {"b1"}

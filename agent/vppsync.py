@@ -18,11 +18,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import livestate, model, planner
 from ..plugins.module_utils.vpp_lb.client import Capabilities, is_retryable
@@ -78,8 +79,10 @@ class DesiredSource:
 
 
 class VppSync:
-    def __init__(self, settings: AgentSettings, source: DesiredSource, on_change: Callable[..., None]):
+    def __init__(self, settings: AgentSettings, source: DesiredSource, on_change: Callable[..., None],
+                 ping_interval: float = PING_INTERVAL):
         self.settings = settings
+        self.ping_interval = ping_interval
         self.source = source
         # Called after the LB state, VPP info or counters changed, with the frontends whose VIPs
         # changed (no argument: maybe all; an empty tuple: none, only info or counters).
@@ -91,6 +94,8 @@ class VppSync:
         self.mutations: Dict[Tuple[str, str], int] = {}  # (scope all|vip, kind) -> count
         self.sync_errors = 0
         self.last_full_sync: Optional[float] = None
+        # What the VPP connection is doing now: "ping", "full sync", "targeted sync"; None: idle.
+        self.activity: Optional[str] = None
         self._worker: Optional[vppconn.VppWorker] = None
         self._pending: Set[str] = set()
         self._full_pending: Optional[str] = None
@@ -203,44 +208,62 @@ class VppSync:
         self.on_change()
 
     async def _serve(self) -> None:
-        """Syncs, pings and periodic full syncs until the connection is lost (raises VppError)."""
+        """Syncs, pings and periodic full syncs until the connection is lost (raises VppError).
+
+        The wake-up event is cleared at the top of every round, before the requests are looked
+        at: a request that arrives while a ping (or a sync) is in flight sets it again, so the
+        wait below returns at once and the request waits no longer than that call's round trip.
+        """
         loop = asyncio.get_running_loop()
-        next_ping = loop.time() + PING_INTERVAL
+        next_ping = loop.time() + self.ping_interval
         next_full = loop.time() + self.settings.sync_interval
         while True:
+            self._wake.clear()
             if self._lost.is_set():
                 raise _lost_error(self.settings.vpp.api_socket)
             if self._full_pending is not None:
                 reason, self._full_pending = self._full_pending, None
                 self._pending.clear()  # a full sync covers every frontend
-                await self.full_sync(reason)
+                with self._doing("full sync"):
+                    await self.full_sync(reason)
                 next_full = loop.time() + self.settings.sync_interval
-            elif self._pending:
+                continue
+            if self._pending:
                 names = sorted(self._pending)
                 self._pending.clear()
-                await self.targeted_sync(names)
-            else:
-                self._idle.set()
-                now = loop.time()
-                if now >= next_ping:
-                    try:
-                        await self._worker.call(vppconn.job_ping)
-                    except VppError as exc:
-                        logs.emit("warning", "vpp-ping-failed", reason=str(exc))
-                        raise
-                    next_ping = now + PING_INTERVAL
-                if now >= next_full:
-                    self.request_full("periodic")
-                    continue
-                self._wake.clear()
-                lost = loop.create_task(self._lost.wait())
-                woken = loop.create_task(self._wake.wait())
+                with self._doing("targeted sync"):
+                    await self.targeted_sync(names)
+                continue
+            self._idle.set()
+            now = loop.time()
+            if now >= next_ping:
                 try:
-                    await asyncio.wait({lost, woken}, timeout=min(next_ping, next_full) - loop.time(),
-                                       return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    lost.cancel()
-                    woken.cancel()
+                    with self._doing("ping"):
+                        await self._worker.call(vppconn.job_ping)
+                except VppError as exc:
+                    logs.emit("warning", "vpp-ping-failed", reason=str(exc))
+                    raise
+                next_ping = now + self.ping_interval
+                continue  # a request may have come in during the ping
+            if now >= next_full:
+                self.request_full("periodic")
+                continue
+            lost = loop.create_task(self._lost.wait())
+            woken = loop.create_task(self._wake.wait())
+            try:
+                await asyncio.wait({lost, woken}, timeout=min(next_ping, next_full) - loop.time(),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                woken.cancel()
+
+    @contextlib.contextmanager
+    def _doing(self, what: str) -> Iterator[None]:
+        self.activity = what
+        try:
+            yield
+        finally:
+            self.activity = None
 
     # -- syncs ---------------------------------------------------------------------------------
 

@@ -417,6 +417,9 @@ class Agent(DesiredSource):
         vips = {k: v for k, v in state.vips.items() if self._is_released(names[k])}
         return model.LbState(conf=state.conf, vips=vips)
 
+    def desired_conf(self) -> Optional[model.LbConf]:
+        return self.config.lb.conf
+
     def desired_frontend(self, name: str) -> Optional[model.VipState]:
         fe = self.config.lb.frontends.get(name)
         if fe is None or not self._is_released(name):

@@ -71,8 +71,16 @@ class CountersSnapshot:
 class DesiredSource:
     """What the agent wants in VPP; implemented by the daemon (warm-up decides what is released)."""
 
-    def desired_full(self) -> Optional[model.LbState]:  # None: no VPP writes yet
+    def desired_full(self) -> Optional[model.LbState]:  # None: no VIP or AS writes yet
         raise NotImplementedError
+
+    def desired_conf(self) -> Optional[model.LbConf]:
+        """The lb_conf to push after every connect, warm-up or not (None: leave VPP's alone).
+
+        This default takes it from ``desired_full``, so it is None while that is None; the
+        daemon overrides it to give the configured conf during the warm-up too."""
+        state = self.desired_full()
+        return state.conf if state is not None else None
 
     def desired_frontend(self, name: str) -> Optional[model.VipState]:  # None: not released
         raise NotImplementedError
@@ -277,10 +285,10 @@ class VppSync:
                 conf=_conf_fields(actual.conf),
             )
         self.last_full_sync = time.time()
-        if desired is None:  # warm-up: hands off
-            logs.emit("debug", "vpp-lbsync-done", scope="all", trigger=reason, ops=0, suppressed="warm-up")
-            self.on_change()
-            return
+        if desired is None:
+            # Warm-up: VIPs and ASes are hands off, but the conf goes first after every connect,
+            # so that no VIP a targeted sync creates later meets VPP's default conf.
+            desired = model.LbState(conf=self.source.desired_conf())
         ops = planner.plan(desired, actual, prune_vips=False, as_weights=self.capabilities.as_weights)
         ops = self._without_repeated_conf(ops)
         await self._apply(ops, "all", reason)
@@ -295,7 +303,20 @@ class VppSync:
                 continue
             have = self.lb_state.vips.get(want.key)
             ops.extend(planner.plan_vip(want, have, as_weights=self.capabilities.as_weights))
+        if any(op.action == model.ADD_VIP for op in ops):
+            # A VIP is created only after the conf (a conf refused at connect is retried here
+            # first); a weight change does not wait for it.
+            ops = self._conf_ops() + ops
         await self._apply(ops, "vip", "transition: " + ", ".join(names), names)
+
+    def _conf_ops(self) -> List[model.Op]:
+        """The set_conf a targeted sync must push first, if the cached state lacks the conf."""
+        conf = self.source.desired_conf()
+        if conf is None:
+            return []
+        ops = planner.plan(model.LbState(conf=conf), model.LbState(conf=self.lb_state.conf),
+                           as_weights=self.capabilities.as_weights)
+        return self._without_repeated_conf(ops)
 
     def _without_repeated_conf(self, ops: List[model.Op]) -> List[model.Op]:
         # VPP that cannot report its conf (LB API 1.1.0) would get it on every sync otherwise.

@@ -103,6 +103,7 @@ class ExportInputs:
     vip_totals: Mapping[SeriesKey, int]
     api_calls: Mapping[Tuple[str, str], int] = field(default_factory=dict)  # (message, ok|error|broken)
     disabled_in_config: FrozenSet[str] = frozenset()
+    blocked_frontends: Mapping[str, str] = field(default_factory=dict)  # VppSync.blocked: name -> why
     sync_errors: int = 0
     last_full_sync: Optional[float] = None
     state_file_written: Optional[float] = None  # the state file's mtime
@@ -128,6 +129,7 @@ def families(inputs: ExportInputs) -> Iterable[Metric]:
     yield from _agent_families(inputs)
     yield from _backend_families(inputs)
     yield from _frontend_families(inputs.snapshot)
+    yield _sync_blocked_family(inputs)
     yield from _probe_families(inputs.counters)
     yield from _vpp_families(inputs)
     yield from _vip_families(inputs.vip_totals)
@@ -188,6 +190,16 @@ def _frontend_families(snap: AgentSnapshot) -> Iterator[Metric]:
             if m.buckets is not None:
                 buckets.add_metric([name, m.pool, m.backend], m.buckets)
     yield from (state, weight, buckets)
+
+
+def _sync_blocked_family(inputs: ExportInputs) -> Metric:
+    blocked = GaugeMetricFamily("maglev_frontend_sync_blocked",
+                                "1 while the agent leaves the frontend as it is in VPP because VPP would refuse "
+                                "to (re)create its VIP (a VIP the config does not know is in the way).",
+                                labels=["frontend"])
+    for name in sorted(set(inputs.snapshot.frontends) | set(inputs.blocked_frontends)):
+        blocked.add_metric([name], 1 if name in inputs.blocked_frontends else 0)
+    return blocked
 
 
 def _probe_families(counters: AgentCounters) -> Iterator[Metric]:

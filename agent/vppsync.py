@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 from ..plugins.module_utils.vpp_lb import livestate, model, planner
 from ..plugins.module_utils.vpp_lb.client import Capabilities, is_retryable
 from ..plugins.module_utils.vpp_lb.errors import ApplyError, VppError
-from . import logs, vppconn
+from . import logs, syncplan, vppconn
 from .aiotools import bounded_wait
 from .config import AgentSettings
 
@@ -57,6 +58,9 @@ class VppInfo:
     connected_since: Optional[float] = None  # unix seconds
     lb_api_version: Optional[str] = None
     api_socket: str = ""
+    # The last connection problem (failed connect, lost connection), kept after a reconnect.
+    last_error: Optional[str] = None
+    last_error_at: Optional[float] = None  # unix seconds
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class VppSync:
         self.mutations: Dict[Tuple[str, str], int] = {}  # (scope all|vip, kind) -> count
         self.sync_errors = 0
         self.last_full_sync: Optional[float] = None
+        # Frontends the agent leaves as they are in VPP because VPP would refuse to (re)create
+        # their VIP (a foreign VIP on the prefix): frontend name -> why. Set by every full sync.
+        self.blocked: Mapping[str, str] = MappingProxyType({})
         # What the VPP connection is doing now: "ping", "full sync", "targeted sync"; None: idle.
         self.activity: Optional[str] = None
         self._worker: Optional[vppconn.VppWorker] = None
@@ -111,6 +118,7 @@ class VppSync:
         self._lost = asyncio.Event()
         self._pushed_conf: Optional[model.LbConf] = None
         self._route_indexes: Dict[model.VipKey, Optional[int]] = {}
+        self._connect_failures = syncplan.ConnectFailures()
         self._task: Optional[asyncio.Task] = None
         self._idle = asyncio.Event()  # set whenever no sync is pending or running
         self._idle.set()
@@ -168,9 +176,11 @@ class VppSync:
                     # after a pause, rather than leave VPP unattended.
                     retry_now = is_retryable(exc)
                     logs.emit("warning" if retry_now else "error", "vpp-disconnect", reason=str(exc))
+                    self._note_error(f"disconnected: {exc}")
                 except Exception as exc:  # a bug: log it with its traceback and start over
                     retry_now = False
                     logs.emit("error", "vpp-sync-crashed", exc_info=exc, reason=repr(exc))
+                    self._note_error(f"sync crashed: {exc!r}")
                 await self._forget()
                 if not retry_now:
                     await asyncio.sleep(RETRY_INTERVAL)
@@ -183,8 +193,12 @@ class VppSync:
         try:
             about = await self._worker.call(vppconn.job_connect)
         except VppError as exc:
-            level = "debug" if is_retryable(exc) else "error"
-            logs.emit(level, "vpp-connect-failed", api_socket=self.settings.vpp.api_socket, reason=str(exc))
+            failures = self._connect_failures
+            warn = failures.failed(time.monotonic())
+            level = "error" if not is_retryable(exc) else "warning" if warn else "debug"
+            logs.emit(level, "vpp-connect-failed", api_socket=self.settings.vpp.api_socket, reason=str(exc),
+                      failures=failures.count, retry_in=RETRY_INTERVAL)
+            self._note_error(f"connect failed: {exc}")
             return False
         self.capabilities = about["capabilities"]
         self.info = VppInfo(
@@ -195,10 +209,14 @@ class VppSync:
             connected_since=time.time(),
             lb_api_version=self.capabilities.lb_api_version,
             api_socket=self.settings.vpp.api_socket,
+            last_error=self.info.last_error,
+            last_error_at=self.info.last_error_at,
         )
+        outage = self._connect_failures.connected(time.monotonic())
         logs.emit(
             "info", "vpp-connect", version=self.info.version, pid=self.info.pid, boottime=self.info.boottime,
             lb_api=self.capabilities.lb_api_version, transport=self.capabilities.transport,
+            **({"unreachable_for": round(outage[0], 1), "failed_attempts": outage[1]} if outage else {}),
         )
         self.request_full("connect")
         self.on_change()
@@ -212,8 +230,14 @@ class VppSync:
         self.counters = None
         self._pushed_conf = None
         self._route_indexes = {}
-        self.info = VppInfo(api_socket=self.settings.vpp.api_socket)
+        self.info = VppInfo(api_socket=self.settings.vpp.api_socket, last_error=self.info.last_error,
+                            last_error_at=self.info.last_error_at)
         self.on_change()
+
+    def _note_error(self, reason: str) -> None:
+        """Keep the last connection problem for the status API (VppInfo.last_error)."""
+        self.info = dataclasses.replace(self.info, last_error=reason, last_error_at=time.time())
+        self.on_change(())
 
     async def _serve(self) -> None:
         """Syncs, pings and periodic full syncs until the connection is lost (raises VppError).
@@ -289,7 +313,8 @@ class VppSync:
             # Warm-up: VIPs and ASes are hands off, but the conf goes first after every connect,
             # so that no VIP a targeted sync creates later meets VPP's default conf.
             desired = model.LbState(conf=self.source.desired_conf())
-        ops = planner.plan(desired, actual, prune_vips=False, as_weights=self.capabilities.as_weights)
+        ops, refused = syncplan.plan_full(desired, actual, as_weights=self.capabilities.as_weights)
+        self._set_blocked({_frontend(desired.vips[key]): why for key, why in refused.items()})
         ops = self._without_repeated_conf(ops)
         await self._apply(ops, "all", reason)
 
@@ -297,12 +322,17 @@ class VppSync:
         if self.lb_state is None:
             return  # no dump yet: the pending full sync covers these
         ops: List[model.Op] = []
+        as_weights = self.capabilities.as_weights
         for name in names:
             want = self.source.desired_frontend(name)
-            if want is None:
+            if want is None or name in self.blocked:
+                continue  # not released, or left as it is in VPP until a full sync clears it
+            planned = planner.plan_vip(want, self.lb_state.vips.get(want.key), as_weights=as_weights)
+            why = syncplan.vip_blocked(want, planned, self.lb_state, as_weights=as_weights)
+            if why is not None:
+                self._set_blocked({**self.blocked, name: why})
                 continue
-            have = self.lb_state.vips.get(want.key)
-            ops.extend(planner.plan_vip(want, have, as_weights=self.capabilities.as_weights))
+            ops.extend(planned)
         if any(op.action == model.ADD_VIP for op in ops):
             # A VIP is created only after the conf (a conf refused at connect is retried here
             # first); a weight change does not wait for it.
@@ -317,6 +347,17 @@ class VppSync:
         ops = planner.plan(model.LbState(conf=conf), model.LbState(conf=self.lb_state.conf),
                            as_weights=self.capabilities.as_weights)
         return self._without_repeated_conf(ops)
+
+    def _set_blocked(self, blocked: Dict[str, str]) -> None:
+        """Replace the blocked frontends; log those that start or stop being blocked."""
+        old = self.blocked
+        for name in sorted(blocked):
+            if old.get(name) != blocked[name]:
+                logs.emit("warning", "vpp-frontend-blocked", frontend=name, reason=blocked[name],
+                          action="left as it is in VPP")
+        for name in sorted(set(old) - set(blocked)):
+            logs.emit("info", "vpp-frontend-unblocked", frontend=name)
+        self.blocked = MappingProxyType(dict(blocked))
 
     def _without_repeated_conf(self, ops: List[model.Op]) -> List[model.Op]:
         # VPP that cannot report its conf (LB API 1.1.0) would get it on every sync otherwise.
@@ -398,6 +439,11 @@ class VppSync:
             packets, octets = routes.get(key, (None, None))
             vips[key] = model.VipCounters(**lb[key], route_packets=packets, route_bytes=octets)
         return CountersSnapshot(at=time.time(), boottime=stats.boottime(), vips=MappingProxyType(vips))
+
+
+def _frontend(vip: model.VipState) -> str:
+    """The frontend a desired VIP comes from (desired.desired_vip names it)."""
+    return vip.name or str(vip.key)
 
 
 def _lost_error(socket_path: str) -> VppError:

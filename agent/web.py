@@ -104,6 +104,7 @@ class WebServer:
             vip_totals=self.vip_counters.totals(),
             api_calls=agent.vpp.api_calls(),
             disabled_in_config=_disabled_in_config(agent),
+            blocked_frontends=agent.vpp.blocked,
             sync_errors=agent.vpp.sync_errors,
             last_full_sync=agent.vpp.last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),

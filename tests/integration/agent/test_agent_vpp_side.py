@@ -7,11 +7,25 @@ accepted, in order); what VPP holds is read back through the core client.
 
 from __future__ import annotations
 
-from typing import List
+import signal
+import urllib.request
+from typing import Dict, List, Optional
 
 import pytest
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import LbConf
-from test_agent_daemon import config_for, expect_weights
+from agentproc import agent_config, wait_for
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
+    ADD_AS,
+    ADD_VIP,
+    DEL_VIP,
+    PROTOCOLS,
+    SET_CONF,
+    LbConf,
+    Op,
+    VipKey,
+    VipSpec,
+)
+from httpbackends import free_port
+from test_agent_daemon import FAST_CHECK, config_for, expect_weights
 from vpp_under_test import restart_vpp
 
 HOLD = {"min_delay": "60s", "max_delay": "120s"}  # the warm-up outlasts the test
@@ -60,3 +74,68 @@ def test_no_vip_is_created_before_the_conf(sim, tmp_path, backends, client, agen
     assert order.index("conf_set") < order.index("vip_added"), order
     assert conf_in_vpp(client).ip4_src_address == CONF_SRC
     assert proc.events("warmup", action="done") == []  # the VIP came from the release, not a full sync
+
+
+# -- Defect 4: a frontend VPP would refuse to re-create is left alone, the rest syncs -------------
+
+WWW = VipKey("192.0.2.1/32", PROTOCOLS["tcp"], 80)
+FOREIGN = VipKey("192.0.2.1/32", PROTOCOLS["udp"], 53)  # another tool's VIP on the same prefix
+API = VipKey("192.0.2.2/32", PROTOCOLS["tcp"], 443)
+
+
+def two_frontends(www_encap: str) -> dict:
+    return {
+        "www": {
+            "prefix": WWW.prefix, "protocol": "tcp", "port": 80, "encap": www_encap,
+            "pools": [{"name": "primary", "backends": {"web1": {}, "web2": {}}},
+                      {"name": "standby", "backends": {"web3": {}}}],
+        },
+        "api": {"prefix": API.prefix, "protocol": "tcp", "port": 443, "encap": "gre4",
+                "pools": [{"name": "main", "backends": {"web3": {}}}]},
+    }
+
+
+def agent_config_with(sim, tmp_path, backends, frontends: dict, **settings) -> dict:
+    check = dict(FAST_CHECK, port=backends[0].port)
+    names = {f"web{i + 1}": {"address": b.address, "healthcheck": "h"} for i, b in enumerate(backends)}
+    return agent_config(sim, str(tmp_path / "state.json"), frontends, names, {"h": check}, **settings)
+
+
+def ases_of(client, key: VipKey) -> Optional[Dict[str, int]]:
+    vip = client.dump().vips.get(key)
+    return None if vip is None else {a: s.weight for a, s in vip.ases.items()}
+
+
+def test_a_frontend_vpp_would_refuse_to_recreate_is_left_alone(sim, tmp_path, backends, client, agent):
+    # VPP as an earlier config left it (www as gre4), plus another tool's VIP on www's prefix.
+    web1, web2 = backends[0].address, backends[1].address
+    client.apply([
+        Op(SET_CONF, conf=LbConf(CONF_SRC, "2001:db8:ff::1")),
+        Op(ADD_VIP, vip=WWW, spec=VipSpec(encap="gre4")),
+        Op(ADD_AS, vip=WWW, address=web1, weight=100),
+        Op(ADD_AS, vip=WWW, address=web2, weight=100),
+        Op(ADD_VIP, vip=FOREIGN, spec=VipSpec(encap="gre4")),
+    ])
+    before = ases_of(client, WWW)
+    port = free_port("127.0.0.1")
+    # The config now wants www as l3dsr: a recreate, which the foreign udp/53 gre4 VIP blocks.
+    proc = agent(agent_config_with(sim, tmp_path, backends, two_frontends("l3dsr"),
+                                   metrics={"listen": f"127.0.0.1:{port}"}))
+    # The rest of the config still syncs: api is created and follows its backend's health.
+    wait_for(lambda: ases_of(client, API) == {backends[2].address: 100}, 15, "api's VIP with web3 up")
+    state = client.dump()
+    assert WWW in state.vips and state.vips[WWW].spec.encap == "gre4", writes(proc)  # never deleted
+    assert ases_of(client, WWW) == before
+    assert FOREIGN in state.vips
+    assert not [r for r in writes(proc) if r.get("vip") == str(WWW)], writes(proc)
+    blocked = proc.wait_event("vpp-frontend-blocked", frontend="www")
+    assert "192.0.2.1/32 udp/53" in blocked["reason"], blocked
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'maglev_frontend_sync_blocked{frontend="www"} 1' in text
+    assert 'maglev_frontend_sync_blocked{frontend="api"} 0' in text
+    # Once the other tool's VIP is gone, the next full sync converges www (SIGHUP: reload + full sync).
+    client.apply([Op(DEL_VIP, vip=FOREIGN)])
+    proc.signal(signal.SIGHUP)
+    proc.wait_event("vpp-frontend-unblocked", frontend="www")
+    wait_for(lambda: client.dump().vips.get(WWW) is not None and client.dump().vips[WWW].spec.encap == "l3dsr",
+             15, "www re-created as l3dsr")

@@ -26,6 +26,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
 )
 from httpbackends import free_port
 from test_agent_daemon import FAST_CHECK, config_for, expect_weights
+from test_agent_metrics import metrics_config, samples, scrape
 from vpp_under_test import restart_vpp
 
 HOLD = {"min_delay": "60s", "max_delay": "120s"}  # the warm-up outlasts the test
@@ -139,3 +140,33 @@ def test_a_frontend_vpp_would_refuse_to_recreate_is_left_alone(sim, tmp_path, ba
     proc.wait_event("vpp-frontend-unblocked", frontend="www")
     wait_for(lambda: client.dump().vips.get(WWW) is not None and client.dump().vips[WWW].spec.encap == "l3dsr",
              15, "www re-created as l3dsr")
+
+
+# -- The BUCKETS column after the agent's own writes ----------------------------------------------
+
+
+def buckets_exported(base: str) -> Dict[str, float]:
+    """{backend: buckets} of frontend www from the agent's /metrics."""
+    found = {}
+    for key, value in samples(scrape(base)).items():
+        if key.startswith("maglev_frontend_pool_backend_buckets{") and 'frontend="www"' in key:
+            found[key.split('backend="')[1].split('"')[0]] = value
+    return found
+
+
+def buckets_in_vpp(client, backends) -> Dict[str, int]:
+    names = {b.address: f"web{i + 1}" for i, b in enumerate(backends)}
+    return {names[a]: s.num_buckets for a, s in client.dump().vips[WWW].ases.items()}
+
+
+def test_bucket_counts_stay_current_after_the_agents_writes(sim, tmp_path, backends, client, agent):
+    config, base = metrics_config(sim, tmp_path, backends)
+    agent(config)
+    expect_weights(client, backends, 100, 100, 0)
+    wait_for(lambda: buckets_exported(base) == buckets_in_vpp(client, backends), 15, "buckets after start")
+    backends[0].stop()  # failover inside the primary pool: one targeted write, no dump after it
+    expect_weights(client, backends, 0, 100, 0)
+    in_vpp = buckets_in_vpp(client, backends)
+    assert in_vpp["web2"] == 1024  # all of www's table
+    wait_for(lambda: buckets_exported(base) == in_vpp, 5,
+             f"the agent's bucket counts {in_vpp}, have {buckets_exported(base)}")

@@ -1,18 +1,25 @@
 """The agent's VPP side: the connection's life, full and targeted syncs, the counters loop.
 
 * Connection: API and stats sockets as one unit (VppWorker). Connect, retrying every
-  RETRY_INTERVAL; ping every PING_INTERVAL, and notice a closed socket at once (the worker
-  watches it). On connect: log version, pid, boot time and the LB state found, then a full sync
-  (which pushes lb_conf when it differs). On disconnect everything learnt from that VPP is
-  dropped: the cached LB state, the conf dedup, the route stats indexes, the counters snapshot.
+  RETRY_INTERVAL (a warning at the first failure and every minute while it lasts; the last
+  problem stays in VppInfo.last_error); ping every PING_INTERVAL, and notice a closed socket at
+  once (the worker watches it). A request that arrives during a ping runs right after it. On
+  connect: log version, pid, boot time and the LB state found, then a full sync. On disconnect
+  everything learnt from that VPP is dropped: the cached LB state, the conf dedup, the route
+  stats indexes, the counters snapshot.
+* lb_conf is the first write after every connect, warm-up or not: the full sync pushes it
+  even while the warm-up holds every VIP, and a targeted sync that creates a VIP pushes it
+  first if VPP does not have it yet.
 * Full sync (on connect, after reload, every sync_interval, on request): fresh dump, plan the
   released frontends against it with the shared planner (never deleting VIPs that are not in
-  the config), apply, and cache the dump with the accepted ops applied.
+  the config) and the lb module's conflict check: a frontend whose VIP VPP would refuse to
+  (re)create is left as it is in VPP and reported (``blocked``), the rest is applied. The dump,
+  with the accepted ops applied, is the cached state.
 * Targeted sync (after a health transition): plan one frontend against the cached state and
   apply; a weight change is one lb_as_set_weight. A failure schedules a full sync.
 * Counters: every stats_interval, the four LB counters per VIP (by pool index) and the VIP's
-  FIB /net/route/to counter (stats index looked up once per VIP and connection), published as
-  one immutable snapshot.
+  FIB /net/route/to counter (by the route stats index looked up with every dump, so a VIP
+  re-created by anyone is followed), published as one immutable snapshot.
 """
 
 from __future__ import annotations
@@ -70,6 +77,9 @@ class CountersSnapshot:
     at: float
     boottime: Optional[float]
     vips: Mapping[model.VipKey, model.VipCounters] = field(default_factory=dict)
+    # Where each VIP's counters were read: (LB pool index, route stats index). A VIP re-created
+    # (by anyone) reads fresh counters at new indexes: the exporter treats that as a restart.
+    sources: Mapping[model.VipKey, Tuple[Optional[int], Optional[int]]] = field(default_factory=dict)
 
 
 class DesiredSource:
@@ -117,7 +127,10 @@ class VppSync:
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._pushed_conf: Optional[model.LbConf] = None
-        self._route_indexes: Dict[model.VipKey, Optional[int]] = {}
+        # FIB stats index (/net/route/to) per VIP, looked up with every dump: a VIP deleted and
+        # re-created (by anyone) may sit on another route; None: VPP has no route (yet).
+        self._route_indexes: Mapping[model.VipKey, Optional[int]] = {}
+        self._dumps = 0  # dumps taken: a counters read against an older one is dropped
         self._connect_failures = syncplan.ConnectFailures()
         self._task: Optional[asyncio.Task] = None
         self._idle = asyncio.Event()  # set whenever no sync is pending or running
@@ -300,8 +313,7 @@ class VppSync:
     # -- syncs ---------------------------------------------------------------------------------
 
     async def full_sync(self, reason: str) -> None:
-        actual = await self._worker.call(vppconn.make_job(lambda client: client.dump()))
-        self.lb_state = actual
+        actual = await self._dump()
         desired = self.source.desired_full()
         if reason == "connect":
             logs.emit(
@@ -348,6 +360,13 @@ class VppSync:
                            as_weights=self.capabilities.as_weights)
         return self._without_repeated_conf(ops)
 
+    async def _dump(self) -> model.LbState:
+        """A fresh dump and the route stats index of every VIP in it: the cached state."""
+        state, routes = await self._worker.call(vppconn.make_job(vppconn.dump_with_routes))
+        self.lb_state, self._route_indexes = state, routes
+        self._dumps += 1
+        return state
+
     def _set_blocked(self, blocked: Dict[str, str]) -> None:
         """Replace the blocked frontends; log those that start or stop being blocked."""
         old = self.blocked
@@ -378,7 +397,7 @@ class VppSync:
         self.lb_state = livestate.apply_ops(self.lb_state, applied, as_weights=as_weights)
         if failure is None and any(op.action == model.ADD_VIP for op in applied):
             # A new VIP's pool index (for its counters) and bucket counts come only from a dump.
-            self.lb_state = await self._worker.call(vppconn.make_job(lambda client: client.dump()))
+            await self._dump()
         for op in applied:
             kind = MUTATION_KINDS.get(op.action, op.action)
             self.mutations[(scope, kind)] = self.mutations.get((scope, kind), 0) + 1
@@ -411,34 +430,38 @@ class VppSync:
     async def _stats_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.stats_interval)
-            state, caps = self.lb_state, self.capabilities
+            state, caps, routes, dumps = self.lb_state, self.capabilities, self._route_indexes, self._dumps
             if state is None or caps is None or self._lost.is_set():
                 continue
             try:
-                snapshot = await self._worker.call(functools.partial(self._read_counters, state=state))
+                snapshot = await self._worker.call(functools.partial(_read_counters, state=state, routes=routes))
             except VppError as exc:
                 logs.emit("debug", "vpp-stats-failed", reason=str(exc))
                 continue
             except Exception as exc:  # a bug must not end the counters loop for good
                 logs.emit("error", "vpp-stats-failed", exc_info=exc, reason=repr(exc))
                 continue
-            if self.lb_state is not None:  # not disconnected meanwhile
+            # Not disconnected meanwhile, and read with the indexes of the latest dump: a read
+            # against the indexes a newer dump replaced may have counted another VIP's packets.
+            if self.lb_state is not None and self._dumps == dumps:
                 self.counters = snapshot
                 self.on_change(())  # counters only: no frontend view changed
 
-    def _read_counters(self, client, stats, state: model.LbState) -> CountersSnapshot:
-        """In the VPP thread: LB and FIB counters of every VIP with a known pool index."""
-        for key in state.vips:
-            if key not in self._route_indexes:
-                self._route_indexes[key] = client.route_stats_index(key.prefix)
-        by_index = {key: vip.index for key, vip in state.vips.items() if vip.index is not None}
-        lb = stats.vip_counters(by_index)
-        routes = stats.route_counters({k: i for k, i in self._route_indexes.items() if i is not None and k in by_index})
-        vips = {}
-        for key in by_index:
-            packets, octets = routes.get(key, (None, None))
-            vips[key] = model.VipCounters(**lb[key], route_packets=packets, route_bytes=octets)
-        return CountersSnapshot(at=time.time(), boottime=stats.boottime(), vips=MappingProxyType(vips))
+
+def _read_counters(client, stats, state: model.LbState,
+                   routes: Mapping[model.VipKey, Optional[int]]) -> CountersSnapshot:
+    """In the VPP thread: LB counters (by pool index) and FIB counters (by the route stats
+    index of the same dump) of every VIP with a known pool index."""
+    by_index = {key: vip.index for key, vip in state.vips.items() if vip.index is not None}
+    lb = stats.vip_counters(by_index)
+    route_counters = stats.route_counters({k: routes[k] for k in by_index if routes.get(k) is not None})
+    vips = {}
+    for key in by_index:
+        packets, octets = route_counters.get(key, (None, None))
+        vips[key] = model.VipCounters(**lb[key], route_packets=packets, route_bytes=octets)
+    sources = {key: (by_index[key], routes.get(key)) for key in by_index}
+    return CountersSnapshot(at=time.time(), boottime=stats.boottime(), vips=MappingProxyType(vips),
+                            sources=MappingProxyType(sources))
 
 
 def _frontend(vip: model.VipState) -> str:

@@ -16,6 +16,7 @@ from agentproc import agent_config, wait_for
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
     ADD_AS,
     ADD_VIP,
+    DEL_AS,
     DEL_VIP,
     PROTOCOLS,
     SET_CONF,
@@ -26,7 +27,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
 )
 from httpbackends import free_port
 from test_agent_daemon import FAST_CHECK, config_for, expect_weights
-from test_agent_metrics import metrics_config, samples, scrape
+from test_agent_metrics import metrics_config, sample, samples, scrape
 from vpp_under_test import restart_vpp
 
 HOLD = {"min_delay": "60s", "max_delay": "120s"}  # the warm-up outlasts the test
@@ -170,3 +171,69 @@ def test_bucket_counts_stay_current_after_the_agents_writes(sim, tmp_path, backe
     assert in_vpp["web2"] == 1024  # all of www's table
     wait_for(lambda: buckets_exported(base) == in_vpp, 5,
              f"the agent's bucket counts {in_vpp}, have {buckets_exported(base)}")
+
+
+# -- Defect 8: route counters follow the right VIP after it is re-created --------------------------
+
+SITE_A = VipKey("192.0.2.1/32", PROTOCOLS["tcp"], 80)
+SITE_B = VipKey("192.0.2.2/32", PROTOCOLS["tcp"], 80)
+
+
+def two_sites() -> dict:
+    pools = [{"name": "main", "backends": {"web1": {}, "web2": {}}}]
+    return {name: {"prefix": key.prefix, "protocol": "tcp", "port": 80, "encap": "gre4", "pools": pools}
+            for name, key in (("a", SITE_A), ("b", SITE_B))}
+
+
+def send(client, key: VipKey, flows: int) -> None:
+    client.cli(f"sim traffic {key.prefix} protocol tcp port {key.port} flows {flows} packets 1")
+
+
+def routed(base: str) -> Dict[str, Optional[float]]:
+    text = scrape(base)
+    return {name: sample(text, "maglev_vip_route_packets_total", f'prefix="{key.prefix}",protocol="tcp",port="80"')
+            for name, key in (("a", SITE_A), ("b", SITE_B))}
+
+
+def first_packets(base: str) -> Dict[str, Optional[float]]:
+    text = scrape(base)
+    return {name: sample(text, "maglev_vip_packets_total",
+                         f'kind="first",prefix="{key.prefix}",protocol="tcp",port="80"')
+            for name, key in (("a", SITE_A), ("b", SITE_B))}
+
+
+@pytest.mark.simulator
+def test_route_counters_follow_a_vip_recreated_by_another_tool(sim, tmp_path, backends, client, agent):
+    port = free_port("127.0.0.1")
+    base = f"http://127.0.0.1:{port}"
+    # No periodic full sync during the test: the reload below is the one that must notice.
+    proc = agent(agent_config_with(sim, tmp_path, backends, two_sites(), sync_interval="1h",
+                                   metrics={"listen": f"127.0.0.1:{port}"}))
+    up = {b.address: 100 for b in backends[:2]}  # both generations read a present AS as 100
+    wait_for(lambda: all(ases_of(client, k) == up for k in (SITE_A, SITE_B)), 15, "both VIPs with web1 and web2 up")
+    send(client, SITE_A, 10)
+    send(client, SITE_B, 20)
+    wait_for(lambda: routed(base) == {"a": 10, "b": 20}, 15, f"10 and 20 routed packets, have {routed(base)}")
+
+    # Another tool deletes both VIPs and re-creates them in the other order: VPP hands each
+    # one the route (FIB entry, stats index) the other had.
+    state = client.dump()
+    ops = []
+    for key in (SITE_A, SITE_B):
+        ops += [Op(DEL_AS, vip=key, address=a, flush=True) for a in state.vips[key].ases]
+        ops.append(Op(DEL_VIP, vip=key))
+    for key in (SITE_A, SITE_B):
+        ops.append(Op(ADD_VIP, vip=key, spec=state.vips[key].spec))
+        ops += [Op(ADD_AS, vip=key, address=a, weight=s.weight) for a, s in state.vips[key].ases.items()]
+    client.apply(ops)
+    assert client.route_stats_index(SITE_A.prefix) != client.route_stats_index(SITE_B.prefix)
+
+    syncs = proc.count("vpp-lbsync-done", scope="all")
+    proc.signal(signal.SIGHUP)  # a reload: a full sync, which finds VPP as the config wants it
+    done = proc.wait_event("vpp-lbsync-done", scope="all", after=syncs)
+    assert done["ops"] == 0, writes(proc)
+    send(client, SITE_A, 5)
+    send(client, SITE_B, 30)
+    wait_for(lambda: routed(base) == {"a": 15, "b": 50}, 15, f"15 and 50 routed packets, have {routed(base)}")
+    wait_for(lambda: first_packets(base) == {"a": 15, "b": 50}, 15,
+             f"15 and 50 first packets, have {first_packets(base)}")

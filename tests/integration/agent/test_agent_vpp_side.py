@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 
 import pytest
 from agentproc import agent_config, wait_for
+from ansible_collections.maglev.vpp.agent.ctl_client import StatusClient
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
     ADD_AS,
     ADD_VIP,
@@ -237,3 +238,27 @@ def test_route_counters_follow_a_vip_recreated_by_another_tool(sim, tmp_path, ba
     wait_for(lambda: routed(base) == {"a": 15, "b": 50}, 15, f"15 and 50 routed packets, have {routed(base)}")
     wait_for(lambda: first_packets(base) == {"a": 15, "b": 50}, 15,
              f"15 and 50 first packets, have {first_packets(base)}")
+
+
+# -- A wrong VPP socket is not silent ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lb_api", ["1.2.0"])  # no VPP is reached: the generation does not matter
+def test_an_unreachable_vpp_is_a_warning_with_the_reason_in_the_status_api(sim, tmp_path, backends, agent):
+    wrong = str(tmp_path / "no-vpp-here.sock")
+    status = str(tmp_path / "status.sock")
+    config = config_for(sim, tmp_path, backends, status_socket=status, log_level="info",
+                        vpp={"api_socket": wrong, "stats_socket": sim.stats_socket})
+    proc = agent(config)
+    failed = proc.wait_event("vpp-connect-failed")
+    assert failed["level"] == "warning" and failed["api_socket"] == wrong, failed
+    assert failed["reason"], failed
+    proc.wait_event("status-api")
+    info = wait_for(lambda: (v := StatusClient(status, timeout=10).get("vpp")) and v.get("last_error") and v, 15,
+                    "the last error in the status API")
+    assert info["connected"] is False
+    assert info["last_error"].startswith("connect failed: ") and info["last_error_at"] > 0, info
+    # The agent retries every 5 s: a retry renews the error's time, but no new warning within the minute.
+    first_at = info["last_error_at"]
+    wait_for(lambda: StatusClient(status, timeout=10).get("vpp")["last_error_at"] > first_at, 20, "a retry")
+    assert proc.count("vpp-connect-failed") == 1, proc.events("vpp-connect-failed")

@@ -396,7 +396,7 @@ class VppSync:
             applied, failure = exc.applied, exc
         self.lb_state = livestate.apply_ops(self.lb_state, applied, as_weights=as_weights)
         if failure is None and any(op.action == model.ADD_VIP for op in applied):
-            # A new VIP's pool index (for its counters) and bucket counts come only from a dump.
+            # A new VIP's pool index and route (for its counters) come only from a dump.
             await self._dump()
         for op in applied:
             kind = MUTATION_KINDS.get(op.action, op.action)

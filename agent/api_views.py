@@ -193,6 +193,8 @@ def vpp_info(info: VppInfo, snap: AgentSnapshot, last_full_sync: Optional[float]
         "boottime": info.boottime,
         "connected_since": info.connected_since,
         "lb_api_version": info.lb_api_version,
+        "last_error": info.last_error,
+        "last_error_at": info.last_error_at,
         "warmup": snap.warmup,
         "last_full_sync": last_full_sync,
         "sync_errors": sync_errors,

@@ -337,7 +337,7 @@ class Agent(DesiredSource):
         self.vpp.request_full(reason)
 
     def sync_status(self) -> SyncStatus:
-        return SyncStatus(self.vpp.last_full_sync, self.vpp.sync_errors)
+        return SyncStatus(self.vpp.last_full_sync, self.vpp.sync_errors, self.vpp.blocked)
 
     def vpp_api_calls(self) -> Dict[Tuple[str, str], int]:
         return self.vpp.api_calls()
@@ -346,6 +346,9 @@ class Agent(DesiredSource):
 
     def desired_full(self) -> Optional[model.LbState]:
         return self.core.desired_full()
+
+    def desired_conf(self) -> Optional[model.LbConf]:
+        return self.config.lb.conf
 
     def desired_frontend(self, name: str) -> Optional[model.VipState]:
         return self.core.desired_frontend(name)

@@ -5,8 +5,8 @@ decision core. Reads go through the published snapshot; actions through the agen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Optional, Protocol, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Protocol, Tuple
 
 from .config import AgentConfig
 from .counters import AgentCounters
@@ -19,6 +19,7 @@ from .vppsync import VppInfo
 class SyncStatus:
     last_full_sync: Optional[float]  # unix seconds of the last full sync, None before the first
     sync_errors: int
+    blocked: Mapping[str, str] = field(default_factory=dict)  # frontends VPP would refuse: name -> why
 
 
 class AgentStatus(Protocol):

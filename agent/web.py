@@ -99,13 +99,15 @@ class WebServer:
         if snap is None:
             return None
         agent = self.agent
+        sync = agent.sync_status()
         return ExportInputs(
             snapshot=snap,
             counters=agent.counters,
             vip_totals=self.vip_counters.totals(),
             api_calls=agent.vpp_api_calls(),
-            sync_errors=agent.sync_status().sync_errors,
-            last_full_sync=agent.sync_status().last_full_sync,
+            blocked_frontends=sync.blocked,
+            sync_errors=sync.sync_errors,
+            last_full_sync=sync.last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),
             probe_loop_restarts=agent.probe_loop_crashes,
             version=__version__,

@@ -114,6 +114,18 @@ def conflicts(
     return planner.blocked
 
 
+def blocked_vips(
+    desired: LbState, actual: LbState, *, prune_vips: bool = False, as_weights: bool = True
+) -> Dict[VipKey, str]:
+    """``conflicts`` per desired VIP: VIP key -> why VPP will refuse to add it (the first reason).
+
+    For a caller that leaves those VIPs out and plans the rest (the agent's full sync).
+    """
+    planner = _Planner(desired, actual, prune_vips, as_weights)
+    planner.run()
+    return dict(planner.blocked_keys)
+
+
 def _sorted_keys(keys: Iterable[VipKey]) -> List[VipKey]:
     return sorted(keys, key=VipKey.sort_key)
 
@@ -147,6 +159,7 @@ class _Planner:
         self.as_weights = as_weights
         self.ops: List[Op] = []
         self.blocked: List[str] = []
+        self.blocked_keys: Dict[VipKey, str] = {}  # the first reason per refused VIP
         # VIPs in VPP at the current point of the plan, by prefix (only a VIP on the same prefix
         # can block an add), to see which adds would be refused.
         self.live: Dict[str, Dict[VipKey, VipSpec]] = {}
@@ -207,7 +220,9 @@ class _Planner:
                     early = f"{early}; removed before adding {key}"
                 self.tear_down(other, early)
             else:
-                self.blocked.append(f"cannot add VIP {key}: VPP already has VIP {other} on that prefix")
+                why = f"cannot add VIP {key}: VPP already has VIP {other} on that prefix"
+                self.blocked.append(why)
+                self.blocked_keys.setdefault(key, why)
         on_prefix[key] = spec
         self.ops += _add_vip(want, reason, self.as_weights)
 

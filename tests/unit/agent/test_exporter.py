@@ -66,6 +66,18 @@ def test_vip_counters_only_grow(reads, totals):
     assert seen == totals
 
 
+def test_a_vip_re_created_at_new_indexes_starts_a_new_life_even_above_its_old_value():
+    # (pool index, route stats index, first packets, route packets) read in order -> totals
+    reads = [(1, 9, 20, 20), (3, 11, 30, 30), (3, 11, 35, 35), (3, 12, 36, 2)]
+    totals = [(20, 20), (50, 50), (55, 55), (56, 57)]
+    tracker = MonotonicCounters()
+    for (pool, route, first, routed), expected in zip(reads, totals, strict=True):
+        snapshot = counters_at(1, vip=(first, routed))
+        tracker.observe(dataclasses.replace(snapshot, sources={VIP: (pool, route)}))
+        got = tracker.totals()
+        assert (got[(VIP, "first")], got[(VIP, "route_packets")]) == expected
+
+
 def test_a_repeated_snapshot_is_counted_once():
     tracker = MonotonicCounters()
     tracker.observe(counters_at(1, vip=(100, None)))

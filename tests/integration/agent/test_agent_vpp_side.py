@@ -79,7 +79,6 @@ def test_no_vip_is_created_before_the_conf(sim, tmp_path, backends, client, agen
     assert "conf_set" in order, order
     assert order.index("conf_set") < order.index("vip_added"), order
     assert conf_in_vpp(client).ip4_src_address == CONF_SRC
-    assert proc.events("warmup", action="done") == []  # still in the warm-up
 
 
 # -- Defect 4: a frontend VPP would refuse to re-create is left alone, the rest syncs -------------

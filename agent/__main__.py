@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import faulthandler
+import os
 import signal
 import sys
 from typing import List, Optional
 
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
-from . import __version__, api, logs, web
+from . import __version__, api, instance, logs, operator_state, web
 from .config import DEFAULT_CONFIG_PATH, ConfigFileError, check_config_file, load_config
 from .daemon import Agent
+
+EXIT_ALREADY_RUNNING = 3
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -34,7 +37,7 @@ async def run(agent: Agent) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(agent.reload()))
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(agent.reload()))  # serialised by the agent
     await agent.start()
     servers = [await api.start_status_api(agent), await web.start_web(agent)]
     await stop.wait()
@@ -59,10 +62,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         print(f"maglev-agent: {args.config} is invalid:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
         return 2
+    # Before anything touches VPP or a socket: one agent per config.
+    try:
+        lock = instance.acquire(config.settings.state_file)
+    except instance.AlreadyRunning as exc:
+        print(f"maglev-agent: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    except OSError as exc:
+        print(f"maglev-agent: cannot take the instance lock {instance.lock_path(config.settings.state_file)}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    state_path = operator_state.path_in(config.settings.state_dir)
+    try:
+        persisted = operator_state.load(state_path)
+    except operator_state.OperatorStateError as exc:
+        # Starting without it would put disabled backends back into rotation.
+        print(f"maglev-agent: the operator state cannot be read: {exc}. Fix or remove the file (removing it "
+              "forgets every persisted pause, disable and weight override).", file=sys.stderr)
+        return 2
     logs.setup(args.log_level or config.settings.log_level)
     # `kill -USR1 <pid>` writes every thread's stack to stderr: for an agent that seems stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    asyncio.run(run(Agent(config, args.config, args.log_level or "")))
+    try:
+        asyncio.run(run(Agent(config, args.config, args.log_level or "", persisted)))
+    finally:
+        os.close(lock)
     return 0
 
 

@@ -25,6 +25,7 @@ from . import __version__, api_views, logs
 from .aiotools import within
 from .config import check_config_file
 from .health import HealthError
+from .status import AgentStatus
 
 SOCKET_MODE = 0o660
 SYNC_TIMEOUT = 30.0  # POST /vpp/sync waits this long for the full sync to finish
@@ -94,7 +95,7 @@ def _flag(query: Dict[str, str], name: str) -> Optional[bool]:
     raise ApiError(400, f"query parameter {name}: expected true or false, got {query[name]!r}")
 
 
-def _snapshot(agent: Any):
+def _snapshot(agent: AgentStatus):
     # A change of the last few milliseconds may still wait in the publish coalescing: a reader of
     # the API (and the event stream's opening records) must not see an older state than its events.
     agent.publish_pending()
@@ -104,17 +105,17 @@ def _snapshot(agent: Any):
     return snap
 
 
-def _vpp_connected(agent: Any) -> None:
-    info = agent.vpp.info
+def _vpp_connected(agent: AgentStatus) -> None:
+    info = agent.vpp_info()
     if not info.connected:
         raise ApiError(503, f"not connected to VPP (api socket {info.api_socket})")
 
 
-async def _vpp_settled(agent: Any, timeout: float) -> bool:
+async def _vpp_settled(agent: AgentStatus, timeout: float) -> bool:
     """Whether the VPP syncs pending now finished within ``timeout`` (False when disconnected)."""
-    if not agent.vpp.info.connected:
+    if not agent.vpp_info().connected:
         return False
-    settled, _unused = await within(agent.vpp.wait_idle(), timeout)
+    settled, _unused = await within(agent.wait_vpp_idle(), timeout)
     agent.publish_pending()  # the answer and what the caller reads next show the sync's result
     return settled
 
@@ -133,12 +134,25 @@ async def get_agent(request: web.Request) -> web.Response:
         "uptime": time.time() - agent.started_at,
         "config_path": agent.config_path,
         "config_loaded_at": agent.config_loaded_at,
+        "config_file_mtime": _mtime(agent.config_path),
+        "last_reload": None if snap.reload is None else {
+            "ok": snap.reload.ok, "at": snap.reload.at, "success_at": snap.reload.success_at,
+            "error": snap.reload.error or None},
         "warmup": snap.warmup,
+        "warmup_held": list(snap.held),
+        "blind": api_views.blindness(snap),
         "frontends": len(snap.frontends),
         "backends": len(snap.backends),
         "vpp_connected": snap.vpp.connected,
         "event_streams": len(request.app[STREAMS]),
     })
+
+
+def _mtime(path: Optional[str]) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime if path else None
+    except OSError:
+        return None
 
 
 async def get_frontends(request: web.Request) -> web.Response:
@@ -167,10 +181,11 @@ async def get_backend(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
     name = request.match_info["name"]
-    view = _snapshot(agent).backends.get(name)
+    snap = _snapshot(agent)
+    view = snap.backends.get(name)
     if view is None:
         raise ApiError(404, f"no such backend {name}")
-    return _json(api_views.backend(view, agent.config.lb))
+    return _json(api_views.backend(view, agent.config.lb, snap))
 
 
 async def get_healthchecks(request: web.Request) -> web.Response:
@@ -192,7 +207,8 @@ async def get_vpp(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
     snap = _snapshot(agent)
-    return _json(api_views.vpp_info(snap.vpp, snap, agent.vpp.last_full_sync, agent.vpp.sync_errors))
+    sync = agent.sync_status()
+    return _json(api_views.vpp_info(snap.vpp, snap, sync.last_full_sync, sync.sync_errors))
 
 
 async def get_vpp_lb(request: web.Request) -> web.Response:
@@ -292,22 +308,31 @@ async def post_backend_action(request: web.Request) -> web.Response:
     if action not in BACKEND_ACTIONS:
         raise ApiError(400, f"unknown action {action!r} (allowed: {', '.join(BACKEND_ACTIONS)})")
     try:
-        transition = agent.backend_action(name, action)
+        outcome = agent.backend_action(name, action)
     except KeyError:
         raise ApiError(404, f"no such backend {name}") from None
     except HealthError as exc:
         raise ApiError(409, str(exc)) from None
     synced = await _vpp_settled(agent, SETTLE_TIMEOUT)
-    return _json({"backend": name, "action": action, "state": transition.to_state,
-                  "transition": api_views.transition(transition), "vpp_synced": synced})
+    transition = outcome.transition
+    return _json({"backend": name, "action": action, "state": outcome.state, "changed": transition is not None,
+                  "message": outcome.message,
+                  "transition": api_views.transition(transition) if transition is not None else None,
+                  "vpp_synced": synced})
 
 
 async def _json_body(request: web.Request) -> Any:
-    text = await request.text()
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"request body is not UTF-8: {exc}") from None
     if not text.strip():
         raise ApiError(400, 'request body missing: expected JSON like {"weight": 50}')
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply") from None
     except ValueError as exc:
         raise ApiError(400, f"request body is not JSON: {exc}") from None
 
@@ -370,7 +395,7 @@ async def post_check(request: web.Request) -> web.Response:
     return _json({"ok": code == 0, "result": CHECK_RESULTS[code], "path": path, "messages": messages})
 
 
-def _config_path(agent: Any) -> str:
+def _config_path(agent: AgentStatus) -> str:
     if not agent.config_path:
         raise ApiError(409, "the agent runs without a config file")
     return agent.config_path
@@ -381,19 +406,19 @@ async def post_sync(request: web.Request) -> web.Response:
     agent = request.app[AGENT]
     _vpp_connected(agent)
     started = time.time()
-    agent.vpp.request_full("operator")
+    agent.request_full_sync("operator")
     if not await _vpp_settled(agent, SYNC_TIMEOUT):
         _vpp_connected(agent)  # lost meanwhile: say so
         raise ApiError(504, f"the full sync did not finish within {SYNC_TIMEOUT:g}s")
-    last = agent.vpp.last_full_sync
+    last = agent.sync_status().last_full_sync
     return _json({"synced": last is not None and last >= started, "last_full_sync": last,
-                  "sync_errors": agent.vpp.sync_errors})
+                  "sync_errors": agent.sync_status().sync_errors})
 
 
 # -- the server -----------------------------------------------------------------------------------
 
 
-def make_app(agent: Any) -> web.Application:
+def make_app(agent: AgentStatus) -> web.Application:
     app = web.Application(middlewares=[_errors])
     app[AGENT] = agent
     app[STREAMS] = set()
@@ -478,7 +503,7 @@ class StatusServer:
         logs.emit("info", "status-api-stopped", socket=self.path)
 
 
-async def start_status_api(agent: Any) -> Optional[StatusServer]:
+async def start_status_api(agent: AgentStatus) -> Optional[StatusServer]:
     """Serve on agent.config.settings.status_socket; None (logged) when that is not possible."""
     settings = agent.config.settings
     path, group = settings.status_socket, settings.status_socket_group

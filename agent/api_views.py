@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ..plugins.module_utils.vpp_lb import model, weights
+from ..plugins.module_utils.vpp_lb import model
 from ..plugins.module_utils.vpp_lb.schema import HealthCheck, LbConfig
-from .health import BackendHealthView, ProbeResult, Transition
+from .health import BackendHealthView, Transition
+from .probes.result import ProbeResult
 from .snapshot import AgentSnapshot, FrontendView, MemberView
 from .vppsync import VppInfo
 
@@ -96,15 +97,7 @@ def transition(item: Transition) -> Dict[str, Any]:
     return {"from": item.from_state, "to": item.to_state, "at": item.at, "code": item.code, "detail": item.detail}
 
 
-def effective_state(view: BackendHealthView, lb: LbConfig) -> str:
-    """The state weights use: ``enabled: false`` in the config is ``disabled`` whatever the probes say."""
-    configured = lb.backends.get(view.name)
-    if configured is not None and not configured.enabled:
-        return weights.DISABLED
-    return view.state
-
-
-def backend(view: BackendHealthView, lb: LbConfig) -> Dict[str, Any]:
+def backend(view: BackendHealthView, lb: LbConfig, snap: AgentSnapshot) -> Dict[str, Any]:
     configured = lb.backends.get(view.name)
     return {
         "name": view.name,
@@ -112,8 +105,10 @@ def backend(view: BackendHealthView, lb: LbConfig) -> Dict[str, Any]:
         "description": configured.description if configured else "",
         "enabled": configured.enabled if configured else False,
         "healthcheck": configured.healthcheck if configured else None,
-        "state": effective_state(view, lb),
+        "state": snap.state_of(view.name),  # enabled: false wins (snapshot.states)
         "health_state": view.state,
+        "source": snap.sources.get(view.name, "probe"),
+        "blind": _blind(snap.blind.get(view.name)),
         "since": view.since,
         "counter": view.counter,
         "rise": view.rise,
@@ -126,7 +121,21 @@ def backend(view: BackendHealthView, lb: LbConfig) -> Dict[str, Any]:
 
 
 def backends(snap: AgentSnapshot, lb: LbConfig) -> List[Dict[str, Any]]:
-    return [backend(view, lb) for view in snap.backends.values()]
+    return [backend(view, lb, snap) for view in snap.backends.values()]
+
+
+def blindness(snap: AgentSnapshot) -> Optional[Dict[str, Any]]:
+    """The agent's own blindness, or None: since when, why, how many backends it cannot probe."""
+    if not snap.blind:
+        return None
+    first = min(snap.blind.values(), key=lambda b: b.since)
+    return {"backends": sorted(snap.blind), "since": first.since, "code": first.code, "detail": first.detail}
+
+
+def _blind(blindness) -> Optional[Dict[str, Any]]:
+    if blindness is None:
+        return None
+    return {"code": blindness.code, "detail": blindness.detail, "since": blindness.since}
 
 
 # -- health checks --------------------------------------------------------------------------------
@@ -184,6 +193,8 @@ def vpp_info(info: VppInfo, snap: AgentSnapshot, last_full_sync: Optional[float]
         "boottime": info.boottime,
         "connected_since": info.connected_since,
         "lb_api_version": info.lb_api_version,
+        "last_error": info.last_error,
+        "last_error_at": info.last_error_at,
         "warmup": snap.warmup,
         "last_full_sync": last_full_sync,
         "sync_errors": sync_errors,
@@ -247,7 +258,7 @@ def initial_events(snap: AgentSnapshot, lb: LbConfig, backend_events: bool, fron
     events: List[dict] = []
     if backend_events:
         for view in snap.backends.values():
-            state = effective_state(view, lb)
+            state = snap.state_of(view.name)
             events.append({"type": "backend", "backend": view.name, "from": state, "to": state, "at": view.since,
                            "code": "snapshot", "detail": "", "snapshot": True})
     if frontend_events:

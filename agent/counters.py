@@ -53,3 +53,9 @@ class AgentCounters:
     def transition(self, backend: str, from_state: str, to_state: str) -> None:
         key = (backend, from_state, to_state)
         self.transitions[key] = self.transitions.get(key, 0) + 1
+
+    def forget(self, backend: str) -> None:
+        """Drop every series of a backend that left the config (no stale series forever)."""
+        self.probes = {k: v for k, v in self.probes.items() if k[0] != backend}
+        self.durations = {k: v for k, v in self.durations.items() if k[0] != backend}
+        self.transitions = {k: v for k, v in self.transitions.items() if k[0] != backend}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 STATE_COLOURS = {"up": "32", "down": "31", "paused": "33", "disabled": "33", "unknown": "90", "removed": "90"}
 
@@ -121,12 +121,36 @@ def version(agent: Dict[str, Any], ctl_version: str, now: float) -> List[str]:
         ("started", f"{timestamp(agent['started_at'])} (up {duration(now - agent['started_at'])})"),
         ("config", agent["config_path"]),
         ("config loaded", f"{timestamp(agent['config_loaded_at'])} ({age(agent['config_loaded_at'], now)})"),
-        ("warm-up", agent["warmup"]),
+        *_reload_lines(agent, now),
+        ("warm-up", agent["warmup"] + _held(agent.get("warmup_held"))),
+        *_blind_lines(agent.get("blind"), now),
         ("frontends", agent["frontends"]),
         ("backends", agent["backends"]),
         ("vpp connected", _yes(agent["vpp_connected"])),
         ("event streams", agent["event_streams"]),
     ])
+
+
+def _reload_lines(agent: Dict[str, Any], now: float) -> List[Tuple[str, Any]]:
+    lines: List[Tuple[str, Any]] = []
+    mtime = agent.get("config_file_mtime")
+    if mtime is not None and mtime > agent["config_loaded_at"]:
+        lines.append(("config file", f"changed {age(mtime, now)}, after the last load: not loaded yet"))
+    last = agent.get("last_reload")
+    if last and not last["ok"]:
+        lines.append(("last reload", f"FAILED {age(last['at'], now)}: {last['error']} (the old config runs on)"))
+    return lines
+
+
+def _held(held: Optional[List[str]]) -> str:
+    return f" (held: {', '.join(held)}: VPP keeps their weights)" if held else ""
+
+
+def _blind_lines(blind: Optional[Dict[str, Any]], now: float) -> List[Tuple[str, Any]]:
+    if not blind:
+        return []
+    return [("BLIND", f"cannot probe {len(blind['backends'])} backend(s) since {age(blind['since'], now)}: "
+                      f"{blind['detail']} ({blind['code']}); their states and VPP weights are frozen")]
 
 
 # -- frontends ------------------------------------------------------------------------------------
@@ -207,7 +231,7 @@ def backend(b: Dict[str, Any], now: float, style: Style = PLAIN) -> List[str]:
     items = [
         ("backend", b["name"]),
         ("address", b["address"]),
-        ("state", style.state(b["state"]) + ("" if b["enabled"] else " (enabled: false in the config)")),
+        ("state", style.state(b["state"]) + _source_text(b)),
         ("since", f"{timestamp(b['since'])} ({age(b['since'], now)})"),
         ("healthcheck", b["healthcheck"] or "none (always up)"),
     ]
@@ -222,6 +246,21 @@ def backend(b: Dict[str, Any], now: float, style: Style = PLAIN) -> List[str]:
     rows = [[timestamp(t["at"]), style.state(t["from"]), style.state(t["to"]), t["code"], t["detail"]]
             for t in reversed(b["history"])]
     return pairs(items) + ["", "history (newest first):"] + table(["AT", "FROM", "TO", "CODE", "DETAIL"], rows)
+
+
+def _source_text(b: Dict[str, Any]) -> str:
+    """Where the state comes from: the config, an operator (now or before a restart), the probes."""
+    if not b["enabled"]:
+        return " (enabled: false in the config)"
+    source = b.get("source")
+    if source == "operator":
+        return " (set by an operator)"
+    if source == "persisted":
+        return " (set by an operator before the agent restarted; kept until resume/enable)"
+    blind = b.get("blind")
+    if blind:
+        return f" (frozen: the agent cannot probe it: {blind['detail']})"
+    return ""
 
 
 # -- health checks --------------------------------------------------------------------------------

@@ -1,14 +1,11 @@
-"""The agent: probes -> health -> effective weights -> VPP, and the published view.
+"""The agent's shell: carries out what the decision core (agent/decisions.py) decides.
 
 One asyncio loop runs everything but the VPP connection (agent/vppconn.py, its own thread):
 one probe task per probed backend (a backend is probed once however many frontends use it),
-the VPP sync (agent/vppsync.py), a timer for warm-up, slow-start steps and drain deadlines,
-and the state-file writer. Decisions are the pure core's: health.BackendHealth for the state
-machine, weights/desired for effective weights, the planner for VPP changes.
-
-Warm-up (restart neutrality, as vpp-maglev): no VPP writes until ``warmup.min_delay``; then
-each frontend is released once none of its backends is ``unknown``; at ``warmup.max_delay`` a
-full sync releases the rest. So an agent restart never pushes weight 0 for healthy backends.
+the VPP sync (agent/vppsync.py), a timer for warm-up, slow-start steps, drain deadlines and
+reminders, the state-file writer and the operator-state writer. Every input (a probe result,
+an operator action, a reload, a timer tick) goes to the core, and the core's ``Actions`` are
+executed by ``_execute``: logs, events, counters, probe tasks, VPP syncs, publishing.
 """
 
 from __future__ import annotations
@@ -21,19 +18,21 @@ import threading
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from ..plugins.module_utils.vpp_lb import agent_state, desired, model, weights
-from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
-from . import health as health_mod
-from . import logs, probes
+from ..plugins.module_utils.vpp_lb import agent_state, model, weights
+from ..plugins.module_utils.vpp_lb.schema import ConfigError
+from . import logs, operator_state, probes
 from .aiotools import bounded_wait, within
 from .config import AgentConfig, ConfigFileError, load_config
 from .counters import AgentCounters
+from .decisions import Actions, AgentCore, FrontendPlan
 from .events import EventBus
-from .inputs import RuntimeInputs
-from .snapshot import AgentSnapshot, FrontendView, MemberView
-from .vppsync import DesiredSource, VppSync
+from .health import REMOVED, HealthError, Transition
+from .probes.result import AGENT, NETNS
+from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
+from .status import SyncStatus
+from .vppsync import DesiredSource, VppInfo, VppSync
 
 PROBE_LAG_SAMPLES = 10000
 # Probe- and VPP-driven republishing happens at most once per this many seconds: at once when the
@@ -41,47 +40,59 @@ PROBE_LAG_SAMPLES = 10000
 # backends coming up at start) costs one full publish per window instead of one each (~10-25 ms
 # apiece at 1,000 backends), and a lone transition is published at once, as before.
 PUBLISH_COALESCE = 0.05
+NETNS_RETRY = 1.0  # seconds between attempts to enter a missing probe namespace
+PROBE_LOOP_RESTART = 1.0  # seconds before a crashed probe loop starts again
 
 
-@dataclass
-class BackendRuntime:
-    backend: Backend
-    health: health_mod.BackendHealth
-    task: Optional[asyncio.Task] = None
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What an operator action did: the transition, or None with why nothing changed."""
+
+    backend: str
+    action: str
+    state: str
+    transition: Optional[Transition]
+    message: str
 
 
 class Agent(DesiredSource):
-    def __init__(self, config: AgentConfig, config_path: Optional[str] = None, log_level_override: str = ""):
-        self.config = config
+    def __init__(self, config: AgentConfig, config_path: Optional[str] = None, log_level_override: str = "",
+                 persisted: Optional[operator_state.OperatorState] = None):
         self.log_level_override = log_level_override  # --log-level wins over the file, also on reload
         self.config_path = config_path
-        self.config_loaded_at = time.time()
         self.started_at = time.time()
-        self._started_mono = time.monotonic()
-        self.rng = random.Random()
-        self.backends: Dict[str, BackendRuntime] = {}
-        self.inputs = RuntimeInputs()  # overrides, slow-start ramps, drains
-        self.frontend_states: Dict[str, str] = {}
-        self.released: Set[str] = set()
-        self.warmup = "holding"
+        self.core = AgentCore(config, self.started_at, random.Random(), persisted)
+        self.reload_status = ReloadStatus(ok=True, at=self.started_at, success_at=self.started_at)
         self.probe_lag: List[float] = []  # seconds between a probe's due time and its start
+        self.probe_loop_crashes = 0
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
+        self._netns_tried = float("-inf")
         self.vpp = VppSync(config.settings, self, self._changed)
         self.snapshot: Optional[AgentSnapshot] = None
         self.events = EventBus()
         self.counters = AgentCounters()
+        self._probe_tasks: Dict[str, asyncio.Task] = {}
         self._state_dirty = asyncio.Event()
+        self._operator_dirty = asyncio.Event()
         # A write runs in an executor thread, which cancelling the writer task does not stop:
         # stop() takes this lock to remove the file only after the write, and no write follows.
         self._state_file_lock = threading.Lock()
         self._state_file_closed = False
         self._timer_wake = asyncio.Event()
+        self._reload_lock = asyncio.Lock()  # SIGHUP and POST /config/reload, one at a time
         self._tasks: List[asyncio.Task] = []
-        self._stopped = asyncio.Event()
         self._publish_handle: Optional[asyncio.TimerHandle] = None
         self._published_at = float("-inf")  # time.monotonic() of the last full publish
         self._dirty_frontends: Optional[Set[str]] = set()  # views to rebuild at the next publish; None: all
+
+    @property
+    def config(self) -> AgentConfig:
+        return self.core.config
+
+    @property
+    def config_loaded_at(self) -> float:
+        return self.reload_status.success_at
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -92,37 +103,33 @@ class Agent(DesiredSource):
             backends=len(self.config.lb.backends), pid=os.getpid(),
         )
         self._open_netns(settings.probe_netns)
-        now = time.time()
-        for name, backend in self.config.lb.backends.items():
-            self._add_backend(name, backend, now)
-        if settings.warmup_max_delay <= 0:
-            self._finish_warmup("warm-up disabled")
+        self._execute(self.core.start(time.time()))
         self._publish()
         loop = asyncio.get_running_loop()
         self.vpp.start()
         self._tasks = [
             loop.create_task(self._timers(), name="timers"),
             loop.create_task(self._state_writer(), name="state-file"),
+            loop.create_task(self._operator_writer(), name="operator-state"),
         ]
 
     async def stop(self) -> None:
         """Clean shutdown: probes and VPP connection end; nothing is changed in VPP."""
         logs.emit("info", "stopping")
-        for rt in self.backends.values():
-            _cancel(rt)
-        tasks = self._tasks + [rt.task for rt in self.backends.values() if rt.task]
-        for task in self._tasks:
+        probe_tasks = list(self._probe_tasks.values())
+        for task in probe_tasks + self._tasks:
             task.cancel()
+        self._probe_tasks.clear()
         if self._publish_handle is not None:
             self._publish_handle.cancel()
-        await bounded_wait(tasks, "probes and timers")
+        await bounded_wait(probe_tasks + self._tasks, "probes and timers")
         await self.vpp.stop()
         if self.netns is not None:
             self.netns.close()
+        self._save_operator_state()  # an action of the last moment is not lost
         # No agent any more: the modules must not trust a view that will go stale. (Blocks the
         # loop for at most the one write in flight: nothing else runs any more.)
         self._remove_state_file()
-        self._stopped.set()
 
     def _remove_state_file(self) -> None:
         with self._state_file_lock:
@@ -132,135 +139,135 @@ class Agent(DesiredSource):
             except OSError:
                 pass
 
-    # -- backends and probes -------------------------------------------------------------------
+    # -- carrying out the core's decisions ------------------------------------------------------
 
-    def _add_backend(self, name: str, backend: Backend, now: float) -> None:
-        check = self.config.lb.healthchecks.get(backend.healthcheck) if backend.healthcheck else None
-        machine = health_mod.BackendHealth(name, check, now, self.config.settings.transition_history)
-        rt = BackendRuntime(backend, machine)
-        self.backends[name] = rt
-        self._start_probing(rt)
-
-    def _start_probing(self, rt: BackendRuntime) -> None:
-        if rt.health.probing and (rt.task is None or rt.task.done()):
-            rt.task = asyncio.get_running_loop().create_task(self._probe_loop(rt), name=f"probe-{rt.backend.name}")
-
-    async def _probe_loop(self, rt: BackendRuntime) -> None:
+    def _execute(self, a: Actions) -> None:
+        for record in a.logs:
+            logs.emit(record.level, record.event, **record.fields)
+        for name, transition in a.transitions:
+            self.counters.transition(name, transition.from_state, transition.to_state)
+        for name in a.forget:
+            self.counters.forget(name)
+        for event in a.events:
+            self.events.publish(event)
+        for name in a.stop_probes:
+            task = self._probe_tasks.pop(name, None)
+            if task is not None and not task.done():
+                task.cancel()
         loop = asyncio.get_running_loop()
-        check = rt.health.check
-        # The first probes spread over a whole interval, the steady rate: squeezed into fast_interval,
-        # a thousand backends overran the loop, timed out and all went down at once (and stayed in
-        # step, docs/performance.md, "Agent").
-        due = loop.time() + self.rng.random() * check.interval
-        while rt.health.probing:
+        for name, delay in a.start_probes.items():
+            self._probe_tasks[name] = loop.create_task(self._supervised_probe(name, delay), name=f"probe-{name}")
+        if a.full_sync is not None:
+            self.vpp.request_full(a.full_sync)
+        if a.sync:
+            self.vpp.request_frontends(sorted(a.sync))
+        if a.persist:
+            self._operator_dirty.set()
+        self._timer_wake.set()  # a ramp or drain may have started: the timer recomputes its wake-up
+        if a.changed_anything:
+            self._publish_soon(a.dirty)
+
+    # -- probes --------------------------------------------------------------------------------
+
+    async def _supervised_probe(self, name: str, first_delay: float) -> None:
+        """A probe loop that a bug cannot end silently: logged, counted, restarted."""
+        delay = first_delay
+        while True:
+            try:
+                await self._probe_loop(name, delay)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.probe_loop_crashes += 1
+                logs.emit("error", "probe-loop-crashed", backend=name, exc_info=exc, reason=repr(exc),
+                          restart_in=PROBE_LOOP_RESTART)
+                delay = PROBE_LOOP_RESTART
+
+    async def _probe_loop(self, name: str, first_delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + first_delay
+        me = asyncio.current_task()
+        while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
+            machine = self.core.machines.get(name)
+            if machine is None or not machine.probing or self._probe_tasks.get(name) is not me:
+                return
             started = loop.time()
             self._note_lag(started - due)
-            result = await self._probe(rt)
-            if asyncio.current_task() is not rt.task or not rt.health.probing:
-                return  # reconfigured, paused or disabled while the probe ran
-            self._record(rt, result)
-            if not rt.health.probing:
+            check, address = machine.check, self.config.lb.backends[name].address
+            result = await self._probe(name, check, address)
+            if self._probe_tasks.get(name) is not me:
+                return  # reconfigured, paused or removed while the probe ran
+            self.counters.probe(name, check.type, result.ok, result.code, result.duration)
+            logs.emit("debug", "probe", backend=name, ok=result.ok, code=result.code, detail=result.detail,
+                      duration=round(result.duration, 6))
+            actions = self.core.probe_result(name, result, time.time())
+            if actions.changed_anything:
+                self._execute(actions)
+            else:
+                self._publish_backend(name)
+            delay = self.core.next_probe_delay(name)
+            if delay is None:
                 return
-            due = started + rt.health.next_delay(self.rng)
+            due = started + delay
 
-    async def _probe(self, rt: BackendRuntime) -> probes.ProbeResult:
-        if self.netns_error is not None:
-            return probes.ProbeResult(False, "NETNS", self.netns_error, 0.0)
+    async def _probe(self, name: str, check, address: str) -> probes.ProbeResult:
+        netns_name = self.config.settings.probe_netns
+        if netns_name and self.netns is None:
+            self._retry_netns(netns_name)
+            if self.netns is None:
+                return probes.ProbeResult(False, NETNS, self.netns_error or "no namespace", 0.0)
         try:
-            return await probes.run_probe(rt.health.check, rt.backend.address, netns=self.netns)
-        except Exception as exc:  # a bug in a probe: count it as a failure, keep probing
-            logs.emit("error", "probe-crashed", backend=rt.backend.name, exc_info=exc, reason=repr(exc))
-            return probes.ProbeResult(False, "ERROR", repr(exc), 0.0)
+            return await probes.run_probe(check, address, netns=self.netns)
+        except Exception as exc:  # a bug in a probe says nothing about the backend: the agent is blind
+            logs.emit("error", "probe-crashed", backend=name, exc_info=exc, reason=repr(exc))
+            return probes.ProbeResult(False, AGENT, f"probe crashed: {exc!r}", 0.0)
 
     def _note_lag(self, lag: float) -> None:
         if len(self.probe_lag) >= PROBE_LAG_SAMPLES:
             del self.probe_lag[: PROBE_LAG_SAMPLES // 2]
         self.probe_lag.append(lag)
 
-    def _record(self, rt: BackendRuntime, result: probes.ProbeResult) -> None:
-        now = time.time()
-        logs.emit("debug", "probe", backend=rt.backend.name, ok=result.ok, code=result.code,
-                  detail=result.detail, duration=round(result.duration, 6))
-        self.counters.probe(rt.backend.name, rt.health.check.type, result.ok, result.code, result.duration)
-        transition = rt.health.record(result.ok, result.code, result.detail, now, result.duration)
-        if transition is not None:
-            self._on_transition(rt.backend.name, transition)
-        else:
-            self._publish_backend(rt)
-
-    def _on_transition(self, name: str, transition: health_mod.Transition) -> None:
-        logs.emit(
-            "info", "backend-transition", backend=name, **{"from": transition.from_state, "to": transition.to_state},
-            code=transition.code, detail=transition.detail,
-        )
-        self.counters.transition(name, transition.from_state, transition.to_state)
-        self.events.publish({
-            "type": "backend", "backend": name, "from": transition.from_state, "to": transition.to_state,
-            "at": transition.at, "code": transition.code, "detail": transition.detail,
-        })
-        self.inputs.on_transition(name, transition.from_state, transition.to_state, transition.at)
-        affected = self._frontends_of(name)
-        self._release_ready(affected)
-        self.vpp.request_frontends(f for f in affected if self._is_released(f))
-        self._timer_wake.set()
-        self._publish_soon(affected)
-
-    def _frontends_of(self, backend: str) -> List[str]:
-        return [f.name for f in self.config.lb.frontends.values() if backend in f.backend_names()]
-
     # -- operator actions (the status API calls these) -----------------------------------------
 
-    def backend_action(self, name: str, action: str) -> health_mod.Transition:
-        """pause / resume / disable / enable; raises KeyError or health.HealthError."""
-        rt = self.backends.get(name)
-        if rt is None or rt.health.state == health_mod.REMOVED:
-            raise KeyError(f"no such backend {name}")
-        method = {"pause": rt.health.pause, "resume": rt.health.resume,
-                  "disable": rt.health.disable, "enable": rt.health.enable}.get(action)
-        if method is None:
-            raise ValueError(f"unknown action {action!r} (pause, resume, disable, enable)")
-        transition = method(time.time(), "operator")
-        if not rt.health.probing:
-            _cancel(rt)
-        else:
-            self._start_probing(rt)
-        self._on_transition(name, transition)
+    def backend_action(self, name: str, action: str) -> ActionOutcome:
+        """pause / resume / disable / enable; raises KeyError, ValueError or health.HealthError.
+
+        Repeating an action is not an error: nothing changes and the message says so."""
+        transition, actions = self.core.backend_action(name, action, time.time())
+        self._execute(actions)
         self._publish()  # an operator sees the result of the action at once
-        return transition
+        state = self.core.machines[name].state
+        if transition is None:
+            message = f"backend {name} is already {state}" if action in ("pause", "disable") else \
+                f"backend {name} is {state}: nothing to {action}"
+        else:
+            message = f"backend {name}: {transition.from_state} -> {transition.to_state}"
+        return ActionOutcome(name, action, state, transition, message)
 
     def set_weight(self, frontend: str, pool: str, backend: str, weight: Optional[int]) -> None:
-        """Runtime weight override of one pool member (0..100; None removes it); survives playbook runs."""
-        fe = self.config.lb.frontends.get(frontend)
-        if fe is None:
-            raise KeyError(f"no such frontend {frontend}")
-        members = next((p.members for p in fe.pools if p.name == pool), None)
-        if members is None:
-            raise KeyError(f"frontend {frontend} has no pool {pool}")
-        if backend not in members:
-            raise KeyError(f"pool {pool} of frontend {frontend} has no backend {backend}")
-        bad = weight is not None and (isinstance(weight, bool) or not isinstance(weight, int))
-        if bad or (weight is not None and not 0 <= weight <= model.MAX_WEIGHT):
-            raise ValueError(f"weight must be an integer 0..{model.MAX_WEIGHT} (or null to remove), got {weight!r}")
-        self.inputs.set_override(frontend, backend, weight)
-        logs.emit("info", "weight-override", frontend=frontend, pool=pool, backend=backend, weight=weight)
-        if self._is_released(frontend):
-            self.vpp.request_frontends([frontend])
+        """Runtime weight override of one pool member (0..100; None removes it); survives playbook
+        runs and agent restarts."""
+        self._execute(self.core.set_weight(frontend, pool, backend, weight, time.time()))
         self._publish()
 
     # -- reload --------------------------------------------------------------------------------
 
     async def reload(self) -> bool:
         """Validate the file, then apply it; on any error the old config keeps running."""
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         path = self.config_path
+        now = time.time()
         try:
             new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
         except ConfigFileError as exc:
-            logs.emit("error", "config-reload-failed", path=path, kind="parse", errors=[str(exc)])
-            return False
+            return self._reload_failed(path, "parse", [str(exc)], now)
         except ConfigError as exc:
-            logs.emit("error", "config-reload-failed", path=path, kind="semantic", errors=exc.errors)
-            return False
+            return self._reload_failed(path, "semantic", exc.errors, now)
         vpp_changed = new.settings.vpp != self.config.settings.vpp
         self.apply_config(new)
         if vpp_changed:  # other sockets or timeout: a new connection with the new settings
@@ -270,161 +277,84 @@ class Agent(DesiredSource):
             self.vpp.start()
         return True
 
+    def _reload_failed(self, path: Optional[str], kind: str, errors: List[str], now: float) -> bool:
+        logs.emit("error", "config-reload-failed", path=path, kind=kind, errors=errors)
+        self.reload_status = dataclasses.replace(self.reload_status, ok=False, at=now, error="; ".join(errors))
+        self._publish()
+        return False
+
     def apply_config(self, new: AgentConfig) -> None:
         old = self.config
         now = time.time()
-        self.config = new
-        self.config_loaded_at = now
         logs.set_level(self.log_level_override or new.settings.log_level)
         probes.clear_tls_contexts()  # certificate files named in the checks are read again
         self.vpp.settings = new.settings  # intervals; a changed agent.vpp reconnects (reload())
-        kept, reset, added, removed = [], [], [], []
-        for name, rt in list(self.backends.items()):
-            backend = new.lb.backends.get(name)
-            if backend is None or backend.address != rt.backend.address:
-                _cancel(rt)
-                rt.health.remove(now, "reload")
-                del self.backends[name]
-                self.inputs.forget_backend(name)
-                removed.append(name)
-                continue
-            if backend.enabled != rt.backend.enabled:
-                self.inputs.config_enabled_changed(name, backend.enabled, now)
-            rt.backend = backend
-            check = new.lb.healthchecks.get(backend.healthcheck) if backend.healthcheck else None
-            outcome = rt.health.reconfigure(check, now)
-            if outcome.kind == health_mod.RESET:
-                _cancel(rt)
-                self._start_probing(rt)
-                reset.append(name)
-                if outcome.transition is not None:
-                    self._on_transition(name, outcome.transition)
-            else:
-                kept.append(name)
-        for name, backend in new.lb.backends.items():
-            if name not in self.backends:
-                self._add_backend(name, backend, now)
-                if name not in removed:
-                    added.append(name)
-        self.inputs.keep_members_of(new.lb)
-        self.released &= set(new.lb.frontends)
-        self._release_ready(list(new.lb.frontends))
-        if new.settings.status_socket != old.settings.status_socket:
-            logs.emit("warning", "config-reload-restart-needed", setting="agent.status_socket",
-                      detail="the status API keeps its socket until the agent restarts")
-        if new.settings.metrics_listen != old.settings.metrics_listen:
-            logs.emit("warning", "config-reload-restart-needed", setting="agent.metrics.listen",
-                      detail="the metrics listener keeps its address until the agent restarts")
+        self.reload_status = ReloadStatus(ok=True, at=now, success_at=now)
+        for setting, attribute, detail in (
+            ("agent.status_socket", "status_socket", "the status API keeps its socket until the agent restarts"),
+            ("agent.metrics.listen", "metrics_listen",
+             "the metrics listener keeps its address until the agent restarts"),
+            ("agent.state_dir", "state_dir", "the operator state stays where it is until the agent restarts"),
+        ):
+            if getattr(new.settings, attribute) != getattr(old.settings, attribute):
+                logs.emit("warning", "config-reload-restart-needed", setting=setting, detail=detail)
         if new.settings.probe_netns != old.settings.probe_netns:
             if self.netns is not None:
                 self.netns.close()
                 self.netns = None
             self._open_netns(new.settings.probe_netns)
-        logs.emit("info", "config-reload", path=self.config_path, kept=len(kept), reset=sorted(reset),
-                  added=sorted(added), removed=sorted(removed), frontends=len(new.lb.frontends))
-        self.vpp.request_full("reload")
-        self._timer_wake.set()
+        actions = self.core.reload(new, now)
+        actions.logs = [dataclasses.replace(r, fields={**r.fields, "path": self.config_path})
+                        if r.event == "config-reload" else r for r in actions.logs]
+        self._execute(actions)
         self._publish()
 
-    # -- warm-up -------------------------------------------------------------------------------
-
-    def _since_start(self) -> float:
-        return time.monotonic() - self._started_mono
-
-    def _is_released(self, frontend: str) -> bool:
-        return self.warmup == "done" or frontend in self.released
-
-    def _release_ready(self, frontends) -> None:
-        """Release frontends whose backends all have a result (after min_delay)."""
-        if self.warmup == "done" or self._since_start() < self.config.settings.warmup_min_delay:
-            return
-        states = self._health()
-        for name in frontends:
-            fe = self.config.lb.frontends.get(name)
-            if fe is None or name in self.released:
-                continue
-            if all(states.get(b) != weights.UNKNOWN for b in fe.backend_names()):
-                self.released.add(name)
-                logs.emit("info", "warmup", frontend=name, action="released")
-                self.vpp.request_frontends([name])
-        if self.warmup == "holding":
-            self.warmup = "releasing"
-
-    def _finish_warmup(self, reason: str) -> None:
-        if self.warmup != "done":
-            self.warmup = "done"
-            logs.emit("info", "warmup", action="done", reason=reason)
-            self.vpp.request_full(reason)
-
-    # -- timers: warm-up edges, slow-start steps, drain deadlines -------------------------------
+    # -- timers: warm-up edges, slow-start steps, drain deadlines, reminders --------------------
 
     async def _timers(self) -> None:
-        settings = self.config.settings
         while True:
             self._timer_wake.clear()
-            now_mono = self._since_start()
-            if self.warmup != "done":
-                if now_mono >= settings.warmup_max_delay:
-                    self._finish_warmup("max_delay reached")
-                elif now_mono >= settings.warmup_min_delay and self.warmup == "holding":
-                    self._release_ready(list(self.config.lb.frontends))
-                    self._publish()
             try:
-                due = self._expire_ramps_and_drains()
+                actions = self.core.tick(time.time())
+                wake = self.core.next_wake
             except Exception as exc:  # a bug must not stop warm-up, ramps and drains for good
                 logs.emit("error", "timers-crashed", exc_info=exc, reason=repr(exc))
-                due = [1.0]
-            if self.warmup != "done":
-                edge = settings.warmup_min_delay if self.warmup == "holding" else settings.warmup_max_delay
-                due.append(max(0.0, edge - self._since_start()))
-            timeout = min(due) if due else None
-            await within(self._timer_wake.wait(), timeout)
+                actions, wake = Actions(), 1.0
+            if actions.logs or actions.sync or actions.full_sync or actions.changed_anything:
+                self._execute(actions)
+                self._timer_wake.clear()  # _execute wakes the timer; this pass has just run
+            await within(self._timer_wake.wait(), wake)
 
-    def _expire_ramps_and_drains(self) -> List[float]:
-        """Push ramp steps and drain ends that are due; return the delays until the next ones.
+    # -- the VPP side, for readers (agent/status.py) ---------------------------------------------
 
-        Re-planning a frontend whose weights did not change costs no VPP call (the plan against
-        the cached state is empty), so every frontend with a running ramp is simply re-synced.
-        """
-        due = self.inputs.due(self.config.lb, time.time())
-        if due.drain_ended:
-            self.vpp.request_full("drain timeout")  # a fresh dump has the flow counts to flush
-        elif due.ramping:
-            self.vpp.request_frontends(f for f in due.ramping if self._is_released(f))
-        if due.ramping or due.drain_ended:
-            self._publish()
-        # A hair late rather than early: a step computed a microsecond early repeats the old one.
-        return [d + 0.001 for d in due.delays]
+    def vpp_info(self) -> VppInfo:
+        return self.vpp.info
+
+    async def wait_vpp_idle(self) -> None:
+        await self.vpp.wait_idle()
+
+    def request_full_sync(self, reason: str) -> None:
+        self.vpp.request_full(reason)
+
+    def sync_status(self) -> SyncStatus:
+        return SyncStatus(self.vpp.last_full_sync, self.vpp.sync_errors, self.vpp.blocked)
+
+    def vpp_api_calls(self) -> Dict[Tuple[str, str], int]:
+        return self.vpp.api_calls()
 
     # -- desired state (for VppSync) -----------------------------------------------------------
 
-    def _health(self, names: Optional[List[str]] = None) -> Dict[str, str]:
-        """State per backend (all, or only ``names``) as the weights see it."""
-        backends = self.config.lb.backends
-        if names is not None:
-            backends = {n: backends[n] for n in names}
-        states = {name: self.backends[name].health.state for name in backends if name in self.backends}
-        return weights.backend_states(backends, states)
-
-    def adjustments(self, now: Optional[float] = None) -> Dict[str, Dict[str, weights.MemberAdjustment]]:
-        return self.inputs.adjustments(self.config.lb, time.time() if now is None else now)
-
     def desired_full(self) -> Optional[model.LbState]:
-        if self.warmup == "holding":
-            return None
-        state = desired.desired_state(self.config.lb, self._health(), self.adjustments())
-        names = {fe.key: fe.name for fe in self.config.lb.frontends.values()}
-        vips = {k: v for k, v in state.vips.items() if self._is_released(names[k])}
-        return model.LbState(conf=state.conf, vips=vips)
+        return self.core.desired_full()
+
+    def desired_conf(self) -> Optional[model.LbConf]:
+        return self.config.lb.conf
 
     def desired_frontend(self, name: str) -> Optional[model.VipState]:
-        fe = self.config.lb.frontends.get(name)
-        if fe is None or not self._is_released(name):
-            return None
-        # Only this frontend's members: after a transition the targeted sync stays O(frontend).
-        members = fe.backend_names()
-        adjustments = self.inputs.adjustments_of(fe, time.time())
-        return desired.desired_vip(self.config.lb, fe, self._health(members), adjustments)
+        return self.core.desired_frontend(name)
+
+    def frontend_of(self, key: model.VipKey) -> Optional[str]:
+        return self.core.frontend_of(key)
 
     # -- publishing ----------------------------------------------------------------------------
 
@@ -457,10 +387,7 @@ class Agent(DesiredSource):
     def _publish(self, everything: bool = True) -> None:
         """Publish a new snapshot now: every frontend view rebuilt, or only the dirty ones.
 
-        A transition marks only its backend's frontends (_publish_soon), so with many frontends
-        a failover does not rebuild them all; a reload, warm-up step, operator action or full
-        sync rebuilds every one.
-        """
+        The views show the core's plans as they are: what the VPP sync plans from."""
         if self._publish_handle is not None:
             self._publish_handle.cancel()
             self._publish_handle = None
@@ -471,41 +398,35 @@ class Agent(DesiredSource):
         previous = self.snapshot.frontends if self.snapshot is not None else {}
         if not previous:
             dirty = None
-        now = time.time()
-        lb_state = self.vpp.lb_state
+        core, lb_state = self.core, self.vpp.lb_state
         views = {}
         for fe in self.config.lb.frontends.values():
             if dirty is not None and fe.name not in dirty and fe.name in previous:
                 views[fe.name] = previous[fe.name]
-                continue
-            members = fe.backend_names()
-            view = self._frontend_view(fe, self._health(members), self.inputs.adjustments_of(fe, now), lb_state)
-            old = self.frontend_states.get(fe.name)
-            if old != view.state:
-                if old is not None:
-                    logs.emit("info", "frontend-transition", frontend=fe.name, **{"from": old, "to": view.state})
-                    self.events.publish({"type": "frontend", "frontend": fe.name, "from": old, "to": view.state,
-                                         "at": time.time()})
-                self.frontend_states[fe.name] = view.state
-            views[fe.name] = view
-        for name in list(self.frontend_states):
-            if name not in self.config.lb.frontends:
-                del self.frontend_states[name]
+            elif fe.name in core.plans:
+                views[fe.name] = self._frontend_view(fe, core.plans[fe.name], lb_state)
+        now = time.time()
         self.snapshot = AgentSnapshot(
-            at=time.time(),
+            at=now,
             started_at=self.started_at,
-            warmup=self.warmup,
-            backends=MappingProxyType({n: rt.health.snapshot() for n, rt in self.backends.items()}),
+            warmup=core.warmup_status(now),
+            backends=MappingProxyType({n: m.snapshot() for n, m in core.machines.items()}),
             frontends=MappingProxyType(views),
             vpp=self.vpp.info,
             lb_state=lb_state,
             counters=self.vpp.counters,
             mutations=MappingProxyType(dict(self.vpp.mutations)),
             config_loaded_at=self.config_loaded_at,
+            sources=MappingProxyType({n: core.source_of(n) for n in core.machines}),
+            blind=MappingProxyType(dict(core.blind)),
+            held=tuple(core.warmup.held()),
+            reload=self.reload_status,
+            states=MappingProxyType(weights.backend_states(
+                self.config.lb.backends, {n: m.state for n, m in core.machines.items()})),
         )
         self._state_dirty.set()
 
-    def _publish_backend(self, rt: BackendRuntime) -> None:
+    def _publish_backend(self, name: str) -> None:
         """A probe result without a transition changes only that backend's view: swap in just that.
 
         A full _publish costs ~25 ms at 1,000 backends (docs/performance.md, "Agent"); after every
@@ -513,33 +434,35 @@ class Agent(DesiredSource):
         (states, since, adjustments) are unchanged, so the state file is not marked dirty either.
         """
         snap = self.snapshot
-        if snap is None:
+        machine = self.core.machines.get(name)
+        if snap is None or machine is None:
             self._publish()
             return
         backends = snap.backends.copy()  # MappingProxyType.copy: the dict's fast copy (dict(proxy) is ~15x slower)
-        backends[rt.backend.name] = rt.health.snapshot()
+        backends[name] = machine.snapshot()
         self.snapshot = dataclasses.replace(snap, at=time.time(), backends=MappingProxyType(backends))
 
-    def _frontend_view(self, fe: Frontend, states, adjustments, lb_state) -> FrontendView:
-        effective = weights.effective_weights(fe, states, adjustments)
+    def _frontend_view(self, fe, plan: FrontendPlan, lb_state: Optional[model.LbState]) -> FrontendView:
         live = lb_state.vips.get(fe.key) if lb_state is not None else None
         members = []
         for pool in fe.pools:
             for name, configured in pool.members.items():
                 address = self.config.lb.backends[name].address
-                adjust = adjustments.get(name, weights.NO_ADJUSTMENT)
+                adjust = plan.adjustments.get(name, weights.NO_ADJUSTMENT)
                 live_as = live.ases.get(address) if live is not None else None
                 members.append(MemberView(
                     backend=name, address=address, pool=pool.name, configured_weight=configured,
-                    effective_weight=effective[name].weight, flush=effective[name].flush, state=states[name],
-                    override=adjust.override, ramp=adjust.ramp, draining=adjust.draining,
+                    effective_weight=plan.effective[name].weight, flush=plan.effective[name].flush,
+                    state=plan.states[name], override=adjust.override, ramp=adjust.ramp, draining=adjust.draining,
                     buckets=live_as.num_buckets if live_as is not None else None,
                 ))
         return FrontendView(
-            name=fe.name, vip=fe.key, spec=fe.spec, state=weights.frontend_state(fe, states, adjustments),
-            active_pool=weights.active_pool(fe, states), flush_on_down=fe.flush_on_down,
-            released=self._is_released(fe.name), members=tuple(members), description=fe.description,
+            name=fe.name, vip=fe.key, spec=fe.spec, state=plan.state, active_pool=plan.active_pool,
+            flush_on_down=fe.flush_on_down, released=self.core.warmup.is_released(fe.name),
+            members=tuple(members), description=fe.description,
         )
+
+    # -- files ---------------------------------------------------------------------------------
 
     async def _state_writer(self) -> None:
         """The state file: rewritten on every change, and at least every REFRESH_INTERVAL."""
@@ -559,7 +482,7 @@ class Agent(DesiredSource):
                 self._write_state_file_now(snap)
 
     def _write_state_file_now(self, snap: AgentSnapshot) -> None:
-        backends = {n: v.state for n, v in snap.backends.items() if v.state != health_mod.REMOVED}
+        backends = {n: v.state for n, v in snap.backends.items() if v.state != REMOVED}
         agent_state.write_agent_state(
             self.config.settings.state_file,
             backends,
@@ -572,21 +495,48 @@ class Agent(DesiredSource):
             },
         )
 
+    async def _operator_writer(self) -> None:
+        """The operator-state file: saved after every operator decision (and at stop)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._operator_dirty.wait()
+            self._operator_dirty.clear()
+            await loop.run_in_executor(None, self._save_operator_state)
+
+    def _save_operator_state(self) -> None:
+        path = operator_state.path_in(self.config.settings.state_dir)
+        try:
+            operator_state.save(path, self.core.operator_state(), time.time())
+        except OSError as exc:  # loudly: a restart would lose the operator's decisions
+            logs.emit("error", "operator-state-failed", path=path, reason=str(exc),
+                      detail="pause/disable/overrides will not survive an agent restart until this is fixed")
+
     # -- netns ---------------------------------------------------------------------------------
 
     def _open_netns(self, name: str) -> None:
         self.netns_error = None
-        if not name:
+        self._netns_tried = float("-inf")
+        if name:
+            self._retry_netns(name)
+
+    def _retry_netns(self, name: str) -> None:
+        """Enter the probe namespace; while it is missing, at most once per NETNS_RETRY. Probes in
+        between are blind (agent/decisions.py): no backend state moves, the agent recovers alone."""
+        now = time.monotonic()
+        if now - self._netns_tried < NETNS_RETRY:
             return
+        self._netns_tried = now
         try:
             self.netns = probes.NetnsSockets.open(name)
         except (probes.NetnsError, OSError) as exc:
-            # As vpp-maglev: probes that cannot reach their namespace mark the backends down.
+            first = self.netns_error is None
             self.netns_error = f"cannot enter network namespace {name}: {exc}"
-            logs.emit("error", "netns-failed", netns=name, reason=str(exc))
+            if first:
+                logs.emit("error", "netns-failed", netns=name, reason=str(exc))
+            return
+        if self.netns_error is not None:
+            logs.emit("info", "netns-entered", netns=name)
+        self.netns_error = None
 
 
-def _cancel(rt: BackendRuntime) -> None:
-    if rt.task is not None and not rt.task.done():
-        rt.task.cancel()
-    rt.task = None
+__all__ = ["ActionOutcome", "Agent", "HealthError"]

@@ -9,8 +9,9 @@ docs/metrics.md lists every family.
 ``generate_latest`` but several times faster (docs/performance.md, "Metrics"), which keeps a
 10,000-series scrape from stalling the probes on the agent's loop.
 
-VPP restarts its counters at 0 (and a re-created VIP starts again at 0): ``MonotonicCounters``
-keeps an offset per series so the exported VIP counters only ever grow.
+VPP restarts its counters at 0 (and a re-created VIP starts again at 0, at a new pool index and
+often a new route): ``MonotonicCounters`` keeps an offset per series so the exported VIP
+counters only ever grow.
 """
 
 from __future__ import annotations
@@ -49,13 +50,15 @@ class _Series:
     last: int  # VPP's value at the last observation
     offset: int  # what earlier VPP lives (or VIP lives) counted
     boottime: Optional[float]
+    source: Optional[int] = None  # the pool index (LB kinds) or route stats index it was read at
 
 
 class MonotonicCounters:
     """VPP's VIP counters made monotonic across VPP restarts and VIP re-creation.
 
-    A series whose VPP boot time changed since it was last seen, or whose value went down,
-    started again at 0: its last value is added to its offset. Counts between the last
+    A series whose VPP boot time or source index (the VIP's pool index, its route's stats
+    index: a re-created VIP) changed since it was last seen, or whose value went down, started
+    again at 0: its last value is added to its offset. Counts between the last
     observation and the restart are lost, so the web server observes every stats interval
     and not only at scrapes.
     """
@@ -71,24 +74,26 @@ class MonotonicCounters:
             return
         self._seen = counters
         for vip, values in counters.vips.items():
+            pool_index, route_index = counters.sources.get(vip, (None, None))
             for kind, attr in PACKET_KINDS:
-                self._update((vip, kind), getattr(values, attr), counters.boottime)
+                self._update((vip, kind), getattr(values, attr), counters.boottime, pool_index)
             for kind in (ROUTE_PACKETS, ROUTE_BYTES):
                 value = getattr(values, kind)
                 if value is not None:
-                    self._update((vip, kind), value, counters.boottime)
+                    self._update((vip, kind), value, counters.boottime, route_index)
         for key in [k for k in self._series if k[0] not in counters.vips and k[0] not in keep]:
             del self._series[key]
 
-    def _update(self, key: SeriesKey, value: int, boottime: Optional[float]) -> None:
+    def _update(self, key: SeriesKey, value: int, boottime: Optional[float], source: Optional[int]) -> None:
         series = self._series.get(key)
         if series is None:
-            self._series[key] = _Series(value, 0, boottime)
+            self._series[key] = _Series(value, 0, boottime, source)
             return
-        if boottime != series.boottime or value < series.last:
+        if boottime != series.boottime or source != series.source or value < series.last:
             series.offset += series.last
         series.last = value
         series.boottime = boottime
+        series.source = source
 
     def totals(self) -> Dict[SeriesKey, int]:
         return {key: s.offset + s.last for key, s in self._series.items()}
@@ -102,10 +107,11 @@ class ExportInputs:
     counters: AgentCounters
     vip_totals: Mapping[SeriesKey, int]
     api_calls: Mapping[Tuple[str, str], int] = field(default_factory=dict)  # (message, ok|error|broken)
-    disabled_in_config: FrozenSet[str] = frozenset()
+    blocked_frontends: Mapping[str, str] = field(default_factory=dict)  # VppSync.blocked: name -> why
     sync_errors: int = 0
     last_full_sync: Optional[float] = None
     state_file_written: Optional[float] = None  # the state file's mtime
+    probe_loop_restarts: int = 0
     version: str = ""
     now: float = field(default_factory=time.time)
 
@@ -128,6 +134,7 @@ def families(inputs: ExportInputs) -> Iterable[Metric]:
     yield from _agent_families(inputs)
     yield from _backend_families(inputs)
     yield from _frontend_families(inputs.snapshot)
+    yield _sync_blocked_family(inputs)
     yield from _probe_families(inputs.counters)
     yield from _vpp_families(inputs)
     yield from _vip_families(inputs.vip_totals)
@@ -142,6 +149,22 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
                             value=1 if snap.warmup == "done" else 0)
     yield GaugeMetricFamily("maglev_agent_config_loaded_timestamp_seconds",
                             "When the running config was loaded (unix seconds).", value=snap.config_loaded_at)
+    # Prometheus' and Alertmanager's own names for the same fact about their config files.
+    reload = snap.reload
+    yield GaugeMetricFamily("maglev_config_last_reload_successful",
+                            "1 if the last config (re)load succeeded, 0 if it failed (the old config runs on).",
+                            value=1 if reload is None or reload.ok else 0)
+    yield GaugeMetricFamily("maglev_config_last_reload_success_timestamp_seconds",
+                            "When the config was last loaded successfully (unix seconds).",
+                            value=reload.success_at if reload is not None else snap.config_loaded_at)
+    yield GaugeMetricFamily("maglev_agent_blind_backends",
+                            "Backends the agent cannot probe for reasons of its own (namespace missing, out of "
+                            "descriptors): their states and weights are frozen.", value=len(snap.blind))
+    yield GaugeMetricFamily("maglev_agent_warmup_held_frontends",
+                            "Frontends warm-up has not released yet (VPP keeps their weights).",
+                            value=len(snap.held))
+    yield CounterMetricFamily("maglev_agent_probe_loop_restarts",
+                              "Probe loops that crashed (a bug) and were restarted.", value=inputs.probe_loop_restarts)
     written = GaugeMetricFamily("maglev_agent_state_file_written_timestamp_seconds",
                                 "When the state file the modules read was last written (unix seconds).")
     if inputs.state_file_written is not None:
@@ -159,7 +182,7 @@ def _backend_families(inputs: ExportInputs) -> Iterator[Metric]:
     since = GaugeMetricFamily("maglev_backend_last_transition_timestamp_seconds",
                               "When the backend entered its current state (unix seconds).", labels=["backend"])
     for name, view in snap.backends.items():
-        current = weights.DISABLED if name in inputs.disabled_in_config else view.state
+        current = snap.state_of(name)
         if current not in BACKEND_STATES:
             continue  # removed: leaving
         for candidate in BACKEND_STATES:
@@ -188,6 +211,16 @@ def _frontend_families(snap: AgentSnapshot) -> Iterator[Metric]:
             if m.buckets is not None:
                 buckets.add_metric([name, m.pool, m.backend], m.buckets)
     yield from (state, weight, buckets)
+
+
+def _sync_blocked_family(inputs: ExportInputs) -> Metric:
+    blocked = GaugeMetricFamily("maglev_frontend_sync_blocked",
+                                "1 while the agent leaves the frontend as it is in VPP because VPP would refuse "
+                                "to (re)create its VIP (a VIP the config does not know is in the way).",
+                                labels=["frontend"])
+    for name in sorted(set(inputs.snapshot.frontends) | set(inputs.blocked_frontends)):
+        blocked.add_metric([name], 1 if name in inputs.blocked_frontends else 0)
+    return blocked
 
 
 def _probe_families(counters: AgentCounters) -> Iterator[Metric]:

@@ -66,12 +66,19 @@ Reload (:meth:`BackendHealth.reconfigure`) keeps what is still evidence:
   carried into the new range keeping the state and how far it is from settled
   (``RETUNED``). No probe restart needed, no traffic disturbed by a timing tweak.
 * a different probe (type, port, path, host, expected status, body, TLS, source address; or
-  a check added or removed): old results say nothing about the new probe, so the backend
-  re-enters unknown (``up`` when there is no check any more) with the counter preset and the
-  last result cleared; history is kept and the change is a transition with code
-  ``reloaded``. Paused and disabled backends stay so: operator intent outlives a reload, the
-  new check applies on resume/enable. The caller must restart the probe task (``RESET``) so
-  an in-flight result of the old probe is not recorded against the new one.
+  a check added): old results say nothing about the new probe, but they are all the agent
+  knows, so the backend KEEPS its state (and so its weight) and the new probe's first result
+  decides: the counter is set one step from the boundary on the side of the current state
+  (``rise`` when up, ``rise - 1`` otherwise), the last result is cleared, no transition.
+  (Re-entering ``unknown`` would push weight 0 for every healthy backend of the check at
+  once.) A check removed makes the backend ``up`` (nothing to wait for), a transition with
+  code ``reloaded``. Paused and disabled backends stay so: operator intent outlives a reload,
+  the new check applies on resume/enable. The caller must restart the probe task (``RESET``),
+  promptly, so an in-flight result of the old probe is not recorded against the new one.
+
+Repeated operator actions are idempotent: pausing a paused backend, disabling a disabled one,
+resuming one that is not paused or enabling one that is not disabled returns None (nothing to
+do). Pausing or resuming a disabled backend stays an error (enable it first).
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Deque, Optional, Protocol, Tuple
 
+from ansible_collections.maglev.vpp.agent.probes.result import ProbeResult
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.schema import HealthCheck
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.weights import (
     DISABLED,
@@ -123,17 +131,6 @@ class RandomSource(Protocol):
     """Anything with ``random() -> float in [0, 1)``, e.g. ``random.Random``."""
 
     def random(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """One probe's outcome as the prober reported it."""
-
-    ok: bool
-    code: str  # e.g. "L4OK", "L4CON", "L7STS"
-    detail: str
-    at: float
-    duration: float  # seconds the probe took
 
 
 @dataclass(frozen=True)
@@ -252,7 +249,7 @@ class BackendHealth:
             why = "it has no healthcheck" if self._check is None else f"it is {self._state}"
             raise ResultRejected(f"backend {self._name}: probe result {code} ignored: {why}")
         assert self._check is not None
-        self._last = ProbeResult(ok, code, detail, now, duration)
+        self._last = ProbeResult(ok, code, detail, duration, at=now)
         rise, top = self._check.rise, self._top()
         if ok:
             self._counter = top if self._counter + 1 >= rise else self._counter + 1
@@ -279,36 +276,37 @@ class BackendHealth:
 
     # -- operator actions ----------------------------------------------------------------
 
-    def pause(self, now: float, detail: str = "") -> Transition:
-        """Stop probing; weight 0 without flush (existing flows drain)."""
+    def pause(self, now: float, detail: str = "") -> Optional[Transition]:
+        """Stop probing; weight 0 without flush (existing flows drain). None: already paused."""
         self._refuse_if_removed("pause")
         if self._state == DISABLED:
             raise self._refused("pause", "it is disabled (enable it first)")
         if self._state == PAUSED:
-            raise self._refused("pause", "it is already paused")
+            return None
         return self._operator(PAUSED, now, PAUSED_CODE, detail)
 
-    def resume(self, now: float, detail: str = "") -> Transition:
-        """Restart probing from unknown (expedited: the first result decides)."""
+    def resume(self, now: float, detail: str = "") -> Optional[Transition]:
+        """Restart probing from unknown (expedited: the first result decides). None: not paused."""
         self._refuse_if_removed("resume")
         if self._state == DISABLED:
             raise self._refused("resume", "it is disabled (enable it first)")
         if self._state != PAUSED:
-            raise self._refused("resume", f"it is {self._state}, not paused")
+            return None
         return self._operator(self._entry_state(), now, RESUMED_CODE, detail)
 
-    def disable(self, now: float, detail: str = "") -> Transition:
-        """Take the backend out: weight 0 with flush; probing stops. Allowed from paused too."""
+    def disable(self, now: float, detail: str = "") -> Optional[Transition]:
+        """Take the backend out: weight 0 with flush; probing stops. Allowed from paused too.
+        None: already disabled."""
         self._refuse_if_removed("disable")
         if self._state == DISABLED:
-            raise self._refused("disable", "it is already disabled")
+            return None
         return self._operator(DISABLED, now, DISABLED_CODE, detail)
 
-    def enable(self, now: float, detail: str = "") -> Transition:
-        """Undo disable: back to unknown, probing restarts."""
+    def enable(self, now: float, detail: str = "") -> Optional[Transition]:
+        """Undo disable: back to unknown, probing restarts. None: not disabled."""
         self._refuse_if_removed("enable")
         if self._state != DISABLED:
-            raise self._refused("enable", f"it is {self._state}, not disabled")
+            return None
         return self._operator(self._entry_state(), now, ENABLED_CODE, detail)
 
     def remove(self, now: float, detail: str = "") -> Transition:
@@ -330,11 +328,16 @@ class BackendHealth:
             self._counter = self._carried_counter(old, check)
             return Reconfigured(RETUNED)
         self._check = check
-        self._counter = self._preset()
         self._last = None
         transition = None
-        if self._state in _PROBING:
-            transition = self._move(self._entry_state(), now, RELOADED_CODE, "healthcheck changed")
+        if check is None:
+            self._counter = 0
+            if self._state in _PROBING:
+                transition = self._move(UP, now, RELOADED_CODE, "healthcheck removed")
+        elif self._state == UP:
+            self._counter = check.rise  # the first failure of the new probe takes it down
+        else:
+            self._counter = check.rise - 1  # the first pass of the new probe brings it up
         return Reconfigured(RESET, transition)
 
     # -- internals -----------------------------------------------------------------------

@@ -69,12 +69,15 @@ class RuntimeInputs:
         else:
             self.overrides[(frontend, backend)] = weight
 
-    def keep_members_of(self, config: LbConfig) -> None:
-        """After a reload: overrides of members that left the config go."""
-        self.overrides = {
+    def keep_members_of(self, config: LbConfig) -> List[Tuple[str, str]]:
+        """After a reload: overrides of members that left the config go; returns them."""
+        kept = {
             (f, b): w for (f, b), w in self.overrides.items()
             if f in config.frontends and b in config.frontends[f].backend_names()
         }
+        dropped = sorted(set(self.overrides) - set(kept))
+        self.overrides = kept
+        return dropped
 
     def adjustments(self, config: LbConfig, now: float) -> Dict[str, Dict[str, weights.MemberAdjustment]]:
         """frontend -> backend -> MemberAdjustment, only for members with a runtime input."""

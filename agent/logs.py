@@ -2,7 +2,8 @@
 
 Event names (stable; dashboards and alerts may match them): starting, stopping,
 backend-transition, frontend-transition, vpp-connect, vpp-connect-failed, vpp-disconnect,
-vpp-ping-failed, vpp-lb-state, vpp-lbsync (one per mutation), vpp-lbsync-error, config-reload,
+vpp-ping-failed, vpp-lb-state, vpp-lbsync (one per mutation), vpp-lbsync-error,
+vpp-frontend-blocked, vpp-frontend-unblocked, config-reload,
 config-reload-failed, probe (debug), warmup, weight-override, netns-failed, state-file-failed,
 metrics-listen, metrics-listen-failed.
 """

@@ -6,10 +6,11 @@ locks; the daemon builds a new one after every change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
 from ..plugins.module_utils.vpp_lb import model
+from .decisions import Blindness
 from .health import BackendHealthView
 from .vppsync import CountersSnapshot, VppInfo
 
@@ -45,6 +46,17 @@ class FrontendView:
 
 
 @dataclass(frozen=True)
+class ReloadStatus:
+    """The last config load: ``ok`` whether it succeeded, ``at`` when it was tried,
+    ``success_at`` the last successful one (the start counts), ``error`` why the last one failed."""
+
+    ok: bool
+    at: float
+    success_at: float
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class AgentSnapshot:
     at: float  # unix seconds
     started_at: float
@@ -56,3 +68,13 @@ class AgentSnapshot:
     counters: Optional[CountersSnapshot]
     mutations: Mapping[Tuple[str, str], int]
     config_loaded_at: float
+    sources: Mapping[str, str] = field(default_factory=dict)  # backend -> where its state comes from
+    blind: Mapping[str, Blindness] = field(default_factory=dict)  # backends the agent cannot probe
+    held: Tuple[str, ...] = ()  # frontends warm-up has not released (VPP keeps their weights)
+    reload: Optional[ReloadStatus] = None
+    # backend -> its state as the weights see it: weights.backend_states, where `enabled: false`
+    # in the config wins. The one place readers (API, page, exporter) take a backend's state from.
+    states: Mapping[str, str] = field(default_factory=dict)
+
+    def state_of(self, backend: str) -> str:
+        return self.states.get(backend) or self.backends[backend].state

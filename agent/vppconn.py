@@ -19,9 +19,10 @@ import queue
 import select
 import socket
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..plugins.module_utils.vpp_lb.client import VppLbClient
+from ..plugins.module_utils.vpp_lb.model import LbState, VipKey
 from ..plugins.module_utils.vpp_lb.stats import LbStatsReader
 from .config import VppSettings
 
@@ -173,6 +174,17 @@ def job_disconnect(client: VppLbClient, stats: LbStatsReader) -> None:
 
 def job_ping(client: VppLbClient, stats: LbStatsReader) -> int:
     return client.ping()
+
+
+def dump_with_routes(client: VppLbClient) -> Tuple[LbState, Dict[VipKey, Optional[int]]]:
+    """The LB state and, per VIP, its route's FIB stats index (one lookup per prefix: the
+    per-port VIPs of a prefix share its route)."""
+    state = client.dump()
+    by_prefix: Dict[str, Optional[int]] = {}
+    for key in state.vips:
+        if key.prefix not in by_prefix:
+            by_prefix[key.prefix] = client.route_stats_index(key.prefix)
+    return state, {key: by_prefix[key.prefix] for key in state.vips}
 
 
 def make_job(fn: Callable[..., Any], *args: Any) -> Job:

@@ -1,33 +1,42 @@
 """The agent's VPP side: the connection's life, full and targeted syncs, the counters loop.
 
 * Connection: API and stats sockets as one unit (VppWorker). Connect, retrying every
-  RETRY_INTERVAL; ping every PING_INTERVAL, and notice a closed socket at once (the worker
-  watches it). On connect: log version, pid, boot time and the LB state found, then a full sync
-  (which pushes lb_conf when it differs). On disconnect everything learnt from that VPP is
-  dropped: the cached LB state, the conf dedup, the route stats indexes, the counters snapshot.
+  RETRY_INTERVAL (a warning at the first failure and every minute while it lasts; the last
+  problem stays in VppInfo.last_error); ping every PING_INTERVAL, and notice a closed socket at
+  once (the worker watches it). A request that arrives during a ping runs right after it. On
+  connect: log version, pid, boot time and the LB state found, then a full sync. On disconnect
+  everything learnt from that VPP is dropped: the cached LB state, the conf dedup, the route
+  stats indexes, the counters snapshot.
+* lb_conf is the first write after every connect, warm-up or not: the full sync pushes it
+  even while the warm-up holds every VIP, and a targeted sync that creates a VIP pushes it
+  first if VPP does not have it yet.
 * Full sync (on connect, after reload, every sync_interval, on request): fresh dump, plan the
   released frontends against it with the shared planner (never deleting VIPs that are not in
-  the config), apply, and cache the dump with the accepted ops applied.
+  the config) and the lb module's conflict check: a frontend whose VIP VPP would refuse to
+  (re)create is left as it is in VPP and reported (``blocked``), the rest is applied. The dump,
+  with the accepted ops applied, is the cached state.
 * Targeted sync (after a health transition): plan one frontend against the cached state and
   apply; a weight change is one lb_as_set_weight. A failure schedules a full sync.
 * Counters: every stats_interval, the four LB counters per VIP (by pool index) and the VIP's
-  FIB /net/route/to counter (stats index looked up once per VIP and connection), published as
-  one immutable snapshot.
+  FIB /net/route/to counter (by the route stats index looked up with every dump, so a VIP
+  re-created by anyone is followed), published as one immutable snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import livestate, model, planner
 from ..plugins.module_utils.vpp_lb.client import Capabilities, is_retryable
 from ..plugins.module_utils.vpp_lb.errors import ApplyError, VppError
-from . import logs, vppconn
+from . import logs, syncplan, vppconn
 from .aiotools import bounded_wait
 from .config import AgentSettings
 
@@ -56,6 +65,9 @@ class VppInfo:
     connected_since: Optional[float] = None  # unix seconds
     lb_api_version: Optional[str] = None
     api_socket: str = ""
+    # The last connection problem (failed connect, lost connection), kept after a reconnect.
+    last_error: Optional[str] = None
+    last_error_at: Optional[float] = None  # unix seconds
 
 
 @dataclass(frozen=True)
@@ -65,21 +77,34 @@ class CountersSnapshot:
     at: float
     boottime: Optional[float]
     vips: Mapping[model.VipKey, model.VipCounters] = field(default_factory=dict)
+    # Where each VIP's counters were read: (LB pool index, route stats index). A VIP re-created
+    # (by anyone) reads fresh counters at new indexes: the exporter treats that as a restart.
+    sources: Mapping[model.VipKey, Tuple[Optional[int], Optional[int]]] = field(default_factory=dict)
 
 
 class DesiredSource:
     """What the agent wants in VPP; implemented by the daemon (warm-up decides what is released)."""
 
-    def desired_full(self) -> Optional[model.LbState]:  # None: no VPP writes yet
+    def desired_full(self) -> Optional[model.LbState]:  # None: no VIP or AS writes yet
         raise NotImplementedError
+
+    def desired_conf(self) -> Optional[model.LbConf]:
+        """The lb_conf to push after every connect, warm-up or not (None: leave VPP's alone).
+
+        This default takes it from ``desired_full``, so it is None while that is None; the
+        daemon overrides it to give the configured conf during the warm-up too."""
+        state = self.desired_full()
+        return state.conf if state is not None else None
 
     def desired_frontend(self, name: str) -> Optional[model.VipState]:  # None: not released
         raise NotImplementedError
 
 
 class VppSync:
-    def __init__(self, settings: AgentSettings, source: DesiredSource, on_change: Callable[..., None]):
+    def __init__(self, settings: AgentSettings, source: DesiredSource, on_change: Callable[..., None],
+                 ping_interval: float = PING_INTERVAL):
         self.settings = settings
+        self.ping_interval = ping_interval
         self.source = source
         # Called after the LB state, VPP info or counters changed, with the frontends whose VIPs
         # changed (no argument: maybe all; an empty tuple: none, only info or counters).
@@ -91,13 +116,22 @@ class VppSync:
         self.mutations: Dict[Tuple[str, str], int] = {}  # (scope all|vip, kind) -> count
         self.sync_errors = 0
         self.last_full_sync: Optional[float] = None
+        # Frontends the agent leaves as they are in VPP because VPP would refuse to (re)create
+        # their VIP (a foreign VIP on the prefix): frontend name -> why. Set by every full sync.
+        self.blocked: Mapping[str, str] = MappingProxyType({})
+        # What the VPP connection is doing now: "ping", "full sync", "targeted sync"; None: idle.
+        self.activity: Optional[str] = None
         self._worker: Optional[vppconn.VppWorker] = None
         self._pending: Set[str] = set()
         self._full_pending: Optional[str] = None
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._pushed_conf: Optional[model.LbConf] = None
-        self._route_indexes: Dict[model.VipKey, Optional[int]] = {}
+        # FIB stats index (/net/route/to) per VIP, looked up with every dump: a VIP deleted and
+        # re-created (by anyone) may sit on another route; None: VPP has no route (yet).
+        self._route_indexes: Mapping[model.VipKey, Optional[int]] = {}
+        self._dumps = 0  # dumps taken: a counters read against an older one is dropped
+        self._connect_failures = syncplan.ConnectFailures()
         self._task: Optional[asyncio.Task] = None
         self._idle = asyncio.Event()  # set whenever no sync is pending or running
         self._idle.set()
@@ -155,9 +189,11 @@ class VppSync:
                     # after a pause, rather than leave VPP unattended.
                     retry_now = is_retryable(exc)
                     logs.emit("warning" if retry_now else "error", "vpp-disconnect", reason=str(exc))
+                    self._note_error(f"disconnected: {exc}")
                 except Exception as exc:  # a bug: log it with its traceback and start over
                     retry_now = False
                     logs.emit("error", "vpp-sync-crashed", exc_info=exc, reason=repr(exc))
+                    self._note_error(f"sync crashed: {exc!r}")
                 await self._forget()
                 if not retry_now:
                     await asyncio.sleep(RETRY_INTERVAL)
@@ -170,8 +206,12 @@ class VppSync:
         try:
             about = await self._worker.call(vppconn.job_connect)
         except VppError as exc:
-            level = "debug" if is_retryable(exc) else "error"
-            logs.emit(level, "vpp-connect-failed", api_socket=self.settings.vpp.api_socket, reason=str(exc))
+            failures = self._connect_failures
+            warn = failures.failed(time.monotonic())
+            level = "error" if not is_retryable(exc) else "warning" if warn else "debug"
+            logs.emit(level, "vpp-connect-failed", api_socket=self.settings.vpp.api_socket, reason=str(exc),
+                      failures=failures.count, retry_in=RETRY_INTERVAL)
+            self._note_error(f"connect failed: {exc}")
             return False
         self.capabilities = about["capabilities"]
         self.info = VppInfo(
@@ -182,10 +222,14 @@ class VppSync:
             connected_since=time.time(),
             lb_api_version=self.capabilities.lb_api_version,
             api_socket=self.settings.vpp.api_socket,
+            last_error=self.info.last_error,
+            last_error_at=self.info.last_error_at,
         )
+        outage = self._connect_failures.connected(time.monotonic())
         logs.emit(
             "info", "vpp-connect", version=self.info.version, pid=self.info.pid, boottime=self.info.boottime,
             lb_api=self.capabilities.lb_api_version, transport=self.capabilities.transport,
+            **({"unreachable_for": round(outage[0], 1), "failed_attempts": outage[1]} if outage else {}),
         )
         self.request_full("connect")
         self.on_change()
@@ -199,54 +243,77 @@ class VppSync:
         self.counters = None
         self._pushed_conf = None
         self._route_indexes = {}
-        self.info = VppInfo(api_socket=self.settings.vpp.api_socket)
+        self.info = VppInfo(api_socket=self.settings.vpp.api_socket, last_error=self.info.last_error,
+                            last_error_at=self.info.last_error_at)
         self.on_change()
 
+    def _note_error(self, reason: str) -> None:
+        """Keep the last connection problem for the status API (VppInfo.last_error)."""
+        self.info = dataclasses.replace(self.info, last_error=reason, last_error_at=time.time())
+        self.on_change(())
+
     async def _serve(self) -> None:
-        """Syncs, pings and periodic full syncs until the connection is lost (raises VppError)."""
+        """Syncs, pings and periodic full syncs until the connection is lost (raises VppError).
+
+        The wake-up event is cleared at the top of every round, before the requests are looked
+        at: a request that arrives while a ping (or a sync) is in flight sets it again, so the
+        wait below returns at once and the request waits no longer than that call's round trip.
+        """
         loop = asyncio.get_running_loop()
-        next_ping = loop.time() + PING_INTERVAL
+        next_ping = loop.time() + self.ping_interval
         next_full = loop.time() + self.settings.sync_interval
         while True:
+            self._wake.clear()
             if self._lost.is_set():
                 raise _lost_error(self.settings.vpp.api_socket)
             if self._full_pending is not None:
                 reason, self._full_pending = self._full_pending, None
                 self._pending.clear()  # a full sync covers every frontend
-                await self.full_sync(reason)
+                with self._doing("full sync"):
+                    await self.full_sync(reason)
                 next_full = loop.time() + self.settings.sync_interval
-            elif self._pending:
+                continue
+            if self._pending:
                 names = sorted(self._pending)
                 self._pending.clear()
-                await self.targeted_sync(names)
-            else:
-                self._idle.set()
-                now = loop.time()
-                if now >= next_ping:
-                    try:
-                        await self._worker.call(vppconn.job_ping)
-                    except VppError as exc:
-                        logs.emit("warning", "vpp-ping-failed", reason=str(exc))
-                        raise
-                    next_ping = now + PING_INTERVAL
-                if now >= next_full:
-                    self.request_full("periodic")
-                    continue
-                self._wake.clear()
-                lost = loop.create_task(self._lost.wait())
-                woken = loop.create_task(self._wake.wait())
+                with self._doing("targeted sync"):
+                    await self.targeted_sync(names)
+                continue
+            self._idle.set()
+            now = loop.time()
+            if now >= next_ping:
                 try:
-                    await asyncio.wait({lost, woken}, timeout=min(next_ping, next_full) - loop.time(),
-                                       return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    lost.cancel()
-                    woken.cancel()
+                    with self._doing("ping"):
+                        await self._worker.call(vppconn.job_ping)
+                except VppError as exc:
+                    logs.emit("warning", "vpp-ping-failed", reason=str(exc))
+                    raise
+                next_ping = now + self.ping_interval
+                continue  # a request may have come in during the ping
+            if now >= next_full:
+                self.request_full("periodic")
+                continue
+            lost = loop.create_task(self._lost.wait())
+            woken = loop.create_task(self._wake.wait())
+            try:
+                await asyncio.wait({lost, woken}, timeout=min(next_ping, next_full) - loop.time(),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                woken.cancel()
+
+    @contextlib.contextmanager
+    def _doing(self, what: str) -> Iterator[None]:
+        self.activity = what
+        try:
+            yield
+        finally:
+            self.activity = None
 
     # -- syncs ---------------------------------------------------------------------------------
 
     async def full_sync(self, reason: str) -> None:
-        actual = await self._worker.call(vppconn.make_job(lambda client: client.dump()))
-        self.lb_state = actual
+        actual = await self._dump()
         desired = self.source.desired_full()
         if reason == "connect":
             logs.emit(
@@ -254,11 +321,12 @@ class VppSync:
                 conf=_conf_fields(actual.conf),
             )
         self.last_full_sync = time.time()
-        if desired is None:  # warm-up: hands off
-            logs.emit("debug", "vpp-lbsync-done", scope="all", trigger=reason, ops=0, suppressed="warm-up")
-            self.on_change()
-            return
-        ops = planner.plan(desired, actual, prune_vips=False, as_weights=self.capabilities.as_weights)
+        if desired is None:
+            # Warm-up: VIPs and ASes are hands off, but the conf goes first after every connect,
+            # so that no VIP a targeted sync creates later meets VPP's default conf.
+            desired = model.LbState(conf=self.source.desired_conf())
+        ops, refused = syncplan.plan_full(desired, actual, as_weights=self.capabilities.as_weights)
+        self._set_blocked({_frontend(desired.vips[key]): why for key, why in refused.items()})
         ops = self._without_repeated_conf(ops)
         await self._apply(ops, "all", reason)
 
@@ -266,13 +334,49 @@ class VppSync:
         if self.lb_state is None:
             return  # no dump yet: the pending full sync covers these
         ops: List[model.Op] = []
+        as_weights = self.capabilities.as_weights
         for name in names:
             want = self.source.desired_frontend(name)
-            if want is None:
+            if want is None or name in self.blocked:
+                continue  # not released, or left as it is in VPP until a full sync clears it
+            planned = planner.plan_vip(want, self.lb_state.vips.get(want.key), as_weights=as_weights)
+            why = syncplan.vip_blocked(want, planned, self.lb_state, as_weights=as_weights)
+            if why is not None:
+                self._set_blocked({**self.blocked, name: why})
                 continue
-            have = self.lb_state.vips.get(want.key)
-            ops.extend(planner.plan_vip(want, have, as_weights=self.capabilities.as_weights))
+            ops.extend(planned)
+        if any(op.action == model.ADD_VIP for op in ops):
+            # A VIP is created only after the conf (a conf refused at connect is retried here
+            # first); a weight change does not wait for it.
+            ops = self._conf_ops() + ops
         await self._apply(ops, "vip", "transition: " + ", ".join(names), names)
+
+    def _conf_ops(self) -> List[model.Op]:
+        """The set_conf a targeted sync must push first, if the cached state lacks the conf."""
+        conf = self.source.desired_conf()
+        if conf is None:
+            return []
+        ops = planner.plan(model.LbState(conf=conf), model.LbState(conf=self.lb_state.conf),
+                           as_weights=self.capabilities.as_weights)
+        return self._without_repeated_conf(ops)
+
+    async def _dump(self) -> model.LbState:
+        """A fresh dump and the route stats index of every VIP in it: the cached state."""
+        state, routes = await self._worker.call(vppconn.make_job(vppconn.dump_with_routes))
+        self.lb_state, self._route_indexes = state, routes
+        self._dumps += 1
+        return state
+
+    def _set_blocked(self, blocked: Dict[str, str]) -> None:
+        """Replace the blocked frontends; log those that start or stop being blocked."""
+        old = self.blocked
+        for name in sorted(blocked):
+            if old.get(name) != blocked[name]:
+                logs.emit("warning", "vpp-frontend-blocked", frontend=name, reason=blocked[name],
+                          action="left as it is in VPP")
+        for name in sorted(set(old) - set(blocked)):
+            logs.emit("info", "vpp-frontend-unblocked", frontend=name)
+        self.blocked = MappingProxyType(dict(blocked))
 
     def _without_repeated_conf(self, ops: List[model.Op]) -> List[model.Op]:
         # VPP that cannot report its conf (LB API 1.1.0) would get it on every sync otherwise.
@@ -292,8 +396,8 @@ class VppSync:
             applied, failure = exc.applied, exc
         self.lb_state = livestate.apply_ops(self.lb_state, applied, as_weights=as_weights)
         if failure is None and any(op.action == model.ADD_VIP for op in applied):
-            # A new VIP's pool index (for its counters) and bucket counts come only from a dump.
-            self.lb_state = await self._worker.call(vppconn.make_job(lambda client: client.dump()))
+            # A new VIP's pool index and route (for its counters) come only from a dump.
+            await self._dump()
         for op in applied:
             kind = MUTATION_KINDS.get(op.action, op.action)
             self.mutations[(scope, kind)] = self.mutations.get((scope, kind), 0) + 1
@@ -326,34 +430,43 @@ class VppSync:
     async def _stats_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.stats_interval)
-            state, caps = self.lb_state, self.capabilities
+            state, caps, routes, dumps = self.lb_state, self.capabilities, self._route_indexes, self._dumps
             if state is None or caps is None or self._lost.is_set():
                 continue
             try:
-                snapshot = await self._worker.call(functools.partial(self._read_counters, state=state))
+                snapshot = await self._worker.call(functools.partial(_read_counters, state=state, routes=routes))
             except VppError as exc:
                 logs.emit("debug", "vpp-stats-failed", reason=str(exc))
                 continue
             except Exception as exc:  # a bug must not end the counters loop for good
                 logs.emit("error", "vpp-stats-failed", exc_info=exc, reason=repr(exc))
                 continue
-            if self.lb_state is not None:  # not disconnected meanwhile
+            # Not disconnected meanwhile, and read with the indexes of the latest dump: a read
+            # against the indexes a newer dump replaced may have counted another VIP's packets.
+            if self.lb_state is not None and self._dumps == dumps:
                 self.counters = snapshot
                 self.on_change(())  # counters only: no frontend view changed
 
-    def _read_counters(self, client, stats, state: model.LbState) -> CountersSnapshot:
-        """In the VPP thread: LB and FIB counters of every VIP with a known pool index."""
-        for key in state.vips:
-            if key not in self._route_indexes:
-                self._route_indexes[key] = client.route_stats_index(key.prefix)
-        by_index = {key: vip.index for key, vip in state.vips.items() if vip.index is not None}
-        lb = stats.vip_counters(by_index)
-        routes = stats.route_counters({k: i for k, i in self._route_indexes.items() if i is not None and k in by_index})
-        vips = {}
-        for key in by_index:
-            packets, octets = routes.get(key, (None, None))
-            vips[key] = model.VipCounters(**lb[key], route_packets=packets, route_bytes=octets)
-        return CountersSnapshot(at=time.time(), boottime=stats.boottime(), vips=MappingProxyType(vips))
+
+def _read_counters(client, stats, state: model.LbState,
+                   routes: Mapping[model.VipKey, Optional[int]]) -> CountersSnapshot:
+    """In the VPP thread: LB counters (by pool index) and FIB counters (by the route stats
+    index of the same dump) of every VIP with a known pool index."""
+    by_index = {key: vip.index for key, vip in state.vips.items() if vip.index is not None}
+    lb = stats.vip_counters(by_index)
+    route_counters = stats.route_counters({k: routes[k] for k in by_index if routes.get(k) is not None})
+    vips = {}
+    for key in by_index:
+        packets, octets = route_counters.get(key, (None, None))
+        vips[key] = model.VipCounters(**lb[key], route_packets=packets, route_bytes=octets)
+    sources = {key: (by_index[key], routes.get(key)) for key in by_index}
+    return CountersSnapshot(at=time.time(), boottime=stats.boottime(), vips=MappingProxyType(vips),
+                            sources=MappingProxyType(sources))
+
+
+def _frontend(vip: model.VipState) -> str:
+    """The frontend a desired VIP comes from (desired.desired_vip names it)."""
+    return vip.name or str(vip.key)
 
 
 def _lost_error(socket_path: str) -> VppError:

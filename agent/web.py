@@ -24,6 +24,7 @@ from . import __version__, logs
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
+from .status import AgentStatus
 
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
 PAGE_FILES = {"/": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
@@ -34,7 +35,7 @@ _CLOSE = {"type": "_close"}  # offered to every stream on shutdown
 
 
 class WebServer:
-    def __init__(self, agent: Any, host: str, port: int):
+    def __init__(self, agent: AgentStatus, host: str, port: int):
         self.agent = agent
         self.host = host
         self.port = port
@@ -98,15 +99,17 @@ class WebServer:
         if snap is None:
             return None
         agent = self.agent
+        sync = agent.sync_status()
         return ExportInputs(
             snapshot=snap,
             counters=agent.counters,
             vip_totals=self.vip_counters.totals(),
-            api_calls=agent.vpp.api_calls(),
-            disabled_in_config=_disabled_in_config(agent),
-            sync_errors=agent.vpp.sync_errors,
-            last_full_sync=agent.vpp.last_full_sync,
+            api_calls=agent.vpp_api_calls(),
+            blocked_frontends=sync.blocked,
+            sync_errors=sync.sync_errors,
+            last_full_sync=sync.last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),
+            probe_loop_restarts=agent.probe_loop_crashes,
             version=__version__,
         )
 
@@ -134,7 +137,7 @@ class WebServer:
         if snap is None:
             return web.json_response({"error": "starting"}, status=503)
         addresses = {name: b.address for name, b in self.agent.config.lb.backends.items()}
-        view = state_view(snap, _disabled_in_config(self.agent), addresses, time.time())
+        view = state_view(snap, addresses, time.time())
         return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -170,14 +173,14 @@ def sse_message(number: int, event: Dict) -> bytes:
     return f"id: {number}\nevent: {event.get('type', 'message')}\ndata: {data}\n\n".encode()
 
 
-def state_view(snap: AgentSnapshot, disabled_in_config, addresses: Dict[str, str], now: float) -> Dict:
+def state_view(snap: AgentSnapshot, addresses: Dict[str, str], now: float) -> Dict:
     """What the status page shows, as JSON-ready values."""
     backends = {}
     for name, view in snap.backends.items():
         last = view.last_result
         backends[name] = {
             "address": addresses.get(name, ""),
-            "state": "disabled" if name in disabled_in_config else view.state,
+            "state": snap.state_of(name),
             "counter": view.counter, "rise": view.rise, "fall": view.fall, "since": view.since,
             "last_result": None if last is None else {
                 "ok": last.ok, "code": last.code, "detail": last.detail, "duration": last.duration,
@@ -212,10 +215,6 @@ def state_view(snap: AgentSnapshot, disabled_in_config, addresses: Dict[str, str
     }
 
 
-def _disabled_in_config(agent: Any) -> frozenset:
-    return frozenset(name for name, b in agent.config.lb.backends.items() if not b.enabled)
-
-
 def _mtime(path: str) -> Optional[float]:
     try:
         return os.stat(path).st_mtime
@@ -223,7 +222,7 @@ def _mtime(path: str) -> Optional[float]:
         return None
 
 
-async def start_web(agent: Any) -> Optional[WebServer]:
+async def start_web(agent: AgentStatus) -> Optional[WebServer]:
     """Start serving on agent.metrics.listen; returns the server (``await close()``), or None.
 
     A listener that cannot bind is logged and left out: the agent's job is keeping VPP right,

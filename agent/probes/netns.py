@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import os
 import queue
 import socket
@@ -31,8 +32,8 @@ def _setns(fd: int) -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.setns(fd, CLONE_NEWNET) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def _deliver(future: asyncio.Future, sock: Optional[socket.socket], error: Optional[BaseException]) -> None:
@@ -133,11 +134,25 @@ def _serve(path: str, requests: queue.SimpleQueue[Any], entered: threading.Event
                 sock.close()
 
 
+class AgentResourceError(RuntimeError):
+    """The agent itself cannot make a socket (out of file descriptors or memory): not the
+    backend's fault. Not an OSError, so the probes' network-error handling lets it through."""
+
+
+# Errors of socket() that say the agent is starved, not that the backend is unreachable.
+_STARVED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
 async def new_socket(netns: Optional[NetnsSockets], family: int, type: int, proto: int = 0) -> socket.socket:
     """A non-blocking socket, inside ``netns`` when one is given."""
-    if netns is not None:
-        return await netns.socket(family, type, proto)
-    sock = socket.socket(family, type, proto)
+    try:
+        if netns is not None:
+            return await netns.socket(family, type, proto)
+        sock = socket.socket(family, type, proto)
+    except OSError as exc:
+        if exc.errno in _STARVED:
+            raise AgentResourceError(f"cannot make a socket: {os.strerror(exc.errno)}") from exc
+        raise
     sock.setblocking(False)
     return sock
 

@@ -9,7 +9,7 @@ from ...plugins.module_utils.vpp_lb.schema import HealthCheck
 from . import result as codes
 from .http import probe_http
 from .icmp import probe_icmp
-from .netns import NetnsError, NetnsSockets
+from .netns import AgentResourceError, NetnsError, NetnsSockets
 from .result import ProbeResult
 from .tcp import probe_tcp
 
@@ -27,6 +27,8 @@ async def run_probe(check: HealthCheck, address: str, *, netns: Optional[NetnsSo
         code, detail, status = await _PROBES[check.type](check, address, netns)
     except NetnsError as exc:
         code, detail, status = codes.NETNS, str(exc), None
+    except AgentResourceError as exc:
+        code, detail, status = codes.AGENT, str(exc), None
     return ProbeResult(
         ok=code in codes.PASS_CODES, code=code, detail=detail, duration=time.monotonic() - start, status=status
     )

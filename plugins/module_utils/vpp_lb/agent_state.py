@@ -185,6 +185,10 @@ def _replace_atomically(path: str, data: bytes) -> None:
     _fsync_directory(directory)
 
 
+# The agent writes its operator-state file the same way.
+replace_atomically = _replace_atomically
+
+
 def _fsync_directory(directory: str) -> None:
     # Makes the rename itself durable; best effort (some filesystems refuse fsync on a directory).
     try:

@@ -41,7 +41,14 @@ def desired_vip(
     health)``; the agent computes it once and plans one frontend after a health transition.
     ``adjustments``: backend name -> the agent's runtime inputs for this frontend.
     """
-    effective = weights.effective_weights(frontend, states, adjustments)
+    return vip_with_weights(config, frontend, weights.effective_weights(frontend, states, adjustments))
+
+
+def vip_with_weights(
+    config: LbConfig, frontend: Frontend, effective: Mapping[str, weights.EffectiveWeight]
+) -> model.VipState:
+    """The VipState of one frontend whose effective weights are already computed (the agent
+    computes them once per change and plans and publishes that one result)."""
     ases = [
         model.AsState(address=config.backends[name].address, weight=value.weight, flush=value.flush)
         for name, value in effective.items()

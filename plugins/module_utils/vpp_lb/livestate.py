@@ -6,7 +6,10 @@ against it (``planner.plan_vip``), applies the ops, and folds the ops VPP accept
 
 What the result knows, field by field:
 * conf, VIP keys and specs, AS sets and weights: exactly what VPP holds after the ops.
-* ``num_buckets``: None for every AS of a VIP the ops touched (the table was rebuilt).
+* ``num_buckets``: for every AS of a VIP the ops touched, the count VPP's rebuilt table gives
+  it, computed from the weights and the table length (``blast.bucket_counts``: VPP's Maglev
+  fill hands out exact counts, vpp-facts Part 1 §3), so bucket shares stay current after a
+  write without a dump. None when the table length is not known (0).
 * ``flows`` (sticky entries per AS): 0 after a flush, and for an AS added at weight 0 (a new
   AS has none, and at weight 0 it gains none). Otherwise an op that leaves or puts an AS at a
   weight above 0, or drains one that had weight, makes its count unknown (None): a weighted
@@ -21,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Iterable
 
-from . import model
+from . import blast, model
 from .model import AsState, LbState, Op, VipKey, VipState
 
 
@@ -56,7 +59,20 @@ def apply_ops(state: LbState, ops: Iterable[Op], *, as_weights: bool = True) -> 
             vips[op.vip] = vip
             copied.add(op.vip)
         _apply_as_op(vip.ases, op, as_weights)
+    for key in copied:
+        if key in vips:
+            _count_buckets(vips[key])
     return LbState(conf=conf, vips=vips)
+
+
+def _count_buckets(vip: VipState) -> None:
+    """Fill in num_buckets of a VIP copied by this call (its AS dict is this call's own)."""
+    length = vip.spec.new_flows_table_length
+    if not length or length < 1:
+        return
+    counts = blast.bucket_counts(length, {address: a.weight for address, a in vip.ases.items()})
+    for address, count in counts.items():
+        vip.ases[address] = dataclasses.replace(vip.ases[address], num_buckets=count)
 
 
 def _apply_as_op(ases: Dict[str, AsState], op: Op, as_weights: bool) -> None:

@@ -139,6 +139,18 @@ def crash_triggers(desired: LbState, ops: Iterable[Op]) -> List[str]:
     return found
 
 
+def blocked_vips(
+    desired: LbState, actual: LbState, *, prune_vips: bool = False, as_weights: bool = True
+) -> Dict[VipKey, str]:
+    """``conflicts`` per desired VIP: VIP key -> why VPP will refuse to add it (the first reason).
+
+    For a caller that leaves those VIPs out and plans the rest (the agent's full sync).
+    """
+    planner = _Planner(desired, actual, prune_vips, as_weights)
+    planner.run()
+    return dict(planner.blocked_keys)
+
+
 def _sorted_keys(keys: Iterable[VipKey]) -> List[VipKey]:
     return sorted(keys, key=VipKey.sort_key)
 
@@ -180,6 +192,7 @@ class _Planner:
         self.as_weights = as_weights
         self.ops: List[Op] = []
         self.blocked: List[str] = []
+        self.blocked_keys: Dict[VipKey, str] = {}  # the first reason per refused VIP
         # VIPs in VPP at the current point of the plan, by prefix (only a VIP on the same prefix
         # can block an add), to see which adds would be refused.
         self.live: Dict[str, Dict[VipKey, VipSpec]] = {}
@@ -240,15 +253,19 @@ class _Planner:
                     early = f"{early}; removed before adding {key}"
                 self.tear_down(other, early)
             else:
-                self.blocked.append(f"cannot add VIP {key}: VPP already has VIP {other} on that prefix")
+                why = f"cannot add VIP {key}: VPP already has VIP {other} on that prefix"
+                self.blocked.append(why)
+                self.blocked_keys.setdefault(key, why)
         holder = self._nodeport_holder(key, spec)
         if holder is not None:
             what = "recreate" if holder == key else "add"
-            self.blocked.append(
+            why = (
                 f"cannot {what} nodeport VIP {key}: VPP never forgets a nodeport's port and VIP {holder}"
                 f" registered port {key.port} (VPP refuses the add with -81 after the teardown; only a"
                 " VPP restart frees the port)"
             )
+            self.blocked.append(why)
+            self.blocked_keys.setdefault(key, why)
         on_prefix[key] = spec
         self.ops += _add_vip(want, reason, self.as_weights)
 

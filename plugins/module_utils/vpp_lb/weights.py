@@ -6,8 +6,11 @@ model"):
 
 * Backend states: ``unknown`` (no probe result yet), ``up``, ``down``, and the operator states
   ``paused`` (probing stopped, drain) and ``disabled`` (taken out, flush).
-* The active pool is the first pool (in the frontend's order) with at least one ``up`` backend.
-  Only ``up`` members of the active pool get their configured weight; everything else gets 0.
+* The active pool is the first pool (in the frontend's order) with at least one ``up`` backend
+  of nonzero weight (a pool whose up members all weigh 0 cannot take traffic). Only ``up``
+  members of the active pool get their configured weight; everything else gets 0, except
+  while the active pool returns with slow start (see ``_spill_pool``): then the pool it
+  replaces keeps the share the returning one does not take yet.
   When no backend is up there is no active pool and every weight is 0 (the VIP drops new
   flows, exactly as vpp-maglev does); nothing is "least bad" enough to send traffic to.
 * Flush (evict existing sticky flows when the weight drops to 0):
@@ -16,7 +19,8 @@ model"):
   an ``up`` backend outside the active pool -> never, so flows that failed over to a standby
   pool drain back gently when the primary recovers.
 * A backend's configured weight 0 is a drain inside its pool; it does not stop the pool from
-  being active. To fail over deliberately, pause or disable the pool's backends.
+  being active while another up member of it has weight. To fail over deliberately, pause or
+  disable the pool's backends.
 
 The agent adds three runtime inputs per pool member (``MemberAdjustment``), which it publishes
 in its state file so that a playbook computes exactly the agent's weights:
@@ -31,7 +35,7 @@ in its state file so that a playbook computes exactly the agent's weights:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 from .schema import Backend, Frontend
 
@@ -134,12 +138,62 @@ def backend_states(
     return states
 
 
-def active_pool(frontend: Frontend, health: Optional[Mapping[str, str]] = None) -> Optional[str]:
-    """Name of the first pool with an up backend, or None when no backend is up."""
+def _base_weight(configured: int, adjust: MemberAdjustment) -> int:
+    """A member's weight before slow start: the runtime override when set, else the configured one."""
+    return configured if adjust.override is None else adjust.override
+
+
+def active_pool(
+    frontend: Frontend,
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, MemberAdjustment]] = None,
+) -> Optional[str]:
+    """Name of the first pool with an up backend of nonzero weight, or None when no backend is up.
+
+    A pool whose up members all weigh 0 (configured or overridden) cannot take traffic, so the
+    next pool with a weighted up member is active instead. Only when no pool has one is the
+    first pool with any up member active (the VIP then has total weight 0 whatever we pick).
+    """
+    adjustments = adjustments or {}
+    first_up = None
     for pool in frontend.pools:
-        if any(_state_of(name, health) == UP for name in pool.members):
+        up = [name for name in pool.members if _state_of(name, health) == UP]
+        if not up:
+            continue
+        if any(_base_weight(pool.members[n], adjustments.get(n, NO_ADJUSTMENT)) > 0 for n in up):
             return pool.name
-    return None
+        first_up = first_up or pool.name
+    return first_up
+
+
+def _spill_pool(frontend: Frontend, active: Optional[str], health, adjustments) -> Tuple[Optional[str], float]:
+    """The pool that keeps part of the traffic while a returning active pool ramps up.
+
+    When every weighted up member of the active pool is still slow-starting, the pool that was
+    carrying the traffic before (the next one with a weighted up member) keeps the rest: it gets
+    ``1 - ramp`` of its weights, ``ramp`` being the most advanced ramp of the active pool. So a
+    fail-back to the primary pool is as gradual as a backend's own recovery, never a 100 % step.
+    Returns (pool name or None, the share it keeps).
+    """
+    if active is None:
+        return None, 0.0
+    pools = list(frontend.pools)
+    index = next(i for i, p in enumerate(pools) if p.name == active)
+    pool = pools[index]
+    ramps = []
+    for name, configured in pool.members.items():
+        adjust = adjustments.get(name, NO_ADJUSTMENT)
+        if _state_of(name, health) == UP and _base_weight(configured, adjust) > 0:
+            ramps.append(adjust.ramp)
+    if not ramps or any(r is None for r in ramps):
+        return None, 0.0
+    share = 1.0 - max(ramps)
+    for later in pools[index + 1:]:
+        for name, configured in later.members.items():
+            adjust = adjustments.get(name, NO_ADJUSTMENT)
+            if _state_of(name, health) == UP and _base_weight(configured, adjust) > 0:
+                return later.name, share
+    return None, 0.0
 
 
 def effective_weights(
@@ -154,16 +208,20 @@ def effective_weights(
     backends. ``adjustments`` maps backend name -> the agent's runtime inputs for this
     frontend (override, slow-start ramp, drain).
     """
-    active = active_pool(frontend, health)
     adjustments = adjustments or {}
+    active = active_pool(frontend, health, adjustments)
+    spill, share = _spill_pool(frontend, active, health, adjustments)
     result: Dict[str, EffectiveWeight] = {}
     for pool in frontend.pools:
         for name, configured in pool.members.items():
             state = _state_of(name, health)
             adjust = adjustments.get(name, NO_ADJUSTMENT)
             if state == UP:
-                weight = configured if adjust.override is None else adjust.override
-                weight = ramped(weight, adjust.ramp) if pool.name == active else 0
+                weight = ramped(_base_weight(configured, adjust), adjust.ramp)
+                if pool.name == spill:
+                    weight = ramped(weight, share)
+                elif pool.name != active:
+                    weight = 0
                 result[name] = EffectiveWeight(weight, flush=False)
             elif state == DOWN:
                 result[name] = EffectiveWeight(0, flush=frontend.flush_on_down)
@@ -181,10 +239,15 @@ def frontend_state(
 ) -> str:
     """``up`` iff some backend has a nonzero effective weight; ``unknown`` iff no backend has a
     probe result yet (and at least one is still unknown); else ``down``."""
-    weights = effective_weights(frontend, health, adjustments)
-    if any(w.weight > 0 for w in weights.values()):
+    effective = effective_weights(frontend, health, adjustments)
+    return state_of_weights(effective, {name: _state_of(name, health) for name in effective})
+
+
+def state_of_weights(effective: Mapping[str, EffectiveWeight], states: Mapping[str, str]) -> str:
+    """frontend_state from weights already computed and the members' states."""
+    if any(w.weight > 0 for w in effective.values()):
         return UP
-    states = [_state_of(name, health) for name in weights]
-    if UNKNOWN in states and not any(state in _RESULT_STATES for state in states):
+    values = [states[name] for name in effective]
+    if UNKNOWN in values and not any(state in _RESULT_STATES for state in values):
         return UNKNOWN
     return DOWN

@@ -85,6 +85,17 @@ class AgentProcess:
 
         return wait_for(found, timeout, f"log event {event} {match}")
 
+    def wait_event_after(self, earlier: dict, event: str, timeout: float = 15, **match) -> dict:
+        """The first ``event`` logged after the record ``earlier`` (one that wait_event returned)."""
+        def found():
+            with self._lock:
+                records = list(self.records)
+            start = next(i for i, r in enumerate(records) if r is earlier) + 1
+            return next((r for r in records[start:]
+                         if r.get("event") == event and all(r.get(k) == v for k, v in match.items())), None)
+
+        return wait_for(found, timeout, f"log event {event} {match} after {earlier.get('event')}")
+
     def count(self, event: str, **match) -> int:
         return len(self.events(event, **match))
 
@@ -129,6 +140,8 @@ def agent_config(sim, state_file: str, frontends: Dict, backends: Dict, healthch
     settings = {
         "vpp": {"api_socket": sim.api_socket, "stats_socket": sim.stats_socket},
         "state_file": state_file,
+        # Persisted operator state beside the state file: never the host's /var/lib/maglev-agent.
+        "state_dir": os.path.join(os.path.dirname(state_file), "lib"),
         "metrics": {"listen": ""},
         "warmup": {"min_delay": "0s", "max_delay": "0s"},
         "stats_interval": "200ms",

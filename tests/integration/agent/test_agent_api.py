@@ -177,8 +177,6 @@ BAD_REQUESTS = [
     ("GET", "/healthchecks/nope", None, 404, "no such healthcheck nope"),
     ("POST", "/backends/web9/pause", None, 404, "no such backend web9"),
     ("POST", "/backends/web1/explode", None, 400, "unknown action 'explode'"),
-    ("POST", "/backends/web1/resume", None, 409, "not paused"),
-    ("POST", "/backends/web1/enable", None, 409, "not disabled"),
     ("GET", "/backends/web1/pause", None, 405, "method GET not allowed"),
     ("DELETE", "/frontends", None, 405, "not allowed"),
     ("GET", "/nothing/here", None, 404, "no such resource"),
@@ -189,6 +187,9 @@ BAD_REQUESTS = [
     ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b"", 400, "body missing"),
     ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b"{weight: 5", 400, "not JSON"),
     ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b"[5]", 400, "JSON object"),
+    ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b'{"weight": 5\xff}', 400, "not UTF-8"),
+    ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b"[" * 100000 + b"]" * 100000, 400,
+     "nested too deeply"),
     ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b'{"wait": 5}', 400, "unknown field wait"),
     ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b"{}", 400, "weight missing"),
     ("PUT", "/frontends/www/pools/primary/backends/web1/weight", b'{"weight": 101}', 400, "0..100"),
@@ -200,6 +201,16 @@ BAD_REQUESTS = [
     ("PUT", "/frontends/www/pools/gold/backends/web1/weight", b'{"weight": 5}', 404, "no pool gold"),
     ("PUT", "/frontends/www/pools/standby/backends/web1/weight", b'{"weight": 5}', 404, "has no backend web1"),
 ]
+
+
+def test_moot_actions_answer_ok_and_change_nothing(api, backends, client):
+    ctl, _unused = api
+    for action, state in (("resume", "up"), ("enable", "up")):
+        code, raw = ctl.raw("POST", f"/backends/web1/{action}", None)
+        answer = json.loads(raw)
+        assert (code, answer["changed"], answer["state"]) == (200, False, state), answer
+        assert f"nothing to {action}" in answer["message"]
+    assert weights_in_vpp(client) == as_weights(backends, 100, 100, 0)
 
 
 def test_invalid_requests_are_refused_and_change_nothing(api, backends, client):

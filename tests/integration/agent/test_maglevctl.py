@@ -267,7 +267,6 @@ def test_config_check_reload_and_sync(running, backends, client):
     (["show", "frontend", "nope"], 1, "no such frontend nope"),
     (["show", "healthcheck", "nope"], 1, "no such healthcheck nope"),
     (["set", "backend", "web9", "pause"], 1, "no such backend web9"),
-    (["set", "backend", "web1", "resume"], 1, "not paused"),
     (["set", "frontend", "www", "pool", "gold", "backend", "web1", "weight", "5"], 1, "no pool gold"),
     (["set", "frontend", "www", "pool", "standby", "backend", "web1", "weight", "5"], 1, "has no backend web1"),
     (["set", "frontend", "www", "pool", "primary", "backend", "web1", "weight", "101"], 2, "0..100"),

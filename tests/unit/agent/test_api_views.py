@@ -49,7 +49,7 @@ SNAP = AgentSnapshot(
     counters=CountersSnapshot(at=199.0, boottime=10.0, vips=MappingProxyType({
         KEY: model.VipCounters(first_packets=5, next_packets=7)})),
     mutations=MappingProxyType({("all", "as_added"): 2, ("vip", "as_weight_updated"): 1}),
-    config_loaded_at=55.0,
+    config_loaded_at=55.0, states=MappingProxyType({"web2": "disabled"}),
 )
 
 
@@ -91,7 +91,7 @@ def test_frontend_view_groups_members_by_pool():
 
 
 def test_backend_view_applies_enabled_false():
-    web2 = api_views.backend(SNAP.backends["web2"], LB)
+    web2 = api_views.backend(SNAP.backends["web2"], LB, SNAP)
     assert (web2["state"], web2["health_state"], web2["enabled"]) == ("disabled", "up", False)
     assert web2["address"] == "10.0.0.2" and web2["frontends"] == ["www"]
     assert web2["history"] == [{"from": "unknown", "to": "up", "at": 90.0, "code": "L7OK", "detail": "HTTP 200"}]

@@ -66,6 +66,18 @@ def test_vip_counters_only_grow(reads, totals):
     assert seen == totals
 
 
+def test_a_vip_re_created_at_new_indexes_starts_a_new_life_even_above_its_old_value():
+    # (pool index, route stats index, first packets, route packets) read in order -> totals
+    reads = [(1, 9, 20, 20), (3, 11, 30, 30), (3, 11, 35, 35), (3, 12, 36, 2)]
+    totals = [(20, 20), (50, 50), (55, 55), (56, 57)]
+    tracker = MonotonicCounters()
+    for (pool, route, first, routed), expected in zip(reads, totals, strict=True):
+        snapshot = counters_at(1, vip=(first, routed))
+        tracker.observe(dataclasses.replace(snapshot, sources={VIP: (pool, route)}))
+        got = tracker.totals()
+        assert (got[(VIP, "first")], got[(VIP, "route_packets")]) == expected
+
+
 def test_a_repeated_snapshot_is_counted_once():
     tracker = MonotonicCounters()
     tracker.observe(counters_at(1, vip=(100, None)))
@@ -129,7 +141,7 @@ def snapshot(vpp: VppInfo, counters: Optional[CountersSnapshot] = None) -> Agent
                                    "web3": backend("web3", "up"), "old": backend("old", "removed")}),
         frontends=MappingProxyType({"www": frontend}), vpp=vpp, lb_state=None, counters=counters,
         mutations=MappingProxyType({("all", "as_added"): 3, ("vip", "as_weight_updated"): 2}),
-        config_loaded_at=NOW - 100,
+        config_loaded_at=NOW - 100, states=MappingProxyType({"web3": "disabled"}),
     )
 
 
@@ -154,7 +166,7 @@ def inputs_for(snap: AgentSnapshot, tracker: Optional[MonotonicCounters] = None)
     return ExportInputs(
         snapshot=snap, counters=counters, vip_totals=tracker.totals(),
         api_calls={("lb_as_set_weight", "ok"): 7, ("lb_as_set_weight", "error"): 1},
-        disabled_in_config=frozenset({"web3"}), sync_errors=1, last_full_sync=NOW - 10, state_file_written=NOW - 2,
+        sync_errors=1, last_full_sync=NOW - 10, state_file_written=NOW - 2,
         version="0.1.0", now=NOW,
     )
 

@@ -21,6 +21,7 @@ from ansible_collections.maglev.vpp.agent.health import (
     HealthError,
     ResultRejected,
 )
+from ansible_collections.maglev.vpp.agent.probes.result import ProbeResult
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import schema, weights
 
 INTERVAL, FAST, SLOW = 2.0, 0.5, 10.0
@@ -147,7 +148,7 @@ def test_transitions_only_on_state_change_and_carry_the_probe_result() -> None:
     view = backend.snapshot()
     assert view.history == (first, last)
     assert view.since == T0 + 4
-    assert view.last_result == health.ProbeResult(False, "L4CON", "connection refused", T0 + 4, 0.001)
+    assert view.last_result == ProbeResult(False, "L4CON", "connection refused", 0.001, at=T0 + 4)
 
 
 def test_since_and_last_result_without_transition() -> None:
@@ -158,7 +159,7 @@ def test_since_and_last_result_without_transition() -> None:
     assert backend.record(True, "L4OK", "again", T0 + 7, 0.5) is None
     view = backend.snapshot()
     assert view.since == T0 + 1  # only transitions move it
-    assert view.last_result == health.ProbeResult(True, "L4OK", "again", T0 + 7, 0.5)
+    assert view.last_result == ProbeResult(True, "L4OK", "again", 0.5, at=T0 + 7)
 
 
 # -- expedited unknown ------------------------------------------------------------------
@@ -199,28 +200,28 @@ SETUPS = {
 # (from state, action, resulting state or "!" + error text)
 ACTIONS = [
     (UNKNOWN, "pause", PAUSED),
-    (UNKNOWN, "resume", "!cannot resume: it is unknown, not paused"),
+    (UNKNOWN, "resume", None),
     (UNKNOWN, "disable", DISABLED),
-    (UNKNOWN, "enable", "!cannot enable: it is unknown, not disabled"),
+    (UNKNOWN, "enable", None),
     (UNKNOWN, "remove", REMOVED),
     (UP, "pause", PAUSED),
-    (UP, "resume", "!cannot resume: it is up, not paused"),
+    (UP, "resume", None),
     (UP, "disable", DISABLED),
-    (UP, "enable", "!cannot enable: it is up, not disabled"),
+    (UP, "enable", None),
     (UP, "remove", REMOVED),
     (DOWN, "pause", PAUSED),
-    (DOWN, "resume", "!cannot resume: it is down, not paused"),
+    (DOWN, "resume", None),
     (DOWN, "disable", DISABLED),
-    (DOWN, "enable", "!cannot enable: it is down, not disabled"),
+    (DOWN, "enable", None),
     (DOWN, "remove", REMOVED),
-    (PAUSED, "pause", "!cannot pause: it is already paused"),
+    (PAUSED, "pause", None),
     (PAUSED, "resume", UNKNOWN),
     (PAUSED, "disable", DISABLED),
-    (PAUSED, "enable", "!cannot enable: it is paused, not disabled"),
+    (PAUSED, "enable", None),
     (PAUSED, "remove", REMOVED),
     (DISABLED, "pause", "!cannot pause: it is disabled (enable it first)"),
     (DISABLED, "resume", "!cannot resume: it is disabled (enable it first)"),
-    (DISABLED, "disable", "!cannot disable: it is already disabled"),
+    (DISABLED, "disable", None),
     (DISABLED, "enable", UNKNOWN),
     (DISABLED, "remove", REMOVED),
     (REMOVED, "pause", "!cannot pause: it is removed"),
@@ -243,6 +244,10 @@ def test_operator_actions(start: str, action: str, outcome: str) -> None:
     apply(backend, SETUPS[start])
     before = backend.snapshot()
     assert before.state == start
+    if outcome is None:  # repeated or moot action: idempotent, nothing changes
+        assert getattr(backend, action)(T0 + 50) is None
+        assert backend.snapshot() == before
+        return
     if outcome.startswith("!"):
         with pytest.raises(HealthError, match="^" + re.escape(f"backend b1: {outcome[1:]}") + "$"):
             getattr(backend, action)(T0 + 50)
@@ -480,23 +485,24 @@ def test_retune_while_paused_keeps_pause_and_resume_uses_new_rise() -> None:
     assert backend.snapshot().counter == 0
 
 
-# (script, new check (None: no check), state after, transition (from, to) or None)
-RESETS: List[Tuple[str, Optional[schema.HealthCheck], str, Optional[Tuple[str, str]]]] = [
-    ("P", check(port=8080), UNKNOWN, (UP, UNKNOWN)),
-    ("F", check(type="http", port=80, path="/healthz"), UNKNOWN, (DOWN, UNKNOWN)),
-    ("PF", check(source_address="192.0.2.9", rise=3), UNKNOWN, (UP, UNKNOWN)),
-    ("", check(port=81), UNKNOWN, None),  # already unknown
-    ("P pause", check(port=81), PAUSED, None),  # operator intent outlives the reload
-    ("F disable", check(port=81), DISABLED, None),
-    ("F", None, UP, (DOWN, UP)),  # check removed: always up
-    ("P", None, UP, None),
-    ("P pause", None, PAUSED, None),
+# (script, new check (None: no check), state after, transition (from, to) or None, counter after)
+# A changed probe keeps the state (and so the weight): the new probe's first result decides.
+RESETS: List[Tuple[str, Optional[schema.HealthCheck], str, Optional[Tuple[str, str]], int]] = [
+    ("P", check(port=8080), UP, None, 2),
+    ("F", check(type="http", port=80, path="/healthz"), DOWN, None, 1),
+    ("PF", check(source_address="192.0.2.9", rise=3), UP, None, 3),
+    ("", check(port=81), UNKNOWN, None, 1),
+    ("P pause", check(port=81), PAUSED, None, 1),  # operator intent outlives the reload
+    ("F disable", check(port=81), DISABLED, None, 1),
+    ("F", None, UP, (DOWN, UP), 0),  # check removed: always up
+    ("P", None, UP, None, 0),
+    ("P pause", None, PAUSED, None, 0),
 ]
 
 
-@pytest.mark.parametrize("script, new_check, state, moved", RESETS)
-def test_reconfigure_new_probe_resets(
-    script: str, new_check: Optional[schema.HealthCheck], state: str, moved: Optional[Tuple[str, str]]
+@pytest.mark.parametrize("script, new_check, state, moved, counter", RESETS)
+def test_reconfigure_new_probe_keeps_the_state_until_its_first_result(
+    script: str, new_check: Optional[schema.HealthCheck], state: str, moved: Optional[Tuple[str, str]], counter: int
 ) -> None:
     backend = machine(2, 3)
     apply(backend, script)
@@ -506,25 +512,35 @@ def test_reconfigure_new_probe_resets(
     view = backend.snapshot()
     assert view.state == state
     assert view.last_result is None  # evidence of the old probe is gone
-    assert view.counter == (new_check.rise - 1 if new_check else 0)
+    assert view.counter == counter
     if moved is None:
         assert outcome.transition is None
         assert (view.history, view.since) == (before.history, before.since)
     else:
-        expected = health.Transition(moved[0], moved[1], T0 + 50, "reloaded", "healthcheck changed")
+        expected = health.Transition(moved[0], moved[1], T0 + 50, "reloaded", "healthcheck removed")
         assert outcome.transition == expected
         assert view.history == before.history + (expected,)
         assert view.since == T0 + 50
     assert backend.check == new_check
 
 
+@pytest.mark.parametrize("script, result, expected", [
+    ("P", "P", UP), ("P", "F", DOWN), ("F", "P", UP), ("F", "F", DOWN), ("", "P", UP), ("", "F", DOWN),
+])
+def test_after_a_changed_probe_its_first_result_decides(script: str, result: str, expected: str) -> None:
+    backend = machine(2, 3)
+    apply(backend, script)
+    backend.reconfigure(check(port=8080), T0 + 50)
+    feed(backend, result, T0 + 51)
+    assert backend.state == expected
+
+
 def test_reconfigure_adds_a_check_to_an_unchecked_backend() -> None:
     backend = BackendHealth("static", None, T0)
     outcome = backend.reconfigure(check(rise=3), T0 + 5)
-    assert outcome == health.Reconfigured(
-        health.RESET, health.Transition(UP, UNKNOWN, T0 + 5, "reloaded", "healthcheck changed")
-    )
-    assert (backend.snapshot().counter, backend.probing, backend.base_delay()) == (2, True, FAST)
+    # It was up (no check: always up) and stays up until the new probe's first result.
+    assert outcome == health.Reconfigured(health.RESET, None)
+    assert (backend.state, backend.snapshot().counter, backend.probing) == (UP, 3, True)
     assert feed(backend, "P", T0 + 6) == [(UP, 5)]
 
 

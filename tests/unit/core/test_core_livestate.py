@@ -6,7 +6,7 @@ import copy
 from typing import List, Optional
 
 import pytest
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import livestate
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import blast, livestate
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
     ADD_AS,
     ADD_VIP,
@@ -54,7 +54,7 @@ def set_weight(address: str, weight: int, flush: bool = False, key: VipKey = P1)
     return Op(SET_WEIGHT, vip=key, address=address, weight=weight, flush=flush)
 
 
-# (ops, expected ASes of P1 as {address: (weight, flows)}; num_buckets is None for all of them)
+# (ops, expected ASes of P1 as {address: (weight, flows)}; num_buckets as VPP's rebuilt table has them)
 P1_CASES = [
     pytest.param([set_weight("10.0.0.2", 0, flush=True)], {"10.0.0.1": (100, 5), "10.0.0.2": (0, 0)},
                  id="flush-at-zero-clears-flows"),
@@ -87,7 +87,9 @@ def test_as_ops(ops: List[Op], expected) -> None:
     assert before == kept  # the input is not changed
     vip = after.vips[P1]
     assert {a: (s.weight, s.flows) for a, s in vip.ases.items()} == expected
-    assert all(s.num_buckets is None for s in vip.ases.values())  # the table was rebuilt
+    # The table was rebuilt: counts from the new weights (P1's table: the default 1024 buckets).
+    expected_buckets = blast.bucket_counts(1024, {a: s.weight for a, s in vip.ases.items()})
+    assert {a: s.num_buckets for a, s in vip.ases.items()} == expected_buckets
     assert (vip.index, vip.counters) == (1, VipCounters(next_packets=9))
     assert after.vips[P2] == before.vips[P2]  # untouched VIP: buckets still known
     assert after.conf == before.conf
@@ -106,7 +108,25 @@ def test_vip_and_conf_ops() -> None:
     ]
     after = livestate.apply_ops(start(), ops)
     assert after.conf == CONF
-    assert after.vips == {P1: VipState(P1, spec=STICKY, ases={"10.0.0.1": AsState("10.0.0.1", 100)})}
+    assert after.vips == {P1: VipState(P1, spec=STICKY, ases={"10.0.0.1": AsState("10.0.0.1", 100, num_buckets=1024)})}
+
+
+# (weights after the ops, table length, expected buckets): counts as VPP's Maglev fill gives them
+BUCKET_CASES = [
+    pytest.param({"10.0.0.1": 100, "10.0.0.2": 50}, 1024, {"10.0.0.1": 674, "10.0.0.2": 350}, id="2-to-1"),
+    pytest.param({"10.0.0.1": 0, "10.0.0.2": 100}, 1024, {"10.0.0.1": 0, "10.0.0.2": 1024}, id="failover"),
+    pytest.param({"10.0.0.1": 0, "10.0.0.2": 0}, 64, {"10.0.0.1": 0, "10.0.0.2": 0}, id="all-zero-drop"),
+    pytest.param({"10.0.0.1": 1, "10.0.0.2": 1, "10.0.0.3": 1}, 7, {"10.0.0.1": 3, "10.0.0.2": 2, "10.0.0.3": 2},
+                 id="remainder-to-the-lowest-address"),
+]
+
+
+@pytest.mark.parametrize("weights, length, expected", BUCKET_CASES)
+def test_bucket_counts_after_writes(weights, length, expected) -> None:
+    spec = VipSpec(new_flows_table_length=length)
+    before = LbState(vips={P1: VipState(P1, spec=spec, ases={a: live(a) for a in weights})})
+    after = livestate.apply_ops(before, [set_weight(a, w) for a, w in weights.items()])
+    assert {a: s.num_buckets for a, s in after.vips[P1].ases.items()} == expected
 
 
 def test_ops_on_a_vip_not_in_the_state_are_ignored() -> None:
@@ -122,7 +142,7 @@ def test_ops_on_a_vip_not_in_the_state_are_ignored() -> None:
 def test_without_as_weights_added_ases_read_as_weight_100() -> None:
     # LB API 1.1.0 dumps report every used AS at 100; the cache must match a later dump.
     after = livestate.apply_ops(start(), [Op(ADD_AS, vip=P1, address="10.0.0.3", weight=30)], as_weights=False)
-    assert after.vips[P1].ases["10.0.0.3"] == AsState("10.0.0.3", 100)
+    assert after.vips[P1].ases["10.0.0.3"] == AsState("10.0.0.3", 100, num_buckets=512)
 
 
 def test_no_ops_gives_an_equal_state() -> None:

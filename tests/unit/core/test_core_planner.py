@@ -305,6 +305,15 @@ def test_blocked_add_without_prune_is_planned_and_reported() -> None:
     ]
 
 
+def test_blocked_vips_names_each_refused_vip_once() -> None:
+    desired = state(vip(P1_TCP80, A("10.0.0.1")), vip(P9, A("10.0.0.2")))
+    actual = state(vip(P1, A("10.0.0.5")))
+    assert planner.blocked_vips(desired, actual) == {
+        P1_TCP80: "cannot add VIP 192.0.2.1/32 tcp/80: VPP already has VIP 192.0.2.1/32 on that prefix"
+    }
+    assert planner.blocked_vips(desired, actual, prune_vips=True) == {}
+
+
 def test_ops_describe_is_cli_and_keeps_the_reason_apart() -> None:
     ops = planner.plan(state(vip(P1, A("10.0.0.1", 0, True))), state(vip(P1, A("10.0.0.1"))))
     assert [op.describe() for op in ops] == ["lb as 192.0.2.1/32 10.0.0.1 weight 0 flush"]

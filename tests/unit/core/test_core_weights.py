@@ -57,7 +57,9 @@ CASES = [
     ("a=disabled b=paused c=down", {}, "a=0! b=0 c=0!", None, "down", "nothing-up"),
     ("a=paused b=paused c=unknown", {}, "a=0 b=0 c=0", None, "unknown", "paused-and-unknown"),
     ("a=paused b=disabled c=paused", {}, "a=0 b=0! c=0", None, "down", "all-operator-states"),
-    ("a=up b=down c=up", {"a_weight": 0}, "a=0 b=0! c=0", "primary", "down", "configured-zero-keeps-pool"),
+    # A pool whose only up member weighs 0 cannot take traffic: the next pool is active.
+    ("a=up b=down c=up", {"a_weight": 0}, "a=0 b=0! c=100", "fallback", "up", "configured-zero-pool-fails-over"),
+    ("a=up b=down c=down", {"a_weight": 0}, "a=0 b=0! c=0!", "primary", "down", "configured-zero-nothing-else-up"),
     ("a=up b=up c=up", {"a_weight": 0}, "a=0 b=50 c=0", "primary", "up", "configured-zero-drains"),
 ]
 
@@ -114,7 +116,13 @@ A = weights.MemberAdjustment
 ADJUSTMENT_CASES = [
     ("a=up b=up c=up", {"b": A(override=80)}, "a=100 b=80 c=0", "up", "override-raises"),
     ("a=up b=up c=up", {"a": A(override=0)}, "a=0 b=50 c=0", "up", "override-zero-drains-in-pool"),
-    ("a=up b=up c=up", {"a": A(override=0), "b": A(override=0)}, "a=0 b=0 c=0", "down", "overrides-zero"),
+    ("a=up b=up c=up", {"a": A(override=0), "b": A(override=0)}, "a=0 b=0 c=100", "up", "overrides-zero-fail-over"),
+    ("a=up b=up c=down", {"a": A(override=0), "b": A(override=0)}, "a=0 b=0 c=0!", "down", "overrides-zero-no-standby"),
+    # Fail-back with slow start: the returning pool ramps in, the pool it replaces keeps the rest.
+    ("a=up b=down c=up", {"a": A(ramp=0.2)}, "a=20 b=0! c=80", "up", "failback-standby-keeps-the-rest"),
+    ("a=up b=up c=up", {"a": A(ramp=0.4), "b": A(ramp=0.2)}, "a=40 b=10 c=60", "up", "failback-most-advanced-ramp"),
+    ("a=up b=down c=down", {"a": A(ramp=0.2)}, "a=20 b=0! c=0!", "up", "failback-nothing-to-spill-to"),
+    ("a=up b=up c=up", {"a": A(ramp=0.2), "c": A(ramp=0.5)}, "a=20 b=50 c=0", "up", "no-spill-while-a-member-is-full"),
     ("a=up b=up c=up", {"c": A(override=10)}, "a=100 b=50 c=0", "up", "override-of-standby-stays-0"),
     ("a=up b=up c=up", {"a": A(ramp=0.2)}, "a=20 b=50 c=0", "up", "ramp-scales"),
     ("a=up b=up c=up", {"b": A(ramp=0.01)}, "a=100 b=1 c=0", "up", "ramp-at-least-1"),

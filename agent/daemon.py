@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Dict, Iterable, List, Optional, Set
 
-from ..plugins.module_utils.vpp_lb import agent_state, desired, model, weights
+from ..plugins.module_utils.vpp_lb import agent_state, config_digest, desired, model, weights
 from ..plugins.module_utils.vpp_lb.schema import Backend, ConfigError, Frontend
 from . import health as health_mod
 from . import logs, probes
@@ -570,6 +570,8 @@ class Agent(DesiredSource):
                 n: {m.backend: weights.MemberAdjustment(m.override, m.ramp, m.draining) for m in f.members}
                 for n, f in snap.frontends.items()
             },
+            released={n: f.released for n, f in snap.frontends.items()},
+            digest=config_digest.config_digest(self.config.lb),
         )
 
     # -- netns ---------------------------------------------------------------------------------

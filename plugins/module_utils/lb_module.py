@@ -219,7 +219,7 @@ def check_agent_view(module, view: agent_state.AgentView, config: schema.LbConfi
     watched = sorted(name for name in used if config.backends[name].enabled and config.backends[name].healthcheck)
     if not watched:
         return
-    msg = (f"no usable agent health view ({view.reason}), so {len(watched)} backend(s) with a health check"
+    msg = (f"the agent's health view is not used ({view.reason}), so {len(watched)} backend(s) with a health check"
            f" are treated as up and get their configured weights, even if they are down: {', '.join(watched)}")
     if module.params["require_agent"]:
         fail(module, msg + "; require_agent is set, so nothing was changed (start the agent, or wait until"

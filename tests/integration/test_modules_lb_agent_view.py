@@ -93,13 +93,13 @@ def test_no_agent_view_is_said_in_normal_output_and_require_agent_refuses(sim, r
     vpp_cli(sim, *LIVE[:2])
     run = runner.playbook([lb_task(sim, CONFIG)])
     assert run.ok, run.explain()
-    warning = ("no usable agent health view (no agent state at {path} (no agent running?): treating every backend"
-               " as up), so 3 backend(s) with a health check are treated as up and get their configured weights,"
-               " even if they are down: b1, b2, s1")
+    warning = ("the agent's health view is not used (no agent state at {path} (no agent running?): treating every"
+               " backend as up), so 3 backend(s) with a health check are treated as up and get their configured"
+               " weights, even if they are down: b1, b2, s1")
     path = run.only()["agent"]["path"]
     assert warning.format(path=path) in run.only().warnings
     # shown at normal verbosity (Ansible prints warnings on stderr), not only with -v
-    assert "[WARNING]: no usable agent health view" in run.stderr, run.explain()
+    assert "[WARNING]: the agent's health view is not used" in run.stderr, run.explain()
 
     vpp_cli(sim, f"lb as 192.0.2.1/32 protocol tcp port 80 {B1} weight 0")
     before = snapshot(sim).state
@@ -119,7 +119,7 @@ def test_a_fresh_view_that_names_none_of_the_configured_backends_is_not_used(sim
     assert run.ok, run.explain()
     assert run.only()["agent"]["used"] is False
     assert "names none of the 3 configured backends with a health check" in run.only()["agent"]["reason"]
-    assert any("no usable agent health view" in w and "b1, b2, s1" in w for w in run.only().warnings)
+    assert any("the agent's health view is not used" in w and "b1, b2, s1" in w for w in run.only().warnings)
     assert vpp_weights(sim) == in_vpp(sim, {B1: 100, B2: 100, S1: 0})
 
 

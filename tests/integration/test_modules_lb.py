@@ -684,9 +684,11 @@ def test_without_agent_state_every_backend_is_up_and_standby_pools_get_zero(sim,
     assert run.ok, run.explain()
     result = run.only()
     assert result["agent"]["used"] is False and str(absent) in result["agent"]["reason"]
-    # No agent at all is normal, not worth a warning (1.1.0 only warns of the weights it cannot honour).
-    assert all("unequal AS weights" in w for w in result.warnings), result.warnings
-    assert bool(result.warnings) == (lb_api_of(sim) == "1.1.0")
+    # Health checks configured and no agent view: said in normal output, naming the backends it
+    # treats as up (1.1.0 also warns of the weights it cannot honour).
+    unseen = [w for w in result.warnings if "health view is not used" in w]
+    assert len(unseen) == 1 and unseen[0].endswith("even if they are down: web1, web2"), result.warnings
+    assert all("unequal AS weights" in w for w in result.warnings if w not in unseen), result.warnings
     assert result["capabilities"]["transport"] == "sync"
     vips = snapshot(sim).summary["vips"]
     assert vips[V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 50, DR1: 0})

@@ -29,7 +29,8 @@ description:
     agent view exists (no file, a stale or broken one, one that names none of the configured
     backends or has no result yet), the task warns, naming them; O(require_agent) makes it a
     refusal instead.
-  - B(Warm-up.) For a frontend the agent has not released yet (its warm-up, C(released: false) in
+  - >-
+    B(Warm-up.) For a frontend the agent has not released yet (its warm-up, C(released: false) in
     its state file), VPP's live weights are kept; an AS VPP does not hold yet is added with weight 0.
   - B(One config.) A running agent undoes, at its next sync, every push that differs from the
     config it runs. So when O(agent_state) is fresh, the config is compared with the agent's (the

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from ..plugins.module_utils.vpp_lb import agent_state, model, weights
+from ..plugins.module_utils.vpp_lb import agent_state, config_digest, model, weights
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
 from . import logs, operator_state, probes
 from .aiotools import bounded_wait, within
@@ -63,6 +63,7 @@ class Agent(DesiredSource):
         self.started_at = time.time()
         self.core = AgentCore(config, self.started_at, random.Random(), persisted)
         self.reload_status = ReloadStatus(ok=True, at=self.started_at, success_at=self.started_at)
+        self.digest = config_digest.config_digest(config.lb)  # once per load: ~80 ms at 1,000 frontends
         self.probe_lag: List[float] = []  # seconds between a probe's due time and its start
         self.probe_loop_crashes = 0
         self.netns: Optional[probes.NetnsSockets] = None
@@ -303,6 +304,7 @@ class Agent(DesiredSource):
                 self.netns.close()
                 self.netns = None
             self._open_netns(new.settings.probe_netns)
+        self.digest = config_digest.config_digest(new.lb)
         actions = self.core.reload(new, now)
         actions.logs = [dataclasses.replace(r, fields={**r.fields, "path": self.config_path})
                         if r.event == "config-reload" else r for r in actions.logs]
@@ -421,6 +423,7 @@ class Agent(DesiredSource):
             blind=MappingProxyType(dict(core.blind)),
             held=tuple(core.warmup.held()),
             reload=self.reload_status,
+            digest=self.digest,
             states=MappingProxyType(weights.backend_states(
                 self.config.lb.backends, {n: m.state for n, m in core.machines.items()})),
         )
@@ -493,6 +496,8 @@ class Agent(DesiredSource):
                 n: {m.backend: weights.MemberAdjustment(m.override, m.ramp, m.draining) for m in f.members}
                 for n, f in snap.frontends.items()
             },
+            released={n: f.released for n, f in snap.frontends.items()},
+            digest=snap.digest,
         )
 
     async def _operator_writer(self) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
 from ..plugins.module_utils.vpp_lb import model
+from ..plugins.module_utils.vpp_lb.config_digest import ConfigDigest
 from .decisions import Blindness
 from .health import BackendHealthView
 from .vppsync import CountersSnapshot, VppInfo
@@ -75,6 +76,7 @@ class AgentSnapshot:
     # backend -> its state as the weights see it: weights.backend_states, where `enabled: false`
     # in the config wins. The one place readers (API, page, exporter) take a backend's state from.
     states: Mapping[str, str] = field(default_factory=dict)
+    digest: Optional[ConfigDigest] = None  # of the config these views were planned from (the modules compare)
 
     def state_of(self, backend: str) -> str:
         return self.states.get(backend) or self.backends[backend].state

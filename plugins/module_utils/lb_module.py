@@ -12,7 +12,6 @@ warnings, blast radius). The LB logic itself lives in the core (``vpp_lb``).
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -21,6 +20,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (
     blast,
     cli_parser,
     compose,
+    config_digest,
     facts,
     model,
     papi_session,
@@ -218,15 +218,62 @@ def render_commands(want: model.LbState, lb_api_version: str = "1.2.0") -> Dict[
 # The agent's health view
 
 
-def read_agent_view(module) -> agent_state.AgentView:
-    return agent_state.read_agent_health(module.params["agent_state"], module.params["agent_state_max_age"])
+def read_agent_view(module, config: Optional[schema.LbConfig] = None) -> agent_state.AgentView:
+    """The agent's view, its distrust rule computed over ``config``'s backends when given."""
+    return agent_state.read_agent_health(module.params["agent_state"], module.params["agent_state_max_age"],
+                                         backends=config.backends if config is not None else None)
 
 
-def warn_unused_agent_state(module, view: agent_state.AgentView) -> None:
-    """Warn when an agent state file exists but is not trusted: weights then ignore health."""
-    if view.health is None and os.path.exists(module.params["agent_state"]):
-        module.warn(f"the agent's health view is not used ({view.reason}); effective weights assume every"
-                    " enabled backend is up")
+def check_agent_view(module, view: agent_state.AgentView, config: schema.LbConfig,
+                     result: Dict[str, Any]) -> None:
+    """Say loudly (or refuse, with ``require_agent``) when backends with a health check are
+    treated as up because no usable agent view exists: a down one would get traffic.
+
+    Runs before VPP is contacted, so a refusal changes nothing.
+    """
+    if view.health is not None:
+        return
+    used = {name for frontend in config.frontends.values() for name in frontend.backend_names()}
+    watched = sorted(name for name in used if config.backends[name].enabled and config.backends[name].healthcheck)
+    if not watched:
+        return
+    msg = (f"the agent's health view is not used ({view.reason}), so {len(watched)} backend(s) with a health check"
+           f" are treated as up and get their configured weights, even if they are down: {', '.join(watched)}")
+    if module.params["require_agent"]:
+        fail(module, msg + "; require_agent is set, so nothing was changed (start the agent, or wait until"
+             " it has health results)", result)
+    module.warn(msg)
+
+
+def check_agent_config(module, view: agent_state.AgentView, config: Optional[schema.LbConfig],
+                       result: Dict[str, Any], deleted: Any = ()) -> None:
+    """Refuse (or warn, with ``agent_config_mismatch: warn``) a push that the running agent
+    would undo because it runs another config; ``deleted`` names the frontends the push deletes.
+
+    Runs before VPP is contacted, so a refusal changes nothing. Sets ``agent.config_differences``.
+    """
+    if not view.fresh:
+        return
+    path = module.params["agent_state"]
+    if view.config is None:
+        module.warn(f"the agent running on this host ({path}) does not publish which config it runs (an older"
+                    " agent), so this push cannot be checked against it: what it does not share, it undoes at"
+                    " its next sync")
+        return
+    pushed = config_digest.config_digest(config) if config is not None else config_digest.ConfigDigest(whole="")
+    differences = config_digest.mismatches(pushed, view.config, deleted)
+    result.setdefault("agent", {})["config_differences"] = differences
+    if not differences:
+        return
+    how = ("deploy this config to the agent first (role maglev.vpp.agent; playbooks/site.yml deploys it and waits"
+           " until the agent runs it before pushing)")
+    what = (f"the agent running on this host ({path}) runs another config and would undo this push at its next"
+            f" sync: {'; '.join(differences)}")
+    if module.params["agent_config_mismatch"] == "warn":
+        module.warn(f"{what}. Pushing anyway (agent_config_mismatch: warn); to keep the change, {how}")
+        return
+    fail(module, f"{what}. Nothing was changed: {how}, or set agent_config_mismatch: warn to push anyway",
+         result, agent_config_differences=differences)
 
 
 def agent_view_result(module, view: agent_state.AgentView) -> Dict[str, Any]:
@@ -237,6 +284,9 @@ def agent_view_result(module, view: agent_state.AgentView) -> Dict[str, Any]:
         "reason": view.reason,
         "written_at": view.written_at,
         "health": dict(sorted(view.health.items())) if view.health is not None else None,
+        "running": view.fresh,
+        "unreleased": sorted(view.unreleased),
+        "config_digest": view.config.whole if view.config is not None else None,
     }
 
 

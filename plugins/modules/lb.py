@@ -25,6 +25,20 @@ description:
     and down, paused, disabled or not yet probed backends, are programmed with weight 0. So a
     rerun while a backend is down reports no change and leaves it at weight 0, and a new
     configured weight of a down backend is applied when it comes back up.
+  - B(No view, loudly.) When backends with a health check are treated as up because no usable
+    agent view exists (no file, a stale or broken one, one that names none of the configured
+    backends or has no result yet), the task warns, naming them; O(require_agent) makes it a
+    refusal instead.
+  - >-
+    B(Warm-up.) For a frontend the agent has not released yet (its warm-up, C(released: false) in
+    its state file), VPP's live weights are kept; an AS VPP does not hold yet is added with weight 0.
+  - B(One config.) A running agent undoes, at its next sync, every push that differs from the
+    config it runs. So when O(agent_state) is fresh, the config is compared with the agent's (the
+    digests it publishes), and a push that differs (a declared frontend that differs or that the
+    agent does not run, a different C(lb_conf), a frontend the push deletes that the agent runs) is
+    refused before VPP is contacted, naming the frontends; deploy the config to the agent first
+    (role C(maglev.vpp.agent), as C(playbooks/site.yml) does). O(agent_config_mismatch=warn) pushes
+    anyway with a warning.
   - B(Recreates.) VPP cannot change C(encap), C(src_ip_sticky), C(new_flows_table_length),
     C(dscp), C(srv_type) or C(target_port) of a live VIP. When one of them changes, the VIP is
     deleted and added back (its ASes deleted with flush first), which breaks its existing
@@ -320,6 +334,24 @@ options:
     type: str
     choices: [merged, replaced, overridden, deleted, gathered, rendered, parsed]
     default: merged
+  require_agent:
+    description:
+      - Refuse, before VPP is contacted, to push weights when the config has backends with a health
+        check and no usable agent health view exists (they would be treated as up). Without it the
+        task warns, naming those backends.
+      - For O(state) V(merged), V(replaced) and V(overridden).
+    type: bool
+    default: false
+  agent_config_mismatch:
+    description:
+      - What to do when a running agent (a fresh O(agent_state)) runs another config than the one
+        pushed, so that it would undo the push at its next sync.
+      - V(refuse) fails the task before VPP is contacted, naming the frontends that differ.
+        V(warn) pushes anyway and warns, naming them.
+      - For O(state) V(merged), V(replaced), V(overridden) and V(deleted).
+    type: str
+    choices: [refuse, warn]
+    default: refuse
 extends_documentation_fragment:
   - maglev.vpp.connection
   - maglev.vpp.connection.agent
@@ -607,6 +639,20 @@ agent:
     health:
       description: Backend name to state (C(up), C(down), C(unknown), C(paused), C(disabled)) when used.
       type: dict
+    running:
+      description: Whether a fresh, valid state file shows a running agent (even when its view is not used).
+      type: bool
+    unreleased:
+      description: Frontends the agent has not released yet (warm-up); VPP's live weights are kept for them.
+      type: list
+      elements: str
+    config_digest:
+      description: The digest of the config the running agent runs, when it publishes one.
+      type: str
+    config_differences:
+      description: How the pushed config differs from the running agent's (empty when it matches).
+      type: list
+      elements: str
   sample:
     path: /run/maglev-agent/state.json
     used: true
@@ -722,6 +768,8 @@ def run_module():
             running_config=dict(type="str"),
             state=dict(type="str", choices=list(STATES), default="merged"),
             lb_api_version=dict(type="str", choices=["1.2.0", "1.1.0"]),
+            require_agent=dict(type="bool", default=False),
+            agent_config_mismatch=dict(type="str", choices=["refuse", "warn"], default="refuse"),
         ),
         required_if=[
             ("state", "merged", ("config",)),
@@ -768,6 +816,11 @@ def run_module():
         module.exit_json(**result)
 
     if state == "deleted":
+        view = lb_module.read_agent_view(module)
+        # The agent adds back what it runs: deleting one of its frontends is a push it undoes.
+        if view.config is not None:
+            gone = view.config.frontends if module.params["config"] is None else config.frontends
+            lb_module.check_agent_config(module, view, None, result, deleted=gone)
         client = lb_module.connect(module)
         result["capabilities"] = lb_module.capabilities_result(client)
         actual = lb_module.dump(module, client, result)
@@ -785,9 +838,11 @@ def run_module():
         module.exit_json(**result)
 
     # merged, replaced, overridden
-    view = lb_module.read_agent_view(module)
+    view = lb_module.read_agent_view(module, config)
     result["agent"] = lb_module.agent_view_result(module, view)
-    lb_module.warn_unused_agent_state(module, view)
+    lb_module.check_agent_view(module, view, config, result)
+    undeclared = set(view.config.frontends) - set(config.frontends) if view.config and state == "overridden" else ()
+    lb_module.check_agent_config(module, view, config, result, deleted=undeclared)
     want = desired.desired_state(config, view.health, view.adjustments)
     client = lb_module.connect(module, result)
     result["capabilities"] = lb_module.capabilities_result(client)
@@ -801,6 +856,8 @@ def run_module():
     elif want.conf is not None:
         given_conf = set(schema.without_nulls(raw.get("conf") or {}))
         want.conf = compose.merge_live_conf(want.conf, given_conf, actual.conf, keep_live=False)
+    # Frontends the agent has not released (warm-up) keep VPP's live weights.
+    want = desired.hold_live_weights(want, actual, view.unreleased)
     lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
     client.disconnect()
     module.exit_json(**result)

@@ -116,6 +116,9 @@ def base() -> dict:
     return copy.deepcopy(BASE)
 
 
+STATE_MAX_AGE = 900
+
+
 def write_health(path, **backends):
     """The agent's published health view, written with the agent's own writer."""
     from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.agent_state import write_agent_state
@@ -611,11 +614,13 @@ def _health_config():
 
 @pytest.mark.simulator
 def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim, runner, tmp_path):
+    # The test writes the state file once per step, where a live agent rewrites it every 10 s: on a
+    # loaded machine several playbook runs outlast the default max_age of 30 s.
     health = tmp_path / "agent-state.json"
     write_health(health, web1="up", web2="up")
     config = _health_config()
 
-    created = runner.playbook([lb_task(sim, config, agent_state=health)])
+    created = runner.playbook([lb_task(sim, config, agent_state=health, agent_state_max_age=STATE_MAX_AGE)])
     assert created.ok, created.explain()
     assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 50, DR1: 0})
     vpp_cli(
@@ -628,7 +633,7 @@ def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim,
 
     # The agent says web2 is down: weight 0, flushed where flush_on_down (the default) says so.
     write_health(health, web1="up", web2="down")
-    down = runner.playbook([lb_task(sim, config, agent_state=health)])
+    down = runner.playbook([lb_task(sim, config, agent_state=health, agent_state_max_age=STATE_MAX_AGE)])
     assert down.ok, down.explain()
     # LB API 1.1.0 has no weight 0: the AS is removed instead, with the same flush decision.
     legacy = lb_api_of(sim) == "1.1.0"
@@ -644,7 +649,7 @@ def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim,
     assert flows(V4)[WEB2] == 0  # flushed
     assert flows(ALT)[WEB2] == flowing.flows(ALT)[WEB2]  # drains
 
-    rerun = runner.playbook([lb_task(sim, config, agent_state=health)])
+    rerun = runner.playbook([lb_task(sim, config, agent_state=health, agent_state_max_age=STATE_MAX_AGE)])
     assert rerun.ok, rerun.explain()
     assert rerun.only()["commands"] == []
     assert_recap(rerun, changed=0)
@@ -652,7 +657,7 @@ def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim,
 
     # New configured weights: applied at once for healthy web1, remembered for down web2.
     config["frontends"]["www-v4"]["pools"][0]["backends"] = {"web1": {"weight": 70}, "web2": {"weight": 30}}
-    changed = runner.playbook([lb_task(sim, config, agent_state=health)])
+    changed = runner.playbook([lb_task(sim, config, agent_state=health, agent_state_max_age=STATE_MAX_AGE)])
     assert changed.ok, changed.explain()
     # 1.1.0: web1 stays present, so nothing to do there.
     expected = [] if legacy else [f"lb as 192.0.2.1/32 protocol tcp port 80 {WEB1} weight 70"]
@@ -660,7 +665,7 @@ def test_down_backend_gets_weight_zero_stays_there_and_remembers_its_weight(sim,
     assert snapshot(sim).summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 70, WEB2: 0, DR1: 0})
 
     write_health(health, web1="up", web2="up")
-    back = runner.playbook([lb_task(sim, config, agent_state=health)])
+    back = runner.playbook([lb_task(sim, config, agent_state=health, agent_state_max_age=STATE_MAX_AGE)])
     assert back.ok, back.explain()
     vips = snapshot(sim).summary["vips"]
     assert vips[V4]["ases"] == seen_on(sim, {WEB1: 70, WEB2: 30, DR1: 0})
@@ -686,9 +691,11 @@ def test_without_agent_state_every_backend_is_up_and_standby_pools_get_zero(sim,
     assert run.ok, run.explain()
     result = run.only()
     assert result["agent"]["used"] is False and str(absent) in result["agent"]["reason"]
-    # No agent at all is normal, not worth a warning (1.1.0 only warns of the weights it cannot honour).
-    assert all("unequal AS weights" in w for w in result.warnings), result.warnings
-    assert bool(result.warnings) == (lb_api_of(sim) == "1.1.0")
+    # Health checks configured and no agent view: said in normal output, naming the backends it
+    # treats as up (1.1.0 also warns of the weights it cannot honour).
+    unseen = [w for w in result.warnings if "health view is not used" in w]
+    assert len(unseen) == 1 and unseen[0].endswith("even if they are down: web1, web2"), result.warnings
+    assert all("unequal AS weights" in w for w in result.warnings if w not in unseen), result.warnings
     assert result["capabilities"]["transport"] == "sync"
     vips = snapshot(sim).summary["vips"]
     assert vips[V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 50, DR1: 0})

@@ -69,7 +69,9 @@ def test_site_playbook_parses_and_the_inventory_feeds_it(tmp_path):
     assert "lb1.example.net" in listed.stdout and "lb2.example.net" in listed.stdout
     push = listed.stdout.index("Push the LB plugin state")
     deploy = listed.stdout.index("maglev.vpp.agent : Install or update the agent")
-    assert push < deploy  # the state first, then the agent
+    # The agent first (the role waits until it runs the config), then the push: no moment where the
+    # agent undoes what the same play pushes, and a failed role step pushes nothing.
+    assert deploy < push
     inventory = subprocess.run(
         [str(BIN_DIR / "ansible-inventory"), "-i", EXAMPLE, "--host", "lb1.example.net"],
         env=env, capture_output=True, text=True, check=False, timeout=120,

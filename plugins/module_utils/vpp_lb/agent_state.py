@@ -17,8 +17,13 @@ Format (version 1)::
       },
       "frontends": {                                 # frontend name -> state
         "www-v4": {"state": "up",
+                   "released": true,                 # warm-up over: the agent sets its weights
                    "members": {                      # only members with a runtime input
                      "web1": {"override": 50, "ramp": 0.4, "draining": false}}}
+      },
+      "config": {                                    # config_digest.config_digest of the agent's config
+        "digest": "sha256:...", "conf": "sha256:..." or null,
+        "frontends": {"www-v4": "sha256:..."}
       }
     }
 
@@ -32,13 +37,19 @@ Format (version 1)::
 * The agent rewrites the file on every change and at least every ``REFRESH_INTERVAL`` seconds
   (DEFAULT_MAX_AGE / 3), so an idle healthy agent never looks stale to a reader using the
   default max_age.
+* ``released`` false: the agent does not set this frontend's weights yet (warm-up, or it cannot
+  see): readers keep VPP's live weights for it. Absent (older writers) means true.
+* ``config`` (absent from older writers): the digests of the config the agent runs, so a reader
+  can tell whether a push matches it (config_digest.mismatches).
 * Readers ignore keys they do not know, so version 1 may grow new keys; a change that an
   existing reader would misread bumps ``version``, and readers reject versions they do not know.
 
 Reading never raises: when the view cannot be trusted, ``read_agent_health`` returns
 ``health=None`` ("no agent": weights.backend_states then counts every backend as up) and a
 reason an operator understands. That is the safe side: a missing, stale or broken file must
-not push weight 0 everywhere and take the service down.
+not push weight 0 everywhere and take the service down. The distrust rule is computed over the
+reader's config: a configured backend with a health check that the view does not list is
+``unknown``, and a view that knows none of them (or has no result for any) is not used.
 """
 
 from __future__ import annotations
@@ -49,8 +60,10 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional
 
+from .config_digest import ConfigDigest
+from .schema import Backend
 from .weights import BACKEND_STATES, DISABLED, DOWN, PAUSED, UNKNOWN, UP, MemberAdjustment
 
 DEFAULT_PATH = "/run/maglev-agent/state.json"
@@ -83,6 +96,12 @@ class AgentView:
     written_at: Optional[float] = None
     # frontend -> backend -> runtime inputs; {} when the file has none or is not used
     adjustments: Dict[str, Dict[str, MemberAdjustment]] = field(default_factory=dict)
+    # True: a valid file written within max_age, so an agent runs (even when ``health`` is None)
+    fresh: bool = False
+    # frontends whose weights the agent does not set yet (warm-up): keep VPP's live weights
+    unreleased: FrozenSet[str] = frozenset()
+    # the digests of the agent's config; None when not fresh or the writer publishes none
+    config: Optional[ConfigDigest] = None
 
 
 class _Malformed(ValueError):
@@ -103,11 +122,16 @@ def write_agent_state(
     pid: Optional[int] = None,
     started_at: Optional[float] = None,
     adjustments: Optional[Mapping[str, Mapping[str, MemberAdjustment]]] = None,
+    released: Optional[Mapping[str, bool]] = None,
+    digest: Optional[ConfigDigest] = None,
 ) -> None:
     """Atomically replace ``path`` with the view ``backends`` (name -> state) and ``frontends``.
 
     ``now`` defaults to the current time, ``pid`` to this process, ``started_at`` and any
-    backend missing from ``since`` to ``now``. The file appears complete or not at all: it is
+    backend missing from ``since`` to ``now``. ``released`` maps frontend name -> whether the
+    agent sets its weights (warm-up over); a frontend it does not name is written without the
+    key (readers take it as released). ``digest`` is config_digest.config_digest of the config
+    the agent runs. The file appears complete or not at all: it is
     written to a temporary file in the same directory, fsynced, then renamed over ``path``.
     The directory is created when missing. Unknown states raise ValueError before anything
     is written.
@@ -130,16 +154,23 @@ def write_agent_state(
             for name, state in sorted(backends.items())
         },
         "frontends": {
-            name: _frontend_entry(name, state, (adjustments or {}).get(name))
+            name: _frontend_entry(name, state, (adjustments or {}).get(name), (released or {}).get(name))
             for name, state in sorted((frontends or {}).items())
         },
     }
+    if digest is not None:
+        frontend_digests = dict(sorted(digest.frontends.items()))
+        document["config"] = {"digest": digest.whole, "conf": digest.conf, "frontends": frontend_digests}
     text = json.dumps(document, indent=2) + "\n"
     _replace_atomically(path, text.encode("utf-8"))
 
 
-def _frontend_entry(name: str, state: str, members: Optional[Mapping[str, MemberAdjustment]]) -> dict:
+def _frontend_entry(
+    name: str, state: str, members: Optional[Mapping[str, MemberAdjustment]], released: Optional[bool]
+) -> dict:
     entry: Dict[str, Any] = {"state": _checked(name, state, FRONTEND_STATES, "frontend")}
+    if released is not None:
+        entry["released"] = bool(released)
     written = {}
     for backend, adjust in sorted((members or {}).items()):
         if adjust.is_neutral():
@@ -207,14 +238,19 @@ def _fsync_directory(directory: str) -> None:
 # Reading
 
 
-def read_agent_health(path: str, max_age: float, *, now: Optional[float] = None) -> AgentView:
+def read_agent_health(
+    path: str, max_age: float, *, now: Optional[float] = None, backends: Optional[Mapping[str, Backend]] = None
+) -> AgentView:
     """The agent's backend health from ``path``, or None with the reason it is not used.
 
     ``health`` is None (every backend counts as up) when the file is missing, unreadable,
     malformed, of another format or version, older than ``max_age`` seconds, written more than
-    CLOCK_SKEW_ALLOWANCE seconds in the future, or when it has no health result yet (every
-    backend ``unknown``: the agent has just started, and trusting it would set every weight
-    to 0). ``max_age`` must not be negative.
+    CLOCK_SKEW_ALLOWANCE seconds in the future, or when the view cannot decide (``distrust``):
+    it knows none of the watched backends, or has no result for any of them (the agent has just
+    started; trusting it would set every weight to 0). The watched backends are the enabled ones
+    of ``backends`` (the reader's config) with a health check, or every backend the file lists
+    when ``backends`` is None. ``fresh``, ``unreleased`` and ``config`` describe a valid file
+    written within ``max_age`` even when its health is not used. ``max_age`` must not be negative.
     """
     if max_age < 0:
         raise ValueError(f"max_age must not be negative, got {max_age}")
@@ -246,6 +282,8 @@ def read_agent_health(path: str, max_age: float, *, now: Optional[float] = None)
         written_at = _number(document.get("written_at"), "written_at")
         health = _backend_health(document.get("backends"))
         adjustments = _frontend_adjustments(document.get("frontends"))
+        unreleased = _unreleased(document.get("frontends"))
+        digest = _config_digest(document.get("config"))
         _check_agent(document.get("agent"))
     except _Malformed as exc:
         return AgentView(None, f"agent state {path} is malformed ({exc}): {fallback}")
@@ -263,26 +301,52 @@ def read_agent_health(path: str, max_age: float, *, now: Optional[float] = None)
             f"agent state {path} was written {_seconds(-age)} in the future (clock changed?): {fallback}",
             written_at,
         )
-    if not health:
-        return AgentView(None, f"agent state {path} lists no backends: {fallback}", written_at)
-    if all(state == UNKNOWN for state in health.values()):
-        return AgentView(
-            None,
-            f"agent state {path} has no health results yet (all {len(health)} backends unknown,"
-            f" agent starting?): {fallback}",
-            written_at,
-        )
+    fresh = dict(written_at=written_at, fresh=True, unreleased=unreleased, config=digest)
+    distrusted = distrust(health, backends)
+    if distrusted is not None:
+        return AgentView(None, f"agent state {path} {distrusted}: {fallback}", **fresh)
     counts = ", ".join(
         f"{sum(1 for s in health.values() if s == state)} {state}"
         for state in _REPORT_ORDER
         if state in health.values()
     )
     return AgentView(
-        health,
-        f"using agent state {path} written {_seconds(max(age, 0.0))} ago ({counts})",
-        written_at,
-        adjustments,
+        health, f"using agent state {path} written {_seconds(max(age, 0.0))} ago ({counts})", adjustments=adjustments,
+        **fresh,
     )
+
+
+def distrust(health: Mapping[str, str], backends: Optional[Mapping[str, Backend]] = None) -> Optional[str]:
+    """Why a fresh view must not decide weights (the rest of a sentence), or None to use it.
+
+    Computed over the watched backends: the enabled backends of ``backends`` that have a health
+    check (every backend of ``health`` when ``backends`` is None). A watched backend the view
+    does not list is ``unknown``. A view that knows none of them runs another config (renamed
+    backends would otherwise all get weight 0); one with no result for any has just started.
+    """
+    if backends is None:
+        watched = sorted(health)
+        if not watched:
+            return "lists no backends"
+    else:
+        watched = sorted(name for name, backend in backends.items() if backend.enabled and backend.healthcheck)
+        if not watched:
+            return None  # no health check configured: only operator states matter, use them
+        if not any(name in health for name in watched):
+            listed = f"it lists {_names(sorted(health))}" if health else "it lists no backends"
+            return (
+                f"names none of the {len(watched)} configured backends with a health check ({_names(watched)};"
+                f" {listed}: does the agent run another config?)"
+            )
+    if all(health.get(name, UNKNOWN) == UNKNOWN for name in watched):
+        what = "backends" if backends is None else "configured backends with a health check"
+        return f"has no health results yet (all {len(watched)} {what} unknown, agent starting?)"
+    return None
+
+
+def _names(names: List[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _number(value: Any, what: str) -> float:
@@ -341,6 +405,33 @@ def _adjustment(item: Any, path: str) -> MemberAdjustment:
     if not isinstance(draining, bool):
         raise _Malformed(f"{path}.draining must be true or false, got {draining!r}")
     return MemberAdjustment(override=override, ramp=ramp, draining=draining)
+
+
+def _unreleased(section: Any) -> FrozenSet[str]:
+    """Frontends whose ``released`` is false (section already checked by _frontend_adjustments)."""
+    names = set()
+    for name, entry in (section or {}).items():
+        released = entry.get("released", True)
+        if not isinstance(released, bool):
+            raise _Malformed(f"frontends.{name}.released must be true or false, got {released!r}")
+        if not released:
+            names.add(name)
+    return frozenset(names)
+
+
+def _config_digest(section: Any) -> Optional[ConfigDigest]:
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise _Malformed(f"config must be a mapping, got {type(section).__name__}")
+    whole, conf, frontends = section.get("digest"), section.get("conf"), section.get("frontends", {})
+    if not isinstance(whole, str):
+        raise _Malformed(f"config.digest must be a string, got {whole!r}")
+    if conf is not None and not isinstance(conf, str):
+        raise _Malformed(f"config.conf must be a string or null, got {conf!r}")
+    if not isinstance(frontends, dict) or not all(isinstance(v, str) for v in frontends.values()):
+        raise _Malformed("config.frontends must map frontend names to digests")
+    return ConfigDigest(whole=whole, conf=conf, frontends=dict(frontends))
 
 
 def _check_agent(section: Any) -> None:

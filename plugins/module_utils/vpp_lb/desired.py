@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+import dataclasses
+from typing import Dict, Iterable, Mapping, Optional
 
 from . import model, weights
 from .schema import Frontend, LbConfig
@@ -60,3 +61,29 @@ def vip_with_weights(
         ases={a.address: a for a in ases},
         name=frontend.name,
     )
+
+
+def hold_live_weights(want: model.LbState, actual: model.LbState, frontends: Iterable[str]) -> model.LbState:
+    """``want`` with VPP's live AS weights for the VIPs of ``frontends`` (by name): the frontends
+    the agent has not released (warm-up), whose weights it does not set yet.
+
+    An AS the VIP already holds keeps its live weight; an AS VPP does not hold yet gets weight 0
+    (the safe side: no traffic to a backend nobody has checked; the agent weights it when it
+    releases the frontend). Never a flush. The structure (VIPs, their settings, which ASes
+    exist) is still ``want``'s. Returns a new state; ``want`` is not changed.
+    """
+    names = set(frontends)
+    vips = dict(want.vips)
+    for key, vip in want.vips.items():
+        if vip.name not in names:
+            continue
+        live = actual.vips.get(key)
+        live_ases = live.ases if live is not None else {}
+        ases = {
+            address: dataclasses.replace(
+                state, weight=live_ases[address].weight if address in live_ases else 0, flush=False
+            )
+            for address, state in vip.ases.items()
+        }
+        vips[key] = dataclasses.replace(vip, ases=ases)
+    return dataclasses.replace(want, vips=vips)

@@ -16,6 +16,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.agent_state impo
     read_agent_health,
     write_agent_state,
 )
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.config_digest import ConfigDigest
 
 NOW = 1_767_225_600.0
 FALLBACK = "treating every backend as up"
@@ -402,3 +403,117 @@ def test_malformed_adjustments_make_the_view_unusable(tmp_path, member, message)
     view = agent_state.read_agent_health(str(path), 30)
     assert view.health is None
     assert message in view.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Warm-up status and config digests (the contract between the agent and the modules)
+
+DIGEST = ConfigDigest(whole="sha256:w", conf=None, frontends={"www": "sha256:f", "dns": "sha256:g"})
+
+
+def test_released_and_config_digest_round_trip(tmp_path) -> None:
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, {"web1": "unknown", "s1": "up"}, {"www": "up", "dns": "up", "old": "up"}, now=NOW,
+                      released={"www": False, "dns": True}, digest=DIGEST)
+    with open(path) as handle:
+        document = json.load(handle)
+    assert document["frontends"] == {
+        "www": {"state": "up", "released": False},
+        "dns": {"state": "up", "released": True},
+        "old": {"state": "up"},  # not named: no key (readers take it as released)
+    }
+    assert document["config"] == {"digest": "sha256:w", "conf": None,
+                                  "frontends": {"dns": "sha256:g", "www": "sha256:f"}}
+    view = read_agent_health(path, 30, now=NOW + 1)
+    assert view.fresh and view.unreleased == frozenset({"www"}) and view.config == DIGEST
+
+
+def test_an_older_writer_means_released_and_no_digest(tmp_path) -> None:
+    view = read_agent_health(write_raw(tmp_path, VALID), 30, now=NOW)
+    assert view.fresh and view.unreleased == frozenset() and view.config is None
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"frontends__www-v4__released": "no"}, "frontends.www-v4.released must be true or false, got 'no'"),
+        ({"config": "sha256:w"}, "config must be a mapping, got str"),
+        ({"config": {"conf": None}}, "config.digest must be a string, got None"),
+        ({"config": {"digest": "d", "conf": 3}}, "config.conf must be a string or null, got 3"),
+        ({"config": {"digest": "d", "frontends": {"www": 1}}}, "config.frontends must map frontend names to digests"),
+    ],
+    ids=["released", "config-not-mapping", "no-digest", "conf-digest", "frontend-digest"],
+)
+def test_malformed_warmup_or_digest_makes_the_file_unusable(tmp_path, changes, message) -> None:
+    view = read_agent_health(write_raw(tmp_path, document(**changes)), 30, now=NOW)
+    assert view.health is None and not view.fresh
+    assert message in view.reason
+
+
+@pytest.mark.parametrize("written_at, fresh", [(NOW - 1, True), (NOW - 300, False)], ids=["fresh", "stale"])
+def test_only_a_fresh_file_says_an_agent_runs(tmp_path, written_at, fresh) -> None:
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, {"web1": "unknown"}, {"www": "unknown"}, now=written_at, released={"www": False},
+                      digest=DIGEST)
+    view = read_agent_health(path, 30, now=NOW)
+    assert view.health is None  # all unknown, or stale: not used either way
+    assert view.fresh is fresh
+    assert view.unreleased == (frozenset({"www"}) if fresh else frozenset())
+    assert view.config == (DIGEST if fresh else None)
+
+
+# The distrust rule is computed over the reader's config: its enabled backends with a health check.
+CONFIG_BACKENDS = {
+    "web1": schema.Backend("web1", "198.51.100.11", healthcheck="h"),
+    "web2": schema.Backend("web2", "198.51.100.12", healthcheck="h"),
+    "s1": schema.Backend("s1", "198.51.100.21", healthcheck="h"),
+    "static": schema.Backend("static", "198.51.100.30"),
+    "off": schema.Backend("off", "198.51.100.31", healthcheck="h", enabled=False),
+}
+NO_CHECKS = {"static": CONFIG_BACKENDS["static"]}
+
+DISTRUST_CASES = [
+    pytest.param(
+        {"old-web1": "up", "old-web2": "up"}, CONFIG_BACKENDS, None,
+        "names none of the 3 configured backends with a health check (s1, web1, web2; it lists old-web1, old-web2:"
+        " does the agent run another config?)",
+        id="renamed-backends",
+    ),
+    pytest.param(
+        {"web1": "unknown", "other": "up", "off": "down"}, CONFIG_BACKENDS, None,
+        "has no health results yet (all 3 configured backends with a health check unknown, agent starting?)",
+        id="no-result-for-any-configured",
+    ),
+    pytest.param(
+        {"web1": "up"}, CONFIG_BACKENDS,
+        {"web1": "up", "web2": "unknown", "s1": "unknown", "static": "up", "off": "disabled"}, None,
+        id="missing-configured-backends-are-unknown",
+    ),
+    pytest.param(
+        {"web1": "unknown", "web2": "unknown", "s1": "up"}, CONFIG_BACKENDS,
+        {"web1": "unknown", "web2": "unknown", "s1": "up", "static": "up", "off": "disabled"}, None,
+        id="issue-15-warmup-state",
+    ),
+    pytest.param(
+        {"static": "paused"}, NO_CHECKS, {"static": "paused"}, None, id="no-health-checks-operator-state-used",
+    ),
+    pytest.param(
+        {}, NO_CHECKS, {"static": "up"}, None, id="no-health-checks-empty-view",
+    ),
+]
+
+
+@pytest.mark.parametrize("health, backends, states, reason", DISTRUST_CASES)
+def test_distrust_rule_over_the_configured_backends(tmp_path, health, backends, states, reason) -> None:
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, health, now=NOW)
+    view = read_agent_health(path, 30, now=NOW, backends=backends)
+    assert view.fresh
+    if reason is None:
+        assert view.health is not None, view.reason
+        assert weights.backend_states(backends, view.health) == states
+    else:
+        assert view.health is None
+        assert view.reason == f"agent state {path} {reason}: {FALLBACK}"
+        assert weights.backend_states(backends, view.health) == {  # no view: every enabled backend up
+            name: "disabled" if not backend.enabled else "up" for name, backend in backends.items()}

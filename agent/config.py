@@ -19,6 +19,7 @@ from ..plugins.module_utils.vpp_lb.client import DEFAULT_API_SOCKET, DEFAULT_STA
 
 DEFAULT_CONFIG_PATH = "/etc/maglev-agent/config.yaml"
 DEFAULT_STATUS_SOCKET = "/run/maglev-agent/status.sock"
+DEFAULT_STATE_DIR = "/var/lib/maglev-agent"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9091"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -27,6 +28,7 @@ AGENT_KEYS = (
     "status_socket",
     "status_socket_group",
     "state_file",
+    "state_dir",
     "metrics",
     "sync_interval",
     "stats_interval",
@@ -61,6 +63,7 @@ class AgentSettings:
     status_socket: str = DEFAULT_STATUS_SOCKET
     status_socket_group: Optional[str] = None  # None: the agent's own group owns the socket
     state_file: str = agent_state.DEFAULT_PATH
+    state_dir: str = DEFAULT_STATE_DIR  # persisted operator state (the role creates it)
     metrics_listen: Optional[Tuple[str, int]] = ("127.0.0.1", 9091)  # None: no exporter
     sync_interval: float = 30.0
     stats_interval: float = 5.0
@@ -151,7 +154,7 @@ class _SettingsReader:
         values: Dict[str, Any] = {}
         if data.get("vpp") is not None:
             values["vpp"] = self.vpp(data["vpp"])
-        for key in ("status_socket", "state_file"):
+        for key in ("status_socket", "state_file", "state_dir"):
             if key in data:
                 value = self.path(data[key], f"agent.{key}")
                 if value is not None:

@@ -319,6 +319,8 @@ def test_unit_verifies_and_keeps_exposure_low(tmp_path, runner):
         assert d[key] == [want], key
     # The runtime directory holds the modules' default agent_state (/run/maglev-agent/state.json).
     assert d["RuntimeDirectory"] == ["maglev-agent"]
+    # Persisted operator state (agent.state_dir, default /var/lib/maglev-agent), private to the service.
+    assert d["StateDirectory"] == ["maglev-agent"] and d["StateDirectoryMode"] == ["0750"]
     with_ns = directives(netns)
     assert with_ns["CapabilityBoundingSet"] == ["CAP_NET_RAW CAP_SYS_ADMIN"]
     assert with_ns["RestrictNamespaces"] == ["net"]

@@ -47,6 +47,7 @@ class ServerSide(Protocol):
 
     def fault_command(self, conn: Connection, words: list[str]) -> tuple[int, str]: ...
 
+
 # Modules that register messages, in message-id order. memclnt must come first: vpp_papi
 # hardcodes sockclnt_create=15 and its reply=16, which is memclnt's file order from id 1.
 MODULES = ("memclnt", "vlib", "vpe", "ip", "lb")

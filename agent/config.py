@@ -64,7 +64,7 @@ class AgentSettings:
     status_socket: str = DEFAULT_STATUS_SOCKET
     status_socket_group: Optional[str] = None  # None: the agent's own group owns the socket
     state_file: str = agent_state.DEFAULT_PATH
-    state_dir: str = DEFAULT_STATE_DIR
+    state_dir: str = DEFAULT_STATE_DIR  # persisted operator state (the role creates it)
     metrics_listen: Optional[Tuple[str, int]] = ("127.0.0.1", 9091)  # None: no exporter
     sync_interval: float = 30.0
     stats_interval: float = 5.0

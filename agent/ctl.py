@@ -171,13 +171,23 @@ def _watch(client: StatusClient, args: Mapping[str, Any], output: Output) -> int
     return OK
 
 
+def _show_frontends(client: StatusClient, args: Mapping[str, Any], output: Output) -> int:
+    items = client.get("frontends")
+    if output.json:
+        output.document(items)
+        return OK
+    # SERVING counts the weights the agent plans; with VPP away nothing serves them, so say so.
+    output.lines(render.frontends(items, output.style, vpp=client.get("vpp")))
+    return OK
+
+
 def _now() -> float:
     return time.time()
 
 
 HANDLERS: Dict[str, Handler] = {
     "show-version": _shown(lambda c, a: c.get(), lambda d, o: render.version(d, __version__, _now())),
-    "show-frontends": _shown(lambda c, a: c.get("frontends"), lambda d, o: render.frontends(d, o.style)),
+    "show-frontends": _show_frontends,
     "show-frontend": _shown(lambda c, a: c.get("frontends", a["frontend"]), lambda d, o: render.frontend(d, o.style)),
     "show-backends": _shown(lambda c, a: c.get("backends"), lambda d, o: render.backends(d, _now(), o.style)),
     "show-backend": _shown(lambda c, a: c.get("backends", a["backend"]),
@@ -211,6 +221,8 @@ def run_words(words: Sequence[str], client: StatusClient, output: Output, in_she
     try:
         parsed = grammar.parse(words)
     except grammar.GrammarError as exc:
+        if output.json:
+            output.document({"error": exc.message, "usage": True})
         output.error(exc.message)
         return USAGE, False
     if parsed.command == "quit":
@@ -228,6 +240,8 @@ def run_words(words: Sequence[str], client: StatusClient, output: Output, in_she
             output.error(f"  {line}")
         return FAILED, False
     except AgentUnreachable as exc:
+        if output.json:  # a script reading stdout gets a document whatever happened
+            output.document({"error": str(exc), "socket": client.socket_path, "reachable": False})
         output.error(str(exc))
         return UNREACHABLE, False
 

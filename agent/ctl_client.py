@@ -6,6 +6,7 @@ simpler than an event loop (and keeps aiohttp out of its start-up time).
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import socket
@@ -18,6 +19,10 @@ TIMEOUT = 60.0  # a reload or a full sync waits for VPP; the API bounds those wa
 
 class AgentUnreachable(Exception):
     """No agent answers on the socket (not running, wrong path, no permission)."""
+
+
+class NotAnAgent(AgentUnreachable):
+    """Something listens on the socket but does not speak the status API (VPP's API socket, say)."""
 
 
 class ApiError(Exception):
@@ -73,9 +78,21 @@ class StatusClient:
         except PermissionError:
             conn.close()
             raise AgentUnreachable(f"no permission to connect to {self.socket_path} (are you in its group?)") from None
+        except (http.client.HTTPException, ConnectionResetError, BrokenPipeError) as exc:
+            # The peer accepted the connection but closed it or answered something that is not
+            # HTTP: VPP's API socket does exactly that with an HTTP request.
+            conn.close()
+            raise NotAnAgent(self._not_an_agent(exc)) from None
         except OSError as exc:
             conn.close()
+            if exc.errno == errno.EPROTOTYPE:  # a datagram/seqpacket socket, e.g. VPP's stats socket
+                raise NotAnAgent(self._not_an_agent(exc)) from None
             raise AgentUnreachable(f"cannot reach the agent at {self.socket_path}: {exc}") from None
+
+    def _not_an_agent(self, exc: BaseException) -> str:
+        return (f"{self.socket_path} is not a maglev-agent status socket (it does not answer HTTP: {exc}); "
+                f"is it VPP's API or stats socket? The agent's is agent.status_socket in its config, "
+                f"by default {DEFAULT_SOCKET}")
 
     def raw(self, method: str, path: str, body: Optional[bytes] = None) -> Tuple[int, bytes]:
         """(status, body bytes), whatever the status."""

@@ -156,14 +156,22 @@ def _blind_lines(blind: Optional[Dict[str, Any]], now: float) -> List[Tuple[str,
 # -- frontends ------------------------------------------------------------------------------------
 
 
-def frontends(items: List[Dict[str, Any]], style: Style = PLAIN) -> List[str]:
+def frontends(items: List[Dict[str, Any]], style: Style = PLAIN, vpp: Optional[Dict[str, Any]] = None) -> List[str]:
+    """The frontends table; ``vpp`` (the API's /vpp answer), when given and not connected, turns
+    SERVING into "no VPP" with a first line saying why: the planned weights reach no data plane."""
+    connected = vpp is None or vpp.get("connected", True)
     rows = []
     for fe in items:
         members = [m for p in fe["pools"] for m in p["members"]]
         serving = sum(1 for m in members if m["effective_weight"] > 0)
         rows.append([fe["name"], vip_text(fe), fe["encap"], style.state(fe["state"]), fe["active_pool"],
-                     f"{serving}/{len(members)}", fe.get("description") or ""])
-    return table(["FRONTEND", "VIP", "ENCAP", "STATE", "ACTIVE POOL", "SERVING", "DESCRIPTION"], rows)
+                     f"{serving}/{len(members)}" if connected else "no VPP", fe.get("description") or ""])
+    lines = table(["FRONTEND", "VIP", "ENCAP", "STATE", "ACTIVE POOL", "SERVING", "DESCRIPTION"], rows)
+    if connected:
+        return lines
+    note = style.error(f"VPP is not connected ({vpp.get('api_socket')}): the agent can neither see "
+                       "nor set VPP's weights; STATE is backend health only (show vpp info)")
+    return [note] + lines
 
 
 def _member_notes(m: Dict[str, Any]) -> str:

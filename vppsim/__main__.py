@@ -14,7 +14,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m vppsim",
         description="A VPP stand-in (binary API socket, stats segment, LB plugin) for vpp_papi clients. "
-                    "Runs in the foreground until SIGTERM/SIGINT; 'sim fault ...' via cli_inband injects faults.")
+                    "Runs in the foreground until SIGTERM/SIGINT. 'python -m vppsim ctl -s API_SOCKET COMMAND' "
+                    "sends a CLI command (show lb vips verbose, sim traffic ..., sim fault ...), as vppctl does.")
     p.add_argument("--api-socket", default="/run/vpp/api.sock", help="binary API socket (SOCK_STREAM)")
     p.add_argument("--stats-socket", default="/run/vpp/stats.sock", help="stats socket (SOCK_SEQPACKET)")
     p.add_argument("--threads", type=int, default=1, help="counter rows per stats vector (thread 0 = main)")
@@ -30,6 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ctl"]:  # python -m vppsim ctl ...: the vppctl-like client (vppsim/ctl.py)
+        from vppsim import ctl
+
+        return ctl.main(argv[1:])
     args = parse_args(argv)
     if args.print_api_dir:
         print(api_dir_for(args.lb_api))

@@ -92,14 +92,14 @@ from vppsim.lb import (
     VIP_IP6_NAT6,
     VIP_TYPE_NAMES,
     SimError,
-    _swap16,
     format_ip4,
     format_ip6,
     ip46_prefix_is_ip4,
+    swap16,
 )
 
 if TYPE_CHECKING:
-    from vppsim.lb import LbPlugin, _Vip
+    from vppsim.lb import LbPlugin, Vip
 
 _U32 = 0xFFFFFFFF
 _TOKEN = re.compile(r"\S+")
@@ -222,7 +222,7 @@ def format_lb_main(p: LbPlugin) -> str:
         f" #vips: {p.n_vips()}\n",
         f" #ass: {p.n_ass() - 1}\n",
     ]
-    now = p._hash_now()
+    now = p.hash_now()
     tables = p.sticky_tables()
     for thread in range(p.n_threads):
         table = tables.get(thread)
@@ -235,13 +235,13 @@ def format_lb_main(p: LbPlugin) -> str:
     return "".join(out)
 
 
-def _nat_suffix(vip: _Vip) -> str:
+def _nat_suffix(vip: Vip) -> str:
     srv = "clusterip" if vip.srv_type == SRV_CLUSTERIP else "nodeport"
     # ntohs() of the host-order port (swapped) and of the network-order target port (correct).
-    return f"type:{srv} port:{_swap16(vip.port)} target_port:{vip.target_port}"
+    return f"type:{srv} port:{swap16(vip.port)} target_port:{vip.target_port}"
 
 
-def format_lb_vip(p: LbPlugin, vip: _Vip) -> str:
+def format_lb_vip(p: LbPlugin, vip: Vip) -> str:
     """format_lb_vip (``show lb vips``), without the trailing newline."""
     s = (
         f"{VIP_TYPE_NAMES[vip.type]} {vip.prefix_text()} new_size:{vip.new_len}"
@@ -256,7 +256,7 @@ def format_lb_vip(p: LbPlugin, vip: _Vip) -> str:
     return s
 
 
-def format_lb_vip_detailed(p: LbPlugin, vip: _Vip) -> str:
+def format_lb_vip_detailed(p: LbPlugin, vip: Vip) -> str:
     """format_lb_vip_detailed (``show lb vips verbose``); ends with one newline."""
     out = [
         f" {VIP_TYPE_NAMES[vip.type]} [{vip.index}] {vip.prefix_text()}"
@@ -280,7 +280,7 @@ def format_lb_vip_detailed(p: LbPlugin, vip: _Vip) -> str:
     for ai in vip.as_slots:
         if ai is None:
             continue
-        a = p._ass[ai]
+        a = p.as_(ai)
         assert a is not None
         state = "used" if a.flags & AS_FLAG_USED else " removed"
         dpo = p.dpo_index(a)
@@ -334,7 +334,7 @@ def _lb_conf(p: LbPlugin, inp: _Input, out: list[str]) -> None:
         else:
             raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
     p.garbage_collection()
-    rv = p._conf(ip4, ip6, buckets, timeout)  # type: ignore[arg-type]
+    rv = p.set_conf(ip4, ip6, buckets, timeout)  # type: ignore[arg-type]
     if rv:
         raise _CliError(f"lb_conf error {rv}")
 
@@ -512,12 +512,12 @@ def _lb_flush_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
     vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
     if vip is None:
         raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
-    p._flush(vip.index, None)
+    p.flush_entries(vip.index, None)
     out.append(f"lb_flush_vip ok {vip.index}\n")
 
 
 def _flowtable_flush(p: LbPlugin, inp: _Input, out: list[str]) -> None:
-    p._flush(None, None)
+    p.flush_entries(None, None)
 
 
 def _lb_set_interface_nat(p: LbPlugin, inp: _Input, out: list[str]) -> None:
@@ -675,13 +675,15 @@ def _dispatch(p: LbPlugin, line: str, out: list[str]) -> str | None:
 
 
 def run_cli(p: LbPlugin, cmd: str) -> tuple[int, str]:
-    """Execute ``cmd`` (one command per line) like cli_inband: (retval, reply text)."""
+    """Execute ``cmd`` (one command per line) like cli_inband: (retval, reply text), under the
+    plugin's lock, so that a command sees and leaves one consistent state."""
     out: list[str] = []
-    for line in cmd.splitlines() or [""]:
-        if not line.strip():
-            continue
-        error = _dispatch(p, line, out)
-        if error is not None:
-            out.append(error + "\n")  # vlib_cli_output adds the newline
-            return -1, "".join(out)
+    with p.lock:
+        for line in cmd.splitlines() or [""]:
+            if not line.strip():
+                continue
+            error = _dispatch(p, line, out)
+            if error is not None:
+                out.append(error + "\n")  # vlib_cli_output adds the newline
+                return -1, "".join(out)
     return RV_OK, "".join(out)

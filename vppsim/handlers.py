@@ -21,12 +21,32 @@ import sys
 import time
 import traceback
 from collections import namedtuple
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, ContextManager, Protocol
 
 from vppsim import api_dir_for
+from vppsim.cli import run_cli
+from vppsim.connection import Connection
 
-if TYPE_CHECKING:  # pragma: no cover
-    from vppsim.server import Connection, Server
+
+class ServerSide(Protocol):
+    """What the handlers use of the server (vppsim.server.Server): no import back, no cycle."""
+
+    api: ApiDefinitions
+    generation: int
+    lb: Any
+    lock: ContextManager[Any]
+
+    @property
+    def vpe_pid(self) -> int: ...
+
+    def register(self, conn: Connection, name: str) -> int: ...
+
+    def unregister(self, conn: Connection) -> None: ...
+
+    def registration(self, index: int) -> Connection | None: ...
+
+    def fault_command(self, conn: Connection, words: list[str]) -> tuple[int, str]: ...
+
 
 # Modules that register messages, in message-id order. memclnt must come first: vpp_papi
 # hardcodes sockclnt_create=15 and its reply=16, which is memclnt's file order from id 1.
@@ -328,7 +348,7 @@ def _vip_values(vip: dict) -> tuple:
 class Handlers:
     """Request handlers indexed by message id (``table[msg_id]``)."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: ServerSide) -> None:
         self.server = server
         self.api = api = server.api
         self.table: list[Callable[[Connection, bytes], bytes] | None] = [None] * len(api.by_id)
@@ -468,7 +488,7 @@ class Handlers:
             retval, text = self.server.fault_command(conn, words[2:])
         else:
             with self.server.lock:
-                retval, text = self._lb(conn).cli(cmd)
+                retval, text = run_cli(self._lb(conn), cmd)
         c = self.api["cli_inband_reply"]
         return c.frame_tail((c.id, req.context, retval), encode_string(text))
 

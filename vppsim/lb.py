@@ -247,7 +247,7 @@ def ip46_to_ipaddress(addr: int) -> IpAddress:
     return ipaddress.IPv6Address(addr)
 
 
-def _swap16(v: int) -> int:
+def swap16(v: int) -> int:
     return ((v & 0xFF) << 8) | ((v >> 8) & 0xFF)
 
 
@@ -277,7 +277,7 @@ def flow_hash(src: int, dst: int, ports: int) -> int:
 
 
 # --------------------------------------------------------------------------- model objects
-class _Vip:
+class Vip:
     __slots__ = (
         "index",
         "prefix",
@@ -544,15 +544,15 @@ class LbPlugin:
         self.n_threads = counters.n_threads
         self._clock = clock
         self._boot = clock()
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # re-entrant: the CLI (vppsim.cli) holds it across calls
 
         self.ip4_src = 0xFFFFFFFF
         self.ip6_src = _ALL_ONES
         self.sticky_buckets = DEFAULT_STICKY_BUCKETS
         self.flow_timeout = DEFAULT_FLOW_TIMEOUT
 
-        placeholder = _Vip(0, _ALL_ONES, 0, 255, 0, VIP_IP6_GRE6)
-        self._vips: list[_Vip | None] = [placeholder]
+        placeholder = Vip(0, _ALL_ONES, 0, 255, 0, VIP_IP6_GRE6)
+        self._vips: list[Vip | None] = [placeholder]
         self._vip_free: list[int] = []
         drop_as = _As(0, _ALL_ONES, _U32)
         drop_as.flags = 0
@@ -579,15 +579,15 @@ class LbPlugin:
         """(u32) vlib_time_now: whole seconds since start."""
         return int(self.uptime()) & _U32
 
-    def _hash_now(self) -> int:
+    def hash_now(self) -> int:
         """lb_hash_time_now: (u32) (vlib_time_now + 10000)."""
         return int(self.uptime() + 10000) & _U32
 
     # ----------------------------------------------------------------- pools
-    def vip(self, index: int) -> _Vip | None:
+    def vip(self, index: int) -> Vip | None:
         return self._vips[index] if 0 <= index < len(self._vips) else None
 
-    def vips(self) -> Iterator[_Vip]:
+    def vips(self) -> Iterator[Vip]:
         """All VIPs in pool order, placeholder and removed ones included."""
         return (v for v in self._vips if v is not None)
 
@@ -607,7 +607,7 @@ class LbPlugin:
         entry = self._fib.get(a.fib_key) if a.fib_key else None
         return entry.lb_index if entry else 0
 
-    def table(self, vip: _Vip) -> NewFlowTable:
+    def table(self, vip: Vip) -> NewFlowTable:
         """The VIP's current new-flow table (rebuilt lazily after AS/weight changes)."""
         if vip._table is None:
             weights = self.personality.weights
@@ -653,7 +653,7 @@ class LbPlugin:
             self._lb_free.append(entry.lb_index)
 
     @staticmethod
-    def _vip_route_key(vip: _Vip) -> tuple[bool, int, int]:
+    def _vip_route_key(vip: Vip) -> tuple[bool, int, int]:
         if vip.is_ip4:
             return (True, vip.prefix & _U32, vip.plen - 96)
         return (False, vip.prefix, vip.plen)
@@ -665,7 +665,7 @@ class LbPlugin:
         non-exact lookup is longest-prefix match over those entries (the boot routes, such as
         the default route, are not modelled).
         """
-        with self._lock:
+        with self.lock:
             if table_id != 0:
                 return None
             is4 = isinstance(ip, ipaddress.IPv4Address)
@@ -685,12 +685,13 @@ class LbPlugin:
     def conf(self, ip4: ipaddress.IPv4Address, ip6: ipaddress.IPv6Address, sticky_buckets_per_core: int,
              flow_timeout: int) -> int:
         """lb_conf: 0xffffffff keeps the old number; both addresses are always overwritten."""
-        with self._lock:
+        with self.lock:
             buckets = self.sticky_buckets if sticky_buckets_per_core == _U32 else sticky_buckets_per_core
             timeout = self.flow_timeout if flow_timeout == _U32 else flow_timeout
-            return self._conf(int(ip4), int(ip6), buckets, timeout)
+            return self.set_conf(int(ip4), int(ip6), buckets, timeout)
 
-    def _conf(self, ip4: int, ip6: int, buckets: int, timeout: int) -> int:
+    def set_conf(self, ip4: int, ip6: int, buckets: int, timeout: int) -> int:
+        """lb_conf with resolved numbers (the CLI's path); the caller holds ``lock``."""
         if not _is_pow2(buckets):
             return RV_INVALID_MEMORY_SIZE
         self.ip4_src, self.ip6_src = ip4, ip6
@@ -698,7 +699,7 @@ class LbPlugin:
         return RV_OK
 
     def conf_get(self) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             return {
                 "ip4_src_address": ipaddress.IPv4Address(self.ip4_src),
                 "ip6_src_address": ipaddress.IPv6Address(self.ip6_src),
@@ -716,7 +717,7 @@ class LbPlugin:
             return None
         return ip46_normalize(int(ip), plen), plen
 
-    def _api_find_vip(self, ip: IpAddress, plen: int, protocol: int, port: int) -> _Vip | None:
+    def _api_find_vip(self, ip: IpAddress, plen: int, protocol: int, port: int) -> Vip | None:
         key = self._api_prefix(ip, plen)
         if key is None:
             return None
@@ -724,7 +725,7 @@ class LbPlugin:
             protocol = 255  # every handler forces the all-port protocol
         return self.find_vip(key[0], key[1], protocol, port)
 
-    def find_vip(self, prefix: int, plen: int, protocol: int, port: int) -> _Vip | None:
+    def find_vip(self, prefix: int, plen: int, protocol: int, port: int) -> Vip | None:
         """lb_vip_find_index: a USED VIP with exactly this key (prefix is normalised here)."""
         idx = self._used_by_key.get((ip46_normalize(prefix, plen), plen, protocol & 0xFF, port & 0xFFFF))
         return None if idx is None else self._vips[idx]
@@ -733,7 +734,7 @@ class LbPlugin:
     def vip_add(self, ip: IpAddress, plen: int, protocol: int, port: int, encap: int, dscp: int,
                 srv_type: int, target_port: int, new_flows_table_length: int, src_ip_sticky: bool) -> int:
         """lb_add_del_vip(_v2) with is_del=0; returns the retval."""
-        with self._lock:
+        with self.lock:
             key = self._api_prefix(ip, plen)
             if key is None:
                 return RV_INVALID_ARGUMENT  # deviation: VPP has undefined behaviour here
@@ -762,7 +763,7 @@ class LbPlugin:
     def add_vip(self, prefix: int, plen: int, protocol: int, port: int, vtype: int, dscp: int, srv_type: int,
                 target_port: int, new_len: int, src_ip_sticky: bool) -> tuple[int, int]:
         """lb_vip_add (ip46 arguments, shared by API and CLI): (retval, new pool index or ~0)."""
-        with self._lock:
+        with self.lock:
             prefix = ip46_normalize(prefix, plen)
             protocol &= 0xFF
             port &= 0xFFFF
@@ -788,7 +789,7 @@ class LbPlugin:
                 return RV_VALUE_EXIST, _U32  # sic: VPP's code returns VALUE_EXIST here
 
             vip_index = self._vip_free.pop() if self._vip_free else len(self._vips)
-            vip = _Vip(vip_index, prefix, plen, protocol, port, vtype)
+            vip = Vip(vip_index, prefix, plen, protocol, port, vtype)
             if vip_index == len(self._vips):
                 self._vips.append(vip)
             else:
@@ -820,15 +821,15 @@ class LbPlugin:
             return RV_OK, vip_index
 
     def vip_del(self, ip: IpAddress, plen: int, protocol: int, port: int) -> int:
-        with self._lock:
+        with self.lock:
             vip = self._api_find_vip(ip, plen, protocol, port)
             if vip is None:
                 return RV_NO_SUCH_ENTRY
             return self.del_vip(vip)
 
-    def del_vip(self, vip: _Vip) -> int:
+    def del_vip(self, vip: Vip) -> int:
         """lb_vip_del: remove every AS (no flush), the FIB entry and the port filter; clear USED."""
-        with self._lock:
+        with self.lock:
             if vip.index == 0:
                 return RV_INVALID_VALUE
             addresses = [self._ass[a].address for a in vip.as_indexes()]  # type: ignore[union-attr]
@@ -850,7 +851,7 @@ class LbPlugin:
 
     def vip_details(self) -> list[dict[str, Any]]:
         """lb_vip_dump: VIPs in pool order, placeholder hidden (1.2.0: only USED ones)."""
-        with self._lock:
+        with self.lock:
             if not self.personality.details_fixed:
                 return self._vip_details_rel()
             out = []
@@ -864,7 +865,7 @@ class LbPlugin:
                     # srv_type is copied from the union byte into a u32 without byte swap.
                     "srv_type": vip.encap_byte << 24,
                     # stored in network order and swapped again on the way out.
-                    "target_port": _swap16(vip.target_port) if vip.type in _NAT_TYPES else 0,
+                    "target_port": swap16(vip.target_port) if vip.type in _NAT_TYPES else 0,
                     "flow_table_length": vip.new_len & 0xFFFF,
                 })
             return out
@@ -882,7 +883,7 @@ class LbPlugin:
                 "encap": vip.type,
                 "dscp": vip.encap_byte,
                 "srv_type": vip.encap_byte << 24,
-                "target_port": _swap16(vip.target_port) if vip.type in _NAT_TYPES else 0,
+                "target_port": swap16(vip.target_port) if vip.type in _NAT_TYPES else 0,
                 "flow_table_length": (vip.new_len >> 16) & 0xFFFF,
             })
         return out
@@ -891,7 +892,7 @@ class LbPlugin:
     def as_add(self, ip: IpAddress, plen: int, protocol: int, port: int, as_ip: IpAddress, weight: int,
                flush: bool) -> int:
         """lb_add_del_as(_v2) add (v1 passes weight=100)."""
-        with self._lock:
+        with self.lock:
             vip = self._api_find_vip(ip, plen, protocol, port)
             if vip is None:
                 return RV_NO_SUCH_ENTRY
@@ -899,7 +900,7 @@ class LbPlugin:
 
     def as_del(self, ip: IpAddress, plen: int, protocol: int, port: int, as_ip: IpAddress,
                flush: bool) -> int:
-        with self._lock:
+        with self.lock:
             vip = self._api_find_vip(ip, plen, protocol, port)
             if vip is None:
                 return RV_NO_SUCH_ENTRY
@@ -907,15 +908,15 @@ class LbPlugin:
 
     def as_set_weight(self, ip: IpAddress, plen: int, protocol: int, port: int, as_ip: IpAddress, weight: int,
                       flush: bool) -> int:
-        with self._lock:
+        with self.lock:
             vip = self._api_find_vip(ip, plen, protocol, port)
             if vip is None:
                 return RV_NO_SUCH_ENTRY
             return self.set_as_weight(vip, int(as_ip), weight & 0xFF, flush)
 
-    def add_ass(self, vip: _Vip, addresses: list[int], weight: int, flush: bool) -> int:
+    def add_ass(self, vip: Vip, addresses: list[int], weight: int, flush: bool) -> int:
         """lb_vip_add_ass: all-or-nothing checks, revive removed ASes, create the rest."""
-        with self._lock:
+        with self.lock:
             want_ip4 = vip.encap_is_ip4
             to_update: list[int] = []
             to_add: list[int] = []
@@ -941,14 +942,14 @@ class LbPlugin:
                 a.flags = AS_FLAG_USED
                 a.weight = weight
                 if flush:
-                    self._flush(vip.index, ai)
+                    self.flush_entries(vip.index, ai)
             for addr in to_add:
                 self._create_as(vip, addr, weight)
             vip._table = None
             self._vip_gc(vip, force=False)
             return RV_OK
 
-    def _create_as(self, vip: _Vip, addr: int, weight: int) -> _As:
+    def _create_as(self, vip: Vip, addr: int, weight: int) -> _As:
         ai = self._as_free.pop() if self._as_free else len(self._ass)
         a = _As(ai, addr, vip.index)
         a.weight = weight
@@ -967,9 +968,9 @@ class LbPlugin:
         self._fib_lock(a.fib_key, vip_source=False)
         return a
 
-    def del_ass(self, vip: _Vip, addresses: list[int], flush: bool) -> int:
+    def del_ass(self, vip: Vip, addresses: list[int], flush: bool) -> int:
         """lb_vip_del_ass: any unknown address -> -6 with nothing changed; else mark removed."""
-        with self._lock:
+        with self.lock:
             indexes = []
             for n in range(len(addresses) - 1, -1, -1):
                 ai = vip.as_by_addr.get(addresses[n])
@@ -985,30 +986,30 @@ class LbPlugin:
                 a.flags &= ~AS_FLAG_USED
                 a.last_used = now  # also re-stamps an AS that was already removed
                 if flush:
-                    self._flush(vip.index, ai)
+                    self.flush_entries(vip.index, ai)
             vip._table = None
             return RV_OK
 
-    def set_as_weight(self, vip: _Vip, addr: int, weight: int, flush: bool) -> int:
+    def set_as_weight(self, vip: Vip, addr: int, weight: int, flush: bool) -> int:
         """lb_vip_set_as_weight: only a USED AS; rebuild, then optionally evict its sessions."""
-        with self._lock:
+        with self.lock:
             ai = vip.as_by_addr.get(addr)
             if ai is None or not self._ass[ai].used:  # type: ignore[union-attr]
                 return RV_NO_SUCH_ENTRY
             self._ass[ai].weight = weight  # type: ignore[union-attr]
             vip._table = None
             if flush:
-                self._flush(vip.index, ai)
+                self.flush_entries(vip.index, ai)
             return RV_OK
 
     def flush_vip(self, ip: IpAddress, plen: int, protocol: int, port: int) -> int:
         """lb_flush_vip: evict the VIP's sticky entries on every thread.  Always 0."""
-        with self._lock:
+        with self.lock:
             vip = self._api_find_vip(ip, plen, protocol, port)
             if isinstance(ip, ipaddress.IPv4Address) and not self.personality.flush_finds_ip4:
                 vip = None  # 1.1.0's lookup never finds an IPv4 VIP
             if vip is not None:
-                self._flush(vip.index, None)
+                self.flush_entries(vip.index, None)
             return RV_OK
 
     def as_details(self, ip: IpAddress, plen: int, protocol: int, port: int) -> list[dict[str, Any]]:
@@ -1018,7 +1019,7 @@ class LbPlugin:
         first 4 bytes!) must equal the stored ip46 prefix, and protocol and port must match
         exactly.  plen is ignored.  Removed ASes are included (flags 0).
         """
-        with self._lock:
+        with self.lock:
             if isinstance(ip, ipaddress.IPv4Address):
                 raw = int(ip) << 96  # the request union: address first, then zero bytes
             else:
@@ -1026,7 +1027,7 @@ class LbPlugin:
             dump_all = raw == 0
             fixed = self.personality.details_fixed
             if not self.personality.as_dump_port_swapped:
-                port = _swap16(port)  # 1.1.0 compares the network-order port with the host-order one
+                port = swap16(port)  # 1.1.0 compares the network-order port with the host-order one
             out = []
             for vip in self._vips:
                 if vip is None:
@@ -1056,8 +1057,9 @@ class LbPlugin:
             return out
 
     # ----------------------------------------------------------------- data plane
-    def _flush(self, vip_index: int | None, as_index: int | None) -> None:
-        """lb_flush_vip_as: vip None = every entry and drop the tables; as None = whole VIP."""
+    def flush_entries(self, vip_index: int | None, as_index: int | None) -> None:
+        """lb_flush_vip_as: vip None = every entry and drop the tables; as None = whole VIP.
+        The caller holds ``lock``."""
         for thread in list(self._sticky):
             table = self._sticky[thread]
             if vip_index is None:
@@ -1125,7 +1127,7 @@ class LbPlugin:
         and ``/net/route/to`` (``SIM_PACKET_BYTES`` per packet) are updated.  Raises
         :class:`SimError` for a bad request (no VIP route, unknown thread, 0 sticky buckets).
         """
-        with self._lock:
+        with self.lock:
             return self._simulate_traffic(dst, dst_plen, protocol, port, flows, packets, src, seed, thread)
 
     def _simulate_traffic(self, dst: IpAddress, dst_plen: int, protocol: int | None, port: int | None,
@@ -1178,7 +1180,7 @@ class LbPlugin:
             return result
 
         nft = self.table(vip)
-        now = self._hash_now()
+        now = self.hash_now()
         rng = random.Random(seed)
         src_base = int(src.network_address)
         host_bits = src.max_prefixlen - src.prefixlen
@@ -1220,7 +1222,7 @@ class LbPlugin:
         return result
 
     # ----------------------------------------------------------------- GC
-    def _vip_gc(self, vip: _Vip, force: bool) -> list[tuple[int, str, int]]:
+    def _vip_gc(self, vip: Vip, force: bool) -> list[tuple[int, str, int]]:
         """lb_vip_garbage_collection; ``force`` skips (and does not reset) the 60 s rate limit."""
         now = self._now()
         if not force:
@@ -1265,19 +1267,11 @@ class LbPlugin:
 
     def gc_tick(self) -> None:
         """One pass of 1.2.0's lb-gc-process (the server calls this every 60 s)."""
-        with self._lock:
+        with self.lock:
             if self.personality.periodic_gc:
                 self._garbage_collection(force=False)
 
     def garbage_collection(self, *, force: bool = False) -> GcResult:
         """The global GC pass (CLI ``lb vip``/``lb conf``; ``sim gc`` forces it)."""
-        with self._lock:
+        with self.lock:
             return self._garbage_collection(force)
-
-    # ----------------------------------------------------------------- CLI
-    def cli(self, cmd: str) -> tuple[int, str]:
-        """cli_inband: (retval, reply text).  See :mod:`vppsim.cli` for the commands."""
-        from vppsim.cli import run_cli
-
-        with self._lock:
-            return run_cli(self, cmd)

@@ -39,6 +39,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from vppsim.connection import Connection
 from vppsim.handlers import ApiDefinitions, Handlers, ProtocolError, log_exception
 from vppsim.statseg import DEFAULT_SIZE, StatsSegment
 
@@ -50,30 +51,6 @@ _DLEN = struct.Struct(">I").unpack_from
 _RECV = 256 * 1024
 _MIN_REQUEST = 16 + 2 + 4 + 4
 _MAX_MESSAGE = 64 << 20  # nothing legitimate comes close; refuse before allocating for garbage
-
-
-class Connection:
-    """One API client socket."""
-
-    __slots__ = ("sock", "generation", "index", "name", "close_after_reply", "after", "_shut")
-
-    def __init__(self, sock: socket.socket, generation: int) -> None:
-        self.sock = sock
-        self.generation = generation
-        self.index: int | None = None
-        self.name = ""
-        self.close_after_reply = False
-        self.after: list[Callable[[], None]] = []
-        self._shut = False
-
-    def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
-        """Make the peer see EOF; SHUT_RDWR also wakes our reader thread (recv returns b"")."""
-        if not self._shut or how == socket.SHUT_RDWR:
-            self._shut = True
-            try:
-                self.sock.shutdown(how)
-            except OSError:
-                pass
 
 
 def _lb_factory(segment: StatsSegment, api_version: str) -> Any:

@@ -22,6 +22,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent"))
 from agentproc import AgentProcess, wait_for  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient  # noqa: E402
+from chromium import Browser, page_shows  # noqa: E402
 from httpbackends import HttpBackend, free_port  # noqa: E402
 from test_agent_daemon import config_for, expect_weights  # noqa: E402
 
@@ -76,6 +77,7 @@ def role_vars(sim, tmp_path, maglev_lb: dict) -> dict:
         "maglev_agent_stats_socket": sim.stats_socket,
         "maglev_agent_state_file": str(tmp_path / "run" / "state.json"),
         "maglev_agent_status_socket": str(tmp_path / "run" / "status.sock"),
+        "maglev_agent_state_dir": str(tmp_path / "var" / "lib" / "maglev-agent"),
         "maglev_agent_metrics_listen": "",
         "maglev_agent_log_level": "debug",
         "maglev_agent_settings": {"warmup": {"min_delay": "0s", "max_delay": "0s"}, "stats_interval": "200ms"},
@@ -176,8 +178,88 @@ def test_role_installs_the_agent_that_then_follows_backend_health(sim, tmp_path,
 
     removed = runner.playbook([role_task(variables, state="absent")])
     assert removed.ok, removed.explain()
-    for path in ("opt/maglev-agent", "bin/maglev-agent", "etc/maglev-agent"):
+    for path in ("opt/maglev-agent", "bin/maglev-agent", "bin/maglevctl", "etc/maglev-agent", "var/lib/maglev-agent"):
         assert not (tmp_path / path).exists(), path
+
+
+def package_files(top) -> list:
+    """Every file of a package tree, relative to it, without byte-code caches."""
+    return sorted(str(p.relative_to(top)) for p in top.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
+
+
+def test_bundle_packs_every_package_file_but_byte_code(tmp_path):
+    import tarfile
+    from pathlib import Path
+
+    source = Path(ROLE_DIR).parent.parent
+    archive = tmp_path / "code.tar"
+    subprocess.run([sys.executable, os.path.join(ROLE_DIR, "files", "bundle_code.py"), str(source), str(archive)],
+                   check=True, timeout=60)
+    with tarfile.open(archive) as tar:
+        packed = sorted(m.name for m in tar.getmembers() if m.isfile())
+    expected = sorted([f"agent/{name}" for name in package_files(source / "agent")]
+                      + [f"plugins/module_utils/vpp_lb/{name}"
+                         for name in package_files(source / "plugins" / "module_utils" / "vpp_lb")])
+    assert packed == expected
+    assert {"agent/page/index.html", "agent/page/app.js", "agent/page/style.css"} <= set(packed)
+    assert not [name for name in packed if "__pycache__" in name or name.endswith(".pyc")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lb_api", ["1.2.0"])  # what the page and maglevctl show does not depend on it
+def test_role_deployed_agent_serves_its_page_and_maglevctl(sim, tmp_path, loopback_backends, runner):
+    from pathlib import Path
+
+    backends = loopback_backends
+    maglev_lb = config_for(sim, tmp_path, backends)
+    del maglev_lb["agent"]
+    port = free_port("127.0.0.1")
+    variables = dict(role_vars(sim, tmp_path, maglev_lb), maglev_agent_metrics_listen=f"127.0.0.1:{port}")
+    deployed = runner.playbook([role_task(variables)], timeout=400)
+    assert deployed.ok, deployed.explain()
+
+    # Everything the agent package holds reaches the host, the page's assets included.
+    code = tmp_path / "opt" / "maglev-agent" / "collection" / "ansible_collections" / "maglev" / "vpp"
+    source = Path(ROLE_DIR).parent.parent
+    assert package_files(code / "agent") == package_files(source / "agent")
+    assert {"page/index.html", "page/app.js", "page/style.css"} <= set(package_files(code / "agent"))
+    state_dir = tmp_path / "var" / "lib" / "maglev-agent"
+    assert state_dir.is_dir() and (state_dir.stat().st_mode & 0o777) == 0o750
+    rendered = yaml.safe_load((tmp_path / "etc" / "maglev-agent" / "config.yaml").read_text())
+    assert rendered["agent"]["state_dir"] == str(state_dir)
+
+    # maglev_agent_service none: the role says how to start and reload the agent it installed.
+    wrapper, ctl = str(tmp_path / "bin" / "maglev-agent"), str(tmp_path / "bin" / "maglevctl")
+    config_file = str(tmp_path / "etc" / "maglev-agent" / "config.yaml")
+    [told] = [t for t in deployed.tasks if "Say how to start and reload the agent" in t.name]
+    said = " ".join(told.result["msg"])
+    assert f"`{wrapper} --config {config_file}`" in said and f"`{ctl} config reload`" in said
+
+    agent = InstalledAgent(wrapper, config_file, str(tmp_path)).start()
+    try:
+        with VppLbClient(sim.api_socket) as client:
+            expect_weights(client, backends, 100, 100, 0)
+        (tmp_path / "browser").mkdir()
+        page = Browser(tmp_path / "browser", f"http://127.0.0.1:{port}/")
+        try:
+            shown = wait_for(lambda: (v := page.frontends_shown()) and page_shows(v, {"www": "up"}) and v, 60,
+                             "the deployed agent's page showing frontend www up")
+        finally:
+            page.close()
+        assert shown["frontends"]["www"]["members"] == {"web1": "100", "web2": "100", "web3": "0"}
+
+        # The installed maglevctl finds the agent's socket by itself (no PYTHONPATH, no socket given).
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MAGLEV_AGENT_SOCKET")}
+        table = subprocess.run([ctl, "show", "frontends"], env=env, capture_output=True, text=True, timeout=60,
+                               check=False)
+        assert table.returncode == 0, table.stderr
+        assert re.search(r"^www\s+192\.0\.2\.1 tcp/80\s+\S+\s+up\s+primary\s+2/3", table.stdout, re.M), table.stdout
+        listed = subprocess.run([ctl, "--json", "show", "frontends"], env=env, capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert [(f["name"], f["state"]) for f in json.loads(listed.stdout)] == [("www", "up")]
+    finally:
+        assert agent.stop() == 0, agent.log_text()
 
 
 def render_unit(runner, tmp_path, **overrides) -> str:
@@ -237,6 +319,8 @@ def test_unit_verifies_and_keeps_exposure_low(tmp_path, runner):
         assert d[key] == [want], key
     # The runtime directory holds the modules' default agent_state (/run/maglev-agent/state.json).
     assert d["RuntimeDirectory"] == ["maglev-agent"]
+    # Persisted operator state (agent.state_dir, default /var/lib/maglev-agent), private to the service.
+    assert d["StateDirectory"] == ["maglev-agent"] and d["StateDirectoryMode"] == ["0750"]
     with_ns = directives(netns)
     assert with_ns["CapabilityBoundingSet"] == ["CAP_NET_RAW CAP_SYS_ADMIN"]
     assert with_ns["RestrictNamespaces"] == ["net"]

@@ -7,6 +7,7 @@
 set -euo pipefail
 DIR=${MAGLEV_VM_DIR:-/var/tmp/maglev-vm}
 PORT=${MAGLEV_VM_SSH_PORT:-2222}
+METRICS_PORT=${MAGLEV_VM_METRICS_PORT:-29091}  # the agent's page and /metrics, for verify
 mkdir -p "$DIR"
 cd "$DIR"
 SSH=(ssh -q -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
@@ -43,7 +44,7 @@ start() {
     setsid qemu-system-x86_64 -accel tcg -cpu max -m 768 -smp 1 -nographic \
         -kernel vmlinuz -initrd initrd.img -append "root=/dev/vda rw console=ttyS0" \
         -drive file=overlay.qcow2,if=virtio,format=qcow2 \
-        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0 \
+        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22,hostfwd=tcp:127.0.0.1:$METRICS_PORT-:9091" -device virtio-net-pci,netdev=n0 \
         > console.log 2>&1 < /dev/null &
     echo $! > qemu.pid
     for _ in $(seq 150); do

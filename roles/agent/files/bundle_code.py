@@ -2,8 +2,10 @@
 
     python bundle_code.py COLLECTION_ROOT OUTPUT.tar
 
-Packs ``agent/`` and the shared core ``plugins/module_utils/vpp_lb/`` (Python sources only, no
-caches) with fixed owners, modes and times, so the same code gives the same archive and
+Packs ``agent/`` and the shared core ``plugins/module_utils/vpp_lb/`` whole: every file of those
+packages is code or package data the agent serves or reads (the status page's HTML, JavaScript and
+CSS under ``agent/page/``), so nothing is chosen by file extension; only Python's byte-code caches
+are left out. Fixed owners, modes and times: the same code gives the same archive and
 ``ansible.builtin.unarchive`` on the host reports a change only when the code changed.
 """
 
@@ -13,6 +15,12 @@ import tarfile
 
 PARTS = ("agent", os.path.join("plugins", "module_utils", "vpp_lb"))
 FIXED_MTIME = 1700000000  # any constant: the content, not the install time, decides a change
+CACHE_DIRS = ("__pycache__",)
+CACHE_SUFFIXES = (".pyc", ".pyo")  # byte code the host's Python writes for itself
+
+
+def is_cache(name: str) -> bool:
+    return name.endswith(CACHE_SUFFIXES)
 
 
 def members(root):
@@ -21,10 +29,10 @@ def members(root):
         if not os.path.isdir(top):
             raise SystemExit(f"{top}: missing (is {root} the maglev.vpp collection?)")
         for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            dirnames[:] = sorted(d for d in dirnames if d not in CACHE_DIRS)
             yield os.path.relpath(dirpath, root), True
             for name in sorted(filenames):
-                if name.endswith(".py"):
+                if not is_cache(name):
                     yield os.path.relpath(os.path.join(dirpath, name), root), False
 
 

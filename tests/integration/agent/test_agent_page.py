@@ -3,17 +3,12 @@ real headless Chromium driven over its DevTools protocol; plus /state.json and /
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import subprocess
 import urllib.request
-from typing import Any, Optional
 
-import aiohttp
 import pytest
 from agentproc import wait_for
+from chromium import Browser
 from test_agent_daemon import expect_weights
 from test_agent_metrics import get, metrics_config
 
@@ -37,75 +32,6 @@ PAGE_PROBE = """(() => {
     events: [...document.querySelectorAll("#events li")].map((li) => li.textContent),
   };
 })()"""
-
-
-class Browser:
-    """Headless Chromium showing one URL; ``evaluate`` runs JavaScript in the page (DevTools protocol)."""
-
-    def __init__(self, workdir, url: str):
-        profile = workdir / "chromium"
-        profile.mkdir()
-        self.log = open(workdir / "chromium.log", "w")
-        self.proc = subprocess.Popen(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-             f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", url],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        port_file = profile / "DevToolsActivePort"
-        wait_for(lambda: self._alive() and port_file.exists() and port_file.read_text().strip(), 30,
-                 "Chromium's DevTools port")
-        port = int(port_file.read_text().split()[0])
-        targets = wait_for(lambda: [t for t in self._targets(port) if t.get("type") == "page"], 15, "a page target")
-        self.loop = asyncio.new_event_loop()
-        self.session: Optional[aiohttp.ClientSession] = None
-        self.ws = self.loop.run_until_complete(self._connect(targets[0]["webSocketDebuggerUrl"]))
-        self._next_id = 0
-
-    def _alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"chromium exited with {self.proc.returncode}")
-        return True
-
-    @staticmethod
-    def _targets(port: int) -> list:
-        try:
-            return json.loads(get(f"http://127.0.0.1:{port}/json/list"))
-        except OSError:
-            return []
-
-    async def _connect(self, url: str):
-        self.session = aiohttp.ClientSession()
-        return await self.session.ws_connect(url, max_msg_size=0)
-
-    async def _call(self, method: str, params: dict) -> dict:
-        self._next_id += 1
-        await self.ws.send_json({"id": self._next_id, "method": method, "params": params})
-        while True:
-            message = await asyncio.wait_for(self.ws.receive_json(), 10)
-            if message.get("id") == self._next_id:
-                return message
-
-    def evaluate(self, expression: str) -> Any:
-        reply = self.loop.run_until_complete(
-            self._call("Runtime.evaluate", {"expression": expression, "returnByValue": True}))
-        result = reply["result"]
-        if "exceptionDetails" in result:
-            raise AssertionError(f"page script failed: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        if self.session is not None:
-            self.loop.run_until_complete(self.ws.close())
-            self.loop.run_until_complete(self.session.close())
-        self.loop.close()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the browser and the helpers it started
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.log.close()
 
 
 @pytest.fixture
@@ -134,6 +60,9 @@ def test_page_follows_a_backend_going_down_through_the_event_stream(sim, tmp_pat
     before = wait_for(lambda: (v := shown()) and v["stream"] == "events: live" and v["backend"] == "up" and v, 30,
                       "the page showing web1 up with a live event stream")
     assert before["member"] == "up" and before["effective"] == "100" and before["standby"] == "0"
+    # What molecule's verify reads of the page (chromium.py as a command) agrees.
+    assert page.frontends_shown()["frontends"] == {
+        "www": {"state": "up", "members": {"web1": "100", "web2": "100", "web3": "0"}}}
     assert before["vpp"].startswith("VPP 26.") and "LB API 1.2.0" in before["vpp"]
     assert not any("web1: up -> down" in e for e in before["events"])
 

@@ -319,6 +319,34 @@ def test_agent_down_says_which_socket(tmp_path):
         stale.close()
 
 
+def test_json_against_a_stopped_agent_prints_an_error_document(tmp_path):
+    path = str(tmp_path / "none.sock")
+    done = Ctl(path).run("--json", "show", "frontends")
+    assert done.returncode == 3
+    document = json.loads(done.stdout)
+    assert document["reachable"] is False and document["socket"] == path
+    assert path in document["error"] and "maglev-agent running" in document["error"]
+
+
+def test_socket_of_vpp_is_named_as_not_an_agent(sim):
+    for path in (sim.api_socket, sim.stats_socket):
+        err = Ctl(path).fails(3, "show", "frontends")
+        assert f"{path} is not a maglev-agent status socket" in err, err
+        assert "Remote end closed" not in err.split("(")[0]
+
+
+def test_show_frontends_says_vpp_is_not_connected(running, sim):
+    ctl, proc, _unused = running
+    assert "2/3" in ctl.ok("show", "frontends")  # web1 and web2 serve while VPP is there
+    sim.stop()
+    proc.wait_event("vpp-disconnect", timeout=20)
+    wait_for(lambda: ctl.json("show", "vpp", "info")["connected"] is False, 10, "the agent to notice")
+    out = ctl.ok("show", "frontends")
+    assert out.startswith("VPP is not connected (")
+    assert "2/3" not in out and "no VPP" in out
+    assert [fe["name"] for fe in ctl.json("show", "frontends")] == ["www"]  # the JSON stays the API's list
+
+
 def test_agent_stopped_mid_session(running):
     ctl, proc, _unused = running
     assert ctl.json("show", "backends")

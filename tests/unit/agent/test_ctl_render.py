@@ -95,6 +95,15 @@ def test_frontends_table():
     ]
 
 
+def test_frontends_table_without_vpp_says_so_instead_of_serving_counts():
+    vpp = {"connected": False, "api_socket": "/run/vpp/api.sock"}
+    lines = r.frontends([FRONTEND], vpp=vpp)
+    assert lines[0].startswith("VPP is not connected (/run/vpp/api.sock)")
+    assert lines[2].split()[-1] == "VPP"  # SERVING reads "no VPP", not 1/3
+    assert "1/3" not in "\n".join(lines)
+    assert r.frontends([FRONTEND], vpp=dict(vpp, connected=True)) == r.frontends([FRONTEND])
+
+
 def test_frontend_detail():
     lines = r.frontend(FRONTEND)
     assert lines[:2] == ["frontend:        www", "vip:             192.0.2.1 tcp/80"]

@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 import pytest
 from _lbsim import A, api_plen4, as4, make, part2_state, vip4
 
+from vppsim.cli import run_cli
 from vppsim.lb import (
     RV_INVALID_ADDRESS_FAMILY,
     RV_INVALID_ARGUMENT,
@@ -62,14 +63,14 @@ STATE_B_VERBOSE = (
 # --------------------------------------------------------------------------- Part 2 §2.1-2.3
 def test_boot_state() -> None:
     p, stats, _clock = make()
-    assert p.cli("show lb") == (0, BOOT_SHOW_LB)
+    assert run_cli(p, "show lb") == (0, BOOT_SHOW_LB)
     assert p.conf_get() == {
         "ip4_src_address": IPv4Address("255.255.255.255"),
         "ip6_src_address": IPv6Address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
         "sticky_buckets_per_core": 1024,
         "flow_timeout": 40,
     }
-    assert p.cli("show lb vips") == (0, "")
+    assert run_cli(p, "show lb vips") == (0, "")
     assert p.vip_details() == []
     # The LB counters only appear with the first VIP; the route counters exist at boot.
     assert not any(name in stats.simple for name in VIP_COUNTER_NAMES)
@@ -78,9 +79,9 @@ def test_boot_state() -> None:
 
 def test_state_a_cli_is_byte_exact() -> None:
     p, _stats, _clock = part2_state()
-    assert p.cli("show lb") == (0, STATE_A_SHOW_LB)
-    assert p.cli("show lb vips") == (0, STATE_A_VIPS)
-    assert p.cli("show lb vips verbose") == (0, STATE_A_VERBOSE)
+    assert run_cli(p, "show lb") == (0, STATE_A_SHOW_LB)
+    assert run_cli(p, "show lb vips") == (0, STATE_A_VIPS)
+    assert run_cli(p, "show lb vips verbose") == (0, STATE_A_VERBOSE)
 
 
 def test_state_a_dumps() -> None:
@@ -131,9 +132,9 @@ def test_state_b_weight_then_delete_with_flush() -> None:
     assert p.as_set_weight(A(V4), 32, 6, 80, A("198.51.100.12"), 100, False) == 0
     assert [d["num_buckets"] for d in p.as_details(A("0.0.0.0"), 0, 0, 0)][:2] == [512, 512]
     assert p.as_del(A(V4), 32, 6, 80, A("198.51.100.12"), True) == 0
-    assert p.cli("show lb") == (0, STATE_A_SHOW_LB)  # #ass still counts the removed AS
-    assert p.cli("show lb vips") == (0, STATE_A_VIPS)
-    assert p.cli("show lb vips verbose") == (0, STATE_B_VERBOSE)
+    assert run_cli(p, "show lb") == (0, STATE_A_SHOW_LB)  # #ass still counts the removed AS
+    assert run_cli(p, "show lb vips") == (0, STATE_A_VIPS)
+    assert run_cli(p, "show lb vips verbose") == (0, STATE_B_VERBOSE)
     rows = [(str(d["app_srv"]), d["flags"], d["weight"], d["num_buckets"])
             for d in p.as_details(A("0.0.0.0"), 0, 0, 0)]
     assert rows == [("198.51.100.11", 1, 100, 1024), ("198.51.100.12", 0, 100, 0),
@@ -254,7 +255,7 @@ def test_revive_removed_as_keeps_slot_and_sets_weight() -> None:
     assert p.vip(1).as_by_addr[int(as12)] == before
     row = p.as_details(A("0.0.0.0"), 0, 0, 0)[1]
     assert (row["flags"], row["weight"], row["in_use_since"]) == (1, 30, 5)  # old stamp kept
-    assert p.cli("show lb")[1].endswith("#ass: 3\n")
+    assert run_cli(p, "show lb")[1].endswith("#ass: 3\n")
 
 
 def test_v1_add_revives_with_weight_100() -> None:
@@ -283,7 +284,7 @@ def test_v1_add_revives_with_weight_100() -> None:
 def test_vip_type_mapping(addr: str, plen: int, encap: int, shown: str, api_encap: int) -> None:
     p, _stats, _clock = make()
     assert p.vip_add(A(addr), plen, 255, 0, encap, 0, 0, 0, 1024, False) == 0
-    assert p.cli("show lb vips")[1] == f"{shown} new_size:1024 #as:0\n"
+    assert run_cli(p, "show lb vips")[1] == f"{shown} new_size:1024 #as:0\n"
     assert p.vip_details()[0]["encap"] == api_encap
 
 
@@ -300,11 +301,11 @@ def test_vip_details_encoding_of_special_fields() -> None:
     assert (d[2]["dscp"], d[2]["srv_type"], d[2]["target_port"]) == (1, 1 << 24, 0x5000)
     assert d[3]["flow_table_length"] == 0  # 65536 in a u16
     assert d[3]["vip"]["protocol"] == 255
-    verbose = p.cli("show lb vips verbose")[1]
+    verbose = run_cli(p, "show lb vips verbose")[1]
     assert " ip4-l3dsr [1] 192.0.2.1/32\n  new_size:1024\n  dscp:63\n  counters:\n" in verbose
     assert "  type:clusterip port:20480 target_port:8080  counters:\n" in verbose
     assert "  type:nodeport port:20736 target_port:80  counters:\n" in verbose
-    short = p.cli("show lb vips")[1].splitlines()
+    short = run_cli(p, "show lb vips")[1].splitlines()
     assert short[0] == "ip4-l3dsr 192.0.2.1/32 new_size:1024 #as:0  dscp:63"
     assert short[1] == ("ip4-nat4 192.0.2.2/32 new_size:1024 #as:0  protocol:6 port:80 "
                         " type:clusterip port:20480 target_port:8080")
@@ -340,10 +341,10 @@ def test_delete_vip_with_ases_marks_everything_removed() -> None:
     p, _stats, clock = part2_state()
     clock.advance(2.5)
     assert p.vip_del(A(V4), 32, 6, 80) == 0
-    verbose = p.cli("show lb vips verbose")[1]
+    verbose = run_cli(p, "show lb vips verbose")[1]
     assert verbose.startswith(" ip4-gre4 [1] 192.0.2.1/32 src_ip_sticky removed\n")
     assert "    198.51.100.11 weight:100 buckets:0 flows:0 dpo:10  removed\n" in verbose
-    assert p.cli("show lb vips")[1].splitlines()[0] == (
+    assert run_cli(p, "show lb vips")[1].splitlines()[0] == (
         "ip4-gre4 192.0.2.1/32 new_size:1024 #as:2 removed  protocol:6 port:80 ")
     assert [d["vip"]["pfx"] for d in p.vip_details()] == [IPv6Interface("2001:db8::10/128")]
     rows = [(str(d["app_srv"]), d["flags"], d["in_use_since"]) for d in p.as_details(A("0.0.0.0"), 0, 0, 0)]
@@ -351,8 +352,8 @@ def test_delete_vip_with_ases_marks_everything_removed() -> None:
     assert p.route_lookup(0, A(V4), 32, True) is None  # the FIB entry goes at delete time
     assert as4(p, V4, "198.51.100.13", protocol=6, port=80) == RV_NO_SUCH_ENTRY
     # Re-adding the key before GC makes a new VIP at a new index.
-    assert p.cli("lb vip 192.0.2.1/32 protocol tcp port 80") == (0, "lb_vip_add ok 3\n")
-    assert p.cli("show lb")[1].splitlines()[2] == " #vips: 4"
+    assert run_cli(p, "lb vip 192.0.2.1/32 protocol tcp port 80") == (0, "lb_vip_add ok 3\n")
+    assert run_cli(p, "show lb")[1].splitlines()[2] == " #vips: 4"
 
 
 @pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
@@ -390,9 +391,9 @@ def test_same_as_address_on_two_vips_shares_the_next_hop_entry() -> None:
     assert vip4(p, "192.0.2.2") == 0
     assert as4(p, "192.0.2.1", "10.0.0.1") == 0
     assert as4(p, "192.0.2.2", "10.0.0.1") == 0
-    verbose = p.cli("show lb vips verbose")[1]
+    verbose = run_cli(p, "show lb vips verbose")[1]
     assert verbose.count("10.0.0.1 weight:100 buckets:1024 flows:0 dpo:10 used") == 2
-    assert p.cli("show lb")[1].endswith(" #ass: 2\n")  # two AS objects, one per VIP
+    assert run_cli(p, "show lb")[1].endswith(" #ass: 2\n")  # two AS objects, one per VIP
 
 
 def test_vip_counters_created_with_first_vip_and_zeroed_on_reuse() -> None:
@@ -405,7 +406,7 @@ def test_vip_counters_created_with_first_vip_and_zeroed_on_reuse() -> None:
     assert p.vip_del(A("192.0.2.2"), 32, 255, 0) == 0
     p.gc_tick()  # an empty removed VIP goes on the next global pass
     assert vip4(p, "192.0.2.9") == 0
-    assert p.cli("show lb vips verbose")[1].count(" [2] 192.0.2.9/32") == 1
+    assert run_cli(p, "show lb vips verbose")[1].count(" [2] 192.0.2.9/32") == 1
     assert stats.simple["first session packet"][1][2] == 0
 
 
@@ -416,13 +417,13 @@ def test_gc_as_needs_10s_and_vip_rate_limit() -> None:
     assert p.as_del(A(V4), 32, 6, 80, A("198.51.100.12"), False) == 0
     clock.advance(10)  # uptime 15.8: > 10 s since removal, but the VIP's 60 s are not over
     p.gc_tick()
-    assert p.cli("show lb")[1].endswith(" #ass: 3\n")
+    assert run_cli(p, "show lb")[1].endswith(" #ass: 3\n")
     clock.now = 1000 + 60.9  # uptime 60: not yet > last_gc + 60
     p.gc_tick()
-    assert p.cli("show lb")[1].endswith(" #ass: 3\n")
+    assert run_cli(p, "show lb")[1].endswith(" #ass: 3\n")
     clock.now = 1000 + 61.2
     p.gc_tick()
-    assert p.cli("show lb")[1].endswith(" #ass: 2\n")
+    assert run_cli(p, "show lb")[1].endswith(" #ass: 2\n")
     remaining = [str(d["app_srv"]) for d in p.as_details(A("0.0.0.0"), 0, 0, 0)]
     assert remaining == ["198.51.100.11", "2001:db8:1::1"]
 
@@ -433,11 +434,11 @@ def test_gc_keeps_an_as_for_10_seconds_after_removal() -> None:
     assert p.as_del(A(V4), 32, 6, 80, A("198.51.100.12"), False) == 0  # last_used = 55
     clock.now = 1000 + 61.5
     p.gc_tick()  # the VIP pass runs (61 > 0 + 60) but 61 is not > 55 + 10
-    assert p.cli("show lb")[1].endswith(" #ass: 3\n")
+    assert run_cli(p, "show lb")[1].endswith(" #ass: 3\n")
     clock.now = 1000 + 65.9
-    assert p.cli("sim gc") == (0, "gc: freed 0 as, 0 vip\n")
+    assert run_cli(p, "sim gc") == (0, "gc: freed 0 as, 0 vip\n")
     clock.now = 1000 + 66.0
-    assert p.cli("sim gc") == (0, "gc: freed 1 as, 0 vip\n  as [2] 198.51.100.12 vip [1]\n")
+    assert run_cli(p, "sim gc") == (0, "gc: freed 1 as, 0 vip\n  as [2] 198.51.100.12 vip [1]\n")
 
 
 def test_gc_pass_resets_the_vip_clock() -> None:
@@ -448,10 +449,10 @@ def test_gc_pass_resets_the_vip_clock() -> None:
     assert p.as_del(A(V4), 32, 6, 80, A("198.51.100.12"), False) == 0
     clock.now = 1000 + 121
     p.gc_tick()  # 121 is not > 61 + 60
-    assert p.cli("show lb")[1].endswith(" #ass: 3\n")
+    assert run_cli(p, "show lb")[1].endswith(" #ass: 3\n")
     clock.now = 1000 + 122
     p.gc_tick()
-    assert p.cli("show lb")[1].endswith(" #ass: 2\n")
+    assert run_cli(p, "show lb")[1].endswith(" #ass: 2\n")
 
 
 def test_gc_frees_deleted_vips_and_reuses_slots_lifo() -> None:
@@ -460,16 +461,16 @@ def test_gc_frees_deleted_vips_and_reuses_slots_lifo() -> None:
     assert vip4(p, "192.0.2.5", new_len=256) == 0
     assert as4(p, "192.0.2.5", "10.0.0.5") == 0
     assert p.vip_del(A("192.0.2.5"), 32, 255, 0) == 0
-    assert p.cli("show lb vips")[1].splitlines()[1] == "ip4-gre4 192.0.2.5/32 new_size:256 #as:1 removed"
+    assert run_cli(p, "show lb vips")[1].splitlines()[1] == "ip4-gre4 192.0.2.5/32 new_size:256 #as:1 removed"
     assert vip4(p, "192.0.2.5", new_len=256) == 0  # new index 3
     assert p.vip_del(A("192.0.2.5"), 32, 255, 0) == 0  # empty, but lingers until GC too
-    assert " ip4-gre4 [3] 192.0.2.5/32 removed\n" in p.cli("show lb vips verbose")[1]
+    assert " ip4-gre4 [3] 192.0.2.5/32 removed\n" in run_cli(p, "show lb vips verbose")[1]
     clock.advance(61.5)
     p.gc_tick()
-    assert p.cli("show lb")[1] == BOOT_SHOW_LB.replace("#vips: 1", "#vips: 2")
-    assert p.cli("lb vip 192.0.2.5/32 new_len 256") == (0, "lb_vip_add ok 3\n")  # freed last, reused first
-    assert p.cli("lb vip 192.0.2.6/32") == (0, "lb_vip_add ok 2\n")
-    assert p.cli("lb vip 192.0.2.7/32") == (0, "lb_vip_add ok 4\n")
+    assert run_cli(p, "show lb")[1] == BOOT_SHOW_LB.replace("#vips: 1", "#vips: 2")
+    assert run_cli(p, "lb vip 192.0.2.5/32 new_len 256") == (0, "lb_vip_add ok 3\n")  # freed last, reused first
+    assert run_cli(p, "lb vip 192.0.2.6/32") == (0, "lb_vip_add ok 2\n")
+    assert run_cli(p, "lb vip 192.0.2.7/32") == (0, "lb_vip_add ok 4\n")
 
 
 @pytest.mark.parametrize("api_version", ["1.2.0", "1.1.0"])
@@ -480,9 +481,9 @@ def test_as_pool_slots_are_reused_lifo(api_version: str) -> None:
         assert as4(p, "192.0.2.1", f"10.0.0.{last}") == 0
     assert p.as_del(A("192.0.2.1"), api_plen4(p, 32), 255, 0, A("10.0.0.1"), False) == 0
     clock.advance(70)
-    assert p.cli("sim gc") == (0, "gc: freed 1 as, 0 vip\n  as [1] 10.0.0.1 vip [1]\n")
+    assert run_cli(p, "sim gc") == (0, "gc: freed 1 as, 0 vip\n  as [1] 10.0.0.1 vip [1]\n")
     assert as4(p, "192.0.2.1", "10.0.0.9") == 0
-    lines = [line.split()[0] for line in p.cli("show lb vips verbose")[1].splitlines()[-4:-1]]
+    lines = [line.split()[0] for line in run_cli(p, "show lb vips verbose")[1].splitlines()[-4:-1]]
     assert lines == ["10.0.0.9", "10.0.0.2", "10.0.0.3"]  # the VIP's freed slot comes first again
 
 
@@ -505,5 +506,5 @@ def test_cli_commands_that_run_the_global_gc(command: str, vip_freed: bool) -> N
     assert vip4(p, "192.0.2.1") == 0
     assert vip4(p, "192.0.2.2") == 0
     assert p.vip_del(A("192.0.2.2"), 32, 255, 0) == 0
-    assert p.cli(command)[0] == 0
-    assert ("192.0.2.2/32" not in p.cli("show lb vips")[1]) is vip_freed
+    assert run_cli(p, command)[0] == 0
+    assert ("192.0.2.2/32" not in run_cli(p, "show lb vips")[1]) is vip_freed

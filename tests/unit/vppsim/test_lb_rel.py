@@ -11,6 +11,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 from _lbsim import A, make
 
+from vppsim.cli import run_cli
 from vppsim.lb import LbPlugin
 
 COUNTERS_ZERO = (
@@ -68,31 +69,32 @@ def part3_state() -> LbPlugin:
 
 def test_cli_text_of_the_recorded_scenario() -> None:  # §4.9
     p = part3_state()
-    assert p.cli("show lb") == (0, REL_SHOW_LB)
-    assert p.cli("show lb vips") == (0, "")
-    assert p.cli("show lb vips x") == (0, REL_SHORT)
-    assert p.cli("show lb vips verbose") == (0, REL_VERBOSE)
+    assert run_cli(p, "show lb") == (0, REL_SHOW_LB)
+    assert run_cli(p, "show lb vips") == (0, "")
+    assert run_cli(p, "show lb vips x") == (0, REL_SHORT)
+    assert run_cli(p, "show lb vips verbose") == (0, REL_VERBOSE)
 
 
 def test_cli_variants_removed_and_per_port() -> None:  # §4.9 "other variants seen"
     p = part3_state()
     assert add_as(p, "192.0.2.10", 128, "10.0.0.3", is_del=True) == 0
-    verbose = p.cli("show lb vips verbose")[1]
+    verbose = run_cli(p, "show lb vips verbose")[1]
     assert "    10.0.0.3 0 buckets   0 flows  dpo:12  removed\n" in verbose
     assert "    10.0.0.1 512 buckets   0 flows  dpo:10 used\n" in verbose  # the rest rebalanced (§4.5)
     assert add_vip(p, "192.0.2.10", 128, is_del=True) == 0
-    assert p.cli("show lb vips verbose")[1].startswith(" ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky removed\n")
-    assert p.cli("show lb vips x")[1].startswith("ip4-gre4 192.0.2.10/32 new_size:1024 #as:3 removed\n")
+    assert run_cli(p, "show lb vips verbose")[1].startswith(" ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky removed\n")
+    assert run_cli(p, "show lb vips x")[1].startswith("ip4-gre4 192.0.2.10/32 new_size:1024 #as:3 removed\n")
     assert add_vip(p, "192.0.2.20", 128, protocol=6, port=80) == 0
     assert add_as(p, "192.0.2.20", 128, "10.0.1.1", protocol=6, port=80) == 0
-    assert "ip4-gre4 192.0.2.20/32 new_size:1024 #as:1  protocol:6 port:80 \n" in p.cli("show lb vips x")[1]
-    assert " ip4-gre4 [3] 192.0.2.20/32\n  new_size:1024\n  protocol:6 port:80\n" in p.cli("show lb vips verbose")[1]
+    assert "ip4-gre4 192.0.2.20/32 new_size:1024 #as:1  protocol:6 port:80 \n" in run_cli(p, "show lb vips x")[1]
+    verbose = run_cli(p, "show lb vips verbose")[1]
+    assert " ip4-gre4 [3] 192.0.2.20/32\n  new_size:1024\n  protocol:6 port:80\n" in verbose
 
 
 def test_ipv4_prefix_sent_with_its_normal_length_becomes_ip6_slash_32() -> None:  # §4.2
     p, _stats, _clock = rel()
     assert add_vip(p, "192.0.2.10", 32) == 0
-    assert p.cli("show lb vips verbose")[1].startswith(" ip6-gre4 [1] ::/32\n")
+    assert run_cli(p, "show lb vips verbose")[1].startswith(" ip6-gre4 [1] ::/32\n")
     assert add_vip(p, "192.0.2.51", 32) == -81  # the same ::/32 key
     assert add_as(p, "192.0.2.77", 32, "10.0.0.1") == 0  # ip6-gre4 takes IPv4 ASes
     assert add_as(p, "192.0.2.77", 32, "2001:db8::1") == -97
@@ -101,7 +103,7 @@ def test_ipv4_prefix_sent_with_its_normal_length_becomes_ip6_slash_32() -> None:
     # The working form: 96 + plen.
     assert add_vip(p, "192.0.2.10", 128) == 0
     assert add_vip(p, "192.0.2.77", 120) == 0  # host bits masked
-    text = p.cli("show lb vips x")[1]
+    text = run_cli(p, "show lb vips x")[1]
     assert "ip4-gre4 192.0.2.10/32 new_size:1024" in text and "ip4-gre4 192.0.2.0/24 new_size:1024" in text
     assert add_as(p, "192.0.2.10", 32, "10.0.0.1") == -6  # ASes need the same len 128
     assert add_as(p, "192.0.2.10", 128, "10.0.0.1") == 0
@@ -127,7 +129,7 @@ def test_ipv4_prefix_sent_with_its_normal_length_becomes_ip6_slash_32() -> None:
 def test_encap_is_only_honoured_when_0(addr: str, plen: int, encap: int, retval: int, vip_type: str | None) -> None:
     p, _stats, _clock = rel()
     assert add_vip(p, addr, plen, encap=encap) == retval
-    text = p.cli("show lb vips verbose")[1]
+    text = run_cli(p, "show lb vips verbose")[1]
     assert (text.split(" [")[0].strip() if text else None) == vip_type
 
 
@@ -153,7 +155,7 @@ def test_vip_add_retvals() -> None:  # §4.4, in the recorded order
     for kwargs, retval in calls:
         addr, plen = kwargs.pop("addr"), kwargs.pop("plen")
         assert add_vip(p, addr, plen, **kwargs) == retval, (addr, kwargs)
-    assert " ip6-gre4 [6] 2001:db8:abcd::1/128\n  new_size:1024\n" in p.cli("show lb vips verbose")[1]
+    assert " ip6-gre4 [6] 2001:db8:abcd::1/128\n  new_size:1024\n" in run_cli(p, "show lb vips verbose")[1]
     assert add_as(p, "192.0.2.10", 128, "10.0.0.1") == 0
     assert add_vip(p, "192.0.2.10", 128, is_del=True) == 0  # a VIP with ASes: 0, all removed
 
@@ -240,7 +242,7 @@ def test_flush_vip_never_finds_an_ipv4_vip() -> None:  # Part 1 "lb_flush_vip"
     p.simulate_traffic(A("192.0.2.10"), 32, flows=5)
     p.simulate_traffic(A("2001:db8::5"), 128, flows=5)
     assert p.flush_vip(V4, 128, 255, 0) == 0 and p.flush_vip(A("2001:db8::5"), 128, 255, 0) == 0
-    flows = dict(line.split()[0:2] for line in p.cli("show lb vips verbose")[1].splitlines()
+    flows = dict(line.split()[0:2] for line in run_cli(p, "show lb vips verbose")[1].splitlines()
                  if " buckets " in line)
     assert flows == {"10.0.0.1": "1024", "2001:db8:1::1": "1024"}
     refs = {p.as_(i).text(): p.as_(i).refcount for i in (1, 2)}
@@ -261,23 +263,23 @@ def test_removed_entries_stay_until_a_cli_lb_command() -> None:  # §4.8
     assert add_vip(p, "2001:db8:100::9", 128, is_del=True) == 0
     assert len(p.vip_details()) == 5 and len(p.as_details(IPv4Address(0), 0, 0, 0)) == 3
     assert add_vip(p, "2001:db8:100::0", 128, encap=1) == 0  # re-adding a removed key: a new index
-    assert " [6] 2001:db8:100::/128\n" in p.cli("show lb vips verbose")[1]
-    assert p.cli("lb conf ip4-src-address 192.0.2.1 ip6-src-address 2001:db8::1") == (0, "")
+    assert " [6] 2001:db8:100::/128\n" in run_cli(p, "show lb vips verbose")[1]
+    assert run_cli(p, "lb conf ip4-src-address 192.0.2.1 ip6-src-address 2001:db8::1") == (0, "")
     assert len(p.vip_details()) == 2 and p.as_details(IPv4Address(0), 0, 0, 0) == []  # 2 live VIPs
-    assert " #vips: 3\n #ass: 0\n" in p.cli("show lb")[1]  # the placeholder counts
+    assert " #vips: 3\n #ass: 0\n" in run_cli(p, "show lb")[1]  # the placeholder counts
 
 
 def test_cli_weight_keyword_does_not_exist() -> None:
     p = part3_state()
-    assert p.cli("lb as 2001:db8:100::10/128 2001:db8:200::3 weight 7") == (-1, "lb as: parse error: 'weight 7'\n")
+    assert run_cli(p, "lb as 2001:db8:100::10/128 2001:db8:200::3 weight 7") == (-1, "lb as: parse error: 'weight 7'\n")
 
 
 def test_cli_lb_as_runs_the_global_gc() -> None:
     p, _stats, clock = rel()
-    assert p.cli("lb vip 192.0.2.10/32")[0] == 0
-    assert p.cli("lb vip 192.0.2.99/32")[0] == 0
+    assert run_cli(p, "lb vip 192.0.2.10/32")[0] == 0
+    assert run_cli(p, "lb vip 192.0.2.99/32")[0] == 0
     assert add_vip(p, "192.0.2.99", 128, is_del=True) == 0
     clock.advance(61)
-    assert "192.0.2.99/32" in p.cli("show lb vips x")[1]
-    assert p.cli("lb as 192.0.2.10/32 10.0.0.4") == (0, "")
-    assert "192.0.2.99/32" not in p.cli("show lb vips x")[1]
+    assert "192.0.2.99/32" in run_cli(p, "show lb vips x")[1]
+    assert run_cli(p, "lb as 192.0.2.10/32 10.0.0.4") == (0, "")
+    assert "192.0.2.99/32" not in run_cli(p, "show lb vips x")[1]

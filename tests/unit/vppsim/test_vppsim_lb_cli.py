@@ -9,15 +9,15 @@ from __future__ import annotations
 import pytest
 from _lbsim import A, make
 
-from vppsim.cli import format_unformat_error
+from vppsim.cli import format_unformat_error, run_cli
 
 
 def run(p, *commands: str) -> tuple[int, str]:
     """Run setup commands (each must succeed), return the result of the last one."""
     for cmd in commands[:-1]:
-        rv, text = p.cli(cmd)
+        rv, text = run_cli(p, cmd)
         assert rv == 0, (cmd, text)
-    return p.cli(commands[-1])
+    return run_cli(p, commands[-1])
 
 
 API_VERSIONS = ["1.2.0", "1.1.0"]
@@ -107,14 +107,14 @@ def test_unformat_error_truncates_at_30_characters(api_version: str) -> None:
     assert format_unformat_error(long) == "x" * 30 + "..."
     assert format_unformat_error("abc  \t") == "abc"
     p, _stats, _clock = make(api_version=api_version)
-    assert p.cli(f"show {long}") == (-1, f"show: unknown input `{'x' * 30}...'\n")
+    assert run_cli(p, f"show {long}") == (-1, f"show: unknown input `{'x' * 30}...'\n")
 
 
 def test_lb_as_weight_falls_back_to_set_weight() -> None:
     p, _stats, _clock = make()
     assert run(p, "lb vip 192.0.2.1/32", "lb as 192.0.2.1/32 10.0.0.1 10.0.0.2",
                "lb as 192.0.2.1/32 10.0.0.1 weight 20") == (0, "")
-    verbose = p.cli("show lb vips verbose")[1]
+    verbose = run_cli(p, "show lb vips verbose")[1]
     assert "    10.0.0.1 weight:20 buckets:180 flows:0 dpo:" in verbose
     assert "    10.0.0.2 weight:100 buckets:844 flows:0 dpo:" in verbose
 
@@ -123,7 +123,7 @@ def test_lb_as_adds_a_list_backwards_like_vpp() -> None:
     # lb_vip_add_ass walks the address list from the end, so the pool order is reversed.
     p, _stats, _clock = make()
     assert run(p, "lb vip 192.0.2.1/32", "lb as 192.0.2.1/32 10.0.0.1 10.0.0.2 10.0.0.1") == (0, "")
-    lines = p.cli("show lb vips verbose")[1].splitlines()
+    lines = run_cli(p, "show lb vips verbose")[1].splitlines()
     assert [line.split()[0] for line in lines if "weight:" in line] == ["10.0.0.2", "10.0.0.1"]
 
 
@@ -132,21 +132,21 @@ def test_cli_vip_options_show_up(api_version: str) -> None:
     p, _stats, _clock = make(api_version=api_version)
     assert run(p, "lb vip 2001:db8::/64 protocol udp port 53 encap gre6 src_ip_sticky new_len 64") == (
         0, "lb_vip_add ok 1\n")
-    assert p.cli("show lb vips verbose")[1] == (
+    assert run_cli(p, "show lb vips verbose")[1] == (
         " ip6-gre6 [1] 2001:db8::/64 src_ip_sticky\n  new_size:64\n  protocol:17 port:53\n  counters:\n"
         "    packet from existing sessions: 0\n    first session packet: 0\n    untracked packet: 0\n"
         "    no server configured: 0\n  #as:0\n\n")
     short = "ip6-gre6 2001:db8::/64 new_size:64 #as:0  protocol:17 port:53 \n"
-    assert p.cli("show lb vips foo") == (0, short)
+    assert run_cli(p, "show lb vips foo") == (0, short)
 
 
 def test_cli_nodeport_conflict_half_creates_the_vip() -> None:
     p, _stats, _clock = make()
     first = "lb vip 192.0.2.1/32 protocol tcp port 30080 encap nat4 type nodeport target_port 8080"
     assert run(p, first) == (0, "lb_vip_add ok 1\n")
-    assert p.cli("lb vip 192.0.2.2/32 protocol tcp port 30080 encap nat4 type nodeport target_port 80") == (
+    assert run_cli(p, "lb vip 192.0.2.2/32 protocol tcp port 30080 encap nat4 type nodeport target_port 80") == (
         -1, "lb vip: lb_vip_add error -81\n")
-    short = p.cli("show lb vips")[1].splitlines()
+    short = run_cli(p, "show lb vips")[1].splitlines()
     assert short[1] == ("ip4-nat4 192.0.2.2/32 new_size:1024 #as:0  protocol:6 port:30080 "
                         " type:nodeport port:32885 target_port:80")
     assert p.vip_details()[0]["srv_type"] == 1 << 24  # nodeport only exists through the CLI
@@ -160,33 +160,33 @@ def test_cli_conf_keeps_unset_fields_and_log2(api_version: str) -> None:
     assert (str(conf["ip4_src_address"]), str(conf["ip6_src_address"])) == (
         "192.0.2.254", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
     assert (conf["sticky_buckets_per_core"], conf["flow_timeout"]) == (2048, 7)
-    assert p.cli("lb conf ip6-src-address 2001:db8::fe")[0] == 0
-    assert p.cli("show lb")[1].startswith(
+    assert run_cli(p, "lb conf ip6-src-address 2001:db8::fe")[0] == 0
+    assert run_cli(p, "show lb")[1].startswith(
         "lb_main ip4-src-address: 192.0.2.254 \n ip6-src-address: 2001:db8::fe \n")
 
 
 @pytest.mark.parametrize("api_version", API_VERSIONS)
 def test_show_lb_with_extra_words_still_shows_lb_main(api_version: str) -> None:
     p, _stats, _clock = make(api_version=api_version)
-    assert p.cli("show lb foo")[1].startswith("lb_main ip4-src-address: 255.255.255.255 \n")
+    assert run_cli(p, "show lb foo")[1].startswith("lb_main ip4-src-address: 255.255.255.255 \n")
 
 
 @pytest.mark.parametrize("api_version", API_VERSIONS)
 def test_several_lines_run_in_order_and_stop_at_the_first_error(api_version: str) -> None:
     p, _stats, _clock = make(api_version=api_version)
-    rv, text = p.cli("lb vip 192.0.2.1/32\nlb vip 192.0.2.1/32\nlb vip 192.0.2.2/32")
+    rv, text = run_cli(p, "lb vip 192.0.2.1/32\nlb vip 192.0.2.1/32\nlb vip 192.0.2.2/32")
     assert (rv, text) == (-1, "lb_vip_add ok 1\nlb vip: lb_vip_add error -81\n")
-    assert p.cli("show lb")[1].endswith(" #vips: 2\n #ass: 0\n")
+    assert run_cli(p, "show lb")[1].endswith(" #vips: 2\n #ass: 0\n")
 
 
 def test_flowtable_flush_drops_every_sticky_table() -> None:
     p, _stats, _clock = make()
     setup = ("lb vip 192.0.2.1/32", "lb as 192.0.2.1/32 10.0.0.1", "sim traffic 192.0.2.1/32 flows 3")
     assert run(p, *setup)[0] == 0
-    assert "core 0" in p.cli("show lb")[1]
-    assert p.cli("test lb flowtable flush") == (0, "")
-    assert "core 0" not in p.cli("show lb")[1]
-    assert "10.0.0.1 weight:100 buckets:1024 flows:0 " in p.cli("show lb vips verbose")[1]
+    assert "core 0" in run_cli(p, "show lb")[1]
+    assert run_cli(p, "test lb flowtable flush") == (0, "")
+    assert "core 0" not in run_cli(p, "show lb")[1]
+    assert "10.0.0.1 weight:100 buckets:1024 flows:0 " in run_cli(p, "show lb vips verbose")[1]
 
 
 def test_ipv6_address_formatting_matches_vpp() -> None:
@@ -194,7 +194,7 @@ def test_ipv6_address_formatting_matches_vpp() -> None:
     assert p.vip_add(A("2001:db8:0:1:0:0:0:1"), 128, 255, 0, 1, 0, 0, 0, 1024, False) == 0
     assert p.vip_add(A("2001:0:0:1:0:0:1:1"), 128, 255, 0, 1, 0, 0, 0, 1024, False) == 0
     assert p.vip_add(A("::ffff:c000:201"), 128, 255, 0, 1, 0, 0, 0, 1024, False) == 0
-    assert p.cli("show lb vips")[1] == (
+    assert run_cli(p, "show lb vips")[1] == (
         "ip6-gre6 2001:db8:0:1::1/128 new_size:1024 #as:0\n"
         "ip6-gre6 2001::1:0:0:1:1/128 new_size:1024 #as:0\n"  # the first of two equal runs
         "ip6-gre6 ::ffff:c000:201/128 new_size:1024 #as:0\n")
@@ -208,7 +208,7 @@ def test_sim_buckets_prints_the_table_bucket_by_bucket(api_version: str) -> None
                     "lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.11 198.51.100.12 198.51.100.13",
                     "show lb")
     assert rv == 0
-    rv, text = p.cli("sim buckets 192.0.2.1/32 protocol tcp port 80")
+    rv, text = run_cli(p, "sim buckets 192.0.2.1/32 protocol tcp port 80")
     assert rv == 0
     lines = text.splitlines()
     assert lines[0] == "vip [1] 192.0.2.1/32 protocol:6 port:80 new_size:16"
@@ -221,9 +221,9 @@ def test_sim_buckets_prints_the_table_bucket_by_bucket(api_version: str) -> None
 
 def test_sim_buckets_of_a_vip_without_ases_and_errors() -> None:
     p, _stats, _clock = make()
-    assert p.cli("lb vip 2001:db8::1/128 encap gre6 new_len 4")[0] == 0
-    assert p.cli("sim buckets 2001:db8::1/128") == (
+    assert run_cli(p, "lb vip 2001:db8::1/128 encap gre6 new_len 4")[0] == 0
+    assert run_cli(p, "sim buckets 2001:db8::1/128") == (
         0, "vip [1] 2001:db8::1/128 new_size:4\n  0 drop\n  1 drop\n  2 drop\n  3 drop\n")
-    assert p.cli("sim buckets 2001:db8::2/128") == (-1, "sim buckets: lb_vip_find_index error -6\n")
-    assert p.cli("sim buckets nonsense") == (-1, "sim buckets: invalid vip prefix: 'nonsense'\n")
-    assert p.cli("sim buckets 2001:db8::1/128 bogus") == (-1, "sim buckets: parse error: 'bogus'\n")
+    assert run_cli(p, "sim buckets 2001:db8::2/128") == (-1, "sim buckets: lb_vip_find_index error -6\n")
+    assert run_cli(p, "sim buckets nonsense") == (-1, "sim buckets: invalid vip prefix: 'nonsense'\n")
+    assert run_cli(p, "sim buckets 2001:db8::1/128 bogus") == (-1, "sim buckets: parse error: 'bogus'\n")

@@ -7,6 +7,8 @@ from ipaddress import IPv4Address
 
 from _lbsim import make
 
+from vppsim.cli import run_cli
+
 
 def test_thousand_vips_with_eight_ases_each() -> None:
     p, _stats, _clock = make()
@@ -16,11 +18,11 @@ def test_thousand_vips_with_eight_ases_each() -> None:
         assert p.vip_add(vip, 32, 6, 80, 0, 0, 0, 0, 1024, False) == 0
         for j in range(8):
             assert p.as_add(vip, 32, 6, 80, IPv4Address(0x0A000000 + 8 * i + j), 100, False) == 0
-    rv, verbose = p.cli("show lb vips verbose")
+    rv, verbose = run_cli(p, "show lb vips verbose")
     details = p.as_details(IPv4Address(0), 0, 0, 0)
     elapsed = time.perf_counter() - start
     assert rv == 0
-    assert p.cli("show lb") == (0, (
+    assert run_cli(p, "show lb") == (0, (
         "lb_main ip4-src-address: 255.255.255.255 \n ip6-src-address: ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff \n"
         " #vips: 1001\n #ass: 8000\n"))
     assert len(details) == 8000

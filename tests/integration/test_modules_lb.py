@@ -20,7 +20,9 @@ from ansible_runner_helpers import (
     snapshot,
     vips_of,
     vpp_cli,
+    vpp_client,
 )
+from vpp_under_test import restart_vpp
 
 V4 = "192.0.2.1/32 tcp/80"
 V6 = "2001:db8::10/128"
@@ -579,7 +581,8 @@ def test_next_run_after_a_vpp_restart_restores_everything(sim, runner):
     assert first.ok, first.explain()
     assert snapshot(sim).summary == seen_on(sim, BASE_SUMMARY)
 
-    vpp_cli(sim, "sim fault restart")
+    with vpp_client(sim) as client:
+        restart_vpp(sim, client)
     lost = snapshot(sim)
     assert lost.state.vips == {}
     assert lost.summary["conf"] == seen_on(sim, VPP_DEFAULT_CONF)

@@ -85,9 +85,9 @@ def state_file_says(tmp_path, frontend: str, state: str):
     return document if document["frontends"].get(frontend, {}).get("state") == state else None
 
 
-def replay_total_weights(records: List[dict], start: Dict[str, int]) -> List[int]:
-    """Total weight of the VIP after each logged VPP write, starting from ``start``."""
-    weights, totals = dict(start), []
+def replay_weights(records: List[dict], start: Dict[str, int]) -> List[Dict[str, int]]:
+    """The VIP's AS weights after each logged VPP write, starting from ``start``."""
+    weights, states = dict(start), []
     for r in records:
         if r.get("vip") != str(VIP):
             continue
@@ -95,8 +95,30 @@ def replay_total_weights(records: List[dict], start: Dict[str, int]) -> List[int
             weights[r["address"]] = r["weight"]
         elif r["kind"] == "as_removed":
             weights.pop(r["address"], None)
-        totals.append(sum(weights.values()))
-    return totals
+        states.append(dict(weights))
+    return states
+
+
+def replay_total_weights(records: List[dict], start: Dict[str, int]) -> List[int]:
+    """Total weight of the VIP after each logged VPP write, starting from ``start``."""
+    return [sum(weights.values()) for weights in replay_weights(records, start)]
+
+
+def logged_writes(proc, client, synced: int, start: Dict[str, int], end: Dict[str, int],
+                  timeout: float = 15) -> List[dict]:
+    """The vpp-lbsync records after the first ``synced``, once replaying them from ``start`` (VPP's
+    weights, ``in_vpp``) ends at ``end``: VPP holds a write before the agent has logged it."""
+    def seen(weights: Dict[str, int]) -> Dict[str, int]:
+        if client.capabilities.as_weights:
+            return weights
+        return {address: 100 for address, weight in weights.items() if weight > 0}
+
+    def settled():
+        records = proc.events("vpp-lbsync")[synced:]
+        states = replay_weights(records, start)
+        return records if states and seen(states[-1]) == end else None
+
+    return wait_for(settled, timeout, f"the agent's log of its VPP writes ending at {end}")
 
 
 def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path, backends, client, agent):
@@ -113,7 +135,8 @@ def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path,
     backends[1].start()
     expect_weights(client, backends, 100, 100, 0)  # fail-back
 
-    writes = proc.events("vpp-lbsync")[synced:]
+    writes = logged_writes(proc, client, synced, in_vpp(client, backends, 100, 100, 0),
+                           in_vpp(client, backends, 100, 100, 0))
     totals = replay_total_weights(writes, in_vpp(client, backends, 100, 100, 0))
     assert totals and min(totals) > 0, writes
     # make before break: on fail-back the primary was raised (or, on 1.1.0, added) before the
@@ -135,13 +158,16 @@ def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path,
 def test_frontend_goes_down_and_up_with_events(sim, tmp_path, backends, client, agent):
     proc = agent(config_for(sim, tmp_path, backends))
     expect_weights(client, backends, 100, 100, 0)
+    proc.wait_event("frontend-transition", frontend="www", to="up")  # the start-up's unknown -> up
+    ups = proc.count("frontend-transition", frontend="www", to="up")
     for backend in backends:
         backend.stop()
     proc.wait_event("frontend-transition", frontend="www", to="down")
     expect_weights(client, backends, 0, 0, 0)
     wait_for(lambda: state_file_says(tmp_path, "www", "down"), 5, "state file: www down")
     backends[2].start()
-    proc.wait_event("frontend-transition", frontend="www", to="up")
+    back = proc.wait_event("frontend-transition", frontend="www", to="up", after=ups)
+    assert back["from"] == "down", back
     expect_weights(client, backends, 0, 0, 100)
 
 
@@ -230,7 +256,9 @@ def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, a
     synced = proc.count("vpp-lbsync")
     backends[0].start()
     expect_weights(client, backends, 100, 100, 0, timeout=30)
-    steps = [r["weight"] for r in proc.events("vpp-lbsync")[synced:] if r["address"] == backends[0].address]
+    writes = logged_writes(proc, client, synced, in_vpp(client, backends, 0, 100, 0),
+                           in_vpp(client, backends, 100, 100, 0))
+    steps = [r["weight"] for r in writes if r["address"] == backends[0].address]
     # 1.1.0 cannot ramp: the first step above 0 adds the AS at a full share, later steps change nothing.
     assert steps == ([20] if legacy(client) else [20, 40, 60, 80, 100])
 
@@ -249,7 +277,9 @@ def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, 
     proc.write_config(config)
     proc.signal(signal.SIGHUP)
     expect_weights(client, backends, 0, 100, 0)
-    first = [r for r in proc.events("vpp-lbsync")[synced:] if r["address"] == backends[0].address]
+    writes = logged_writes(proc, client, synced, in_vpp(client, backends, 100, 100, 0),
+                           in_vpp(client, backends, 0, 100, 0))
+    first = [r for r in writes if r["address"] == backends[0].address]
     if legacy(client):
         # No weight 0 on 1.1.0: the drain removes the AS without flush, and the later flush cannot
         # reach a removed AS (planner.py "Flush rules"): its sticky flows stay until reused.

@@ -122,7 +122,10 @@ def send_flows(vpp: VppSim, client, vip: str, protocol: str = "tcp", port: int =
     on vppsim; on a real VPP, a packet-generator stream into ip4-input on a loopback interface
     (through cli_inband). Returns once VPP has counted them all (vppsim's reply, else "")."""
     if vpp.is_sim:
-        command = f"sim traffic {vip} protocol {protocol} port {port} flows {flows} packets {packets}"
+        # Sources from the same range as the packet generator's: distinct per flow, also for
+        # src_ip_sticky VIPs.
+        command = (f"sim traffic {vip} protocol {protocol} port {port} flows {flows} packets {packets}"
+                   f" src {PG_SOURCES}")
         return client.cli(command + (f" seed {seed}" if seed is not None else ""))
     if "loop0" not in client.cli("show interface"):
         for command in PG_INTERFACE:

@@ -15,7 +15,7 @@ import pytest
 from agentproc import agent_config, wait_for
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PROTOCOLS, VipKey
-from vpp_under_test import restart_vpp
+from vpp_under_test import restart_vpp, send_flows
 
 VIP = VipKey("192.0.2.1/32", PROTOCOLS["tcp"], 80)
 # Fast, but with a timeout that a loaded 2-core CI machine meets (a probe that times out is a failure).
@@ -184,7 +184,7 @@ def test_vpp_restart_is_restored(sim, tmp_path, backends, client, agent):
     assert client.dump().conf.ip4_src_address == "10.255.0.1"  # lb_conf pushed again
 
 
-@pytest.mark.simulator
+@pytest.mark.simulator(reason="stalls VPP with `sim fault stall`")
 def test_stalled_vpp_does_not_crash_and_recovers(sim, tmp_path, backends, client, agent):
     vpp = {"api_socket": sim.api_socket, "stats_socket": sim.stats_socket, "timeout": "500ms"}
     proc = agent(config_for(sim, tmp_path, backends, vpp=vpp))
@@ -263,12 +263,11 @@ def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, a
     assert steps == ([20] if legacy(client) else [20, 40, 60, 80, 100])
 
 
-@pytest.mark.simulator
 def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, agent):
     config = config_for(sim, tmp_path, backends, drain_timeout="1s")
     proc = agent(config)
     expect_weights(client, backends, 100, 100, 0)
-    client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 200 seed 7")
+    send_flows(sim, client, "192.0.2.1/32", "tcp", 80, flows=200, seed=7)
     flows = {a.address: a.flows for a in client.dump().vips[VIP].ases.values()}
     assert flows[backends[0].address] > 0
 
@@ -304,7 +303,7 @@ def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backend
     assert weights_in_vpp(client) == in_vpp(client, backends, 100, 100, 0)
 
 
-@pytest.mark.simulator
+@pytest.mark.simulator(reason="makes VPP refuse one write with `sim fault error`")
 def test_a_refused_write_is_repaired_by_the_full_sync_that_follows(sim, tmp_path, backends, client, agent):
     proc = agent(config_for(sim, tmp_path, backends))
     expect_weights(client, backends, 100, 100, 0)

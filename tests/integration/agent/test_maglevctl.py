@@ -188,6 +188,10 @@ def _streams(ctl: Ctl) -> int:
     return ctl.json("show", "version")["event_streams"]
 
 
+def _backend_state(ctl: Ctl, name: str) -> str:
+    return next(b["state"] for b in ctl.json("show", "backends") if b["name"] == name)
+
+
 def test_watch_events_sees_the_transitions(running):
     ctl, _unused, _unused = running
     watcher = ctl.popen("--json", "watch", "events", "num", "2", "backend")
@@ -209,6 +213,9 @@ def test_watch_events_sees_the_transitions(running):
         ("web3", "up", "paused"), ("web3", "paused", "unknown")]
 
     wait_for(lambda: _streams(ctl) == 0, 10, "the first watcher gone")
+    # web3's first probes after the resume end in unknown -> up: let that happen before the next
+    # watcher, whose one event must be web2's pause.
+    wait_for(lambda: _backend_state(ctl, "web3") == "up", 15, "web3 up again after its resume")
     human = ctl.popen("watch", "events", "num", "1", "frontend", "backend")
     wait_for(lambda: _streams(ctl) == 1, 10, "the watcher subscribed")
     ctl.ok("set", "backend", "web2", "pause")

@@ -74,7 +74,8 @@ def test_every_check_type_follows_every_failure_mode(sim, tmp_path, backend_net,
     servers["tcp"].close_port()  # refused
     servers["icmp"].blackhole()  # echo requests dropped
     expect(client, http=0, https=0, tcp=0, icmp=0)
-    codes = {r["backend"]: r["code"] for r in proc.events("backend-transition", to="down")}
+    downs = [proc.wait_event("backend-transition", backend=kind, to="down") for kind in KINDS]
+    codes = {r["backend"]: r["code"] for r in downs}
     assert codes == {"http": "L4TOUT", "https": "L7TOUT", "tcp": "L4CON", "icmp": "L3TOUT"}, codes
 
     for server in servers.values():
@@ -82,7 +83,7 @@ def test_every_check_type_follows_every_failure_mode(sim, tmp_path, backend_net,
     expect(client, http=100, https=100, tcp=100, icmp=100)
     servers["http"].stop_server()  # the process is gone: refused
     expect(client, http=0, https=100, tcp=100, icmp=100)
-    assert proc.events("backend-transition", backend="http", to="down")[-1]["code"] == "L4CON"
+    assert proc.wait_event("backend-transition", backend="http", to="down", after=1)["code"] == "L4CON"
 
 
 def test_https_with_an_untrusted_certificate_is_down(sim, tmp_path, backend_net, client, agent):

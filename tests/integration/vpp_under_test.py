@@ -154,7 +154,7 @@ def pg_stream_commands(name: str, vip: str, protocol: str, port: int, flows: int
     last = first + flows - 1
     return [
         f"packet-generator new {{ name {name} limit {flows * packets} size {PG_PACKET_BYTES}-{PG_PACKET_BYTES}"
-        f" node ip4-input interface loop0 data {{ {protocol.upper()}: {first} - {last} -> {address}"
+        f" node ip4-input interface loop0 data {{ {protocol.upper()}: {first}-{last} -> {address}"
         f" {protocol.upper()}: 1024 -> {port} }} }}",
         f"packet-generator enable-stream {name}",
     ]

@@ -18,10 +18,13 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PRO
 from vpp_under_test import restart_vpp, send_flows
 
 VIP = VipKey("192.0.2.1/32", PROTOCOLS["tcp"], 80)
-# Fast, but with a timeout that a loaded 2-core CI machine meets (a probe that times out is a failure).
+# Fast where it counts (a stopped backend refuses at once; pending transitions probe every 100ms),
+# with a timeout that a 2-core machine running a CPU hog beside the suite meets: a probe that
+# times out is a failure, and a standby backend flapping under load broke the metrics and page
+# tests (400ms was not enough).
 FAST_CHECK = {
-    "type": "http", "path": "/healthz", "interval": "500ms", "fast_interval": "100ms",
-    "down_interval": "500ms", "timeout": "400ms", "rise": 2, "fall": 2,
+    "type": "http", "path": "/healthz", "interval": "1s", "fast_interval": "100ms",
+    "down_interval": "1s", "timeout": "900ms", "rise": 2, "fall": 2,
 }
 
 

@@ -14,7 +14,9 @@ from agentproc import agent_config, wait_for
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PROTOCOLS, VipKey
 
 # Timeouts generous enough for a loaded CI machine (TLS handshakes in Python take a while there).
-CHECK_TIMING = {"interval": "1s", "fast_interval": "200ms", "down_interval": "1s", "timeout": "600ms",
+# A timeout that a TLS handshake on a loaded machine meets (an L4/L6 timeout would mask the failure
+# a test means); the slow server below answers well after it.
+CHECK_TIMING = {"interval": "2s", "fast_interval": "200ms", "down_interval": "2s", "timeout": "1500ms",
                 "rise": 1, "fall": 1}
 KINDS = ("http", "https", "tcp", "icmp")
 
@@ -70,7 +72,7 @@ def test_every_check_type_follows_every_failure_mode(sim, tmp_path, backend_net,
     expect(client, http=100, https=100, tcp=100, icmp=100)
 
     servers["http"].blackhole()  # connects hang: the probe's timeout decides
-    servers["https"].make_slow(2.0)  # TLS and request fine, the answer comes too late
+    servers["https"].make_slow(4.0)  # TLS and request fine, the answer comes too late
     servers["tcp"].close_port()  # refused
     servers["icmp"].blackhole()  # echo requests dropped
     expect(client, http=0, https=0, tcp=0, icmp=0)

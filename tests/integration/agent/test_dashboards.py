@@ -174,13 +174,15 @@ class RulesPrometheus(PrometheusServer):
         )
 
     def api(self, path: str, **params: str):
-        """The ``data`` of an API answer; None until the server listens; a query Prometheus
+        """The ``data`` of an API answer; None until the server listens and is ready; a query Prometheus
         rejects (bad PromQL) fails the test with Prometheus's reason."""
         if self.proc.poll() is not None:
             raise AssertionError(f"prometheus exited with {self.proc.returncode}")
         try:
             reply = json.loads(get(f"{self.url}/api/v1/{path}?" + urllib.parse.urlencode(params)))
         except urllib.error.HTTPError as error:
+            if error.code == 503:
+                return None  # still starting (its TSDB and rules load after it listens)
             raise AssertionError(f"prometheus rejected {params}: {error.read().decode()}") from error
         except OSError:
             return None

@@ -109,6 +109,7 @@ def start_vpp(vpp: VppSim) -> None:
 # VPP's sticky table, as ``sim traffic`` without a seed makes new flows.
 _pg_batches = itertools.count(1)
 PG_SOURCES = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
+PG_BATCH_ADDRESSES = PG_SOURCES.num_addresses // 16
 PG_PACKET_BYTES = 100  # as vppsim's simulated packets
 PG_TIMEOUT = 60.0
 # The packets enter ip4-input on a loopback: an address enables IPv4 on it (else ip4-not-enabled).
@@ -147,15 +148,18 @@ def pg_stream_commands(name: str, vip: str, protocol: str, port: int, flows: int
                        batch: int) -> list[str]:
     """The CLI that sends ``flows`` x ``packets`` packets from ``flows`` source addresses (one flow
     each, a range chosen by ``batch``) to the VIP, into ip4-input on loop0 (PG_INTERFACE)."""
-    if flows < 1 or packets < 1 or flows > 2**16:
-        raise ValueError("flows must be 1..65536 and packets >= 1")
+    if flows < 1 or packets < 1 or flows > PG_BATCH_ADDRESSES:
+        raise ValueError(f"flows must be 1..{PG_BATCH_ADDRESSES} and packets >= 1")
     address = vip.split("/")[0]
-    first = PG_SOURCES.network_address + (batch * 2**16) % PG_SOURCES.num_addresses
+    # 16 source ranges in turn, and a source port of its own per batch: a batch's flows are new
+    # to VPP's sticky table (also for src_ip_sticky VIPs, which hash the addresses only).
+    first = PG_SOURCES.network_address + (batch % 16) * PG_BATCH_ADDRESSES
     last = first + flows - 1
+    sport = 1024 + batch % 60000
     return [
         f"packet-generator new {{ name {name} limit {flows * packets} size {PG_PACKET_BYTES}-{PG_PACKET_BYTES}"
         f" node ip4-input interface loop0 data {{ {protocol.upper()}: {first}-{last} -> {address}"
-        f" {protocol.upper()}: 1024 -> {port} }} }}",
+        f" {protocol.upper()}: {sport} -> {port} }} }}",
         f"packet-generator enable-stream {name}",
     ]
 

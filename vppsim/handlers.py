@@ -444,6 +444,10 @@ class Handlers:
             _msg_id, client_index, context = self._ping_in.unpack_from(body, 0)
         except struct.error as e:
             raise ProtocolError(str(e)) from e
+        # Master echoes the caller's client_index; v26.06 (LB API 1.1.0) answers 0 to every
+        # client (observed on a real v26.06).
+        if self.api.lb_api_version == "1.1.0":
+            client_index = 0
         return self._ping_out.pack(0, 18, 0, self._ping_id, context, 0, client_index, self.server.vpe_pid)
 
     def _h_get_api_json(self, conn: Connection, body: bytes) -> bytes:

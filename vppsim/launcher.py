@@ -51,6 +51,16 @@ class SimProcess:
         """SIGTERM, bounded wait, then SIGKILL; remove the work dir. Returns the exit code."""
         if self.proc is None:
             return None
+        self.terminate()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.proc.returncode
+
+    def terminate(self) -> Optional[int]:
+        """Stop the process as VPP stops (SIGTERM, bounded wait, SIGKILL) but keep the work dir,
+        so ``start(*args, workdir=...)`` can bring it up again on the same sockets."""
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -58,8 +68,6 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(STOP_TIMEOUT)
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
         return self.proc.returncode
 
     def __enter__(self) -> SimProcess:
@@ -91,19 +99,20 @@ def lb_api_of(args: tuple[str, ...] | list[str]) -> str:
     return DEFAULT_LB_API
 
 
-def start(*args: str, timeout: float = READY_TIMEOUT) -> SimProcess:
-    """Start `python -m vppsim [args]` in a fresh temp dir and wait until both sockets accept.
+def start(*args: str, timeout: float = READY_TIMEOUT, workdir: Optional[str] = None) -> SimProcess:
+    """Start `python -m vppsim [args]` in a fresh temp dir (or in ``workdir``, on the sockets of a
+    terminated simulator) and wait until both sockets accept.
 
     The handle's ``api_dir`` is the definitions of the personality chosen with ``--lb-api``.
     """
     # A short path under /tmp: AF_UNIX paths are limited to 108 bytes.
-    workdir = tempfile.mkdtemp(prefix="vppsim-", dir="/tmp")
+    workdir = workdir or tempfile.mkdtemp(prefix="vppsim-", dir="/tmp")
     api_sock = os.path.join(workdir, "api.sock")
     stats_sock = os.path.join(workdir, "stats.sock")
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     cmd = [sys.executable, "-m", "vppsim", "--api-socket", api_sock, "--stats-socket", stats_sock, *args]
-    with open(os.path.join(workdir, "vppsim.log"), "w") as log:
+    with open(os.path.join(workdir, "vppsim.log"), "a") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     sim = SimProcess(api_sock, stats_sock, api_dir_for(lb_api_of(args)), proc, workdir, list(args))
     deadline = time.monotonic() + timeout

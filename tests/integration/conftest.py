@@ -90,9 +90,11 @@ SIMULATOR_ONLY = "uses simulator-only commands (sim traffic / sim fault): needs 
 
 @pytest.fixture(autouse=True)
 def _simulator_marker(request) -> None:
-    """Tests marked ``simulator`` use vppsim-only CLI commands: skip them against a real VPP."""
-    if request.node.get_closest_marker("simulator") and external_vpp() is not None:
-        pytest.skip(SIMULATOR_ONLY)
+    """Tests marked ``simulator`` use vppsim-only CLI commands: skip them against a real VPP,
+    with the marker's ``reason`` when it gives one."""
+    marker = request.node.get_closest_marker("simulator")
+    if marker and external_vpp() is not None:
+        pytest.skip(f"{SIMULATOR_ONLY}: {marker.kwargs['reason']}" if "reason" in marker.kwargs else SIMULATOR_ONLY)
 
 
 @pytest.fixture

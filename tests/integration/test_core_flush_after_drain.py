@@ -13,7 +13,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import SET
 
 KEY = VipKey("192.0.2.1/32", 6, 80)
 P1, P2, S1 = "198.51.100.11", "198.51.100.12", "198.51.100.100"
-pytestmark = pytest.mark.simulator  # flows come from `sim traffic`
+pytestmark = pytest.mark.simulator(reason="counts flows per AS from `sim traffic src` (random sources)")
 TRAFFIC = "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 300 src 198.18.0.0/15 seed {}"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from ansible_runner_helpers import (
     LB,
     LB_FACTS,
@@ -13,7 +12,9 @@ from ansible_runner_helpers import (
     snapshot,
     vpp_args,
     vpp_cli,
+    vpp_client,
 )
+from vpp_under_test import send_flows
 
 V4 = "192.0.2.1/32 tcp/80"
 WEB1, WEB2, WEB3, DR1 = "198.51.100.11", "198.51.100.12", "198.51.100.13", "198.51.100.21"
@@ -70,9 +71,10 @@ def _frontend(facts, prefix):
     return matches[0]
 
 
-@pytest.mark.simulator
 def test_adhoc_lb_facts_returns_the_live_state(sim, runner, tmp_path):
-    vpp_cli(sim, *SEED_CLI, "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 50 packets 3 seed 7")
+    vpp_cli(sim, *SEED_CLI)
+    with vpp_client(sim) as client:
+        send_flows(sim, client, "192.0.2.1/32", "tcp", 80, flows=50, packets=3, seed=7)
     live = snapshot(sim)
     assert live.summary["vips"] == seen_on(sim, SEED_VIPS)
     legacy = lb_api_of(sim) == "1.1.0"

@@ -19,6 +19,7 @@ from agentproc import wait_for
 from ansible_collections.maglev.vpp.agent.ctl_client import ApiError, StatusClient
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import SET_WEIGHT, Op
 from test_agent_daemon import VIP, as_weights, config_for, expect_weights, weights_in_vpp
+from vpp_under_test import send_flows, start_vpp, stop_vpp
 
 
 # The agent's interfaces read its own snapshot, the same on both LB API generations; the daemon,
@@ -125,10 +126,10 @@ def test_reading_views(api, backends, client):
     assert {a["address"]: a["weight"] for a in vip["ases"]} == as_weights(backends, 100, 100, 0)
 
 
-def test_counters_follow_traffic(api, client):
+def test_counters_follow_traffic(api, client, sim):
     ctl, _unused = api
     ctl.post("vpp", "sync")  # the pool index of a VIP the agent added is known from the next dump
-    client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100")
+    send_flows(sim, client, "192.0.2.1/32", "tcp", 80, flows=100)
 
     def counted():
         vips = ctl.get("vpp", "counters")["vips"]
@@ -306,15 +307,21 @@ def test_config_check_and_reload(api, backends, client, sim, tmp_path):
     assert weights_in_vpp(client) == as_weights(backends, 100, 40, 0)
 
 
-def test_vpp_down_is_503(api, sim):
+def test_vpp_down_is_503(api, sim, client, backends):
     ctl, proc = api
-    sim.stop()
+    stop_vpp(sim)
     proc.wait_event("vpp-disconnect", timeout=20)
     wait_for(lambda: ctl.get("vpp")["connected"] is False, 10, "the agent to notice")
     refused(lambda: ctl.get("vpp", "lb"), 503, "not connected to VPP")
     refused(lambda: ctl.get("vpp", "counters"), 503, "not connected to VPP")
     refused(lambda: ctl.post("vpp", "sync"), 503, "not connected to VPP")
     assert ctl.post("backends", "web1", "pause")["vpp_synced"] is False
+
+    start_vpp(sim)  # an empty VPP on the same socket: the agent reconnects and restores its state
+    proc.wait_event("vpp-connect", after=1, timeout=30)
+    client.reconnect()
+    expect_weights(client, backends, 0, 100, 0, timeout=30)  # web1 still paused
+    assert ctl.get("vpp")["connected"] is True
 
 
 def test_open_event_streams_do_not_hold_up_a_clean_stop(api):

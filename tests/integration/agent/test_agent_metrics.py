@@ -16,6 +16,7 @@ import pytest
 from agentproc import REPO_ROOT, wait_for
 from httpbackends import free_port
 from test_agent_daemon import config_for, expect_weights
+from vpp_under_test import restart_vpp, send_flows
 
 
 # The agent's interfaces read its own snapshot, the same on both LB API generations; the daemon,
@@ -25,7 +26,9 @@ def lb_api(request) -> str:
     return request.param
 
 
-TRAFFIC = "sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100"
+def send_traffic(sim, client) -> None:
+    """100 new flows of one 100-byte packet to the test VIP (vppsim or a real VPP's packet generator)."""
+    send_flows(sim, client, "192.0.2.1/32", "tcp", 80, flows=100)
 VIP_LABELS = 'prefix="192.0.2.1/32",protocol="tcp",port="80"'
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -90,7 +93,7 @@ def test_live_metrics_pass_promtool_and_match_the_docs(sim, tmp_path, backends, 
     config, base = metrics_config(sim, tmp_path, backends)
     agent(config)
     expect_weights(client, backends, 100, 100, 0)
-    client.cli(TRAFFIC)
+    send_traffic(sim, client)
     text = wait_for(lambda: (t := try_scrape(base)) and vip_packets(t, "first") and t, 15, "VIP counters exported")
 
     lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30,
@@ -138,18 +141,18 @@ def test_vip_counters_stay_monotonic_across_a_vpp_restart(sim, tmp_path, backend
     config, base = metrics_config(sim, tmp_path, backends)
     proc = agent(config)
     expect_weights(client, backends, 100, 100, 0)
-    client.cli(TRAFFIC)
+    send_traffic(sim, client)
     wait_for(lambda: (t := try_scrape(base)) and vip_packets(t, "first") == 100, 15, "100 first packets")
     boot_before = sample(scrape(base), "maglev_vpp_uptime_seconds")
     assert boot_before is not None
 
-    client.cli("sim fault restart")
+    restart_vpp(sim, client)
     client.reconnect()
     proc.wait_event("vpp-connect", after=1, timeout=20)
     expect_weights(client, backends, 100, 100, 0)  # the agent re-created the VIP in the new VPP
     assert vip_packets(scrape(base), "first") == 100  # kept while VPP's own counters start again
 
-    client.cli(TRAFFIC)  # VPP's own counter is 100 again: the exporter must show 200
+    send_traffic(sim, client)  # VPP's own counter is 100 again: the exporter must show 200
     wait_for(lambda: vip_packets(scrape(base), "first") == 200, 15, "200 first packets after the restart")
     text = wait_for(lambda: (t := scrape(base)) and sample(t, "maglev_vip_route_packets_total", VIP_LABELS) == 200
                     and t, 15, "200 routed packets after the restart")
@@ -221,7 +224,7 @@ def test_prometheus_scrapes_vip_counters_and_backend_state(sim, tmp_path, backen
     proc = agent(config)
     expect_weights(client, backends, 100, 100, 0)
     server = prometheus(base.removeprefix("http://"))
-    client.cli(TRAFFIC)
+    send_traffic(sim, client)
     first = 'maglev_vip_packets_total{prefix="192.0.2.1/32",protocol="tcp",port="80",kind="first"}'
     wait_for(lambda: server.value(first) == 100, 60, "Prometheus has the VIP's 100 first packets")
     up = server.query('maglev_backend_state{state="up"} == 1')
@@ -235,11 +238,11 @@ def test_prometheus_scrapes_vip_counters_and_backend_state(sim, tmp_path, backen
     effective = 'maglev_frontend_pool_backend_weight{frontend="www",backend="web1",kind="effective"}'
     wait_for(lambda: server.value(effective) == 0, 30, "Prometheus sees web1's effective weight 0")
 
-    client.cli("sim fault restart")  # VPP's counters start again at 0
+    restart_vpp(sim, client)  # VPP's counters start again at 0
     client.reconnect()
     proc.wait_event("vpp-connect", after=1, timeout=20)
     expect_weights(client, backends, 0, 100, 0)
-    client.cli(TRAFFIC)
+    send_traffic(sim, client)
     wait_for(lambda: server.value(first) == 200, 60, "Prometheus has 200 first packets after the VPP restart")
     assert server.value(f"resets({first}[5m])") == 0  # never went down, so no counter reset
 

@@ -14,7 +14,9 @@ from agentproc import agent_config, wait_for
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PROTOCOLS, VipKey
 
 # Timeouts generous enough for a loaded CI machine (TLS handshakes in Python take a while there).
-CHECK_TIMING = {"interval": "1s", "fast_interval": "200ms", "down_interval": "1s", "timeout": "600ms",
+# A timeout that a TLS handshake on a loaded machine meets (an L4/L6 timeout would mask the failure
+# a test means); the slow server below answers well after it.
+CHECK_TIMING = {"interval": "2s", "fast_interval": "200ms", "down_interval": "2s", "timeout": "1500ms",
                 "rise": 1, "fall": 1}
 KINDS = ("http", "https", "tcp", "icmp")
 
@@ -70,11 +72,12 @@ def test_every_check_type_follows_every_failure_mode(sim, tmp_path, backend_net,
     expect(client, http=100, https=100, tcp=100, icmp=100)
 
     servers["http"].blackhole()  # connects hang: the probe's timeout decides
-    servers["https"].make_slow(2.0)  # TLS and request fine, the answer comes too late
+    servers["https"].make_slow(4.0)  # TLS and request fine, the answer comes too late
     servers["tcp"].close_port()  # refused
     servers["icmp"].blackhole()  # echo requests dropped
     expect(client, http=0, https=0, tcp=0, icmp=0)
-    codes = {r["backend"]: r["code"] for r in proc.events("backend-transition", to="down")}
+    downs = [proc.wait_event("backend-transition", backend=kind, to="down") for kind in KINDS]
+    codes = {r["backend"]: r["code"] for r in downs}
     assert codes == {"http": "L4TOUT", "https": "L7TOUT", "tcp": "L4CON", "icmp": "L3TOUT"}, codes
 
     for server in servers.values():
@@ -82,7 +85,7 @@ def test_every_check_type_follows_every_failure_mode(sim, tmp_path, backend_net,
     expect(client, http=100, https=100, tcp=100, icmp=100)
     servers["http"].stop_server()  # the process is gone: refused
     expect(client, http=0, https=100, tcp=100, icmp=100)
-    assert proc.events("backend-transition", backend="http", to="down")[-1]["code"] == "L4CON"
+    assert proc.wait_event("backend-transition", backend="http", to="down", after=1)["code"] == "L4CON"
 
 
 def test_https_with_an_untrusted_certificate_is_down(sim, tmp_path, backend_net, client, agent):

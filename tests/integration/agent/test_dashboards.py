@@ -18,7 +18,16 @@ from agentproc import REPO_ROOT, wait_for
 from httpbackends import free_port
 from promql_names import metric_names, panel_expressions, rule_expressions, served_names, substitute, variable_queries
 from test_agent_daemon import expect_weights
-from test_agent_metrics import TRAFFIC, PrometheusServer, get, metrics_config, sample, scrape, try_scrape, vip_packets
+from test_agent_metrics import (
+    PrometheusServer,
+    get,
+    metrics_config,
+    sample,
+    scrape,
+    send_traffic,
+    try_scrape,
+    vip_packets,
+)
 
 DASHBOARD = os.path.join(REPO_ROOT, "docs", "grafana", "maglev-agent-dashboard.json")
 RULES = os.path.join(REPO_ROOT, "docs", "prometheus", "maglev-alerts.yml")
@@ -124,7 +133,7 @@ def start_agent_with_a_down_backend(sim, tmp_path, backends, client, agent):
     config, base = metrics_config(sim, tmp_path, backends)
     proc = agent(config)
     expect_weights(client, backends, 100, 100, 0)
-    client.cli(TRAFFIC)
+    send_traffic(sim, client)
     wait_for(lambda: (t := try_scrape(base)) and vip_packets(t, "first"), 15, "VIP counters exported")
     backends[0].stop()
     proc.wait_event("backend-transition", backend="web1", to="down")
@@ -165,13 +174,15 @@ class RulesPrometheus(PrometheusServer):
         )
 
     def api(self, path: str, **params: str):
-        """The ``data`` of an API answer; None until the server listens; a query Prometheus
+        """The ``data`` of an API answer; None until the server listens and is ready; a query Prometheus
         rejects (bad PromQL) fails the test with Prometheus's reason."""
         if self.proc.poll() is not None:
             raise AssertionError(f"prometheus exited with {self.proc.returncode}")
         try:
             reply = json.loads(get(f"{self.url}/api/v1/{path}?" + urllib.parse.urlencode(params)))
         except urllib.error.HTTPError as error:
+            if error.code == 503:
+                return None  # still starting (its TSDB and rules load after it listens)
             raise AssertionError(f"prometheus rejected {params}: {error.read().decode()}") from error
         except OSError:
             return None
@@ -254,7 +265,7 @@ def test_prometheus_answers_every_dashboard_query_and_raises_the_alerts_of_an_ou
     assert down["labels"]["severity"] == "critical"
     assert down["labels"]["instance"] == target
     assert down["annotations"]["summary"] == f"Frontend www is down on {target}"
-    client.cli(TRAFFIC)
+    send_traffic(sim, client)
     vip = {"prefix": "192.0.2.1/32", "protocol": "tcp", "port": "80"}
     no_server = wait_for(lambda: alert(server, "MaglevNoServerPacketsRising", **vip), 30,
                          "MaglevNoServerPacketsRising for the VIP", interval=0.2)

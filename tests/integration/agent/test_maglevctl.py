@@ -18,6 +18,7 @@ import pytest
 from agentproc import BUILD_DIR, wait_for
 from ansible_runner_helpers import lb_task
 from test_agent_daemon import VIP, as_weights, config_for, expect_weights, weights_in_vpp
+from vpp_under_test import send_flows
 
 
 # The agent's interfaces read its own snapshot, the same on both LB API generations; the daemon,
@@ -74,7 +75,7 @@ def flows_in_vpp(client) -> dict:
     return {a: s.flows for a, s in client.dump().vips[VIP].ases.items()}
 
 
-def test_show_commands_human_and_json(running, backends, client):
+def test_show_commands_human_and_json(running, backends, client, sim):
     ctl, proc, _unused = running
     ctl.ok("sync", "vpp", "lb", "state")  # a fresh dump: buckets and pool index known
 
@@ -122,7 +123,7 @@ def test_show_commands_human_and_json(running, backends, client):
     text = ctl.ok("show", "vpp", "lb", "state")
     assert "vip 192.0.2.1 tcp/80" in text and "frontend www" in text
 
-    client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100")
+    send_flows(sim, client, "192.0.2.1/32", "tcp", 80, flows=100)
 
     def counted():
         vips = ctl.json("show", "vpp", "lb", "counters")["vips"]
@@ -142,9 +143,9 @@ def test_json_anywhere_and_socket_option(running):
     assert direct.returncode == 0 and json.loads(direct.stdout)
 
 
-def test_pause_keeps_flows_disable_flushes(running, backends, client):
+def test_pause_keeps_flows_disable_flushes(running, backends, client, sim):
     ctl, _unused, _unused = running
-    client.cli("sim traffic 192.0.2.1/32 protocol tcp port 80 flows 100")
+    send_flows(sim, client, "192.0.2.1/32", "tcp", 80, flows=100)
     before = flows_in_vpp(client)
     assert before[backends[0].address] > 0
 
@@ -187,6 +188,10 @@ def _streams(ctl: Ctl) -> int:
     return ctl.json("show", "version")["event_streams"]
 
 
+def _backend_state(ctl: Ctl, name: str) -> str:
+    return next(b["state"] for b in ctl.json("show", "backends") if b["name"] == name)
+
+
 def test_watch_events_sees_the_transitions(running):
     ctl, _unused, _unused = running
     watcher = ctl.popen("--json", "watch", "events", "num", "2", "backend")
@@ -208,6 +213,9 @@ def test_watch_events_sees_the_transitions(running):
         ("web3", "up", "paused"), ("web3", "paused", "unknown")]
 
     wait_for(lambda: _streams(ctl) == 0, 10, "the first watcher gone")
+    # web3's first probes after the resume end in unknown -> up: let that happen before the next
+    # watcher, whose one event must be web2's pause.
+    wait_for(lambda: _backend_state(ctl, "web3") == "up", 15, "web3 up again after its resume")
     human = ctl.popen("watch", "events", "num", "1", "frontend", "backend")
     wait_for(lambda: _streams(ctl) == 1, 10, "the watcher subscribed")
     ctl.ok("set", "backend", "web2", "pause")

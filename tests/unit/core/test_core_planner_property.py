@@ -480,3 +480,41 @@ def test_apply_ops_without_pruning_keeps_foreign_vips(pair: Tuple[LbState, LbSta
         if key not in desired.vips:
             assert result.vips[key] is vip
     assert planner.plan(desired, result) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Make before break across a whole plan: every VIP that keeps its spec and is weighted before
+# and after stays weighted after every op of the plan (not only of its own ops), on both
+# generations (1.1.0: a VIP counts its ASes).
+
+
+def _weighted(lb: FakeLb, key: VipKey) -> int:
+    if key not in lb.vips:
+        return 0
+    return lb.total_weight(key) if lb.as_weights else len(lb.vips[key][1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(desired_and_actual(), st.booleans(), st.booleans())
+def test_no_prefix_of_a_whole_plan_leaves_a_kept_vip_without_weight(
+    pair: Tuple[LbState, LbState], prune: bool, as_weights: bool
+) -> None:
+    desired, actual = pair
+    if not as_weights:
+        actual = LbState(
+            conf=actual.conf,
+            vips={k: VipState(k, v.spec, {a: AsState(a, 100) for a in v.ases}) for k, v in actual.vips.items()},
+        )
+    if planner.conflicts(desired, actual, prune_vips=prune, as_weights=as_weights):
+        return  # such a plan is not executed
+    ops = planner.plan(desired, actual, prune_vips=prune, as_weights=as_weights)
+    lb = FakeLb(actual, as_weights)
+    end = _apply(ops, actual, as_weights)
+    kept = [key for key, want in desired.vips.items()
+            if key in actual.vips and actual.vips[key].spec == want.spec
+            and _weighted(lb, key) > 0 and _weighted(end, key) > 0]
+    for op in ops:
+        lb.apply(op)
+        for key in kept:
+            assert _weighted(lb, key) > 0, f"{key} without weight after {op.describe()}"
+    assert planner.plan(desired, lb.state(), prune_vips=prune, as_weights=as_weights) == []  # one step

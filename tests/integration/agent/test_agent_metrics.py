@@ -29,6 +29,8 @@ def lb_api(request) -> str:
 def send_traffic(sim, client) -> None:
     """100 new flows of one 100-byte packet to the test VIP (vppsim or a real VPP's packet generator)."""
     send_flows(sim, client, "192.0.2.1/32", "tcp", 80, flows=100)
+
+
 VIP_LABELS = 'prefix="192.0.2.1/32",protocol="tcp",port="80"'
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')

@@ -64,7 +64,8 @@ def push(sim, config, state, **extra):
     return lb_task(sim, config, agent_state=state, agent_state_max_age=MAX_AGE, **extra)
 
 
-def write_state(path, health, config=CONFIG, **kwargs) -> None:
+def write_state(path, health, config=None, **kwargs) -> None:
+    config = CONFIG if config is None else config
     write_agent_state(str(path), health, {"www": "up"}, digest=config_digest(schema.parse_config(config)), **kwargs)
 
 

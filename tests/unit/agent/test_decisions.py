@@ -174,7 +174,7 @@ def test_a_reload_removing_a_backend_says_so_and_forgets_its_series():
 def test_blind_results_move_nothing_and_are_said(code):
     c = released()
     blind = ProbeResult(False, code, "cannot enter network namespace x", 0.0)
-    actions = [c.probe_result(n, blind, T0 + 10 + i) for i, n in enumerate(("b1", "b2", "s1")) for _ in range(5)]
+    actions = [c.probe_result(n, blind, T0 + 10 + i) for i, n in enumerate(("b1", "b2", "s1")) for _repeat in range(5)]
     assert weights_of(c) == {"b1": 100, "b2": 50, "s1": 0}
     assert all(not a.sync and not a.transitions for a in actions)
     assert [r.event for a in actions for r in a.logs] == ["agent-blind"]  # once, at the start

@@ -158,7 +158,7 @@ NULLABLE = [
 ]
 
 
-@pytest.mark.parametrize("path, value", NULLABLE, ids=[path for path, _ in NULLABLE])
+@pytest.mark.parametrize("path, value", NULLABLE, ids=[path for path, _value in NULLABLE])
 def test_null_means_not_set(path, value):
     config = _config()
     config["conf"] = {"ip4_src_address": "192.0.2.254"}

@@ -8,6 +8,7 @@ config file (the same document plus ``agent:``) is checked by the same rules.
 
 from __future__ import annotations
 
+import math
 import copy
 from typing import Any, List
 
@@ -120,7 +121,7 @@ def test_the_agent_config_is_checked_by_the_same_rules(document: Any, agent_sect
 def _equal(a: Any, b: Any) -> bool:
     """Equality that treats NaN as equal to itself (hypothesis draws NaNs)."""
     if isinstance(a, float) and isinstance(b, float):
-        return a == b or (a != a and b != b)
+        return a == b or (math.isnan(a) and math.isnan(b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):

@@ -74,7 +74,7 @@ def run_ops(api_version: str, ops: List[tuple]):
     for op in ops:
         kind = op[0]
         if kind == "vip":
-            _, prefix, (protocol, port), encap, sticky, new_len = op
+            _kind, prefix, (protocol, port), encap, sticky, new_len = op
             if legacy and ":" not in prefix:
                 encap = ENCAP_GRE4  # 1.1.0 honours only gre4 for IPv4 VIPs
             if legacy and ":" in prefix:

@@ -28,7 +28,8 @@ def args(tmp_path, **extra):
     return values
 
 
-def agent_runs(tmp_path, config=CONFIG) -> None:
+def agent_runs(tmp_path, config=None) -> None:
+    config = CONFIG if config is None else config
     write_agent_state(str(tmp_path / "state.json"), {"web1": "up"}, {name: "up" for name in config["frontends"]},
                       digest=config_digest(schema.parse_config(config)))
 

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 import pytest
 from ansible_runner_helpers import AnsibleRunner
+from collection_build import build_tarball
 from vpp_under_test import external_lb_api, external_vpp, fresh_external
 
 from vppsim.launcher import SimProcess as VppSim
@@ -108,3 +109,10 @@ def sim(vppsim_lb) -> VppSim:
 def runner(tmp_path):
     """Real ansible-playbook / ansible processes in an isolated Ansible home (ansible_runner_helpers)."""
     return AnsibleRunner(tmp_path / "ansible")
+
+
+@pytest.fixture(scope="session")
+def collection_tarball(tmp_path_factory):
+    """The collection built once per session (per xdist worker) with ``ansible-galaxy collection
+    build``, from a copy of the checkout salted with caches and test output (collection_build)."""
+    return build_tarball(tmp_path_factory.mktemp("collection"))

@@ -76,7 +76,7 @@ def test_installed_collection_deploys_site_and_gathers_facts_without_the_checkou
     result = adhoc_screen_result(facts.stdout)
     assert result["_screen_status"] == "SUCCESS"
     state = result["ansible_facts"]["maglev_lb_state"]
-    assert {a: body["weight"] for a, body in state["vips"][VIP]["ases"].items()} == {addresses[0]: 100,
-                                                                                   addresses[1]: 50}
+    ases = state["vips"][VIP]["ases"]
+    assert {address: body["weight"] for address, body in ases.items()} == {addresses[0]: 100, addresses[1]: 50}
     assert state["agent"]["used"] is True
     assert state["agent"]["health"] == {"web1": "up", "web2": "up"}

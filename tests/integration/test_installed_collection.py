@@ -22,7 +22,7 @@ from agentproc import wait_for  # noqa: E402
 from ansible_runner_helpers import adhoc_screen_result, screen_recap, snapshot  # noqa: E402
 from collection_build import BIN_DIR, install_tarball, isolated_env, run  # noqa: E402
 from test_role_agent import InstalledAgent  # noqa: E402
-from test_rolling import VIP, loopback_backends, maglev_lb, router_vars  # noqa: E402, F401
+from test_rolling import VIP, maglev_lb, router_vars  # noqa: E402
 
 
 def frontend_state(state_file):
@@ -34,8 +34,8 @@ def frontend_state(state_file):
 
 @pytest.mark.slow
 def test_installed_collection_deploys_site_and_gathers_facts_without_the_checkout(
-        tmp_path, collection_tarball, vppsim, loopback_backends):  # noqa: F811
-    backends = loopback_backends
+        tmp_path, collection_tarball, vppsim, loopback_pair):
+    backends = loopback_pair
     collections = tmp_path / "collections"
     installed = install_tarball(collection_tarball, collections, tmp_path / "home")
     env = isolated_env(collections, tmp_path / "home")

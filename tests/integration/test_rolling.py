@@ -21,7 +21,6 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent"))
 from agentproc import wait_for  # noqa: E402
 from ansible_runner_helpers import BIN_DIR, REPO_ROOT, vpp_cli  # noqa: E402
-from httpbackends import HttpBackend, free_port  # noqa: E402
 from test_agent_daemon import FAST_CHECK  # noqa: E402
 from test_role_agent import InstalledAgent  # noqa: E402
 
@@ -121,16 +120,6 @@ def isolated_netns():
     subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True, timeout=30)
 
 
-@pytest.fixture
-def loopback_backends():
-    base = f"127.{os.getpid() % 250 + 1}.{(os.getpid() // 250) % 250 + 3}"
-    port = free_port(f"{base}.21")
-    started = [HttpBackend(f"{base}.{i}", port).start() for i in (21, 22)]
-    yield started
-    for backend in started:
-        backend.stop()
-
-
 class Traffic:
     """Simulated clients sending new flows to the VIP of each router until stopped."""
 
@@ -159,9 +148,9 @@ class Traffic:
 @pytest.mark.slow
 @pytest.mark.simulator
 def test_rolling_push_stops_at_the_first_router_that_fails_the_gate(
-        tmp_path, vppsim_factory, loopback_backends, isolated_netns):
-    backends = loopback_backends
-    sims = [vppsim_factory() for _ in ROUTERS]
+        tmp_path, vppsim_factory, loopback_pair, isolated_netns):
+    backends = loopback_pair
+    sims = [vppsim_factory() for _router in ROUTERS]
     fleet = Fleet(tmp_path, sims, isolated_netns)
     addresses = [b.address for b in backends]
 

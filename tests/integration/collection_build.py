@@ -25,7 +25,8 @@ COMMAND_TIMEOUT = 180.0
 LEFTOVERS = (
     ".hypothesis/examples/x", ".pytest_cache/v/x", ".ruff_cache/0.1/x", ".build/x", ".venv/x",
     "tests/output/junit/x.xml", "agent/__pycache__/config.cpython-311.pyc", ".ansible/x",
-    "plugins/module_utils/vpp_lb/__pycache__/schema.cpython-311.pyc",
+    "plugins/module_utils/vpp_lb/__pycache__/schema.cpython-311.pyc", "extensions/ee/context/Containerfile",
+    "extensions/ee/maglev-vpp-0.0.9.tar.gz",
 )
 
 
@@ -51,10 +52,19 @@ def isolated_env(collections_path: Path, home: Path) -> Dict[str, str]:
     return env
 
 
+_SKIPPED = shutil.ignore_patterns(".git", ".venv", ".build", "__pycache__", ".*_cache", ".hypothesis", "*.tar.gz")
+
+
+def _skipped(directory: str, names: List[str]):
+    """What the copy leaves out: caches, venvs, tarballs, an EE build context."""
+    skipped = set(_SKIPPED(directory, names))
+    if Path(directory) == REPO_ROOT / "extensions" / "ee":
+        skipped.add("context")
+    return skipped
+
+
 def copy_with_leftovers(dest: Path) -> None:
-    shutil.copytree(REPO_ROOT, dest, symlinks=True,
-                    ignore=shutil.ignore_patterns(".git", ".venv", ".build", "__pycache__", ".*_cache", ".hypothesis",
-                                                  "*.tar.gz"))
+    shutil.copytree(REPO_ROOT, dest, symlinks=True, ignore=_skipped)
     for relpath in LEFTOVERS:
         path = dest / relpath
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ BIN_DIR = Path(sys.executable).parent
 VERSION = "0.1.0"
 TARBALL_NAME = f"maglev-vpp-{VERSION}.tar.gz"
 COMMAND_TIMEOUT = 180.0
+PLAYBOOK_TIMEOUT = 600.0  # a playbook that creates a virtualenv, on a loaded 2-core machine
 # What a developer's checkout holds after tests and linters ran; none of it belongs in the tarball.
 LEFTOVERS = (
     ".hypothesis/examples/x", ".pytest_cache/v/x", ".ruff_cache/0.1/x", ".build/x", ".venv/x",
@@ -30,10 +31,10 @@ LEFTOVERS = (
 )
 
 
-def run(argv: List[str], **kwargs) -> subprocess.CompletedProcess:
+def run(argv: List[str], timeout: float = COMMAND_TIMEOUT, **kwargs) -> subprocess.CompletedProcess:
     """Run a command; a non-zero exit fails with everything it printed."""
     out = subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=False,
-                         timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, **kwargs)
+                         timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
     assert out.returncode == 0, f"$ {' '.join(str(a) for a in argv)}\n{out.stdout}\n{out.stderr}"
     return out
 

@@ -20,7 +20,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent"))
 from agentproc import wait_for  # noqa: E402
 from ansible_runner_helpers import adhoc_screen_result, screen_recap, snapshot  # noqa: E402
-from collection_build import BIN_DIR, install_tarball, isolated_env, run  # noqa: E402
+from collection_build import BIN_DIR, PLAYBOOK_TIMEOUT, install_tarball, isolated_env, run  # noqa: E402
 from test_role_agent import InstalledAgent  # noqa: E402
 from test_rolling import VIP, maglev_lb, router_vars  # noqa: E402
 
@@ -52,7 +52,8 @@ def test_installed_collection_deploys_site_and_gathers_facts_without_the_checkou
     inventory.write_text(yaml.safe_dump({"vpp_routers": {"hosts": {"router1": dict(
         host, maglev_lb=maglev_lb(backends, web2_weight=50))}}}))
 
-    site = run([BIN_DIR / "ansible-playbook", "-i", inventory, "maglev.vpp.site"], env=env, cwd=workdir)
+    site = run([BIN_DIR / "ansible-playbook", "-i", inventory, "maglev.vpp.site"], env=env, cwd=workdir,
+               timeout=PLAYBOOK_TIMEOUT)
     assert screen_recap(site.stdout)["router1"]["failed"] == 0, site.stdout
     assert "TASK [maglev.vpp.agent : Render the agent config" in site.stdout
     addresses = [b.address for b in backends]
@@ -70,7 +71,7 @@ def test_installed_collection_deploys_site_and_gathers_facts_without_the_checkou
 
         facts = run([BIN_DIR / "ansible", "-i", inventory, "router1", "-m", "maglev.vpp.lb_facts", "-a",
                      json.dumps({"api_socket": vppsim.api_socket, "stats_socket": vppsim.stats_socket,
-                                 "agent_state": str(state_file)})], env=env, cwd=workdir)
+                                 "agent_state": str(state_file)})], env=env, cwd=workdir, timeout=PLAYBOOK_TIMEOUT)
     finally:
         assert agent.stop() == 0, agent.log_text()
     result = adhoc_screen_result(facts.stdout)

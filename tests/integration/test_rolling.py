@@ -162,9 +162,9 @@ def test_rolling_push_stops_at_the_first_router_that_fails_the_gate(
     try:
         for name in ROUTERS:
             want = "down" if name == "r2" else "up"
-            wait_for(lambda name=name, want=want: fleet.frontend_state(name) == want, 30, f"{name}: www {want}")
+            wait_for(lambda name=name, want=want: fleet.frontend_state(name) == want, 60, f"{name}: www {want}")
         for sim in (sims[0], sims[2]):
-            wait_for(lambda sim=sim: weights(sim) == {addresses[0]: 100, addresses[1]: 100}, 30, "both backends up")
+            wait_for(lambda sim=sim: weights(sim) == {addresses[0]: 100, addresses[1]: 100}, 60, "both backends up")
         r3_before = weights(sims[2])
         r3_config = (fleet.home["r3"] / "etc" / "config.yaml").read_bytes()
 

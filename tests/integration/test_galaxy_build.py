@@ -23,7 +23,8 @@ def test_built_tarball_is_clean_installs_and_documents_everything(tmp_path, coll
     # What the role installs on a host, and what an execution environment reads, is in the tarball.
     for needed in ("agent/__main__.py", "plugins/module_utils/vpp_lb/schema.py", "requirements.txt",
                    "roles/agent/meta/argument_specs.yml", "roles/agent/files/bundle_code.py", "playbooks/site.yml",
-                   "playbooks/rolling.yml", "meta/execution-environment.yml", "bindep.txt"):
+                   "playbooks/rolling.yml", "playbooks/tasks/rolling_gate.yml", "meta/execution-environment.yml",
+                   "bindep.txt"):
         assert needed in names, needed
 
     installed = install_tarball(collection_tarball, tmp_path / "installed", tmp_path / "home")

@@ -16,6 +16,6 @@ bash scripts/ansible_test.sh sanity
 echo "== ansible-test units"
 bash scripts/ansible_test.sh units
 echo "== molecule (the role against this machine: converge, idempotence, verify)"
-(cd extensions && "${lint_env[@]}" ../.venv/bin/molecule test -s default)
+bash scripts/molecule.sh test -s default
 echo "== pytest"
 .venv/bin/python -m pytest -n 2 "$@"

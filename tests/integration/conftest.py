@@ -22,10 +22,15 @@ also use the simulator-only ``sim ...`` commands (traffic, faults); only those s
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable, Iterator
 
 import pytest
 from ansible_runner_helpers import AnsibleRunner
+from collection_build import build_tarball
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent"))
+from httpbackends import HttpBackend, free_port  # noqa: E402
 from vpp_under_test import external_lb_api, external_vpp, fresh_external
 
 from vppsim.launcher import SimProcess as VppSim
@@ -110,3 +115,21 @@ def sim(vppsim_lb) -> VppSim:
 def runner(tmp_path):
     """Real ansible-playbook / ansible processes in an isolated Ansible home (ansible_runner_helpers)."""
     return AnsibleRunner(tmp_path / "ansible")
+
+
+@pytest.fixture(scope="session")
+def collection_tarball(tmp_path_factory):
+    """The collection built once per session (per xdist worker) with ``ansible-galaxy collection
+    build``, from a copy of the checkout salted with caches and test output (collection_build)."""
+    return build_tarball(tmp_path_factory.mktemp("collection"))
+
+
+@pytest.fixture
+def loopback_pair():
+    """Two real HTTP backends (``/healthz`` answers 200) on loopback addresses of their own, one port."""
+    base = f"127.{os.getpid() % 250 + 1}.{(os.getpid() // 250) % 250 + 3}"
+    port = free_port(f"{base}.21")
+    started = [HttpBackend(f"{base}.{i}", port).start() for i in (21, 22)]
+    yield started
+    for backend in started:
+        backend.stop()

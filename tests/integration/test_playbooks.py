@@ -79,3 +79,24 @@ def test_site_playbook_parses_and_the_inventory_feeds_it(tmp_path):
     assert inventory.returncode == 0, inventory.stderr
     host_vars = json.loads(inventory.stdout)
     assert host_vars["maglev_lb"] == example_maglev_lb()
+
+
+def test_rolling_playbook_parses_and_pushes_before_its_gate(tmp_path):
+    runner = AnsibleRunner(tmp_path)
+    env = runner.env(tmp_path / "unused.jsonl")
+    listed = subprocess.run(
+        [str(BIN_DIR / "ansible-playbook"), "-i", EXAMPLE, "--list-hosts", "--list-tasks",
+         os.path.join(PLAYBOOKS, "rolling.yml")],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "lb1.example.net" in listed.stdout and "lb2.example.net" in listed.stdout
+    order = ["Push the LB plugin state", "maglev.vpp.agent : Install or update the agent",
+             "Reload the agent's config through its status socket", "Settle window",
+             "Gate - every frontend up, the planned weights in VPP, no new no-server packets"]
+    positions = [listed.stdout.index(task) for task in order]
+    assert positions == sorted(positions)
+    with open(os.path.join(PLAYBOOKS, "rolling.yml")) as handle:
+        play = yaml.safe_load(handle)[0]
+    assert play["max_fail_percentage"] == 0
+    assert play["serial"] == "{{ maglev_rolling_batch | default(1) }}"

@@ -8,8 +8,8 @@ config file (the same document plus ``agent:``) is checked by the same rules.
 
 from __future__ import annotations
 
-import math
 import copy
+import math
 from typing import Any, List
 
 from ansible_collections.maglev.vpp.agent.config import parse_agent_config

@@ -20,9 +20,9 @@ LIVE_CONF = LbConf("10.255.0.1", "2001:db8::fe", 2048, 60)
         # every key given: exactly as declared
         (LbConf("192.0.2.1", "2001:db8::1", 1024, 40), set(compose.CONF_FIELDS), LIVE_CONF,
          LbConf("192.0.2.1", "2001:db8::1", 1024, 40)),
-        # LB API 1.1.0 cannot report buckets and timeout: the declared defaults stand
+        # LB API 1.1.0 cannot report buckets and timeout: VPP keeps them (the client sends 0xffffffff)
         (LbConf(ip4_src_address="10.255.0.9"), {"ip4_src_address"}, LbConf("10.255.0.1", "2001:db8::fe", None, None),
-         LbConf("10.255.0.9", "2001:db8::fe", 1024, 40)),
+         LbConf("10.255.0.9", "2001:db8::fe", None, None)),
         # nothing known about VPP: as declared
         (LbConf(ip4_src_address="10.255.0.9"), {"ip4_src_address"}, None, LbConf(ip4_src_address="10.255.0.9")),
     ],

@@ -46,11 +46,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "agent"))
 sys.path.insert(0, HERE)
+# tests/conftest.py, not the agent tests' conftest (which needs the collection link first):
+# the agent tests' folder (for agentproc) goes last on the path, after this import.
 import conftest  # noqa: E402
 
 conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
+sys.path.append(os.path.join(ROOT, "tests", "integration", "agent"))
 import bench_core  # noqa: E402
 from agentproc import AgentProcess, agent_config, wait_for  # noqa: E402
 from ansible_collections.maglev.vpp.agent import logs as agent_logs  # noqa: E402
@@ -600,6 +602,8 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--trials", type=int, default=30, help="failover trials per mode and size")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the throughput runs")
+    p.add_argument("--backends", type=int, default=1000, help="backends of the large runs (smaller: a smoke run)")
+    p.add_argument("--lag-seconds", type=float, default=15.0, help="probe lag window (the profile takes a third)")
     p.add_argument("--only", choices=("failover", "throughput", "lag"), help="run one part (no --write)")
     p.add_argument("--write", action="store_true", help="write results into docs/performance.md")
     p.add_argument("--no-priority", dest="priority", action="store_false",
@@ -614,20 +618,22 @@ def main() -> int:
     rng = random.Random(7)
     started = time.monotonic()
     out: Dict[str, object] = {}
-    nginx = Nginx(loopback_addresses(1000)).start()
+    big, per_frontend = args.backends, min(10, args.backends)
+    nginx = Nginx(loopback_addresses(big)).start()
     try:
         if args.only in (None, "failover"):
             faults = Faults(nginx.port)
             try:
-                out["failover_small"] = failover(nginx, faults, 12, 12, args.trials, 3, rng)
-                out["failover_large"] = failover(nginx, faults, 1000, 10, args.trials, 4, rng)
+                small = min(12, big)
+                out["failover_small"] = failover(nginx, faults, small, small, args.trials, 3, rng)
+                out["failover_large"] = failover(nginx, faults, big, per_frontend, args.trials, 4, rng)
             finally:
                 faults.close()
         if args.only in (None, "throughput"):
-            out["tp_small"] = throughput(nginx, 250, 10, "250ms", args.rounds)
-            out["tp_large"] = throughput(nginx, 1000, 10, "1s", args.rounds)
+            out["tp_small"] = throughput(nginx, min(250, big), per_frontend, "250ms", args.rounds)
+            out["tp_large"] = throughput(nginx, big, per_frontend, "1s", args.rounds)
         if args.only in (None, "lag"):
-            out["lag"] = lag_and_profile(nginx, 1000, 10, 15, 5)
+            out["lag"] = lag_and_profile(nginx, big, per_frontend, args.lag_seconds, args.lag_seconds / 3)
     finally:
         nginx.cleanup()
     text = report(out, time.monotonic() - started)

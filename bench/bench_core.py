@@ -27,6 +27,7 @@ conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.
 import vpp_papi  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (  # noqa: E402
     desired,
+    pipeline,
     planner,
     schema,
 )
@@ -149,6 +150,29 @@ def async_loop_floor(sim, ops) -> float:
     return asyncio.run(run())
 
 
+def pipelined_loop_floor(sim, ops) -> float:
+    """The same calls from a bare asyncio vpp_papi loop, all sent at once (pipelined) and then
+    awaited: the limit of the transport, with no windows and no attribution."""
+
+    async def run() -> float:
+        client = AsyncVPPApiClient(server_address=sim.api_socket)
+        await client.connect("floor-pipelined", asyncio.Queue())
+        try:
+            calls = papi_calls(client.api, ops)
+            t0 = time.perf_counter()
+            replies = await asyncio.gather(*[func(**kwargs) for func, kwargs in calls])
+            elapsed = time.perf_counter() - t0
+            assert all(r.retval == 0 for r in replies)
+            return elapsed
+        finally:
+            await client.api.sockclnt_delete(index=client.socket_index)
+            client.writer.close()
+            client.socket_task.cancel()
+            client.queue_task.cancel()
+
+    return asyncio.run(run())
+
+
 def papi_calls(api, ops) -> list:
     calls = []
     for op in ops:
@@ -183,13 +207,14 @@ def bare_loop_floor(sim, ops) -> float:
         vpp.disconnect()
 
 
-def bench_core(sim, maglev_lb: dict) -> dict:
+def bench_core(sim, maglev_lb: dict, window: int) -> dict:
     t = {}
     t0 = time.perf_counter()
     config = schema.parse_config(maglev_lb)
     want = desired.desired_state(config)
     t["validate_and_desired_s"] = time.perf_counter() - t0
     with VppLbClient(sim.api_socket) as client:
+        client.pipeline_window = window
         t["transport"] = client.capabilities.transport
         t0 = time.perf_counter()
         actual = client.dump()
@@ -236,6 +261,7 @@ def main() -> int:
     p.add_argument("--ases", type=int, default=8)
     p.add_argument("--pings", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=3, help="push/floor rounds, interleaved; medians reported")
+    p.add_argument("--window", type=int, default=pipeline.DEFAULT_WINDOW, help="the core's pipeline window")
     p.add_argument("--write", action="store_true", help="write results into docs/performance.md")
     args = p.parse_args()
 
@@ -244,19 +270,23 @@ def main() -> int:
         raw = raw_socket_pings(sim, args.pings)
         pings = bench_pings(sim, args.pings)
     # Interleave the core push and both floors, each on a fresh VPP, so machine noise hits all alike.
-    cores, floors, floors_async = [], [], []
+    cores, floors, floors_async, floors_pipelined = [], [], [], []
     for _round in range(args.rounds):
         with launcher.start() as sim:
-            core, ops = bench_core(sim, maglev_lb)
+            core, ops = bench_core(sim, maglev_lb, args.window)
             cores.append(core)
         with launcher.start() as sim:
             floors.append(bare_loop_floor(sim, ops))
         with launcher.start() as sim:
             floors_async.append(async_loop_floor(sim, ops))
+        with launcher.start() as sim:
+            floors_pipelined.append(pipelined_loop_floor(sim, ops))
     floor = statistics.median(floors)
     apply_s = _median_of(cores, "apply_s")
     total_s = _median_of(cores, "push_total_s")
     ratios = [c["apply_s"] / f for c, f in zip(cores, floors_async, strict=True)]
+    speedups = [f / c["apply_s"] for c, f in zip(cores, floors, strict=True)]
+    vs_pipelined = [c["apply_s"] / f for c, f in zip(cores, floors_pipelined, strict=True)]
 
     lines = [
         MARK_BEGIN,
@@ -272,12 +302,18 @@ def main() -> int:
         f"| asyncio vpp_papi control_ping, {args.pings} pipelined | {pings['async_pipelined_per_s']:,.0f}/s |",
         f"| floor: bare sync vpp_papi loop, the push's {cores[0]['ops']} calls | {spread(floors)} |",
         f"| floor: bare asyncio vpp_papi loop (awaited one by one), same calls | {spread(floors_async)} |",
+        f"| limit: bare asyncio vpp_papi loop, same calls all pipelined (gather) | {spread(floors_pipelined)} |",
         f"| core push: validate + desired state | {_median_of(cores, 'validate_and_desired_s'):.2f} s |",
         f"| core push: first dump (empty VPP) | {_median_of(cores, 'first_dump_s'):.3f} s |",
         f"| core push: plan ({cores[0]['ops']} ops) | {_median_of(cores, 'plan_s'):.3f} s |",
-        f"| core push: apply ({cores[0]['transport']} transport) | {spread(c['apply_s'] for c in cores)}; "
+        f"| core push: apply ({cores[0]['transport']} transport, window {args.window}) | "
+        f"{spread(c['apply_s'] for c in cores)}; "
         f"{apply_s / floor:.2f}x the sync floor, {statistics.median(ratios):.2f}x the asyncio floor "
         f"(per round: {', '.join(f'{r:.2f}' for r in ratios)}) |",
+        f"| core apply vs the sync floor (speed-up, per round) | {statistics.median(speedups):.2f}x "
+        f"({', '.join(f'{r:.2f}' for r in speedups)}) |",
+        f"| core apply vs the pipelined limit (slowdown, per round) | {statistics.median(vs_pipelined):.2f}x "
+        f"({', '.join(f'{r:.2f}' for r in vs_pipelined)}) |",
         f"| core push: total | {total_s:.2f} s ({total_s / floor:.2f}x the sync floor) |",
         f"| no-op re-plan: dump {args.vips} VIPs x {args.ases} ASes + plan | "
         f"{spread(c['noop_dump_and_plan_s'] for c in cores)} |",

@@ -596,7 +596,7 @@ def converge(
         result.update(changed=bool(applied) or isinstance(cause, VppTimeoutError), after=None)
         fail(
             module,
-            f"{what}; {len(applied)} of {len(ops)} operation(s) were applied before it"
+            f"{what}; {len(applied)} of {len(ops)} operation(s) were applied"
             " (see commands_applied); rerun to converge once the cause is fixed",
             result,
             **extra,

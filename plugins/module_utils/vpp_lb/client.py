@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import unix_socket
+from . import pipeline, unix_socket
 from .cli_parser import ParsedVip, parse_show_lb, parse_vips_verbose, vip_spec
 from .errors import (
     ApplyError,
@@ -129,6 +129,8 @@ class VppLbClient:
         self.capabilities: Optional[Capabilities] = None
         # (message, "ok" | "error" | "broken") -> count of API requests, for the agent's metrics
         self.api_calls: Dict[Tuple[str, str], int] = {}
+        # ops in flight at most during an apply (pipeline.py); 1 sends one at a time
+        self.pipeline_window = pipeline.DEFAULT_WINDOW
         self._session = None
         self._lock = threading.RLock()
 
@@ -357,40 +359,60 @@ class VppLbClient:
     # -- changes ----------------------------------------------------------------------------
 
     def apply(self, ops: Iterable[Op]) -> List[Op]:
-        """Execute ops in order, stopping at the first failure.
+        """Execute ops in order, pipelined in the windows ``pipeline.window_ends`` allows; returns
+        the ops applied (all of them).
 
-        Raises ApplyError naming the failed op and the ops VPP accepted before it (the next run
-        converges from there). The requests go out back to back on one connection, which keeps
-        a large push close to the cost of a bare vpp_papi loop.
+        VPP answers one client's requests in order, so a window goes out without waiting for each
+        reply; the next window only after every reply of this one said retval 0. On a refusal or
+        a broken connection raises ApplyError with exact attribution: ``applied`` (VPP accepted
+        them, in plan order; on the asyncio transport this includes ops sent after the refused
+        one in its window), ``failed`` (the first refused or unanswered op), ``refused`` (every
+        refused op with its error), ``not_sent`` (never sent) and ``in_doubt`` (sent, unanswered:
+        the connection broke; VPP may have applied them). The next run converges from there.
         """
         self._require_capabilities()  # each op's message depends on the LB API generation
         ops = list(ops)
-        requests, refused = [], None
+        requests, unsendable = [], None
         for op in ops:
             try:
                 requests.append(self._request_for(op))
             except VppError as exc:  # refused before reaching VPP; send what precedes it
-                refused = exc
+                unsendable = exc
                 break
         with self._lock, gc_paused():
             session = self._require_session()
-            replies, broken = session.call_many(requests)
+            # The threaded client (sync transport) cannot pipeline: windows of one op.
+            limit = self.pipeline_window if session.kind == "asyncio" else 1
+            ends = pipeline.window_ends(ops[: len(requests)], limit)
+            replies, broken = session.call_windows(requests, ends)
         for position, reply in enumerate(replies):
             self._count(requests[position][0], "error" if reply.retval else "ok")
-        if broken is not None:
-            self._count(requests[len(replies)][0], "broken")
+        applied, refused = [], []
         for position, reply in enumerate(replies):
-            if reply.retval != 0:
-                op, message = ops[position], requests[position][0]
-                retval = cli_retval(reply) if message == "cli_inband" else reply.retval
-                cause = VppRetvalError(message, retval, self.describe(op))
-                raise ApplyError(ops[:position], op, cause) from cause
-        applied = ops[: len(replies)]
+            op = ops[position]
+            if reply.retval == 0:
+                applied.append(op)
+                continue
+            message = requests[position][0]
+            retval = cli_retval(reply) if message == "cli_inband" else reply.retval
+            refused.append((op, VppRetvalError(message, retval, self.describe(op))))
+        answered = len(replies)
         if broken is not None:
-            raise ApplyError(applied, ops[len(replies)], broken) from broken
-        if refused is not None:
-            raise ApplyError(applied, ops[len(applied)], refused) from refused
-        return applied
+            self._count(requests[answered][0], "broken")
+            sent = next(end for end in ends if end > answered)
+            in_doubt, not_sent = ops[answered:sent], ops[sent:]
+        else:  # every window sent was answered in full
+            in_doubt, not_sent = [], ops[answered:]
+        if refused:
+            failed, cause = refused[0]
+        elif broken is not None:
+            failed, cause = in_doubt[0], broken
+        elif unsendable is not None:
+            failed, cause = ops[len(requests)], unsendable
+        else:
+            return applied
+        raise ApplyError(applied, failed, cause, refused=refused, not_sent=not_sent,
+                         in_doubt=in_doubt) from cause
 
     def execute(self, op: Op) -> None:
         """Execute one op; raises VppRetvalError if VPP refuses it."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 # VNET_API_ERROR_* names for the retvals the LB plugin and its neighbours return (vnet/api_errno.h).
 VNET_API_ERRORS = {
@@ -64,10 +64,24 @@ class VppRetvalError(VppError):
 
 
 class ApplyError(VppError):
-    """An op failed mid-apply. `applied` lists what VPP accepted before it; the next run converges."""
+    """An apply stopped: VPP refused an op, or the connection broke. The next run converges.
 
-    def __init__(self, applied: list, failed: object, cause: Exception):
+    ``applied``: the ops VPP accepted, in plan order (with a pipelined apply this can include ops
+    sent after the refused one in the same window). ``failed``: the first refused op, else the
+    first op sent without an answer, else the op that could not be sent. ``cause``: its error.
+    ``refused``: every (op, VppRetvalError) VPP refused. ``not_sent``: ops never sent.
+    ``in_doubt``: ops sent but unanswered (the connection broke; VPP may have applied them).
+    """
+
+    def __init__(self, applied: list, failed: object, cause: Exception, *, refused: Optional[list] = None,
+                 not_sent: Optional[list] = None, in_doubt: Optional[list] = None):
         self.applied = applied
         self.failed = failed
         self.cause = cause
-        super().__init__(f"{cause}; {len(applied)} operation(s) were applied before it")
+        self.refused = refused or []
+        self.not_sent = not_sent or []
+        self.in_doubt = in_doubt or []
+        super().__init__(
+            f"{cause}; {len(applied)} operation(s) were applied, {len(self.refused)} refused,"
+            f" {len(self.not_sent)} not sent" + (f", {len(self.in_doubt)} unanswered" if self.in_doubt else "")
+        )

@@ -161,6 +161,11 @@ class SyncPapiSession:
         """
         return _call_each(self.call, requests)
 
+    def call_windows(self, requests: List[Tuple[str, dict]], ends: List[int]) -> Tuple[list, Optional[Exception]]:
+        """The threaded client cannot pipeline: one request at a time, stopping at the first
+        failure (callers pass windows of one request)."""
+        return _call_each(self.call, requests)
+
     def close(self) -> None:
         try:
             self._vpp.disconnect()
@@ -191,7 +196,7 @@ class AsyncPapiSession:
         if rv != 0:  # the asyncio client reports a missing socket or EACCES as -1
             self._abandon()
             raise VppConnectError(f"cannot open VPP API socket {socket_path} (permission or missing)")
-        self._pending = None
+        self._pending: dict = {}  # future -> (message, timeout timer)
         for task in (self._vpp.socket_task, self._vpp.queue_task):
             task.add_done_callback(self._on_transport_end)
 
@@ -230,35 +235,60 @@ class AsyncPapiSession:
         return result
 
     def call_many(self, requests: List[Tuple[str, dict]]) -> Tuple[list, Optional[Exception]]:
-        """As SyncPapiSession.call_many, awaited one by one inside a single run of the loop."""
+        """As SyncPapiSession.call_many: one request at a time, inside a single run of the loop."""
+        return self.call_windows(requests, list(range(1, len(requests) + 1)))
+
+    def call_windows(self, requests: List[Tuple[str, dict]], ends: List[int]) -> Tuple[list, Optional[Exception]]:
+        """Send the requests pipelined, window by window (``ends``: each window's end index, see
+        pipeline.window_ends): a window goes out without waiting for replies, and the next one
+        only once every reply of this one came back with retval 0.
+
+        Returns the replies received in order (VPP answers in order), so ``len(replies)`` requests
+        were answered; those after a failure in its window were executed too. The connection
+        error, if any, comes second: the request after the last reply got no answer.
+        """
         if self._dead():
             return [], VppDisconnectedError(f"lost the connection to VPP at {self.socket_path}")
-        return self._loop.run_until_complete(self._request_many(requests))
+        return self._loop.run_until_complete(self._request_windows(requests, ends))
 
-    async def _request_many(self, requests):
-        replies = []
-        for message, fields in requests:
+    async def _request_windows(self, requests, ends):
+        replies: list = []
+        start = 0
+        for end in ends:
+            futures = [self._send(message, fields) for message, fields in requests[start:end]]
             try:
-                reply = await self._request(message, fields)
+                for future in futures:
+                    replies.append(await future)
             except VppDisconnectedError as exc:
                 return replies, exc
-            replies.append(reply)
-            if getattr(reply, "retval", 0) != 0:
+            finally:
+                self._forget(futures)
+            if any(getattr(reply, "retval", 0) != 0 for reply in replies[start:end]):
                 break
+            start = end
         return replies, None
 
     async def _request(self, message: str, fields: dict):
         # Inside the running loop: the asyncio client binds its futures to the current loop.
-        future = getattr(self._vpp.api, message)(**fields)
-        self._pending = (future, message)
-        # A timer rather than asyncio.wait_for, which adds a waiter future and callbacks to each
-        # of the thousands of requests of a large apply.
-        timer = self._loop.call_later(self.timeout, self._expire, future, message)
+        future = self._send(message, fields)
         try:
             return await future
         finally:
+            self._forget([future])
+
+    def _send(self, message: str, fields: dict):
+        """Queue one request; its reply resolves the returned future, or a timeout or EOF fails it."""
+        future = getattr(self._vpp.api, message)(**fields)
+        # A timer rather than asyncio.wait_for, which adds a waiter future and callbacks to each
+        # of the thousands of requests of a large apply.
+        timer = self._loop.call_later(self.timeout, self._expire, future, message)
+        self._pending[future] = (message, timer)
+        return future
+
+    def _forget(self, futures) -> None:
+        for future in futures:
+            _message, timer = self._pending.pop(future)
             timer.cancel()
-            self._pending = None
 
     def _expire(self, future, message: str) -> None:
         if not future.done():
@@ -267,14 +297,12 @@ class AsyncPapiSession:
             ))
 
     def _on_transport_end(self, _task) -> None:
-        """The client's socket reader or writer ended (EOF, broken pipe): fail the waiting call now."""
-        if self._pending is None:
-            return
-        future, message = self._pending
-        if not future.done():
-            future.set_exception(VppDisconnectedError(
-                f"lost the connection to VPP at {self.socket_path} during {message}"
-            ))
+        """The client's socket reader or writer ended (EOF, broken pipe): fail the waiting calls now."""
+        for future, (message, _timer) in list(self._pending.items()):
+            if not future.done():
+                future.set_exception(VppDisconnectedError(
+                    f"lost the connection to VPP at {self.socket_path} during {message}"
+                ))
 
     def _dead(self) -> bool:
         return self._vpp.socket_task.done() or self._vpp.queue_task.done()

@@ -5,8 +5,9 @@ Pure (the clock is passed in); agent/announce_runner.py runs the hook processes.
 
 * A frontend is announced ``up`` iff VPP is connected and the frontend has a weighted backend,
   both in the agent's plan (its state is ``up``) and in VPP's live VIP (so a VPP that restarted
-  empty is announced only once the sync has written it); else ``down``. While warm-up holds a
-  frontend, VPP's live weights alone decide (see ``announce_state``).
+  empty is announced only once the sync has written it); else ``down``. Before the agent has
+  judged a frontend, VPP's live weights decide, and nothing is announced first while they do
+  not serve it (``announce_state``).
 * One run per frontend at a time (serialised). States that come and go while a run is under
   way are coalesced: after it, only the latest wanted state runs, and only if it differs from
   what was announced.
@@ -29,18 +30,19 @@ START, CHANGE, RECONNECT, RETRY = "start", "change", "reconnect", "retry"
 
 
 def announce_state(frontend_state: str, released: bool, vpp_connected: bool, weighted_in_vpp: bool) -> Optional[str]:
-    """The state to announce for a frontend; None: nothing yet.
+    """The state to announce for a frontend; None: nothing yet (not judged).
 
-    ``weighted_in_vpp``: VPP's live VIP has an AS with a nonzero weight (written, not just planned).
-    While warm-up holds a frontend, VPP keeps its weights, so VPP's live state decides (nothing
-    before VPP answered): an agent restart withdraws no route it has not judged."""
-    if not released:
-        if not vpp_connected:
-            return None
-        return UP if weighted_in_vpp else DOWN
-    if vpp_connected and weighted_in_vpp and frontend_state == UP:
+    ``weighted_in_vpp``: VPP's live VIP has an AS with a nonzero weight (written, not just
+    planned). Until the agent has judged a frontend (warm-up holds it, or no backend has a
+    result yet) VPP keeps its weights, so a VPP serving it is announced ``up`` and anything else
+    waits: an agent restart withdraws no route it has not judged. The same holds for a frontend
+    planned up whose weights are not written yet."""
+    judged = released and frontend_state != "unknown"
+    if vpp_connected and weighted_in_vpp and (frontend_state == UP or not judged):
         return UP
-    return DOWN
+    if judged and vpp_connected and frontend_state == UP:
+        return None  # planned up, the write is under way (Announcer: down if it was announced)
+    return DOWN if judged else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Announcer:
                 del self.slots[name]  # left the config or lost its hook
         for name, (state, connected) in wanted.items():
             slot = self.slots.setdefault(name, _Slot())
+            if state is None and slot.announced is not None:
+                state = DOWN  # once announced, a frontend that cannot be judged is withdrawn
             slot.wanted, slot.connected = state, connected
             if reconnected and slot.announced is not None:
                 slot.reannounce = True

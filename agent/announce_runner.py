@@ -14,6 +14,7 @@ import signal
 import time
 from typing import Callable, Dict, Optional, Tuple
 
+from ..plugins.module_utils.vpp_lb import model
 from . import logs
 from .aiotools import within
 from .announce import Announcer, Run, announce_state
@@ -22,7 +23,7 @@ from .counters import AgentCounters
 from .snapshot import AgentSnapshot
 
 OUTPUT_LIMIT = 2000  # characters of a failed hook's output kept in the log line
-OK, FAILED, TIMEOUT, NOT_STARTED = "ok", "failed", "timeout", "not-started"
+OK, FAILED, TIMEOUT, NOT_STARTED, ERROR = "ok", "failed", "timeout", "not-started", "error"
 
 
 def hook_of(config: AgentConfig, frontend: str) -> Tuple[Tuple[str, ...], float]:
@@ -87,6 +88,9 @@ class AnnounceRunner:
         try:
             if argv:
                 result, detail = await _execute(argv, _environment(config, run), timeout)
+        except Exception as exc:  # a bug must not end the frontend's announcements: retried, loudly
+            logs.emit("error", "announce-crashed", frontend=run.frontend, exc_info=exc, reason=repr(exc))
+            result, detail = ERROR, repr(exc)
         finally:
             if self._runs.get(run.frontend) is asyncio.current_task():
                 del self._runs[run.frontend]
@@ -111,7 +115,7 @@ def _environment(config: AgentConfig, run: Run) -> Dict[str, str]:
         **os.environ,
         "MAGLEV_FRONTEND": run.frontend,
         "MAGLEV_PREFIX": key.prefix,
-        "MAGLEV_PROTOCOL": key.protocol,
+        "MAGLEV_PROTOCOL": model.PROTOCOL_NAMES.get(key.protocol, str(key.protocol)),
         "MAGLEV_PORT": str(key.port),
         "MAGLEV_STATE": run.state,
         "MAGLEV_PREVIOUS_STATE": run.previous,

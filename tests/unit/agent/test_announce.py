@@ -20,13 +20,15 @@ from ansible_collections.maglev.vpp.agent.announce import (
 STATE_CASES = [
     ("up", True, True, True, UP),
     ("up", True, False, True, DOWN),  # VPP gone: down whatever the plan says
-    ("up", True, True, False, DOWN),  # planned but not written yet (VPP restarted empty)
+    ("up", True, True, False, None),  # planned but not written yet: the Announcer withdraws if announced
     ("down", True, True, True, DOWN),  # no weighted backend in the plan
     ("down", True, True, False, DOWN),
-    ("unknown", True, True, True, DOWN),  # released without a result: no weighted backend
-    ("unknown", False, False, False, None),  # warm-up, VPP not answered yet: nothing yet
-    ("unknown", False, True, True, UP),  # warm-up: VPP keeps its weights and serves
-    ("down", False, True, False, DOWN),
+    ("unknown", True, True, True, UP),  # no result yet: VPP keeps its weights and serves
+    ("unknown", True, True, False, None),  # not judged, VPP does not serve it: nothing yet
+    ("unknown", False, False, False, None),  # warm-up, VPP not answered yet
+    ("unknown", False, True, True, UP),
+    ("down", False, True, True, UP),  # warm-up holds: VPP's weights still serve
+    ("down", False, True, False, None),
     ("up", False, False, True, None),
 ]
 
@@ -122,6 +124,15 @@ def test_reconnect_announces_once_even_unchanged():
     a.finished(again, True, 2.1)
     a.observe({"www": (UP, True)}, epoch=2.0)
     assert runs(a, 3.0) == []
+
+
+def test_an_announced_frontend_that_cannot_be_judged_is_withdrawn():
+    a = Announcer()
+    a.observe({"www": (UP, True)}, epoch=1.0)
+    [run] = a.due(0.0)
+    a.finished(run, True, 0.0)
+    a.observe({"www": (None, False)}, epoch=None)
+    assert runs(a, 1.0) == [("www", DOWN, UP, CHANGE, 1)]
 
 
 def test_frontend_that_leaves_is_forgotten_and_its_late_result_ignored():

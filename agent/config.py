@@ -37,7 +37,9 @@ AGENT_KEYS = (
     "probe_netns",
     "transition_history",
     "log_level",
+    "announce",
 )
+ANNOUNCE_RETRY_KEYS = ("retry_interval", "retry_max_interval")
 VPP_KEYS = ("api_socket", "stats_socket", "api_dir", "timeout")
 METRICS_KEYS = ("listen",)
 WARMUP_KEYS = ("min_delay", "max_delay")
@@ -73,6 +75,11 @@ class AgentSettings:
     probe_netns: str = ""  # "": probes run in the agent's own namespace
     transition_history: int = 5
     log_level: str = "info"
+    # Route announcement (agent/announce.py): the default hook of frontends without their own.
+    announce_command: Tuple[str, ...] = ()  # (): no default hook
+    announce_timeout: float = 10.0
+    announce_retry_interval: float = 5.0  # after a failed run; doubles up to the max
+    announce_retry_max_interval: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -189,7 +196,30 @@ class _SettingsReader:
             level = self.p.choice(data["log_level"], "agent.log_level", LOG_LEVELS)
             if level is not None:
                 values["log_level"] = level
+        if data.get("announce") is not None:
+            values.update(self.announce(data["announce"]))
         return AgentSettings(**values)
+
+    def announce(self, value: Any) -> Dict[str, Any]:
+        """``agent.announce``: the default hook (the frontends' ``announce`` keys) plus retries."""
+        hook = self.p.announce(value, "agent.announce", ANNOUNCE_RETRY_KEYS)
+        if hook is None:
+            return {}
+        values: Dict[str, Any] = {"announce_command": hook.command}
+        if hook.timeout is not None:
+            values["announce_timeout"] = hook.timeout
+        for key in ANNOUNCE_RETRY_KEYS:
+            if key in value and value[key] is not None:
+                seconds = self.p.duration(value[key], f"agent.announce.{key}", 0.1)
+                if seconds is not None:
+                    values[f"announce_{key}"] = seconds
+        low = values.get("announce_retry_interval", AgentSettings.announce_retry_interval)
+        high = values.get("announce_retry_max_interval", AgentSettings.announce_retry_max_interval)
+        if low > high:
+            self.p.error("agent.announce.retry_max_interval",
+                         f"{schema.format_duration(high)} must not be shorter than retry_interval"
+                         f" {schema.format_duration(low)}")
+        return values
 
     def path(self, value: Any, where: str) -> Optional[str]:
         text = self.p.string(value, where)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 # Probe durations in seconds: from a loopback answer to a timeout.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -41,6 +41,12 @@ class AgentCounters:
     probes: Dict[Tuple[str, str, str, str], int] = field(default_factory=dict)  # (backend, type, result, code)
     durations: Dict[Tuple[str, str], DurationHistogram] = field(default_factory=dict)  # (backend, type)
     transitions: Dict[Tuple[str, str, str], int] = field(default_factory=dict)  # (backend, from, to)
+    announce_runs: Dict[Tuple[str, str, str], int] = field(default_factory=dict)  # (frontend, state, result)
+    announced: Dict[str, Optional[str]] = field(default_factory=dict)  # frontend -> last announced state
+
+    def announce_run(self, frontend: str, state: str, result: str) -> None:
+        key = (frontend, state, result)
+        self.announce_runs[key] = self.announce_runs.get(key, 0) + 1
 
     def probe(self, backend: str, kind: str, ok: bool, code: str, duration: float) -> None:
         key = (backend, kind, "success" if ok else "failure", code)

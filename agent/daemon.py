@@ -24,6 +24,7 @@ from ..plugins.module_utils.vpp_lb import agent_state, config_digest, model, wei
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
 from . import logs, operator_state, probes
 from .aiotools import bounded_wait, within
+from .announce_runner import AnnounceRunner
 from .config import AgentConfig, ConfigFileError, load_config
 from .counters import AgentCounters
 from .decisions import Actions, AgentCore, FrontendPlan
@@ -73,6 +74,7 @@ class Agent(DesiredSource):
         self.snapshot: Optional[AgentSnapshot] = None
         self.events = EventBus()
         self.counters = AgentCounters()
+        self.announce = AnnounceRunner(lambda: self.config, self.counters)
         self._probe_tasks: Dict[str, asyncio.Task] = {}
         self._state_dirty = asyncio.Event()
         self._operator_dirty = asyncio.Event()
@@ -108,6 +110,7 @@ class Agent(DesiredSource):
         self._publish()
         loop = asyncio.get_running_loop()
         self.vpp.start()
+        self.announce.start()
         self._tasks = [
             loop.create_task(self._timers(), name="timers"),
             loop.create_task(self._state_writer(), name="state-file"),
@@ -125,6 +128,7 @@ class Agent(DesiredSource):
             self._publish_handle.cancel()
         await bounded_wait(probe_tasks + self._tasks, "probes and timers")
         await self.vpp.stop()
+        await self.announce.stop()
         if self.netns is not None:
             self.netns.close()
         self._save_operator_state()  # an action of the last moment is not lost
@@ -428,6 +432,7 @@ class Agent(DesiredSource):
                 self.config.lb.backends, {n: m.state for n, m in core.machines.items()})),
         )
         self._state_dirty.set()
+        self.announce.observe(self.snapshot)
 
     def _publish_backend(self, name: str) -> None:
         """A probe result without a transition changes only that backend's view: swap in just that.

@@ -136,6 +136,7 @@ def families(inputs: ExportInputs) -> Iterable[Metric]:
     yield from _frontend_families(inputs.snapshot)
     yield _sync_blocked_family(inputs)
     yield from _probe_families(inputs.counters)
+    yield from _announce_families(inputs.counters)
     yield from _vpp_families(inputs)
     yield from _vip_families(inputs.vip_totals)
 
@@ -170,6 +171,21 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
     if inputs.state_file_written is not None:
         written.add_metric([], inputs.state_file_written)
     yield written
+
+
+def _announce_families(counters: AgentCounters) -> Iterator[Metric]:
+    runs = CounterMetricFamily("maglev_frontend_announce_runs", "Route-announcement hook runs by state and result.",
+                               labels=["frontend", "state", "result"])
+    for (frontend, state, result), count in sorted(counters.announce_runs.items()):
+        runs.add_metric([frontend, state, result], count)
+    yield runs
+    announced = GaugeMetricFamily("maglev_frontend_announced",
+                                  "1 if the hook last announced the frontend up, 0 down (absent: not yet).",
+                                  labels=["frontend"])
+    for frontend, state in sorted(counters.announced.items()):
+        if state is not None:
+            announced.add_metric([frontend], 1 if state == "up" else 0)
+    yield announced
 
 
 def _backend_families(inputs: ExportInputs) -> Iterator[Metric]:

@@ -266,6 +266,11 @@ options:
                 its flows are flushed; C(0s) is off.
             type: raw
             default: 0s
+          announce:
+            description:
+              - The agent only (the modules ignore it) - the route-announcement hook of this frontend,
+                C(command) (an argv list) and C(timeout); see docs/operations.md.
+            type: dict
           pools:
             description:
               - Priority tiers, in order; only the first pool with an up backend carries traffic.

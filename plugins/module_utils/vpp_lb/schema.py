@@ -99,8 +99,11 @@ FRONTEND_KEYS = (
     "target_port",
     "slow_start",
     "drain_timeout",
+    "announce",
     "pools",
 )
+ANNOUNCE_KEYS = ("command", "timeout")
+MAX_ANNOUNCE_TIMEOUT = 600.0
 POOL_KEYS = ("name", "backends")
 MEMBER_KEYS = ("weight",)
 
@@ -168,6 +171,16 @@ class Pool:
 
 
 @dataclass(frozen=True)
+class Announce:
+    """The agent's route-announcement hook of a frontend: an argv (no shell) run on state changes.
+
+    An empty ``command`` turns off a default the ``agent:`` section gives."""
+
+    command: Tuple[str, ...] = ()
+    timeout: Optional[float] = None  # None: the agent's default
+
+
+@dataclass(frozen=True)
 class Frontend:
     """One VPP VIP and how its backends are weighted."""
 
@@ -179,6 +192,7 @@ class Frontend:
     description: str = ""
     slow_start: float = 0.0  # agent: seconds a recovered backend's weight ramps up (0 = off)
     drain_timeout: float = 0.0  # agent: seconds a disabled backend drains before its flush (0 = off)
+    announce: Optional[Announce] = None  # agent: route-announcement hook (None: the agent's default)
 
     def backend_names(self) -> List[str]:
         """Every backend of every pool, in pool order (each backend appears once)."""
@@ -884,6 +898,7 @@ class _Parser:
             slow_start = self.duration(data["slow_start"], f"{path}.slow_start", 0.0)
         if "drain_timeout" in data:
             drain_timeout = self.duration(data["drain_timeout"], f"{path}.drain_timeout", 0.0)
+        announce = self.announce(data["announce"], f"{path}.announce") if "announce" in data else None
 
         dscp = 0
         if "dscp" in data:
@@ -943,7 +958,31 @@ class _Parser:
             description=description,
             slow_start=slow_start,
             drain_timeout=drain_timeout,
+            announce=announce,
         )
+
+    def announce(self, value: Any, path: str, extra: Sequence[str] = ()) -> Optional[Announce]:
+        """An ``announce`` mapping: ``command`` (argv list, [] for none) and ``timeout``.
+
+        ``extra`` keys are allowed too (the ``agent:`` section's retry settings, read by the agent)."""
+        data = self.fields(value, path, ANNOUNCE_KEYS + tuple(extra))
+        if data is None:
+            return None
+        command: Tuple[str, ...] = ()
+        raw = data.get("command", [])
+        if not isinstance(raw, list) or any(not isinstance(arg, str) for arg in raw):
+            self.error(f"{path}.command", f"must be a list of strings (argv, no shell), got {_describe(raw)}")
+        elif raw and not raw[0].strip():
+            self.error(f"{path}.command", "the program (first item) must not be empty")
+        else:
+            command = tuple(raw)
+        timeout = None
+        if "timeout" in data:
+            timeout = self.duration(data["timeout"], f"{path}.timeout", 0.1)
+            if timeout is not None and timeout > MAX_ANNOUNCE_TIMEOUT:
+                self.error(f"{path}.timeout", f"must be at most {format_duration(MAX_ANNOUNCE_TIMEOUT)}")
+                timeout = None
+        return Announce(command=command, timeout=timeout)
 
     def pools(self, value: Any, path: str, backend_names: set) -> Tuple[Pool, ...]:
         if not isinstance(value, list):

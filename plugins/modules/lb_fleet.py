@@ -50,6 +50,7 @@ attributes:
     description: Reads only.
   diff_mode:
     support: none
+    description: Compares results only; nothing changes.
 """
 
 EXAMPLES = r"""

@@ -287,6 +287,12 @@ def agent_view_result(module, view: agent_state.AgentView) -> Dict[str, Any]:
         "running": view.fresh,
         "unreleased": sorted(view.unreleased),
         "config_digest": view.config.whole if view.config is not None else None,
+        # runtime inputs of the weights per frontend and backend (slow start, overrides, drains)
+        "adjustments": {
+            frontend: {name: {"override": a.override, "ramp": a.ramp, "draining": a.draining}
+                       for name, a in sorted(members.items())}
+            for frontend, members in sorted(view.adjustments.items())
+        },
     }
 
 

@@ -7,7 +7,7 @@ the YAML was written (key order, ``{}`` vs ``{weight: 100}``, ``2s`` vs ``2000ms
 
 A frontend's digest covers everything that decides what the agent pushes for it: its VIP
 (prefix, protocol, port) and immutable spec, ``flush_on_down``, ``slow_start``,
-``drain_timeout``, its pools in order with each member's configured weight, and for every
+``drain_timeout``, ``spill``, its pools in order with each member's configured weight, and for every
 member backend its address, ``enabled`` and its whole health check. Descriptions are left out:
 they change nothing in VPP. ``conf`` is the digest of lb_conf (None when the config leaves
 lb_conf alone); ``whole`` covers conf and every frontend's digest, so two configs with the same
@@ -62,7 +62,7 @@ def frontend_digest(config: LbConfig, frontend: Frontend, checks: Optional[Dict[
     for name in frontend.backend_names():
         backend = config.backends[name]
         backends[name] = [backend.address, backend.enabled, checks.get(backend.healthcheck or "")]
-    return _digest({
+    fields: Dict[str, Any] = {
         "vip": [frontend.key.prefix, frontend.key.protocol, frontend.key.port],
         "spec": _fields(frontend.spec),
         "flush_on_down": frontend.flush_on_down,
@@ -71,7 +71,10 @@ def frontend_digest(config: LbConfig, frontend: Frontend, checks: Optional[Dict[
         # members sorted: their order inside a pool changes no weight
         "pools": [[pool.name, sorted(pool.members.items())] for pool in frontend.pools],
         "backends": backends,
-    })
+    }
+    if frontend.spill is not None:  # only when set, so configs without spill keep their digests
+        fields["spill"] = frontend.spill
+    return _digest(fields)
 
 
 def _check_digests(config: LbConfig) -> Dict[str, str]:

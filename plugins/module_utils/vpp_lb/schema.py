@@ -100,10 +100,14 @@ FRONTEND_KEYS = (
     "slow_start",
     "drain_timeout",
     "announce",
+    "spill",
     "pools",
 )
 ANNOUNCE_KEYS = ("command", "timeout")
 MAX_ANNOUNCE_TIMEOUT = 600.0
+SPILL_KEYS = ("overprovisioning",)
+DEFAULT_OVERPROVISIONING = 1.4  # Envoy's default
+MAX_OVERPROVISIONING = 100.0
 POOL_KEYS = ("name", "backends")
 MEMBER_KEYS = ("weight",)
 
@@ -193,6 +197,7 @@ class Frontend:
     slow_start: float = 0.0  # agent: seconds a recovered backend's weight ramps up (0 = off)
     drain_timeout: float = 0.0  # agent: seconds a disabled backend drains before its flush (0 = off)
     announce: Optional[Announce] = None  # agent: route-announcement hook (None: the agent's default)
+    spill: Optional[float] = None  # overprovisioning factor of graceful spill between pools (None = off)
 
     def backend_names(self) -> List[str]:
         """Every backend of every pool, in pool order (each backend appears once)."""
@@ -900,6 +905,8 @@ class _Parser:
             drain_timeout = self.duration(data["drain_timeout"], f"{path}.drain_timeout", 0.0)
         announce = self.announce(data["announce"], f"{path}.announce") if "announce" in data else None
 
+        spill = self.spill(data["spill"], f"{path}.spill") if "spill" in data else None
+
         dscp = 0
         if "dscp" in data:
             if encap != "l3dsr":
@@ -959,6 +966,7 @@ class _Parser:
             slow_start=slow_start,
             drain_timeout=drain_timeout,
             announce=announce,
+            spill=spill,
         )
 
     def announce(self, value: Any, path: str, extra: Sequence[str] = ()) -> Optional[Announce]:
@@ -983,6 +991,23 @@ class _Parser:
                 self.error(f"{path}.timeout", f"must be at most {format_duration(MAX_ANNOUNCE_TIMEOUT)}")
                 timeout = None
         return Announce(command=command, timeout=timeout)
+
+    def spill(self, value: Any, path: str) -> Optional[float]:
+        """``spill: {overprovisioning: 1.4}``: the factor (>= 1) of Envoy's priority load."""
+        data = self.fields(value, path, SPILL_KEYS, required=())
+        if data is None:
+            return None
+        if "overprovisioning" not in data:
+            return DEFAULT_OVERPROVISIONING
+        factor = data["overprovisioning"]
+        where = f"{path}.overprovisioning"
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            self.error(where, f"must be a number, got {_describe(factor)}")
+            return None
+        if not 1.0 <= factor <= MAX_OVERPROVISIONING:  # NaN fails too
+            self.error(where, f"must be between 1 and {MAX_OVERPROVISIONING:g}, got {factor}")
+            return None
+        return float(factor)
 
     def pools(self, value: Any, path: str, backend_names: set) -> Tuple[Pool, ...]:
         if not isinstance(value, list):

@@ -9,8 +9,11 @@ model"):
 * The active pool is the first pool (in the frontend's order) with at least one ``up`` backend
   of nonzero weight (a pool whose up members all weigh 0 cannot take traffic). Only ``up``
   members of the active pool get their configured weight; everything else gets 0, except
-  while the active pool returns with slow start (see ``_spill_pool``): then the pool it
+  while the active pool returns with slow start (see ``pool_loads``): then the pool it
   replaces keeps the share the returning one does not take yet.
+* With ``spill`` (an overprovisioning factor) on the frontend, pools share new flows by
+  Envoy's priority load instead (``pool_loads``): a pool that lost part of its members keeps
+  what it can carry and the rest spills to the next pool.
   When no backend is up there is no active pool and every weight is 0 (the VIP drops new
   flows, exactly as vpp-maglev does); nothing is "least bad" enough to send traffic to.
 * Flush (evict existing sticky flows when the weight drops to 0):
@@ -53,6 +56,8 @@ _RESULT_STATES = (UP, DOWN)
 # Slow start: 20, 40, 60 and 80 % of the weight, one step per quarter of the frontend's
 # slow_start, then the full weight. Few steps keep the VPP writes (and table rebuilds) few.
 SLOW_START_STEPS = 4
+
+MAX_WEIGHT = 100  # VPP's per-AS weight range is 0..100 (LB API 1.2.0)
 
 
 @dataclass(frozen=True)
@@ -166,34 +171,128 @@ def active_pool(
     return first_up
 
 
-def _spill_pool(frontend: Frontend, active: Optional[str], health, adjustments) -> Tuple[Optional[str], float]:
-    """The pool that keeps part of the traffic while a returning active pool ramps up.
+def pool_loads(
+    frontend: Frontend,
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, MemberAdjustment]] = None,
+) -> Dict[str, float]:
+    """The share of new flows each pool is meant to carry (0..1, summing to 1, or all 0).
 
-    When every weighted up member of the active pool is still slow-starting, the pool that was
-    carrying the traffic before (the next one with a weighted up member) keeps the rest: it gets
-    ``1 - ramp`` of its weights, ``ramp`` being the most advanced ramp of the active pool. So a
-    fail-back to the primary pool is as gradual as a backend's own recovery, never a 100 % step.
-    Returns (pool name or None, the share it keeps).
+    One rule set, two shapes, chosen by the frontend's ``spill``:
+
+    * Off (default): all or nothing. The active pool carries everything, except while it
+      returns with slow start (every weighted up member still ramping): then it carries the
+      most advanced ramp ``r`` and the next pool with a weighted up member keeps ``1 - r``,
+      so a fail-back is as gradual as a backend's own recovery.
+    * On (``spill = overprovisioning factor``): Envoy's priority load. A pool's health is its
+      healthy fraction (``healthy_fraction``: slow start and overrides count in) times the
+      factor, capped at 1; in priority order each pool takes its health of what the pools
+      before it left, the rest spills on. When the pools' healths sum to less than 1, the
+      loads are scaled up to sum to 1 (Envoy's normalisation: degraded, but nothing dropped
+      while a backend is up).
     """
+    adjustments = adjustments or {}
+    loads = {pool.name: 0.0 for pool in frontend.pools}
+    if frontend.spill is not None:
+        healths = {
+            pool.name: min(1.0, frontend.spill * healthy_fraction(pool.members, health, adjustments))
+            for pool in frontend.pools
+        }
+        total = sum(healths.values())
+        left = 1.0
+        for name, value in healths.items():
+            loads[name] = min(left, value) / min(1.0, total) if total > 0 else 0.0
+            left -= min(left, value)
+        return loads
+    active = active_pool(frontend, health, adjustments)
     if active is None:
-        return None, 0.0
+        return loads
+    loads[active] = 1.0
+    spill, share = _failback_pool(frontend, active, health, adjustments)
+    if spill is not None:
+        loads[active], loads[spill] = 1.0 - share, share
+    return loads
+
+
+def healthy_fraction(
+    members: Mapping[str, int],
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, MemberAdjustment]] = None,
+) -> float:
+    """The weight of a pool's up members (override and slow start applied) over its configured
+    weight, capped at 1; 0 for a pool whose configured weights are all 0."""
+    adjustments = adjustments or {}
+    configured = sum(members.values())
+    if configured == 0:
+        return 0.0
+    healthy = sum(
+        _current_weight(weight, adjustments.get(name, NO_ADJUSTMENT))
+        for name, weight in members.items()
+        if _state_of(name, health) == UP
+    )
+    return min(1.0, healthy / configured)
+
+
+def _current_weight(configured: int, adjust: MemberAdjustment) -> int:
+    return ramped(_base_weight(configured, adjust), adjust.ramp)
+
+
+def _weighted_up(members: Mapping[str, int], health, adjustments) -> list:
+    return [
+        adjustments.get(name, NO_ADJUSTMENT)
+        for name, configured in members.items()
+        if _state_of(name, health) == UP and _base_weight(configured, adjustments.get(name, NO_ADJUSTMENT)) > 0
+    ]
+
+
+def _failback_pool(frontend: Frontend, active: str, health, adjustments) -> Tuple[Optional[str], float]:
+    """Without spill: the pool that keeps part of the traffic while a returning active pool ramps
+    up, and the share it keeps (``1 - r``, ``r`` the most advanced ramp of the active pool);
+    (None, 0) unless every weighted up member of the active pool is ramping."""
     pools = list(frontend.pools)
     index = next(i for i, p in enumerate(pools) if p.name == active)
-    pool = pools[index]
-    ramps = []
-    for name, configured in pool.members.items():
-        adjust = adjustments.get(name, NO_ADJUSTMENT)
-        if _state_of(name, health) == UP and _base_weight(configured, adjust) > 0:
-            ramps.append(adjust.ramp)
+    ramps = [adjust.ramp for adjust in _weighted_up(pools[index].members, health, adjustments)]
     if not ramps or any(r is None for r in ramps):
         return None, 0.0
-    share = 1.0 - max(ramps)
     for later in pools[index + 1:]:
-        for name, configured in later.members.items():
-            adjust = adjustments.get(name, NO_ADJUSTMENT)
-            if _state_of(name, health) == UP and _base_weight(configured, adjust) > 0:
-                return later.name, share
+        if _weighted_up(later.members, health, adjustments):
+            return later.name, 1.0 - max(ramps)
     return None, 0.0
+
+
+def _pool_scales(
+    frontend: Frontend, loads: Mapping[str, float], current: Mapping[str, Dict[str, int]]
+) -> Dict[str, float]:
+    """Per pool, the factor its members' current weights are multiplied by to give its load.
+
+    Without spill the active pool's ramp is already in its members' weights, so the returning
+    pool keeps factor 1 and the pool it replaces gets its share (``1 - r``) as factor. With
+    spill the shares are exact: VPP gives an AS ``weight / total weight`` of the table, so a
+    pool's factor is its load over its current weight, relative to the first loaded pool
+    (whose weights so stay as configured when nothing spills), scaled down when a weight would
+    pass 100.
+    """
+    if frontend.spill is None:
+        active = next((name for name, load in loads.items() if load > 0), None)
+        return {name: (1.0 if name == active else load) for name, load in loads.items()}
+    totals = {name: sum(current[name].values()) for name in loads}
+    per_weight = {name: loads[name] / totals[name] for name in loads if loads[name] > 0 and totals[name] > 0}
+    if not per_weight:
+        return {name: 0.0 for name in loads}
+    first = next(iter(per_weight.values()))
+    scales = {name: per_weight.get(name, 0.0) / first for name in loads}
+    highest = max(weight * scales[name] for name in loads for weight in current[name].values())
+    if highest > MAX_WEIGHT:
+        scales = {name: scale * MAX_WEIGHT / highest for name, scale in scales.items()}
+    return scales
+
+
+def _scaled(weight: int, scale: float) -> int:
+    """``weight`` times a pool's scale: rounded, at least 1 (a loaded pool's member keeps a
+    replica), at most 100."""
+    if weight == 0 or scale == 1.0:
+        return weight
+    return max(1, min(MAX_WEIGHT, int(weight * scale + 0.5)))
 
 
 def effective_weights(
@@ -206,22 +305,28 @@ def effective_weights(
     ``health`` maps backend name -> state; None means no agent (all up); a missing name is
     ``unknown``. Use ``backend_states`` first to fold in ``enabled`` and healthcheck-less
     backends. ``adjustments`` maps backend name -> the agent's runtime inputs for this
-    frontend (override, slow-start ramp, drain).
+    frontend (override, slow-start ramp, drain). Every up member gets its current weight
+    (override, ramp) times its pool's scale (``pool_loads`` turned into weights); a pool
+    without load gives 0.
     """
     adjustments = adjustments or {}
-    active = active_pool(frontend, health, adjustments)
-    spill, share = _spill_pool(frontend, active, health, adjustments)
+    loads = pool_loads(frontend, health, adjustments)
+    current = {
+        pool.name: {
+            name: _current_weight(configured, adjustments.get(name, NO_ADJUSTMENT))
+            for name, configured in pool.members.items()
+            if _state_of(name, health) == UP
+        }
+        for pool in frontend.pools
+    }
+    scales = _pool_scales(frontend, loads, current)
     result: Dict[str, EffectiveWeight] = {}
     for pool in frontend.pools:
-        for name, configured in pool.members.items():
+        for name in pool.members:
             state = _state_of(name, health)
             adjust = adjustments.get(name, NO_ADJUSTMENT)
             if state == UP:
-                weight = ramped(_base_weight(configured, adjust), adjust.ramp)
-                if pool.name == spill:
-                    weight = ramped(weight, share)
-                elif pool.name != active:
-                    weight = 0
+                weight = _scaled(current[pool.name][name], scales[pool.name]) if loads[pool.name] > 0 else 0
                 result[name] = EffectiveWeight(weight, flush=False)
             elif state == DOWN:
                 result[name] = EffectiveWeight(0, flush=frontend.flush_on_down)

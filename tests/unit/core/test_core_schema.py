@@ -666,7 +666,26 @@ BAD_CASES = [
         ["frontends.nat2.port: nodeport 53 is already used by frontend nat"],
         id="nodeport-duplicate",
     ),
+    # graceful spill
+    pytest.param({"frontends.www-v4.spill": 1.4}, ["frontends.www-v4.spill: must be a mapping, got number 1.4"],
+                 id="spill-not-mapping"),
+    pytest.param({"frontends.www-v4.spill": {"overprovisioning": 0.5}},
+                 ["frontends.www-v4.spill.overprovisioning: must be between 1 and 100, got 0.5"], id="spill-below-1"),
+    pytest.param({"frontends.www-v4.spill": {"overprovisioning": "lots"}},
+                 ['frontends.www-v4.spill.overprovisioning: must be a number, got string "lots"'],
+                 id="spill-not-number"),
+    pytest.param({"frontends.www-v4.spill": {"factor": 2}},
+                 ["frontends.www-v4.spill.factor: unknown key"], id="spill-unknown-key"),
 ]
+
+
+@pytest.mark.parametrize(
+    "spill, expected",
+    [(DELETE, None), (None, None), ({}, 1.4), ({"overprovisioning": 2}, 2.0), ({"overprovisioning": 1.0}, 1.0)],
+)
+def test_spill_parses_to_overprovisioning_factor(spill: Any, expected: Any) -> None:
+    config = schema.parse_config(changed({} if spill is DELETE else {"frontends.www-v4.spill": spill}))
+    assert config.frontends["www-v4"].spill == expected
 
 
 @pytest.mark.parametrize("changes, expected", BAD_CASES)

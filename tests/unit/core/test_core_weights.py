@@ -171,3 +171,93 @@ def test_slow_start_steps(elapsed, duration, fraction, next_step) -> None:
 )
 def test_ramped(weight, ramp, expected) -> None:
     assert weights.ramped(weight, ramp) == expected
+
+
+def spill_frontend(overprovisioning: Optional[float] = 1.4) -> schema.Frontend:
+    """Five primaries and two fallbacks at weight 100, with graceful spill."""
+    return schema.Frontend(
+        name="www",
+        key=model.VipKey("192.0.2.1/32", 6, 80),
+        spec=model.VipSpec(),
+        pools=(
+            schema.Pool("primary", {n: 100 for n in "abcde"}),
+            schema.Pool("fallback", {"x": 100, "y": 100}),
+        ),
+        spill=overprovisioning,
+    )
+
+
+ALL_UP = "a=up b=up c=up d=up e=up x=up y=up"
+
+
+def health_with(changes: str) -> Dict[str, str]:
+    view = parse_health(ALL_UP)
+    view.update(parse_health(changes))
+    return view
+
+
+# Spill (Envoy's priority load): pool health = healthy fraction x overprovisioning, capped at 1.
+# (health changes from all up, adjustments, overprovisioning, expected weights, loads primary/fallback)
+SPILL_CASES = [
+    ("", {}, 1.4, "a=100 b=100 c=100 d=100 e=100 x=0 y=0", (1.0, 0.0), "all-up-primary-takes-all"),
+    ("a=down", {}, 1.4, "a=0! b=100 c=100 d=100 e=100 x=0 y=0", (1.0, 0.0), "overprovisioning-absorbs-one-loss"),
+    # 3/5 healthy: 0.6 x 1.4 = 0.84 stays, 0.16 spills: 200 x f / (300 + 200 x f) = 0.16 -> f = 0.2857
+    ("a=down b=down", {}, 1.4, "a=0! b=0! c=100 d=100 e=100 x=29 y=29", (0.84, 0.16), "two-lost-spill-16-percent"),
+    # 1/5 healthy: 0.28 stays; the fallback would need 128.57 per AS, so all scale to fit 100
+    ("a=down b=down c=down d=down", {}, 1.4, "a=0! b=0! c=0! d=0! e=78 x=100 y=100", (0.28, 0.72),
+     "last-primary-keeps-28-percent"),
+    ("a=down b=down c=down d=down e=down", {}, 1.4, "a=0! b=0! c=0! d=0! e=0! x=100 y=100", (0.0, 1.0),
+     "all-primaries-lost-fallback-takes-all"),
+    # healths 0.28 + 0.7 < 1: normalised to 0.2857 / 0.7143
+    ("a=down b=down c=down d=down x=down", {}, 1.4, "a=0! b=0! c=0! d=0! e=40 x=0! y=100",
+     (0.28 / 0.98, 0.7 / 0.98), "degraded-loads-normalised"),
+    ("a=down", {}, 1.0, "a=0! b=100 c=100 d=100 e=100 x=50 y=50", (0.8, 0.2), "factor-1-spills-every-loss"),
+    ("a=paused b=disabled", {}, 1.4, "a=0 b=0! c=100 d=100 e=100 x=29 y=29", (0.84, 0.16),
+     "operator-states-count-as-lost"),
+    # Fail-back with slow start is the same rule: ramping weights are a smaller healthy fraction.
+    ("", {n: A(ramp=0.2) for n in "abcde"}, 1.4, "a=16 b=16 c=16 d=16 e=16 x=100 y=100", (0.28, 0.72),
+     "failback-ramp-is-healthy-fraction"),
+    ("a=down b=down", {"c": A(override=50)}, 1.4, "a=0! b=0! c=50 d=100 e=100 x=54 y=54", (0.7, 0.3),
+     "override-lowers-healthy-fraction"),
+    ("a=down b=down c=down d=down e=down x=down y=down", {}, 1.4,
+     "a=0! b=0! c=0! d=0! e=0! x=0! y=0!", (0.0, 0.0), "nothing-up-nothing-loaded"),
+]
+
+
+@pytest.mark.parametrize(
+    "changes, adjustments, factor, expected, loads", [pytest.param(*case[:5], id=case[5]) for case in SPILL_CASES]
+)
+def test_spill_weights(changes: str, adjustments: dict, factor: float, expected: str, loads: Tuple) -> None:
+    fe = spill_frontend(factor)
+    view = health_with(changes)
+    got = weights.pool_loads(fe, view, adjustments)
+    assert got == {"primary": pytest.approx(loads[0]), "fallback": pytest.approx(loads[1])}
+    result = weights.effective_weights(fe, view, adjustments)
+    assert {name: (w.weight, w.flush) for name, w in result.items()} == parse_weights(expected)
+    # The weights give each pool its load (VPP's share of an AS is its weight over the total).
+    total = sum(w.weight for w in result.values())
+    if total:
+        primary = sum(result[n].weight for n in "abcde") / total
+        assert primary == pytest.approx(loads[0], abs=0.01)
+
+
+def test_spill_off_is_all_or_nothing() -> None:
+    """Without spill, the last primary takes everything (vpp-maglev's rule, today's default)."""
+    view = health_with("a=down b=down c=down d=down")
+    result = weights.effective_weights(spill_frontend(None), view)
+    assert [result[n].weight for n in "exy"] == [100, 0, 0]
+    assert weights.pool_loads(spill_frontend(None), view) == {"primary": 1.0, "fallback": 0.0}
+
+
+@pytest.mark.parametrize(
+    "members, health, adjustments, fraction",
+    [
+        ({"a": 100, "b": 50}, "a=up b=up", {}, 1.0),
+        ({"a": 100, "b": 50}, "a=down b=up", {}, 50 / 150),
+        ({"a": 100, "b": 50}, "a=up b=up", {"a": A(override=100), "b": A(override=100)}, 1.0),  # capped
+        ({"a": 100, "b": 100}, "a=up b=up", {"a": A(ramp=0.4)}, 140 / 200),
+        ({"a": 0}, "a=up", {}, 0.0),
+    ],
+)
+def test_healthy_fraction(members, health, adjustments, fraction) -> None:
+    assert weights.healthy_fraction(members, parse_health(health), adjustments) == pytest.approx(fraction)

@@ -271,6 +271,12 @@ options:
               - The agent only (the modules ignore it) - the route-announcement hook of this frontend,
                 C(command) (an argv list) and C(timeout); see docs/operations.md.
             type: dict
+          spill:
+            description:
+              - "Graceful spill between pools (off when left out): C({overprovisioning: 1.4}), 1 to 100,
+                C({}) means 1.4. A pool's share of new flows is its healthy fraction times the factor,
+                capped at 100%; the rest spills to the next pool (docs/config-reference.md)."
+            type: dict
           pools:
             description:
               - Priority tiers, in order; only the first pool with an up backend carries traffic.

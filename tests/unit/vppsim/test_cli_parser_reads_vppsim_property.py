@@ -156,9 +156,9 @@ def mangled_outputs(draw) -> str:
 
 
 ARBITRARY_TEXT = st.one_of(st.text(max_size=300), mangled_outputs())
-# Found by the property below: a header or VIP line VPP would never print raises a bare
-# ValueError from ipaddress/int() with no line number, which lb_module.py (it catches only
-# CliParseError) would turn into a traceback.
+# Found by the property below (then fixed): a header or VIP line VPP would never print raised a
+# bare ValueError from ipaddress/int() with no line number, which lb_module.py (it catches only
+# CliParseError) turned into a traceback. Kept as examples so it stays fixed.
 BARE_VALUE_ERRORS = [" ip4-gre4 [0] 0", " ip4-gre4 [0] 192.0.2.1/33",
                      " ip4-gre4 [1] 192.0.2.1/32\n  protocol:6",
                      " ip4-gre4 [1] 192.0.2.1/32\n    10.0.0.x weight:1 buckets:1 flows:0 dpo:1 used"]

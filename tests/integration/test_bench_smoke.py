@@ -34,7 +34,7 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
     # From another directory, as a fresh checkout's user would: nothing leaks in from pytest's path.
     return subprocess.run(
         [sys.executable, os.path.join(BENCH, script), *args], cwd="/", capture_output=True, text=True,
-        timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, check=False,
     )
 
 

@@ -104,7 +104,7 @@ def _compare_vip(vip: str, entries: Mapping[str, Optional[Mapping]], hosts: Mapp
         if len(weights) > 1 and _differs(weights):
             weight_diffs.append((address, weights))
     if weight_diffs:
-        kind, why = _explain(vip, entries, hosts, [address for address, _ in weight_diffs])
+        kind, why = _explain(vip, entries, hosts, [address for address, _weights in weight_diffs])
         for address, weights in weight_diffs:
             detail = f"{address} at weight {_by_value(weights)}{why}"
             found.append(Difference(vip, kind, f"weight of {address}", detail))

@@ -38,7 +38,8 @@ def state(**changes: Any) -> Dict[str, Any]:
     return value
 
 
-def views(r2: Dict[str, Any], config2: Any = CONFIG) -> Dict[str, fleet.HostView]:
+def views(r2: Dict[str, Any], config2: Any = None) -> Dict[str, fleet.HostView]:
+    config2 = CONFIG if config2 is None else config2
     return {"router1": fleet.HostView(state(), copy.deepcopy(CONFIG)), "router2": fleet.HostView(r2, config2)}
 
 

@@ -165,10 +165,11 @@ async def get_frontend(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
     name = request.match_info["name"]
-    view = _snapshot(agent).frontends.get(name)
+    snap = _snapshot(agent)
+    view = snap.frontends.get(name)
     if view is None:
         raise ApiError(404, f"no such frontend {name}")
-    return _json(api_views.frontend(view, agent.config.lb))
+    return _json(api_views.frontend(view, agent.config.lb, snap))
 
 
 async def get_backends(request: web.Request) -> web.Response:

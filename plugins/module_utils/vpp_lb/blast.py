@@ -108,7 +108,7 @@ def vip_digest(vip: model.VipState, generation: str = "1.2.0") -> Optional[str]:
     length = vip.spec.new_flows_table_length
     if not length or length < 1 or length & (length - 1):
         return None
-    return maglev_table.table_digest(vip_table(vip, generation))
+    return maglev_table.vip_table_digest(_effective_weights(vip, generation), length, generation)
 
 
 def moved_flow_share(before: Tuple[str, ...], after: Tuple[str, ...]) -> Fraction:

@@ -194,5 +194,15 @@ def _digest_cached(table: Tuple[str, ...]) -> str:
 
 
 def vip_table_digest(weights: Mapping[str, int], table_length: int, generation: str = "1.2.0") -> str:
-    """``table_digest`` of the table VPP builds for these ASes (see ``new_flow_table``)."""
-    return table_digest(new_flow_table(weights, table_length, generation))
+    """``table_digest`` of the table VPP builds for these ASes (see ``new_flow_table``).
+
+    Digests are kept by their inputs (many more than tables: a digest is 16 characters), so
+    readers that ask for every VIP's digest on every scrape build each table once per change.
+    """
+    _check(weights, table_length, generation)
+    return _digest_of_inputs(tuple(sorted(weights.items())), table_length, generation)
+
+
+@lru_cache(maxsize=8192)
+def _digest_of_inputs(weights: Tuple[Tuple[str, int], ...], table_length: int, generation: str) -> str:
+    return table_digest(_cached_table(weights, table_length, generation))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 
 import pytest
@@ -9,7 +10,7 @@ from ansible_collections.maglev.vpp.agent import api, api_views
 from ansible_collections.maglev.vpp.agent.health import BackendHealthView, ProbeResult, Transition
 from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, FrontendView, MemberView
 from ansible_collections.maglev.vpp.agent.vppsync import CountersSnapshot, VppInfo
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import maglev_table, model
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.schema import parse_config
 
 LB = parse_config({
@@ -129,3 +130,18 @@ def test_healthcheck_view():
     assert (doc["type"], doc["port"], doc["path"], doc["method"]) == ("http", 80, "/healthz", "GET")
     assert doc["backends"] == ["web1", "web2"]
     assert "tls_insecure" not in doc  # https only
+
+
+def test_frontend_view_carries_the_live_table_digest():
+    table = maglev_table.new_flow_table({"10.0.0.1": 100}, 1024)
+    assert set(table) == {"10.0.0.1"}
+    doc = api_views.frontend(SNAP.frontends["www"], LB, SNAP)
+    assert doc["table_digest"] == maglev_table.table_digest(table)
+    assert [d["table_digest"] for d in api_views.frontends(SNAP, LB)] == [doc["table_digest"]]
+    # Not connected: VPP's table is not known.
+    offline = dataclasses.replace(SNAP, vpp=dataclasses.replace(SNAP.vpp, connected=False))
+    assert api_views.frontend(SNAP.frontends["www"], LB, offline)["table_digest"] is None
+    # On LB API 1.1.0 the table is built with one entry per AS.
+    legacy = dataclasses.replace(SNAP, vpp=dataclasses.replace(SNAP.vpp, lb_api_version="1.1.0"))
+    assert api_views.frontend(SNAP.frontends["www"], LB, legacy)["table_digest"] == maglev_table.table_digest(
+        maglev_table.new_flow_table({"10.0.0.1": 1}, 1024))

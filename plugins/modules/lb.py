@@ -45,9 +45,10 @@ description:
     sessions. The task then warns, naming the VIP and the changed fields, and
     RV(blast_radius) marks the VIP C(recreate=true).
   - B(Blast radius.) For every VIP whose new-flow distribution changes, RV(blast_radius) gives each
-    AS's share of the Maglev new-flow table before and after the change, computed with VPP's
-    exact bucket formula, and the minimum share of buckets that must move to another AS. It is
-    reported in check mode, in normal runs (computed before applying) and for O(state=rendered).
+    AS's share of the Maglev new-flow table before and after the change and the exact share of
+    buckets (so of new flows) that move to another AS, from both tables built bucket by bucket as
+    VPP builds them on the connected LB API generation. It is reported in check mode, in normal
+    runs (computed before applying) and for O(state=rendered).
   - Before changing anything, the plan is checked for VIP adds that VPP would refuse because a
     VIP that stays (not declared, so not removed) occupies the prefix incompatibly (all-port next
     to per-port, or per-port VIPs with another encap). Such a plan fails without touching VPP.

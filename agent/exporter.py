@@ -24,7 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from ..plugins.module_utils.vpp_lb import blast, model, weights
+from ..plugins.module_utils.vpp_lb import model, weights
+from . import api_views
 from .counters import AgentCounters
 from .snapshot import AgentSnapshot
 from .vppsync import CountersSnapshot
@@ -306,11 +307,11 @@ def _vip_table_family(snap: AgentSnapshot) -> Metric:
     info = GaugeMetricFamily("maglev_vip_table_info", "The VIP's new-flow table as VPP builds it, bucket by bucket: "
                              "digest = first 16 hex digits of SHA-256 over each bucket's AS (always 1).",
                              labels=["prefix", "protocol", "port", "frontend", "digest"])
-    if snap.lb_state is None or not snap.vpp.connected or snap.vpp.lb_api_version is None:
+    if snap.lb_state is None:
         return info
     names = {view.vip: name for name, view in snap.frontends.items()}
     for key in sorted(snap.lb_state.vips, key=model.VipKey.sort_key):
-        digest = blast.vip_digest(snap.lb_state.vips[key], snap.vpp.lb_api_version)
+        digest = api_views.table_digest(snap, key)
         if digest is not None:
             info.add_metric(vip_labels(key) + [names.get(key, ""), digest], 1)
     return info

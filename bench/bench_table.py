@@ -67,6 +67,7 @@ def clear_caches() -> None:
     maglev_table._cached_table.cache_clear()
     maglev_table._digest_of_inputs.cache_clear()
     maglev_table._digest_cached.cache_clear()
+    maglev_table._seeds.cache_clear()
 
 
 def timed(run: Callable[[], object]) -> Tuple[float, float]:

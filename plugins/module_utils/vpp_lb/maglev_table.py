@@ -61,13 +61,21 @@ def ip46_bytes(address: str) -> bytes:
     return ip.packed if ip.version == 6 else bytes(12) + ip.packed
 
 
-def _entries(weights: Mapping[str, int], generation: str) -> List[Tuple[int, bytes, str]]:
-    """(replica, ip46 bytes, address) for every entry, in VPP's sort order."""
+@lru_cache(maxsize=16384)
+def _seeds(packed: bytes, replicas: int) -> Tuple[int, ...]:
+    """The permutation seed of each replica of one AS (kept: a blast radius builds two tables of
+    mostly the same ASes, and the seeds are most of a small table's cost)."""
+    halves = int.from_bytes(packed[:8], "little") ^ int.from_bytes(packed[8:], "little")
+    return tuple(clib_xxhash(halves ^ r) for r in range(replicas))
+
+
+def _entries(weights: Mapping[str, int], generation: str) -> List[Tuple[int, bytes, str, int]]:
+    """(replica, ip46 bytes, address, seed) for every entry, in VPP's sort order."""
     entries = []
     for address, weight in weights.items():
         replicas = weight if generation == "1.2.0" else min(weight, 1)
         packed = ip46_bytes(address)
-        entries.extend((r, packed, address) for r in range(replicas))
+        entries.extend((r, packed, address, seed) for r, seed in enumerate(_seeds(packed, replicas)))
     entries.sort(key=lambda e: (e[0], e[1]))
     return entries
 
@@ -105,12 +113,11 @@ def _cached_table(weights: Tuple[Tuple[str, int], ...], table_length: int, gener
     return tuple(_fill(entries, table_length))
 
 
-def _fill(entries: List[Tuple[int, bytes, str]], size: int) -> List[str]:
+def _fill(entries: List[Tuple[int, bytes, str, int]], size: int) -> List[str]:
     mask = size - 1
     owners: List[Optional[str]] = [None] * size
     skips, nexts, names = [], [], []
-    for r, packed, address in entries[:size]:  # entries past the size-th never get a turn
-        seed = clib_xxhash(int.from_bytes(packed[:8], "little") ^ int.from_bytes(packed[8:], "little") ^ r)
+    for _r, _packed, address, seed in entries[:size]:  # entries past the size-th never get a turn
         skips.append(((seed & 0xFFFFFFFF) | 1) & mask)
         nexts.append((seed >> 32) & mask)
         names.append(address)

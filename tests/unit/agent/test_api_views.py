@@ -145,3 +145,15 @@ def test_frontend_view_carries_the_live_table_digest():
     legacy = dataclasses.replace(SNAP, vpp=dataclasses.replace(SNAP.vpp, lb_api_version="1.1.0"))
     assert api_views.frontend(SNAP.frontends["www"], LB, legacy)["table_digest"] == maglev_table.table_digest(
         maglev_table.new_flow_table({"10.0.0.1": 1}, 1024))
+
+
+def test_warming_the_digests_builds_every_live_vips_table_once():
+    key = model.VipKey("198.51.100.200/32")
+    weights = {"10.9.0.1": 100, "10.9.0.2": 37}  # a table no other test builds
+    snap = dataclasses.replace(SNAP, lb_state=model.LbState(vips={
+        key: model.VipState(key, ases={a: model.AsState(a, w) for a, w in weights.items()})}))
+    misses = maglev_table._digest_of_inputs.cache_info().misses
+    api_views.warm_table_digests(snap)
+    assert maglev_table._digest_of_inputs.cache_info().misses == misses + 1
+    assert api_views.table_digest(snap, key) == maglev_table.vip_table_digest(weights, 1024)
+    assert maglev_table._digest_of_inputs.cache_info().misses == misses + 1  # read from the cache

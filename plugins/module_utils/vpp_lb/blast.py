@@ -1,9 +1,9 @@
 """Blast radius of a change: how much of each VIP's new-flow table changes owner.
 
-VPP's Maglev table gives every AS an exact number of buckets that depends only on the
-weights and the table length (vpp-facts.md Part 1 §3 "Bucket counts can be computed exactly"),
-so the share of new flows each AS receives before and after a change is known before the
-change is made:
+The shares come from the tables themselves (``maglev_table``). ``bucket_counts`` is the closed
+form of the per-AS counts (used where only counts are needed, e.g. livestate): VPP's Maglev table
+gives every AS an exact number of buckets that depends only on the weights and the table length
+(vpp-facts.md Part 1 §3 "Bucket counts can be computed exactly"):
 
 * Every USED AS with weight ``w`` contributes ``w`` replicas (weight 0: none).
 * The replicas are sorted by (replica number, address). VPP compares addresses with

@@ -158,17 +158,21 @@ def _mtime(path: Optional[str]) -> Optional[float]:
 async def get_frontends(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
-    return _json(api_views.frontends(_snapshot(agent), agent.config.lb))
+    snap = _snapshot(agent)
+    await asyncio.get_running_loop().run_in_executor(None, api_views.warm_table_digests, snap)
+    return _json(api_views.frontends(snap, agent.config.lb))
 
 
 async def get_frontend(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
     name = request.match_info["name"]
-    view = _snapshot(agent).frontends.get(name)
+    snap = _snapshot(agent)
+    view = snap.frontends.get(name)
     if view is None:
         raise ApiError(404, f"no such frontend {name}")
-    return _json(api_views.frontend(view, agent.config.lb))
+    await asyncio.get_running_loop().run_in_executor(None, api_views.warm_table_digests, snap)
+    return _json(api_views.frontend(view, agent.config.lb, snap))
 
 
 async def get_backends(request: web.Request) -> web.Response:

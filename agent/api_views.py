@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ..plugins.module_utils.vpp_lb import model
+from ..plugins.module_utils.vpp_lb import blast, model
 from ..plugins.module_utils.vpp_lb.schema import HealthCheck, LbConfig
 from .health import BackendHealthView, Transition
 from .probes.result import ProbeResult
@@ -57,7 +57,25 @@ def member(view: MemberView) -> Dict[str, Any]:
     }
 
 
-def frontend(view: FrontendView, lb: LbConfig) -> Dict[str, Any]:
+def table_digest(snap: AgentSnapshot, vip: model.VipKey) -> Optional[str]:
+    """The digest of the VIP's new-flow table as VPP holds it (the agent's live state: last dump plus
+    the ops VPP accepted); None when not connected or the VIP is not in VPP."""
+    live = snap.lb_state.vips.get(vip) if snap.lb_state is not None else None
+    if live is None or not snap.vpp.connected or snap.vpp.lb_api_version is None:
+        return None
+    return blast.vip_digest(live, snap.vpp.lb_api_version)
+
+
+def warm_table_digests(snap: AgentSnapshot) -> None:
+    """Compute every live VIP's table digest into the core's cache. Called in a worker thread
+    before a view or scrape that shows digests, so a table built after a change (milliseconds at
+    1,024 buckets, seconds at 2^20) does not stall the event loop where the probes run."""
+    if snap.lb_state is not None:
+        for key in snap.lb_state.vips:
+            table_digest(snap, key)
+
+
+def frontend(view: FrontendView, lb: LbConfig, snap: Optional[AgentSnapshot] = None) -> Dict[str, Any]:
     pools: List[Dict[str, Any]] = []
     for m in view.members:
         if not pools or pools[-1]["name"] != m.pool:
@@ -75,12 +93,13 @@ def frontend(view: FrontendView, lb: LbConfig) -> Dict[str, Any]:
         "slow_start": configured.slow_start if configured else 0.0,
         "drain_timeout": configured.drain_timeout if configured else 0.0,
         "released": view.released,
+        "table_digest": table_digest(snap, view.vip) if snap is not None else None,
         "pools": pools,
     }
 
 
 def frontends(snap: AgentSnapshot, lb: LbConfig) -> List[Dict[str, Any]]:
-    return [frontend(view, lb) for view in snap.frontends.values()]
+    return [frontend(view, lb, snap) for view in snap.frontends.values()]
 
 
 # -- backends -------------------------------------------------------------------------------------

@@ -197,6 +197,7 @@ def frontend(fe: Dict[str, Any], style: Style = PLAIN) -> List[str]:
         ("src ip sticky", _yes(fe["src_ip_sticky"])),
         ("flush on down", _yes(fe["flush_on_down"])),
         ("new flows table", fe["new_flows_table_length"]),
+        ("table digest", fe.get("table_digest") or "-"),
     ]
     if fe.get("slow_start"):
         items.append(("slow start", duration(fe["slow_start"])))

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from ..plugins.module_utils.vpp_lb import model, weights
+from . import api_views
 from .counters import AgentCounters
 from .snapshot import AgentSnapshot
 from .vppsync import CountersSnapshot
@@ -139,6 +140,7 @@ def families(inputs: ExportInputs) -> Iterable[Metric]:
     yield from _announce_families(inputs.counters)
     yield from _vpp_families(inputs)
     yield from _vip_families(inputs.vip_totals)
+    yield _vip_table_family(inputs.snapshot)
 
 
 def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
@@ -314,6 +316,21 @@ def _vip_families(totals: Mapping[SeriesKey, int]) -> Iterator[Metric]:
         else:
             packets.add_metric(labels + [kind], value)
     yield from (packets, route_packets, route_bytes)
+
+
+def _vip_table_family(snap: AgentSnapshot) -> Metric:
+    """One series per VIP in VPP's live state, labelled with its new-flow table's digest (1.2.0 and 1.1.0)."""
+    info = GaugeMetricFamily("maglev_vip_table_info", "The VIP's new-flow table as VPP builds it, bucket by bucket: "
+                             "digest = first 16 hex digits of SHA-256 over each bucket's AS (always 1).",
+                             labels=["prefix", "protocol", "port", "frontend", "digest"])
+    if snap.lb_state is None:
+        return info
+    names = {view.vip: name for name, view in snap.frontends.items()}
+    for key in sorted(snap.lb_state.vips, key=model.VipKey.sort_key):
+        digest = api_views.table_digest(snap, key)
+        if digest is not None:
+            info.add_metric(vip_labels(key) + [names.get(key, ""), digest], 1)
+    return info
 
 
 # -- the text format --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from . import __version__, logs
+from . import __version__, api_views, logs
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
@@ -117,6 +117,9 @@ class WebServer:
         # The families are built on the loop (one consistent view); the text is written in a
         # thread, so a large scrape stalls the probes only for the first, shorter part.
         self.agent.publish_pending()  # a change of the last few milliseconds is in the scrape
+        snap = self.agent.snapshot
+        if snap is not None:  # new-flow tables are built in a thread, the families then read the digests
+            await asyncio.get_running_loop().run_in_executor(None, api_views.warm_table_digests, snap)
         families = list(self.registry.collect())
         text = await asyncio.get_running_loop().run_in_executor(None, encode_text, families)
         return web.Response(body=text.encode(), headers={"Content-Type": TEXT_CONTENT_TYPE})

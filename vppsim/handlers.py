@@ -646,8 +646,10 @@ class Handlers:
         return self._as_dump("lb_as_v2_dump", "lb_as_v2_details", conn, body, True)
 
     def _nat_intf(self, name: str, body: bytes) -> bytes:
-        # No interfaces exist in the simulator, so every sw_if_index is invalid.
-        return self._autoreply(name, self.api[name].decode(body).context, E_INVALID_SW_IF_INDEX)
+        # The only interface is local0 (sw_if_index 0, on every VPP): enabling or disabling the
+        # NAT feature on it answers 0 as on VPP; every other index is invalid.
+        msg = self.api[name].decode(body)
+        return self._autoreply(name, msg.context, 0 if msg.sw_if_index == 0 else E_INVALID_SW_IF_INDEX)
 
     def _h_lb_add_del_intf_nat4(self, conn: Connection, body: bytes) -> bytes:
         return self._nat_intf("lb_add_del_intf_nat4", body)

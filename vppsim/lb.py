@@ -28,8 +28,10 @@ on VPP's own data structures, so the quirks fall out instead of being special-ca
 
 Deliberate deviations from VPP (each would crash or corrupt real VPP, or is not observable):
 
-* ``new_flows_table_length == 0`` passes VPP's power-of-two check and then aborts VPP (tries a
-  2^32 table); the simulator refuses it with -70 (INVALID_MEMORY_SIZE) instead.
+* ``new_flows_table_length == 0`` passes VPP's power-of-two check; an add that then fails a
+  later check answers as VPP does (e.g. -97 for an IPv4 VIP with a non-IPv4 encap), and one that
+  passes them all aborts VPP (tries a 2^32 table): the simulator refuses that with -70
+  (INVALID_MEMORY_SIZE) instead.
 * An API prefix length beyond the family's maximum (IPv4 sent as ``96+len`` to a 1.2.0 VPP, which
   adds 96 itself) is undefined behaviour in VPP; the simulator answers -73 on add and -6 on
   lookups.
@@ -40,8 +42,9 @@ Deliberate deviations from VPP (each would crash or corrupt real VPP, or is not 
   uninitialised index); it still returns 0.
 * Sticky bucket count 0 (accepted by ``lb_conf``) makes VPP index out of bounds on the next LB
   packet; simulated traffic refuses to run instead.
-* The Maglev table is VPP's, bucket by bucket (:mod:`vppsim.maglev`); flow hashes are the
-  simulator's own, so which bucket a given packet hits is not VPP's.
+* The Maglev table is VPP's, bucket by bucket (:mod:`vppsim.maglev`), and so is the flow hash
+  (:mod:`vppsim.flowhash`, CRC32C as on every default build), so a flow lands on the AS a real
+  VPP would pick.
 * The AS FIB entries keep VPP's load-balance numbering (``dpo:`` in the CLI); their indexes are
   returned to the pool when the entry goes, and no real adjacency/forwarding is modelled.
 
@@ -61,6 +64,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vppsim.flowhash import lb_flow_hash
 from vppsim.maglev import DROP_AS, NewFlowTable, build_table
 
 # --------------------------------------------------------------------------- VPP constants
@@ -259,21 +263,6 @@ def _loop_gt(a: int, b: int) -> bool:
 
 def _is_pow2(v: int) -> bool:
     return v & (v - 1) == 0  # VPP's is_pow2: 0 counts as a power of two
-
-
-def flow_hash(src: int, dst: int, ports: int) -> int:
-    """The simulator's own 32-bit flow hash (VPP uses lb_hash_hash; only its role matters)."""
-    m = (1 << 64) - 1
-    # Fold each 128-bit address to 64 bits first so every address bit counts, then mix (fmix64).
-    s64 = (src ^ (src >> 64)) & m
-    d64 = (dst ^ (dst >> 64)) & m
-    x = (s64 * 0x9E3779B97F4A7C15 ^ d64 * 0xC2B2AE3D27D4EB4F ^ ports * 0x165667B19E3779F9) & m
-    x ^= x >> 33
-    x = (x * 0xFF51AFD7ED558CCD) & m
-    x ^= x >> 33
-    x = (x * 0xC4CEB9FE1A85EC53) & m
-    x ^= x >> 33
-    return x & _U32
 
 
 # --------------------------------------------------------------------------- model objects
@@ -779,14 +768,16 @@ class LbPlugin:
                 return RV_VALUE_EXIST, _U32  # per-port VIPs already own the prefix
             if port != 0 and other is not None and other.type != vtype:
                 return RV_INVALID_ARGUMENT, _U32  # all ports of a prefix share one encap
-            if not _is_pow2(new_len) or new_len == 0:
-                # 0 passes VPP's check and then aborts VPP; refused here (deliberate deviation).
-                return RV_INVALID_MEMORY_SIZE, _U32
+            if not _is_pow2(new_len):
+                return RV_INVALID_MEMORY_SIZE, _U32  # 0 passes: VPP's is_pow2(0) is true
             is4 = ip46_prefix_is_ip4(prefix, plen)
             if is4 != (vtype in _IP4_VIP_TYPES):
                 return RV_INVALID_ADDRESS_FAMILY, _U32
             if vtype == VIP_IP4_L3DSR and dscp >= 64:
                 return RV_VALUE_EXIST, _U32  # sic: VPP's code returns VALUE_EXIST here
+            if new_len == 0:
+                # Past every check, VPP builds a 2^32 table and aborts; refused here (deliberate deviation).
+                return RV_INVALID_MEMORY_SIZE, _U32
 
             vip_index = self._vip_free.pop() if self._vip_free else len(self._vips)
             vip = Vip(vip_index, prefix, plen, protocol, port, vtype)
@@ -1193,7 +1184,7 @@ class LbPlugin:
             r = rng.getrandbits(host_bits + 16)  # one draw: host part, then 16 bits of port
             saddr = src_base + (r >> 16)
             sport = 1024 + (r & 0xFFFF) % 64512
-            h = flow_hash(saddr, dst46, 0 if sticky else (sport << 16) | dport)
+            h = lb_flow_hash(saddr, dst46, is4, proto, sport, dport, sticky)
             left = packets
             target = None
             while left:

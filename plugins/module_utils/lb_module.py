@@ -211,7 +211,7 @@ def render_commands(want: model.LbState, lb_api_version: str = "1.2.0") -> Dict[
     ops = planner.plan(want, empty, as_weights=as_weights)
     after = compose.predict_after(want, empty, prune_vips=False, as_weights=as_weights)
     return dict(rendered=[op.describe(as_weights) for op in ops], reasons=[op.reason for op in ops],
-                blast_radius=blast.plan_blast_radius(empty, after))
+                blast_radius=blast.plan_blast_radius(empty, after, "1.2.0" if as_weights else "1.1.0"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,7 +540,8 @@ def converge(
         # no-op it would repeat `before`, which for a large LB state is most of the result.
         predicted = compose.predict_after(want, actual, prune_vips=prune_vips, as_weights=as_weights)
         after = view(predicted)
-        result.update(after=after, blast_radius=blast.plan_blast_radius(actual, predicted))
+        result.update(after=after, blast_radius=blast.plan_blast_radius(
+            actual, predicted, "1.2.0" if as_weights else "1.1.0"))
     if module._diff:
         state_diff = dict(
             before=before if before is not None else {},

@@ -45,9 +45,10 @@ description:
     sessions. The task then warns, naming the VIP and the changed fields, and
     RV(blast_radius) marks the VIP C(recreate=true).
   - B(Blast radius.) For every VIP whose new-flow distribution changes, RV(blast_radius) gives each
-    AS's share of the Maglev new-flow table before and after the change, computed with VPP's
-    exact bucket formula, and the minimum share of buckets that must move to another AS. It is
-    reported in check mode, in normal runs (computed before applying) and for O(state=rendered).
+    AS's share of the Maglev new-flow table before and after the change and the exact share of
+    buckets (so of new flows) that move to another AS, from both tables built bucket by bucket as
+    VPP builds them on the connected LB API generation. It is reported in check mode, in normal
+    runs (computed before applying) and for O(state=rendered).
   - Before changing anything, the plan is checked for VIP adds that VPP would refuse because a
     VIP that stays (not declared, so not removed) occupies the prefix incompatibly (all-port next
     to per-port, or per-port VIPs with another encap). Such a plan fails without touching VPP.
@@ -573,9 +574,10 @@ blast_radius:
   description:
     - One entry per VIP whose share of new flows changes (or that is created, deleted or recreated),
       in VIP order; empty when nothing changes. Shares are fractions of the VIP's Maglev new-flow
-      table (rounded to 4 decimals) computed with VPP's exact bucket formula.
-    - C(moved_share) is the minimum share of buckets that must change owner; a recreate also
-      flushes every sticky session of the VIP.
+      table (rounded to 4 decimals), from the table VPP builds, bucket by bucket, on the connected
+      LB API generation.
+    - C(moved_share) is exactly the share of buckets (so of new flows) whose AS changes, from the
+      tables before and after the change; a recreate also flushes every sticky session of the VIP.
     - For O(state=rendered) the change is from a freshly started VPP.
   returned: when O(state) is V(merged), V(replaced), V(overridden), V(deleted) or V(rendered)
   type: list
@@ -597,8 +599,16 @@ blast_radius:
       description: Share of buckets no AS takes (new flows dropped), C(before) and C(after).
       type: dict
     moved_share:
-      description: At least this share of new flows goes to another AS (1.0 for a created or deleted VIP).
+      description: The share of new flows that goes to another AS (1.0 for a created or deleted VIP).
       type: float
+    moved_buckets:
+      description: The number of buckets whose AS changes (over the longer table when the length changes).
+      type: int
+    digest:
+      description:
+        - The digest of the VIP's new-flow table (as C(table_digest) in M(maglev.vpp.lb_facts)),
+          C(before) and C(after).
+      type: dict
     recreate:
       description: Whether the VIP is deleted and added back (an immutable setting changed).
       type: bool
@@ -621,12 +631,14 @@ blast_radius:
       before: {198.51.100.11: 0.6670, 198.51.100.12: 0.3330, 198.51.100.21: 0.0}
       after: {198.51.100.11: 0.5, 198.51.100.12: 0.5, 198.51.100.21: 0.0}
       drop: {before: 0.0, after: 0.0}
-      moved_share: 0.167
+      moved_share: 0.2031
+      moved_buckets: 208
+      digest: {before: 5d1f0c2a9e3b4471, after: 0b8e61f4c2d7a935}
       recreate: false
       changed_fields: []
       created: false
       deleted: false
-      summary: "192.0.2.1/32 tcp/80: at least 16.7% of new flows move to another AS"
+      summary: "192.0.2.1/32 tcp/80: 20.31% of new flows move to another AS"
 agent:
   description:
     - The agent's health view that decided the effective weights.

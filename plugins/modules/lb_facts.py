@@ -158,7 +158,10 @@ ansible_facts:
               C(name) (its frontend name in C(maglev_lb_live)) and C(index) (VPP's pool index, which
               also indexes the stats segment's LB counters).
             - With V(ases), C(ases) maps each application server's address to C(weight) and
-              C(buckets) (its share of the new-flow table).
+              C(buckets) (its share of the new-flow table), and C(table_digest) is a digest of the
+              VIP's new-flow table as VPP builds it, bucket by bucket (the first 16 hex digits of the
+              SHA-256 of each bucket's AS address, one per line; C(null) for a table of length 0). Hosts
+              whose VIPs have equal digests send a flow to the same AS.
             - With V(counters), C(counters) holds C(first_packets), C(next_packets) (packets of
               existing sessions), C(untracked_packets), C(no_server_packets) (summed over threads),
               and C(route_packets), C(route_bytes) (the VIP's FIB route, C(null) when unknown).
@@ -177,6 +180,7 @@ ansible_facts:
               ases:
                 198.51.100.11: {weight: 100, buckets: 683}
                 198.51.100.12: {weight: 50, buckets: 341}
+              table_digest: 5d1f0c2a9e3b4471
               counters:
                 next_packets: 1500
                 first_packets: 400
@@ -206,7 +210,7 @@ import dataclasses
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import facts, model
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import blast, facts, model
 
 SUBSETS = ("conf", "vips", "ases", "counters", "agent")
 VPP_SUBSETS = ("conf", "vips", "ases", "counters")
@@ -263,8 +267,12 @@ def main():
             runtime["conf"] = dataclasses.asdict(state.conf) if state.conf is not None else None
         if subsets & set(VIP_SUBSETS):
             vips = facts.state_to_dict(state, runtime=True)["vips"]
-            for entry in vips.values():
-                if "ases" not in subsets:
+            generation = runtime["vpp"]["lb_api_version"]
+            for key, vip in state.vips.items():
+                entry = vips[str(key)]
+                if "ases" in subsets:
+                    entry["table_digest"] = blast.vip_digest(vip, generation)
+                else:
                     entry.pop("ases", None)
                 if "counters" not in subsets:
                     entry.pop("counters", None)

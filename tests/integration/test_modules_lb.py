@@ -217,6 +217,7 @@ def test_check_mode_predicts_an_update_and_blast_radius(sim, runner):
     config["frontends"]["www-v6"]["pools"][0]["backends"] = {"web6": {}, "web7": {"weight": 20}}
     config["backends"]["web7"] = {"address": "2001:db8:1::12"}
     before = snapshot(sim)
+    v6_table_before = sim_table(sim, "2001:db8::10/128")
 
     check = runner.playbook([lb_task(sim, config)], check=True)
     assert check.ok, check.explain()
@@ -248,6 +249,20 @@ def test_check_mode_predicts_an_update_and_blast_radius(sim, runner):
     assert after.summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 100, DR1: 0})
     assert after.summary["vips"][V6]["ases"] == seen_on(sim, {WEB6: 100, "2001:db8:1::12": 20})
     assert radius["after"] == _vpp_shares(after, V4)  # the prediction held
+    # The exact blast radius: the buckets check mode said would move are the ones that moved.
+    v6_table_after = sim_table(sim, "2001:db8::10/128")
+    [v6_radius] = [r for r in predicted["blast_radius"] if r["vip"] == V6]
+    moved = sum(1 for x, y in zip(v6_table_before, v6_table_after, strict=True) if x != y)
+    assert v6_radius["moved_buckets"] == moved and moved > 0
+    assert v6_radius["moved_share"] == round(moved / len(v6_table_after), 4)
+    assert v6_radius["summary"].endswith(f"{moved / len(v6_table_after) * 100:.2f}".rstrip("0").rstrip(".")
+                                         + "% of new flows move to another AS")
+
+
+def sim_table(sim, prefix):
+    """The VIP's new-flow table as vppsim holds it (``sim buckets``): the owner of each bucket."""
+    [text] = vpp_cli(sim, f"sim buckets {prefix}")
+    return [line.split()[1] for line in text.splitlines()[1:]]
 
 
 def _vpp_shares(snap, vip):

@@ -242,6 +242,16 @@ def test_show_version_and_cli_show_version(vppsim, connect, lb_api):
 def test_retval_is_returned_not_raised(vppsim, connect):
     c = connect()
     assert c.api.lb_add_del_intf_nat4(is_add=True, sw_if_index=99).retval == -2
+    assert c.api.lb_add_del_intf_nat6(is_add=False, sw_if_index=99).retval == -2
+
+
+@pytest.mark.parametrize("message", ["lb_add_del_intf_nat4", "lb_add_del_intf_nat6"])
+def test_nat_feature_on_local0_is_accepted(vppsim, connect, message):
+    # sw_if_index 0 is local0, which every VPP has: VPP answers 0 for add and delete (Part 2 §5).
+    c = connect()
+    call = getattr(c.api, message)
+    assert call(is_add=True, sw_if_index=0).retval == 0
+    assert call(is_add=False, sw_if_index=0).retval == 0
     assert c.api.lb_add_del_vip_v2(pfx="2001:db8:77::1/128", is_del=True).retval == -6
 
 
@@ -780,7 +790,8 @@ def test_lb_api_1_1_0_file_is_the_master_file_without_the_master_only_messages()
         rel = json.load(f)
     expected = dict(master, messages=[m for m in master["messages"] if m[0] not in MASTER_ONLY_NAMES],
                     services={k: v for k, v in master["services"].items() if k not in MASTER_ONLY_NAMES},
-                    options=dict(master["options"], version="1.1.0"))
+                    options=dict(master["options"], version="1.1.0"),
+                    vl_api_version="0x49e3c1c1")  # as a real v26.06 reports it
     assert rel == expected
     assert len(rel["messages"]) == 18
     for name in os.listdir(api_dir_for("1.1.0")):  # every other file is the master one

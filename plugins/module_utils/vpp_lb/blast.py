@@ -1,9 +1,9 @@
 """Blast radius of a change: how much of each VIP's new-flow table changes owner.
 
-VPP's Maglev table gives every AS an exact number of buckets that depends only on the
-weights and the table length (vpp-facts.md Part 1 §3 "Bucket counts can be computed exactly"),
-so the share of new flows each AS receives before and after a change is known before the
-change is made:
+The shares come from the tables themselves (``maglev_table``). ``bucket_counts`` is the closed
+form of the per-AS counts (used where only counts are needed, e.g. livestate): VPP's Maglev table
+gives every AS an exact number of buckets that depends only on the weights and the table length
+(vpp-facts.md Part 1 §3 "Bucket counts can be computed exactly"):
 
 * Every USED AS with weight ``w`` contributes ``w`` replicas (weight 0: none).
 * The replicas are sorted by (replica number, address). VPP compares addresses with
@@ -19,21 +19,23 @@ change is made:
 LB API 1.1.0 gives each AS one replica; with equal weights the formula yields the same counts
 (``w * (N // wk) + (N % wk) // k`` equals ``N // k``), so pass any equal weight there.
 
-``moved_share`` is a lower bound: the share of buckets whose owner must change because the
-owners' counts change (drop counted as an owner). Which bucket goes to which AS depends on
-xxhash of the addresses, which this module does not model; Maglev keeps the real movement
-close to this bound, but a weight change that keeps every count (e.g. 100/100 -> 50/50) can
-still move some buckets. A recreate (``recreate: true``) also flushes every sticky session of
-the VIP, so existing flows are re-balanced too, whatever ``moved_share`` says.
+``moved_share`` is exact: the share of new flows whose AS changes, from the two new-flow tables
+built bucket by bucket (``maglev_table``, VPP's own fill). It is not the share the owners' counts
+change by: the fill is not minimal-disruption, so removing one AS moves other buckets too (one
+case on real VPP: 300 buckets removed, 338 moved), and a weight change that keeps every count
+(100/100 -> 50/50) still moves buckets. When the table length changes, a flow hash h picks
+bucket ``h mod N`` in each table, so the tables are compared over the larger length. A recreate
+(``recreate: true``) also flushes every sticky session of the VIP, so existing flows are
+re-balanced too, whatever ``moved_share`` says.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from fractions import Fraction
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from . import model
+from . import maglev_table, model
 
 DROP = "drop"  # the owner of buckets no AS takes
 SHARE_DECIMALS = 4
@@ -81,15 +83,42 @@ def bucket_counts(table_length: int, weights: Mapping[str, int]) -> Dict[str, in
     return counts
 
 
-def _counts_of(vip: model.VipState) -> Dict[str, int]:
-    return bucket_counts(vip.spec.new_flows_table_length, {a.address: a.weight for a in vip.ases.values()})
-
-
-def _shares(counts: Mapping[str, int], table_length: int) -> Dict[str, Fraction]:
-    """Exact share per owner, the drop AS included."""
-    shares = {address: Fraction(n, table_length) for address, n in counts.items()}
-    shares[DROP] = Fraction(table_length - sum(counts.values()), table_length)
+def _table_shares(vip: model.VipState, table: Tuple[str, ...]) -> Dict[str, Fraction]:
+    """Exact share per AS of ``vip`` (numeric order, 0 for an AS without buckets) and of DROP."""
+    counts = maglev_table.bucket_counts_of(table)
+    ordered = sorted(vip.ases, key=ip46_sort_key)
+    shares = {address: Fraction(counts.get(address, 0), len(table)) for address in ordered}
+    shares[DROP] = Fraction(counts.get(maglev_table.DROP, 0), len(table))
     return shares
+
+
+def _effective_weights(vip: model.VipState, generation: str) -> Dict[str, int]:
+    """The weights that shape the table: nonzero ones, and on LB API 1.1.0 every AS counts once."""
+    return {a.address: (a.weight if generation == "1.2.0" else 1) for a in vip.ases.values() if a.weight}
+
+
+def vip_table(vip: model.VipState, generation: str = "1.2.0") -> Tuple[str, ...]:
+    """The new-flow table VPP builds for ``vip`` on LB API ``generation`` (one owner per bucket)."""
+    return maglev_table.new_flow_table(_effective_weights(vip, generation), vip.spec.new_flows_table_length,
+                                       generation)
+
+
+def vip_digest(vip: model.VipState, generation: str = "1.2.0") -> Optional[str]:
+    """``maglev_table.table_digest`` of ``vip``'s table; None when VPP holds no usable table (length 0)."""
+    length = vip.spec.new_flows_table_length
+    if not length or length < 1 or length & (length - 1):
+        return None
+    return maglev_table.vip_table_digest(_effective_weights(vip, generation), length, generation)
+
+
+def moved_flow_share(before: Tuple[str, ...], after: Tuple[str, ...]) -> Fraction:
+    """Exact share of flow hashes whose owner differs between two tables (any power-of-two lengths)."""
+    if len(before) == len(after):
+        return Fraction(maglev_table.moved_buckets(before, after), len(after))
+    longer, shorter = (before, after) if len(before) > len(after) else (after, before)
+    mask = len(shorter) - 1
+    moved = sum(1 for i, owner in enumerate(longer) if shorter[i & mask] != owner)
+    return Fraction(moved, len(longer))
 
 
 def _rounded(share: Fraction) -> float:
@@ -100,8 +129,11 @@ def _percent(share: Fraction) -> str:
     return f"{float(share) * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
-def vip_blast_radius(before: Optional[model.VipState], after: Optional[model.VipState]) -> Dict:
+def vip_blast_radius(before: Optional[model.VipState], after: Optional[model.VipState],
+                     generation: str = "1.2.0") -> Dict:
     """The blast radius of changing one VIP from ``before`` to ``after`` (None: absent).
+
+    ``generation`` is the LB API version of the VPP ("1.2.0" or "1.1.0"): it shapes the table.
 
     A plain JSON-able dict::
 
@@ -109,10 +141,12 @@ def vip_blast_radius(before: Optional[model.VipState], after: Optional[model.Vip
          "before": {"198.51.100.11": 0.6582, "198.51.100.12": 0.3418},   # share of buckets
          "after":  {"198.51.100.11": 1.0, "198.51.100.12": 0.0},
          "drop": {"before": 0.0, "after": 0.0},      # share no AS takes (VIP drops new flows)
-         "moved_share": 0.3418,  # at least this share of new flows goes to another AS
+         "moved_share": 0.3418,  # exactly this share of new flows goes to another AS
+         "moved_buckets": 350,   # buckets whose AS changes (over the longer table)
+         "digest": {"before": "3f0c...", "after": "9a41..."},  # maglev_table.table_digest
          "recreate": false, "changed_fields": [],    # spec fields whose change recreates the VIP
          "created": false, "deleted": false,
-         "summary": "192.0.2.1/32 tcp/80: at least 34.18% of new flows move to another AS"}
+         "summary": "192.0.2.1/32 tcp/80: 34.18% of new flows move to another AS"}
 
     Shares are rounded to 4 decimals, ASes in numeric order. ``table_length`` is the length
     after the change (before it, for a deleted VIP). A created or deleted VIP moves every
@@ -125,16 +159,19 @@ def vip_blast_radius(before: Optional[model.VipState], after: Optional[model.Vip
     key = (after if after is not None else before).key
     label = str(key)
 
-    old = _shares(_counts_of(before), before.spec.new_flows_table_length) if before is not None else {}
-    new = _shares(_counts_of(after), after.spec.new_flows_table_length) if after is not None else {}
     changed_fields = list(after.spec.differences(before.spec)) if before is not None and after is not None else []
     recreate = bool(changed_fields)
 
-    if before is None or after is None:
+    old_table = vip_table(before, generation) if before is not None else None
+    new_table = vip_table(after, generation) if after is not None else None
+    old = _table_shares(before, old_table) if before is not None else {}
+    new = _table_shares(after, new_table) if after is not None else {}
+    if old_table is None or new_table is None:
         moved = Fraction(1)
+        moved_buckets = len(old_table or new_table or ())
     else:
-        owners = set(old) | set(new)
-        moved = sum((max(Fraction(0), old.get(o, Fraction(0)) - new.get(o, Fraction(0))) for o in owners), Fraction(0))
+        moved = moved_flow_share(old_table, new_table)
+        moved_buckets = int(moved * max(len(old_table), len(new_table)))
 
     result = {
         "vip": label,
@@ -146,6 +183,11 @@ def vip_blast_radius(before: Optional[model.VipState], after: Optional[model.Vip
             "after": _rounded(new[DROP]) if new else None,
         },
         "moved_share": _rounded(moved),
+        "moved_buckets": moved_buckets,
+        "digest": {
+            "before": maglev_table.table_digest(old_table) if old_table is not None else None,
+            "after": maglev_table.table_digest(new_table) if new_table is not None else None,
+        },
         "recreate": recreate,
         "changed_fields": changed_fields,
         "created": before is None,
@@ -163,7 +205,7 @@ def _summary(label: str, result: Dict, moved: Fraction, new: Mapping[str, Fracti
     else:
         moves = "new-flow shares stay the same"
         if moved:
-            moves = f"at least {_percent(moved)} of new flows move to another AS"
+            moves = f"{_percent(moved)} of new flows move to another AS"
         text = f"{label}: {moves}"
         if result["recreate"]:
             fields = ", ".join(result["changed_fields"])
@@ -173,23 +215,19 @@ def _summary(label: str, result: Dict, moved: Fraction, new: Mapping[str, Fracti
     return text
 
 
-def plan_blast_radius(before: model.LbState, after: model.LbState) -> List[Dict]:
+def plan_blast_radius(before: model.LbState, after: model.LbState, generation: str = "1.2.0") -> List[Dict]:
     """``vip_blast_radius`` of every VIP whose bucket shares or spec change, in VipKey order.
 
     ``after`` is what VPP will hold once the change is applied (not merely the desired
     subset): a VIP present in ``before`` and absent from ``after`` is reported as deleted.
-    Unchanged VIPs, and AS changes that move no bucket (e.g. adding an AS at weight 0), give
-    nothing.
+    Unchanged VIPs, and AS changes that cannot change the table (adding an AS at weight 0, any
+    weight change between nonzero weights on LB API 1.1.0), give nothing.
     """
     report: List[Dict] = []
     for key in sorted(set(before.vips) | set(after.vips), key=model.VipKey.sort_key):
         old, new = before.vips.get(key), after.vips.get(key)
         if old is not None and new is not None and not new.spec.differences(old.spec):
-            if _nonzero(_counts_of(old)) == _nonzero(_counts_of(new)):
+            if _effective_weights(old, generation) == _effective_weights(new, generation):
                 continue
-        report.append(vip_blast_radius(old, new))
+        report.append(vip_blast_radius(old, new, generation))
     return report
-
-
-def _nonzero(counts: Mapping[str, int]) -> Dict[str, int]:
-    return {address: n for address, n in counts.items() if n}

@@ -3,6 +3,7 @@ promtool's linter and a real Prometheus server scraping the agent."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -116,6 +117,10 @@ def test_live_metrics_pass_promtool_and_match_the_docs(sim, tmp_path, backends, 
     assert sum(n or 0 for n in added) == 3
     assert sample(text, "maglev_vpp_api_total", 'msg="lb_add_del_vip_v2",result="ok"') == 1
     assert sample(text, "maglev_probe_total", 'backend="web1",code="L7OK",result="success",type="http"') >= 1
+    # The table digest is the digest of the simulator's own table for the VIP, bucket by bucket.
+    table = client.cli("sim buckets 192.0.2.1/32 protocol tcp port 80").splitlines()[1:]
+    digest = hashlib.sha256("".join(line.split()[1] + "\n" for line in table).encode()).hexdigest()[:16]
+    assert sample(text, "maglev_vip_table_info", f'{VIP_LABELS},frontend="www",digest="{digest}"') == 1
 
 
 def test_backend_down_shows_in_state_weights_and_transitions(sim, tmp_path, backends, client, agent):

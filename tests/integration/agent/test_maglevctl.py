@@ -6,6 +6,7 @@ and ``--json`` (parsed and checked against VPP, read back through the core clien
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -440,3 +441,13 @@ def test_piped_into_head_stops_quietly(running):
         shell=True, env=ctl.env(), capture_output=True, text=True, timeout=30, check=False)
     assert len(done.stdout.splitlines()) == 2
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_show_frontend_shows_the_table_digest_of_vpps_table(running, client):
+    ctl, _unused, _unused = running
+    # vppsim's own table for the VIP (sim buckets), digested here: the agent's digest is its table.
+    table = client.cli("sim buckets 192.0.2.1/32 protocol tcp port 80").splitlines()[1:]
+    digest = hashlib.sha256("".join(line.split()[1] + "\n" for line in table).encode()).hexdigest()[:16]
+    assert ctl.json("show", "frontend", "www")["table_digest"] == digest
+    assert f"table digest:    {digest}" in ctl.ok("show", "frontend", "www").splitlines()
+    assert [fe["table_digest"] for fe in ctl.json("show", "frontends")] == [digest]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 
 import pytest
@@ -9,7 +10,7 @@ from ansible_collections.maglev.vpp.agent import api, api_views
 from ansible_collections.maglev.vpp.agent.health import BackendHealthView, ProbeResult, Transition
 from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, FrontendView, MemberView
 from ansible_collections.maglev.vpp.agent.vppsync import CountersSnapshot, VppInfo
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import maglev_table, model
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.schema import parse_config
 
 LB = parse_config({
@@ -129,3 +130,30 @@ def test_healthcheck_view():
     assert (doc["type"], doc["port"], doc["path"], doc["method"]) == ("http", 80, "/healthz", "GET")
     assert doc["backends"] == ["web1", "web2"]
     assert "tls_insecure" not in doc  # https only
+
+
+def test_frontend_view_carries_the_live_table_digest():
+    table = maglev_table.new_flow_table({"10.0.0.1": 100}, 1024)
+    assert set(table) == {"10.0.0.1"}
+    doc = api_views.frontend(SNAP.frontends["www"], LB, SNAP)
+    assert doc["table_digest"] == maglev_table.table_digest(table)
+    assert [d["table_digest"] for d in api_views.frontends(SNAP, LB)] == [doc["table_digest"]]
+    # Not connected: VPP's table is not known.
+    offline = dataclasses.replace(SNAP, vpp=dataclasses.replace(SNAP.vpp, connected=False))
+    assert api_views.frontend(SNAP.frontends["www"], LB, offline)["table_digest"] is None
+    # On LB API 1.1.0 the table is built with one entry per AS.
+    legacy = dataclasses.replace(SNAP, vpp=dataclasses.replace(SNAP.vpp, lb_api_version="1.1.0"))
+    assert api_views.frontend(SNAP.frontends["www"], LB, legacy)["table_digest"] == maglev_table.table_digest(
+        maglev_table.new_flow_table({"10.0.0.1": 1}, 1024))
+
+
+def test_warming_the_digests_builds_every_live_vips_table_once():
+    key = model.VipKey("198.51.100.200/32")
+    weights = {"10.9.0.1": 100, "10.9.0.2": 37}  # a table no other test builds
+    snap = dataclasses.replace(SNAP, lb_state=model.LbState(vips={
+        key: model.VipState(key, ases={a: model.AsState(a, w) for a, w in weights.items()})}))
+    misses = maglev_table._digest_of_inputs.cache_info().misses
+    api_views.warm_table_digests(snap)
+    assert maglev_table._digest_of_inputs.cache_info().misses == misses + 1
+    assert api_views.table_digest(snap, key) == maglev_table.vip_table_digest(weights, 1024)
+    assert maglev_table._digest_of_inputs.cache_info().misses == misses + 1  # read from the cache

@@ -79,7 +79,7 @@ FRONTEND = {
     "name": "www", "prefix": "192.0.2.1/32", "protocol": "tcp", "port": 80, "vip": "192.0.2.1/32 tcp/80",
     "encap": "gre4", "src_ip_sticky": False, "new_flows_table_length": 1024, "description": "",
     "state": "up", "active_pool": "primary", "flush_on_down": True, "slow_start": 0.0, "drain_timeout": 0.0,
-    "released": True,
+    "released": True, "table_digest": "5d1f0c2a9e3b4471",
     "pools": [
         {"name": "primary", "members": [member("web1", "10.0.0.1", effective=40, override=40),
                                         member("web2", "10.0.0.2", "down", effective=0, flush=True)]},
@@ -113,6 +113,8 @@ def test_frontend_detail():
     assert table[2].split() == ["primary", "web2", "10.0.0.2", "down", "100", "0", "512", "flush"]
     assert table[3].split() == ["standby", "web3", "10.0.0.3", "up", "100", "0", "-", "slow", "start", "50%"]
     assert lines[-1].startswith("buckets -: not in VPP's last dump")
+    assert "table digest:    5d1f0c2a9e3b4471" in lines
+    assert "table digest:    -" in r.frontend(dict(FRONTEND, table_digest=None))  # VPP not connected
 
 
 BACKEND = {

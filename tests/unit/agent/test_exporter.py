@@ -226,6 +226,26 @@ def test_a_render_shows_states_weights_probes_and_vpp():
     assert values['maglev_agent_info{version="0.1.0"}'] == 1
 
 
+def test_each_live_vip_exports_its_table_digest():
+    from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import maglev_table, model
+
+    live = model.LbState(vips={
+        VIP: model.VipState(VIP, ases={"10.0.0.1": model.AsState("10.0.0.1", 100),
+                                       "10.0.0.2": model.AsState("10.0.0.2", 50)}),
+        OTHER: model.VipState(OTHER, VipSpec(encap="gre6", new_flows_table_length=64)),
+    })
+    snap = dataclasses.replace(snapshot(CONNECTED), lb_state=live)
+    values = parse(render(inputs_for(snap)))
+    digest = maglev_table.vip_table_digest({"10.0.0.1": 100, "10.0.0.2": 50}, 1024)
+    assert values[f'maglev_vip_table_info{{digest="{digest}",frontend="www",port="80",prefix="192.0.2.1/32",'
+                  'protocol="tcp"}'] == 1
+    empty = maglev_table.table_digest((maglev_table.DROP,) * 64)  # no AS: the drop AS everywhere
+    assert values[f'maglev_vip_table_info{{digest="{empty}",frontend="",port="53",prefix="2001:db8::1/128",'
+                  'protocol="udp"}'] == 1
+    offline = dataclasses.replace(snap, vpp=VppInfo(api_socket="/run/vpp/api.sock"))
+    assert not any(n.startswith("maglev_vip_table_info") for n in parse(render(inputs_for(offline))))
+
+
 def test_disconnected_vpp_has_no_info_but_keeps_the_vip_totals():
     tracker = MonotonicCounters()
     tracker.observe(counters_at(1, vip=(100, None)))

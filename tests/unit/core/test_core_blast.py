@@ -141,7 +141,9 @@ def vip(weights: Dict[str, int], key: VipKey = V4, **spec) -> VipState:
     return VipState(key=key, spec=VipSpec(**spec), ases={a: AsState(a, weight=w) for a, w in weights.items()})
 
 
-def test_weight_change_moves_the_difference() -> None:
+def test_weight_change_moves_more_than_the_count_difference() -> None:
+    # The counts change by 162 buckets (674 -> 512), but the exact table moves 220: a bucket
+    # count lower bound would say 15.82%.
     radius = blast.vip_blast_radius(vip({A: 100, B: 50}), vip({A: 100, B: 100}))
     assert radius == {
         "vip": "192.0.2.1/32 tcp/80",
@@ -149,12 +151,14 @@ def test_weight_change_moves_the_difference() -> None:
         "before": {A: 0.6582, B: 0.3418},  # 674 and 350 of 1024
         "after": {A: 0.5, B: 0.5},
         "drop": {"before": 0.0, "after": 0.0},
-        "moved_share": 0.1582,  # (674 - 512) / 1024
+        "moved_share": 0.2148,  # 220 / 1024
+        "moved_buckets": 220,
+        "digest": {"before": "ac383ce13835af51", "after": "5245d43492da3550"},
         "recreate": False,
         "changed_fields": [],
         "created": False,
         "deleted": False,
-        "summary": "192.0.2.1/32 tcp/80: at least 15.82% of new flows move to another AS",
+        "summary": "192.0.2.1/32 tcp/80: 21.48% of new flows move to another AS",
     }
     json.dumps(radius)  # plain data
 
@@ -164,23 +168,23 @@ def test_weight_change_moves_the_difference() -> None:
 RADIUS_CASES = [
     pytest.param(
         {A: 100, B: 100}, {A: 100}, {}, 0.5, {A: 0.5, B: 0.5}, {A: 1.0}, {"before": 0.0, "after": 0.0},
-        (False, False, False), "192.0.2.1/32 tcp/80: at least 50% of new flows move to another AS",
+        (False, False, False), "192.0.2.1/32 tcp/80: 50% of new flows move to another AS",
         id="as-removed",
     ),
     pytest.param(
         {A: 100}, {A: 100, B: 100, C: 100}, {}, 0.666, {A: 1.0}, {A: 0.334, B: 0.333, C: 0.333},
         {"before": 0.0, "after": 0.0}, (False, False, False),
-        "192.0.2.1/32 tcp/80: at least 66.6% of new flows move to another AS", id="ases-added",
+        "192.0.2.1/32 tcp/80: 66.6% of new flows move to another AS", id="ases-added",
     ),
     pytest.param(
         {A: 100, B: 50}, {A: 0, B: 0}, {}, 1.0, {A: 0.6582, B: 0.3418}, {A: 0.0, B: 0.0},
         {"before": 0.0, "after": 1.0}, (False, False, False),
-        "192.0.2.1/32 tcp/80: at least 100% of new flows move to another AS;"
+        "192.0.2.1/32 tcp/80: 100% of new flows move to another AS;"
         " afterwards no AS has a nonzero weight: the VIP drops every new flow", id="all-drained",
     ),
     pytest.param(
         {}, {A: 100}, {}, 1.0, {}, {A: 1.0}, {"before": 1.0, "after": 0.0}, (False, False, False),
-        "192.0.2.1/32 tcp/80: at least 100% of new flows move to another AS", id="first-as-of-empty-vip",
+        "192.0.2.1/32 tcp/80: 100% of new flows move to another AS", id="first-as-of-empty-vip",
     ),
     pytest.param(
         {A: 100, B: 100}, {A: 100, B: 100}, {"src_ip_sticky": True}, 0.0, {A: 0.5, B: 0.5}, {A: 0.5, B: 0.5},
@@ -189,11 +193,12 @@ RADIUS_CASES = [
         " new-flow shares stay the same", id="recreate-same-shares",
     ),
     pytest.param(
-        # 2048 buckets: A 1349, B 699; before A 674/1024 = 1348/2048, B 700/2048: 1/2048 moves.
-        {A: 100, B: 50}, {A: 100, B: 50}, {"new_flows_table_length": 2048}, 0.0005, {A: 0.6582, B: 0.3418},
+        # 2048 buckets: A 1349, B 699 (before A 674/1024 = 1348/2048, B 700/2048): the counts move
+        # 1/2048, but the two tables differ in 24.85% of flow hashes (h mod 2048 vs h mod 1024).
+        {A: 100, B: 50}, {A: 100, B: 50}, {"new_flows_table_length": 2048}, 0.2485, {A: 0.6582, B: 0.3418},
         {A: 0.6587, B: 0.3413}, {"before": 0.0, "after": 0.0}, (True, False, False),
         "192.0.2.1/32 tcp/80: recreated (new_flows_table_length changed), every sticky session of this VIP"
-        " is flushed; at least 0.05% of new flows move to another AS", id="recreate-table-length",
+        " is flushed; 24.85% of new flows move to another AS", id="recreate-table-length",
     ),
     pytest.param(
         None, {A: 100, B: 50}, {}, 1.0, {}, {A: 0.6582, B: 0.3418}, {"before": None, "after": 0.0},
@@ -272,14 +277,15 @@ def test_plan_blast_radius_reports_changed_vips_in_order() -> None:
         vip({A: 100, B: 100}, key=K["weights"]),
         vip({B: 100}, key=K["new"]),
         vip({A: 100, C: 0}, key=K["zero"]),  # an AS added at weight 0 moves no bucket
-        vip({A: 50, B: 50}, key=K["scaled"]),  # same counts: nothing to report
+        vip({A: 50, B: 50}, key=K["scaled"]),  # same counts, other replicas: 28.52% move
         vip({A: 100}, key=K["spec"], src_ip_sticky=True),
     )
     report = blast.plan_blast_radius(before, after)
     assert [(r["vip"], r["created"], r["deleted"], r["recreate"], r["moved_share"]) for r in report] == [
-        ("192.0.2.2/32", False, False, False, 0.1582),
+        ("192.0.2.2/32", False, False, False, 0.2148),
         ("192.0.2.3/32", False, True, False, 1.0),
         ("192.0.2.4/32", True, False, False, 1.0),
+        ("192.0.2.6/32", False, False, False, 0.2852),
         ("192.0.2.7/32", False, False, True, 0.0),
         ("2001:db8::10/128", False, False, False, 0.5),
     ]
@@ -299,3 +305,27 @@ def test_plan_blast_radius_uses_weights_not_reported_buckets() -> None:
     )
     desired = state(vip({A: 100, B: 50}))
     assert blast.plan_blast_radius(actual, desired) == []
+
+
+def test_plan_blast_radius_on_lb_api_1_1_0_ignores_nonzero_weight_changes() -> None:
+    # 1.1.0 has no weights: every AS present counts once, so 100 -> 50 changes no bucket.
+    before, after = state(vip({A: 100, B: 100})), state(vip({A: 100, B: 50}))
+    assert blast.plan_blast_radius(before, after, "1.1.0") == []
+    assert blast.plan_blast_radius(before, after, "1.2.0")[0]["moved_share"] > 0
+
+
+@pytest.mark.parametrize("generation", ["1.2.0", "1.1.0"])
+@pytest.mark.parametrize("old, new", [
+    ({A: 100, B: 100, C: 100}, {A: 100, C: 100}),
+    ({A: 100, B: 50}, {A: 100, B: 100}),
+    ({A: 10, B: 20, C: 30}, {A: 10, B: 20, C: 30, "198.51.100.14": 40}),
+])
+def test_moved_share_is_the_buckets_that_change_and_at_least_the_count_shift(generation, old, new) -> None:
+    radius = blast.vip_blast_radius(vip(old), vip(new), generation)
+    before = blast.vip_table(vip(old), generation)
+    after = blast.vip_table(vip(new), generation)
+    changed = sum(1 for x, y in zip(before, after, strict=True) if x != y)
+    assert radius["moved_buckets"] == changed
+    assert radius["moved_share"] == round(changed / 1024, blast.SHARE_DECIMALS)
+    shift = sum(max(0.0, radius["before"].get(a, 0.0) - radius["after"].get(a, 0.0)) for a in set(old) | set(new))
+    assert radius["moved_share"] >= round(shift, blast.SHARE_DECIMALS) - 2 * 10 ** -blast.SHARE_DECIMALS

@@ -174,6 +174,11 @@ def _retval_cases():
          RV_VALUE_EXIST),
         ("table 1000", lambda p: vip4(p, "192.0.2.2", new_len=1000), RV_INVALID_MEMORY_SIZE),
         ("table 0 refused", lambda p: vip4(p, "192.0.2.2", new_len=0), RV_INVALID_MEMORY_SIZE),
+        # 0 passes VPP's power-of-two check, so a later check answers first (vpp-facts Part 2 §5).
+        ("table 0 on ip4 nat6 is a family error", lambda p: vip4(p, "192.0.2.2", encap=4, new_len=0),
+         RV_INVALID_ADDRESS_FAMILY),
+        ("table 0 on ip4 unknown encap is a family error", lambda p: vip4(p, "192.0.2.2", encap=7, new_len=0),
+         RV_INVALID_ADDRESS_FAMILY),
         ("ip4 nat6", lambda p: vip4(p, "192.0.2.2", encap=4), RV_INVALID_ADDRESS_FAMILY),
         ("ip4 unknown encap", lambda p: vip4(p, "192.0.2.2", encap=7), RV_INVALID_ADDRESS_FAMILY),
         ("ip6 l3dsr", lambda p: p.vip_add(A("2001:db8::20"), 128, 255, 0, 2, 5, 0, 0, 1024, False), 0),

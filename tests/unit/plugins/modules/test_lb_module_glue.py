@@ -96,7 +96,7 @@ def test_blast_text_shows_each_as_share_before_and_after():
     text = lb_module.blast_text(blast.plan_blast_radius(before, after))
     lines = text.splitlines()
     assert lines[0].startswith("blast radius")
-    assert lines[1] == "  192.0.2.1/32 tcp/80: at least 15.82% of new flows move to another AS"
+    assert lines[1] == "  192.0.2.1/32 tcp/80: 20.31% of new flows move to another AS"  # exact, not 15.82%
     assert lines[2].split() == ["10.0.0.1", "65.82%", "->", "50%"]
     assert lines[3].split() == ["10.0.0.2", "34.18%", "->", "50%"]
     drained = state(vip(V4, {"10.0.0.1": 0, "10.0.0.2": 0}))

@@ -23,7 +23,7 @@ def _make_table() -> tuple[int, ...]:
     table = []
     for byte in range(256):
         crc = byte
-        for _ in range(8):
+        for _bit in range(8):
             crc = (crc >> 1) ^ _POLY if crc & 1 else crc >> 1
         table.append(crc)
     return tuple(table)

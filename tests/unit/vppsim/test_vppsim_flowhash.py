@@ -22,7 +22,7 @@ def crc32c_bitwise(data: bytes) -> int:
     crc = 0
     for byte in data:
         crc ^= byte
-        for _ in range(8):
+        for _bit in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
     return crc
 

@@ -91,8 +91,9 @@ def test_rolling_playbook_parses_and_pushes_before_its_gate(tmp_path):
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "lb1.example.net" in listed.stdout and "lb2.example.net" in listed.stdout
-    order = ["Push the LB plugin state", "maglev.vpp.agent : Install or update the agent",
-             "Reload the agent's config through its status socket", "Settle window",
+    # The agent adopts the config first: the lb module refuses a push the running agent would undo.
+    order = ["maglev.vpp.agent : Install or update the agent",
+             "Reload the agent's config through its status socket", "Push the LB plugin state", "Settle window",
              "Gate - every frontend up, the planned weights in VPP, no new no-server packets"]
     positions = [listed.stdout.index(task) for task in order]
     assert positions == sorted(positions)

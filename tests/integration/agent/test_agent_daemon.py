@@ -300,7 +300,9 @@ def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backend
     proc = agent(config_for(sim, tmp_path, backends))
     expect_weights(client, backends, 100, 100, 0)
     wait_for((tmp_path / "state.json").exists, 5, "state file")
-    writes = wait_for(proc.settled_writes, 5, "the agent's last sync logged")
+    # The conf goes out alone first; the VIP comes with the sync that releases it: wait for that one.
+    writes = wait_for(lambda: proc.count("vpp-lbsync", kind="vip_added") and proc.settled_writes(), 15,
+                      "the agent's sync that created the VIP, logged")
     assert proc.stop() == 0, proc.log_text()[-4000:]
     assert proc.count("vpp-lbsync") == writes, proc.events("vpp-lbsync")
     assert not (tmp_path / "state.json").exists()

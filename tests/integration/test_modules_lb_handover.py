@@ -70,6 +70,13 @@ def handover_lines(run) -> list:
     return [line for line in run.stdout.splitlines() if "maglev.vpp.lb: config" in line]
 
 
+def echoed_config(result) -> dict:
+    """The config as the module echoes it in invocation.module_args: JSON text when it was given
+    as text (as the action plugin hands it over), else the object."""
+    config = result["invocation"]["module_args"]["config"]
+    return json.loads(config) if isinstance(config, str) else config
+
+
 def vips(sim):
     return snapshot(sim).summary["vips"]
 
@@ -82,7 +89,8 @@ def test_plain_reference_is_handed_over_with_the_jinja_inside_resolved(sim, runn
     assert any(FAST in line for line in handover_lines(run)), handover_lines(run)
     assert vips(sim) == seen_on(sim, EXPECTED_VIPS)
     # The module received the resolved values (its invocation echoes them), not template text.
-    given = run.only()["invocation"]["module_args"]["config"]
+    assert isinstance(run.only()["invocation"]["module_args"]["config"], str)  # echoed as the text it was given
+    given = echoed_config(run.only())
     assert given["frontends"]["www-v4"]["pools"][0]["backends"] == {"web1": {"weight": 100}, "web2": {"weight": 50}}
     assert given["conf"] == {"ip4_src_address": "192.0.2.254"}
 
@@ -122,7 +130,7 @@ def test_omit_inside_the_variable_drops_the_key_as_ansible_does(sim, runner):
     run = runner.playbook([lb_task(sim, "{{ maglev_lb }}")], extra_args=["-vvv"])
     assert run.ok, run.explain()
     assert all(TEMPLATED in line for line in handover_lines(run)), handover_lines(run)
-    assert "new_flows_table_length" not in run.only()["invocation"]["module_args"]["config"]["frontends"]["www-v4"]
+    assert "new_flows_table_length" not in echoed_config(run.only())["frontends"]["www-v4"]
 
 
 def test_undefined_variable_inside_fails_as_ansible_reports_it(sim, runner):
@@ -173,8 +181,35 @@ def test_health_check_secrets_are_masked_through_the_handover(sim, runner):
     run = runner.playbook([lb_task(sim, "{{ maglev_lb }}")], diff=True, extra_args=["-vvv"])
     assert run.ok, run.explain()
     assert any(FAST in line for line in handover_lines(run)), handover_lines(run)
-    checks = run.only()["invocation"]["module_args"]["config"]["healthchecks"]
-    assert checks["h"]["headers"]["Authorization"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"  # echoed, masked
+    headers = echoed_config(run.only())["healthchecks"]["h"]["headers"]
+    assert headers == {"Authorization": "********", "X-Api-Key": "********"}  # echoed, masked
     everything = run.stdout + run.stderr + json.dumps([t.result for t in run.tasks])
     for secret in (token, literal, json.dumps(literal)[1:-1], "escapes-9"):
         assert secret not in everything, [line for line in everything.splitlines() if secret in line][:3]
+
+
+SECRET = "s3cr3t-before-validation-5"
+SECRET_CONFIG = {
+    "healthchecks": {"h": {"type": "http", "port": 80, "headers": {"Authorization": f"Bearer {SECRET}"}}},
+    "backends": {"w": {"address": WEB1, "healthcheck": "h"}},
+    "frontends": {"www": {"prefix": "192.0.2.1/32", "pools": [{"name": "p", "backends": {"w": {}}}]}},
+}
+# A bad connection option fails in Ansible's own argument validation, before any module code ran.
+SECRET_FORMS = {
+    "object in the task": (SECRET_CONFIG, SECRET_CONFIG),
+    "object": ("{{ secret_lb }}", SECRET_CONFIG),
+    "JSON text": ("{{ secret_lb | ansible.builtin.to_json }}", SECRET_CONFIG),
+    "invalid JSON text": ("{{ (secret_lb | ansible.builtin.to_json)[:-1] }}", SECRET_CONFIG),
+}
+
+
+@pytest.mark.parametrize("form", SECRET_FORMS, ids=list(SECRET_FORMS))
+def test_secrets_are_masked_when_argument_validation_fails(sim, runner, form):
+    config, variable = SECRET_FORMS[form]
+    write_host_vars(runner, "secret_lb: " + json.dumps(variable) + "\n")
+    task = dict(lb_task(sim, config, timeout="not-a-number"), ignore_errors=True)
+    run = runner.playbook([task], extra_args=["-vvv"])
+    assert run.only().failed
+    everything = run.stdout + run.stderr + json.dumps([t.result for t in run.tasks])
+    assert "module_args" in everything  # the failure echoes the arguments: only masking hides the secret
+    assert SECRET not in everything, [line for line in everything.splitlines() if SECRET in line][:3]

@@ -5,4 +5,6 @@ baseline module receives ``config`` exactly as the lb module does (bench/bench_m
 
 from __future__ import annotations
 
-from ansible_collections.maglev.vpp.plugins.action.lb import ActionModule  # noqa: F401
+from ansible_collections.maglev.vpp.plugins.action import lb
+
+ActionModule = lb.ActionModule

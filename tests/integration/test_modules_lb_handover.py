@@ -147,17 +147,19 @@ def test_check_mode_and_diff_through_the_handover(sim, runner):
     assert check.ok, check.explain()
     assert any(FAST in line for line in handover_lines(check)), handover_lines(check)
     result = check.only()
-    assert result.changed and result["after"]["vips"][V4]["ases"] == {WEB1: 100, WEB2: 50, DR1: 0}
+    assert result.changed and result["after"]["vips"][V4]["ases"] == seen_on(sim, EXPECTED_VIPS)[V4]["ases"]
     assert vips(sim) == {}  # check mode touched nothing
     assert "198.51.100.12" in check.stdout and "blast radius" in check.stdout  # --diff text on screen
 
     runner.playbook([lb_task(sim, "{{ maglev_lb }}")])
-    write_host_vars(runner, HOST_VARS.replace("{{ 25 * site_number }}", "{{ 30 * site_number }}"))
+    # A templated setting changes (VPP recreates the VIP: visible on both LB API generations).
+    table = "new_flows_table_length: \"{{ 1024 * site_number }}\""
+    write_host_vars(runner, HOST_VARS.replace("new_flows_table_length: 1024", table))
     diff = runner.playbook([lb_task(sim, "{{ maglev_lb }}")], diff=True)
     assert diff.ok, diff.explain()
-    assert diff.only()["diff"]["after"]["vips"][V4]["ases"][WEB2] == 60
-    assert diff.only()["diff"]["before"]["vips"][V4]["ases"][WEB2] == 50
-    assert vips(sim)[V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 60, DR1: 0})
+    assert diff.only()["diff"]["before"]["vips"][V4]["new_flows_table_length"] == 1024
+    assert diff.only()["diff"]["after"]["vips"][V4]["new_flows_table_length"] == 2048
+    assert vips(sim)[V4]["new_flows_table_length"] == 2048
 
 
 def test_health_check_secrets_are_masked_through_the_handover(sim, runner):

@@ -159,6 +159,21 @@ class AgentModel(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------------------
 
+    def _written(self) -> Dict[str, object]:
+        return {name: self.core.desired_frontend(name) for name in self.config.lb.frontends}
+
+    def _draining(self) -> set:
+        return {(fe.name, n) for fe in self.config.lb.frontends.values()
+                for n, adj in self.core.plans[fe.name].adjustments.items() if adj.draining}
+
+    def _told(self, before: Dict[str, object], actions) -> None:
+        """Every frontend whose write changed is handed to the VPP sync (targeted or full)."""
+        if actions.full_sync:
+            return
+        for name, vip in self._written().items():
+            if vip is not None and vip != before.get(name):
+                assert name in actions.sync, f"{name}: planned weights changed but no sync was asked for"
+
     def _probing(self) -> List[str]:
         return sorted(n for n, m in self.core.machines.items() if m.probing)
 
@@ -166,7 +181,8 @@ class AgentModel(RuleBasedStateMachine):
     @rule(data=st.data(), ok=st.booleans())
     def probe(self, data, ok: bool) -> None:
         backend = data.draw(st.sampled_from(self._probing()), label="backend")
-        self.core.probe_result(backend, PASS if ok else FAIL, self.now)
+        before = self._written()
+        self._told(before, self.core.probe_result(backend, PASS if ok else FAIL, self.now))
 
     @precondition(lambda self: self.core is not None and self._probing())
     @rule(data=st.data(), code=st.sampled_from(sorted(BLIND)))
@@ -182,12 +198,13 @@ class AgentModel(RuleBasedStateMachine):
     def operator_action(self, backend: str, action: str) -> None:
         if backend not in self.core.machines:
             return
-        before = self.core.machines[backend].state
+        before, written = self.core.machines[backend].state, self._written()
         try:
-            transition, _ = self.core.backend_action(backend, action, self.now)
+            transition, actions = self.core.backend_action(backend, action, self.now)
         except HealthError:
             assert self.core.machines[backend].state == before, "a refused action changed the state"
             return
+        self._told(written, actions)
         if transition is None:
             return
         if transition.to_state in OPERATOR_STATES:
@@ -204,7 +221,8 @@ class AgentModel(RuleBasedStateMachine):
     def override(self, data, weight: Optional[int]) -> None:
         members = self._members()
         frontend, pool, backend = data.draw(st.sampled_from(members), label="member")
-        self.core.set_weight(frontend, pool, backend, weight, self.now)
+        written = self._written()
+        self._told(written, self.core.set_weight(frontend, pool, backend, weight, self.now))
         if weight is None:
             self.overrides.pop((frontend, backend), None)
         else:
@@ -239,16 +257,24 @@ class AgentModel(RuleBasedStateMachine):
         self.core = AgentCore(self.config, self.now, self.rng, persisted)
         self.core.start(self.now)
 
+    def _tick(self, dt: float) -> None:
+        written, draining = self._written(), self._draining()
+        self.now += dt
+        actions = self.core.tick(self.now)
+        self._told(written, actions)
+        ended = {(f, b) for f, b in draining - self._draining()
+                 if f in self.core.plans and self.core.plans[f].states.get(b) == weights.DISABLED}
+        if ended:  # weights.py: the flush of a disabled backend comes when its drain ends
+            assert actions.full_sync == "drain timeout", f"drains ended {sorted(ended)}, no full sync"
+
     @rule(dt=st.sampled_from([0.01, 0.3, 1.0, 2.5, 7.0, 65.0]))
     def tick(self, dt: float) -> None:
-        self.now += dt
-        self.core.tick(self.now)
+        self._tick(dt)
 
     @precondition(lambda self: self.core is not None and self.core.next_wake is not None)
     @rule()
     def tick_at_next_wake(self) -> None:
-        self.now += self.core.next_wake
-        self.core.tick(self.now)
+        self._tick(self.core.next_wake)
 
     # -- invariants --------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 T0 = 1_000_000.0
 BACKENDS = ("b0", "b1", "b2", "b3", "b4")
-FRONTENDS = ("f0", "f1")
+FRONTENDS = ("f0", "f1", "f2")
 # Two probes that differ (a reload switching between them resets the probe), one retune of "a".
 CHECKS = {
     "a": {"type": "tcp", "port": 80, "interval": "2s", "fast_interval": "500ms", "down_interval": "4s",
@@ -62,7 +62,7 @@ frontend_spec = st.fixed_dictionaries({
 })
 config_spec = st.fixed_dictionaries({
     "backends": st.dictionaries(st.sampled_from(BACKENDS), backend_spec, min_size=1, max_size=5),
-    "frontends": st.dictionaries(st.sampled_from(FRONTENDS), frontend_spec, min_size=1, max_size=2),
+    "frontends": st.dictionaries(st.sampled_from(FRONTENDS), frontend_spec, min_size=1, max_size=3),
     "warmup": st.sampled_from([(1, 4), (0, 0), (2, 3)]),
 })
 
@@ -106,6 +106,9 @@ FIRST = {
         "f0": {"pools": [{"b0": 100, "b1": 37}, {"b2": 100}], "flush_on_down": True, "slow_start": 8,
                "drain_timeout": 6},
         "f1": {"pools": [{"b3": 0, "b4": 100}, {"b0": 1}], "flush_on_down": False, "slow_start": 0,
+               "drain_timeout": 0},
+        # A pool drained by its configured weights: the next pool carries the traffic.
+        "f2": {"pools": [{"b3": 0}, {"b4": 100, "b1": 37}], "flush_on_down": True, "slow_start": 8,
                "drain_timeout": 0},
     },
     "warmup": (1, 4),

@@ -188,6 +188,18 @@ class AgentModel(RuleBasedStateMachine):
         self._told(before, self.core.probe_result(backend, PASS if ok else FAIL, self.now))
 
     @precondition(lambda self: self.core is not None and self._probing())
+    @rule(data=st.data(), ok=st.booleans())
+    def settle(self, data, ok: bool) -> None:
+        """Results of one kind until the backend's state follows them (rise or fall in a row)."""
+        backend = data.draw(st.sampled_from(self._probing()), label="backend")
+        check = self.core.machines[backend].check
+        for _ in range(check.rise + check.fall):
+            before = self._written()
+            self._told(before, self.core.probe_result(backend, PASS if ok else FAIL, self.now))
+            self.now += 0.05
+        self.core.tick(self.now)
+
+    @precondition(lambda self: self.core is not None and self._probing())
     @rule(data=st.data(), code=st.sampled_from(sorted(BLIND)))
     def blind_result(self, data, code: str) -> None:
         backend = data.draw(st.sampled_from(self._probing()), label="backend")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 
 from aiohttp import web
 
-from . import __version__, api_views, logs
+from . import __version__, api_views, events, logs
 from .aiotools import within
 from .config import check_config_file
 from .health import HealthError
@@ -32,6 +32,9 @@ SYNC_TIMEOUT = 30.0  # POST /vpp/sync waits this long for the full sync to finis
 SETTLE_TIMEOUT = 10.0  # actions wait this long for the VPP sync they triggered
 STREAM_POLL = 1.0  # event streams look for a vanished client this often
 KEEPALIVE = 15.0  # an idle event stream sends an empty line this often
+# Open event streams at most (maglevctl watch, the dashboards' readers): each costs a little on
+# every event and log record on the agent's loop (agent/events.py); one more gets 503.
+MAX_STREAMS = 32
 BACKEND_ACTIONS = ("pause", "resume", "enable", "disable")
 CHECK_RESULTS = {0: "ok", 1: "parse_error", 2: "semantic_error"}
 TRUE_WORDS = ("1", "true", "yes", "on", "")
@@ -259,7 +262,10 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     streams = request.app[STREAMS]
     task = asyncio.current_task()
     # Subscribe and take the snapshot with no await between: the stream misses nothing.
-    sub = agent.events.subscribe(log_level=log_level)
+    try:
+        sub = agent.events.subscribe(log_level=log_level, kind="api", limit=MAX_STREAMS)
+    except events.TooManySubscribers as exc:
+        raise ApiError(503, str(exc)) from None
     first = api_views.initial_events(snap, agent.config.lb, want_backend, want_frontend)
     streams.add(task)
     getter: Optional[asyncio.Task] = None

@@ -48,6 +48,7 @@ class RuntimeInputs:
             self.ramp_since[backend] = at
         if to_state == weights.DISABLED:
             self.disabled_at[backend] = at
+            self._forget_drain_ends(backend)  # a new drain: its end is reported again
         elif from_state == weights.DISABLED:
             self.disabled_at.pop(backend, None)
 
@@ -57,6 +58,10 @@ class RuntimeInputs:
             self.disabled_at.pop(backend, None)
         else:
             self.disabled_at[backend] = now
+            self._forget_drain_ends(backend)
+
+    def _forget_drain_ends(self, backend: str) -> None:
+        self._drained = {(f, b) for f, b in self._drained if b != backend}
 
     def forget_backend(self, backend: str) -> None:
         self.ramp_since.pop(backend, None)

@@ -3,7 +3,8 @@
     GET /metrics      Prometheus exposition, text format 0.0.4
     GET /             the status page (agent/page/, no external assets)
     GET /state.json   the full view the page renders
-    GET /events       server-sent events: backend and frontend transitions, info+ log records
+    GET /events       server-sent events: backend and frontend transitions and the public log
+                      records (events.public_log_record); at most MAX_STREAMS open, then 503
 
 Everything runs on the agent's loop and reads the published snapshot, so no locks.
 """
@@ -20,7 +21,7 @@ from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from . import __version__, api_views, logs
+from . import __version__, api_views, events, logs
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
@@ -31,6 +32,9 @@ PAGE_FILES = {"/": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 SSE_KEEPALIVE = 10.0  # seconds between comments on an idle stream (notices gone clients)
 SSE_LOG_LEVEL = "info"
+# Open /events streams at most: anyone who reaches the port may open one, and each costs a little
+# on every event and log record on the agent's loop (agent/events.py).
+MAX_STREAMS = 8
 _CLOSE = {"type": "_close"}  # offered to every stream on shutdown
 
 
@@ -144,11 +148,19 @@ class WebServer:
         return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
+        try:
+            sub = self.agent.events.subscribe(log_level=SSE_LOG_LEVEL, kind="page", limit=MAX_STREAMS,
+                                              log_filter=events.public_log_record)
+        except events.TooManySubscribers as exc:
+            return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "10"})
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
         })
-        await response.prepare(request)
-        sub = self.agent.events.subscribe(log_level=SSE_LOG_LEVEL)
+        try:
+            await response.prepare(request)
+        except BaseException:
+            sub.close()
+            raise
         self._streams.add(sub)
         number = 0
         try:

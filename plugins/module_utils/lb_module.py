@@ -12,7 +12,8 @@ warnings, blast radius). The LB logic itself lives in the core (``vpp_lb``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional
+import json
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (
@@ -69,16 +70,65 @@ class ConfigModule(AnsibleModule):
     """An AnsibleModule whose ``config`` option may hold secrets (health check credentials):
     their values are masked, as ``no_log`` masks an option, in the syslog/journal line that
     AnsibleModule writes, in ``invocation.module_args`` and in every result and message. (``no_log``
-    on ``config`` itself would mask every address and name of the result too.)"""
+    on ``config`` itself would mask every address and name of the result too.)
 
-    def _log_invocation(self) -> None:
-        # Runs inside AnsibleModule.__init__, before the arguments are logged.
-        self.no_log_values.update(redact.secret_values(self.params.get("config")))
-        super()._log_invocation()
+    A ``config`` given as JSON text (what the lb action plugin hands over) is echoed in
+    ``invocation.module_args`` as JSON text again, with the secrets masked: echoing the parsed
+    object would cost Ansible a walk over every node of a large state, on both sides."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.no_log_values.update(redact.secret_values(self.params.get("config")))
+    def _load_params(self) -> None:
+        # Runs inside AnsibleModule.__init__ before the arguments are validated: a validation
+        # failure echoes them, so the secrets must be known from here on.
+        super()._load_params()
+        raw = self.params.get("config")
+        self._config_document = config_document(raw)
+        self._config_given_as_text = isinstance(raw, str)
+        self.no_log_values.update(secret_forms(self._config_document))
+
+    def exit_json(self, **kwargs: Any) -> None:
+        self._echo_config_as_text(kwargs)
+        super().exit_json(**kwargs)
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:
+        self._echo_config_as_text(kwargs)
+        super().fail_json(msg, **kwargs)
+
+    def _echo_config_as_text(self, kwargs: Dict[str, Any]) -> None:
+        if not self._config_given_as_text or "invocation" in kwargs:
+            return
+        echo = masked_json(self._config_document, self.no_log_values)
+        kwargs["invocation"] = {"module_args": dict(self.params, config=echo)}
+
+
+NOT_JSON = "(not JSON text, not echoed)"
+
+
+def config_document(raw: Any) -> Any:
+    """``config`` as an object: itself, or parsed when given as JSON text (None when that fails)."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def secret_forms(document: Any) -> Set[str]:
+    """The secrets of a config object, each also as it is spelled inside JSON text."""
+    secrets = redact.secret_values(document)
+    escaped = {json.dumps(secret, ensure_ascii=ascii)[1:-1] for secret in secrets for ascii in (True, False)}
+    return secrets | escaped
+
+
+def masked_json(document: Any, no_log_values: Set[str]) -> str:
+    """``document`` as JSON text with every no_log value (in its JSON spelling) masked."""
+    if document is None:
+        return NOT_JSON
+    text = json.dumps(document, separators=(",", ":"))
+    # Longest first, so a credential inside a masked header value cannot be left half shown.
+    for value in sorted((v for v in no_log_values if v), key=len, reverse=True):
+        text = text.replace(json.dumps(value)[1:-1], "********")
+    return text
 
 
 def argument_spec(*, stats: bool = False, agent: bool = False, **options: dict) -> dict:

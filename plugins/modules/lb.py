@@ -64,8 +64,12 @@ options:
       - The desired state, a C(maglev_lb) object (the same variable the maglev agent reads), usually
         C("{{ maglev_lb }}"). Its keys are below; the collection's C(docs/config-reference.md) has
         every rule. The whole object is validated before VPP is contacted.
-      - The same object as JSON text is accepted too, C("{{ maglev_lb | ansible.builtin.to_json }}"),
-        which Ansible hands over several times faster for a state of hundreds of frontends.
+      - Written as exactly one variable reference, C("{{ maglev_lb }}"), the collection's action plugin
+        hands the variable to the module as JSON text without Ansible templating the whole structure
+        (strings inside it that hold Jinja are still templated); every other form is templated by
+        Ansible as usual. For a state of hundreds of frontends this is several times faster.
+      - The same object as JSON text is accepted too, C("{{ maglev_lb | ansible.builtin.to_json }}").
+        A config given as JSON text is echoed in C(invocation.module_args) as JSON text, secrets masked.
       - Integers and booleans may be given as strings that are exactly that (C("8080"), C("true")),
         as values from C(-e) and templating are.
       - Which keys that are left out take their defaults and which keep VPP's live values depends on

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the agent decision core's stateful model test (tests/unit/agent/agent_model.py) long.
 
 The suite runs it bounded and derandomized; this runs it with fresh random seeds:

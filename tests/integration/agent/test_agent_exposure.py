@@ -55,7 +55,7 @@ def test_page_streams_are_capped_and_carry_no_private_log_records(sim, tmp_path,
     config, base = metrics_config(sim, tmp_path, backends)
     proc = agent(config)
     expect_weights(client, backends, 100, 100, 0)
-    streams = [open_stream(base) for _ in range(web.MAX_STREAMS)]
+    streams = [open_stream(base) for _stream in range(web.MAX_STREAMS)]
     assert refused(base)
     for stream in streams[1:]:
         stream.close()
@@ -96,7 +96,7 @@ def test_status_api_streams_are_capped(sim, tmp_path, backends, client, agent):
     path = str(tmp_path / "status.sock")
     proc = agent(config_for(sim, tmp_path, backends, status_socket=path))
     expect_weights(client, backends, 100, 100, 0)
-    conns = [raw_events_request(path) for _ in range(api.MAX_STREAMS)]
+    conns = [raw_events_request(path) for _stream in range(api.MAX_STREAMS)]
     try:
         assert all(status_line(c).startswith(b"HTTP/1.1 200") for c in conns)
         extra = raw_events_request(path)
@@ -104,6 +104,7 @@ def test_status_api_streams_are_capped(sim, tmp_path, backends, client, agent):
         extra.close()
         conns.pop().close()
         # The agent notices a vanished client within api.STREAM_POLL; then one more fits again.
+
         def accepted() -> bool:
             conn = raw_events_request(path)
             ok = status_line(conn).startswith(b"HTTP/1.1 200")

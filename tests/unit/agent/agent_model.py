@@ -193,7 +193,7 @@ class AgentModel(RuleBasedStateMachine):
         """Results of one kind until the backend's state follows them (rise or fall in a row)."""
         backend = data.draw(st.sampled_from(self._probing()), label="backend")
         check = self.core.machines[backend].check
-        for _ in range(check.rise + check.fall):
+        for _probe in range(check.rise + check.fall):
             before = self._written()
             self._told(before, self.core.probe_result(backend, PASS if ok else FAIL, self.now))
             self.now += 0.05
@@ -354,5 +354,5 @@ class AgentModel(RuleBasedStateMachine):
                 f"{name}: operator said {state}, core has {self.core.machines[name].state}"
         assert self.core.inputs.overrides == self.overrides, "overrides differ from what the operator set"
         persisted = self.core.operator_state()
-        assert {n: s for n, (s, _) in persisted.backends.items()} == self.intent
+        assert {n: s for n, (s, _since) in persisted.backends.items()} == self.intent
         assert persisted.overrides == self.overrides

@@ -19,7 +19,7 @@ def quiet_logs():
 
 def test_subscribers_beyond_the_cap_are_refused_and_change_nothing():
     bus = EventBus()
-    page = [bus.subscribe(kind="page", limit=3) for _ in range(3)]
+    page = [bus.subscribe(kind="page", limit=3) for _page in range(3)]
     api = bus.subscribe(kind="api", limit=3)  # the caps are per kind
     with pytest.raises(TooManySubscribers, match="3 page event streams"):
         bus.subscribe(kind="page", limit=3)
@@ -72,7 +72,7 @@ PUBLIC = [
 ]
 
 
-@pytest.mark.parametrize("record, shown", PUBLIC, ids=[r["event"] for r, _ in PUBLIC])
+@pytest.mark.parametrize("record, shown", PUBLIC, ids=[r["event"] for r, _shown in PUBLIC])
 def test_public_log_record(record, shown):
     assert events.public_log_record(record) == shown
 
@@ -87,4 +87,4 @@ def test_a_filtered_subscription_gets_only_public_records(quiet_logs):
     assert shown.pop("time")
     assert shown == {"type": "log", "level": "info", "event": "vpp-lbsync", "command": "lb as ..."}
     assert page.queue.empty()
-    assert [full.queue.get_nowait()["event"] for _ in range(2)] == ["config-reload-failed", "vpp-lbsync"]
+    assert [full.queue.get_nowait()["event"] for _record in range(2)] == ["config-reload-failed", "vpp-lbsync"]

@@ -131,6 +131,7 @@ def start_agent_with_a_down_backend(sim, tmp_path, backends, client, agent):
     """The agent serving traffic, web1 stopped: every family has series (probe failures and
     transitions included). Returns (agent process, metrics base URL)."""
     config, base = metrics_config(sim, tmp_path, backends)
+    config["agent"]["announce"] = {"command": ["/bin/true"]}  # route-announcement series too
     proc = agent(config)
     expect_weights(client, backends, 100, 100, 0)
     send_traffic(sim, client)

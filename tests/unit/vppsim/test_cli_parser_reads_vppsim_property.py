@@ -130,12 +130,17 @@ def test_the_parser_reads_back_what_vppsim_holds(api_version: str, ops: List[tup
 # -------------------------------------------------------------------------------------------
 # Arbitrary text: a list of VIPs or CliParseError naming the line, never anything else
 
+def draw_vppsim_output(draw) -> List[str]:
+    """The lines of `show lb vips verbose` from vppsim (either generation) after random API calls."""
+    api_version = draw(st.sampled_from(["1.2.0", "1.1.0"]))
+    p, _expected = run_ops(api_version, draw(st.lists(OPS, max_size=8)))
+    return run_cli(p, "show lb vips verbose")[1].splitlines()
+
+
 @st.composite
 def mangled_outputs(draw) -> str:
     """Real vppsim output (either generation) with lines dropped, duplicated, cut, or edited."""
-    api_version = draw(st.sampled_from(["1.2.0", "1.1.0"]))
-    p, _expected = run_ops(api_version, draw(st.lists(OPS, max_size=8)))
-    lines = run_cli(p, "show lb vips verbose")[1].splitlines()
+    lines = draw_vppsim_output(draw)
     for _edit in range(draw(st.integers(1, 4))):
         if not lines:
             break
@@ -162,6 +167,8 @@ ARBITRARY_TEXT = st.one_of(st.text(max_size=300), mangled_outputs())
 BARE_VALUE_ERRORS = [" ip4-gre4 [0] 0", " ip4-gre4 [0] 192.0.2.1/33",
                      " ip4-gre4 [1] 192.0.2.1/32\n  protocol:6",
                      " ip4-gre4 [1] 192.0.2.1/32\n    10.0.0.x weight:1 buckets:1 flows:0 dpo:1 used"]
+# Also found (then fixed): a protocol line whose port word has no colon raised IndexError.
+INDEX_ERRORS = [" ip4-gre4 [0] 0.0.0.0\r  new_size:0\r  protocol:0 0", " ip4-gre4 [1] 192.0.2.1/32\n  protocol:6 80"]
 
 
 @settings(max_examples=150, deadline=None)
@@ -170,6 +177,8 @@ BARE_VALUE_ERRORS = [" ip4-gre4 [0] 0", " ip4-gre4 [0] 192.0.2.1/33",
 @example(BARE_VALUE_ERRORS[1])
 @example(BARE_VALUE_ERRORS[2])
 @example(BARE_VALUE_ERRORS[3])
+@example(INDEX_ERRORS[0])
+@example(INDEX_ERRORS[1])
 def test_the_parser_never_crashes_on_arbitrary_text(text: str) -> None:
     try:
         vips = parse_vips_verbose(text)
@@ -179,29 +188,12 @@ def test_the_parser_never_crashes_on_arbitrary_text(text: str) -> None:
     assert isinstance(vips, list)
 
 
-# Also found by the property: a protocol line whose port word has no colon raises IndexError.
-INDEX_ERRORS = [" ip4-gre4 [0] 0.0.0.0\r  new_size:0\r  protocol:0 0", " ip4-gre4 [1] 192.0.2.1/32\n  protocol:6 80"]
-
-
-@settings(max_examples=150, deadline=None)
-@given(ARBITRARY_TEXT)
-@example(INDEX_ERRORS[0])
-@example(INDEX_ERRORS[1])
-def test_the_parser_fails_on_arbitrary_text_only_with_value_errors(text: str) -> None:
-    """Weaker, and still broken: no IndexError, KeyError, TypeError, AttributeError, ..."""
-    try:
-        vips = parse_vips_verbose(text)
-    except ValueError:
-        return
-    assert isinstance(vips, list)
 
 
 @st.composite
 def reshuffled_outputs(draw) -> str:
     """Real vppsim output with whole lines dropped or repeated (every line one VPP prints)."""
-    api_version = draw(st.sampled_from(["1.2.0", "1.1.0"]))
-    p, _expected = run_ops(api_version, draw(st.lists(OPS, max_size=8)))
-    lines = run_cli(p, "show lb vips verbose")[1].splitlines()
+    lines = draw_vppsim_output(draw)
     for _edit in range(draw(st.integers(1, 4))):
         if not lines:
             break

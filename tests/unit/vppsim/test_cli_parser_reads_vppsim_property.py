@@ -188,8 +188,6 @@ def test_the_parser_never_crashes_on_arbitrary_text(text: str) -> None:
     assert isinstance(vips, list)
 
 
-
-
 @st.composite
 def reshuffled_outputs(draw) -> str:
     """Real vppsim output with whole lines dropped or repeated (every line one VPP prints)."""

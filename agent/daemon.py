@@ -452,6 +452,8 @@ class Agent(DesiredSource):
 
     def _frontend_view(self, fe, plan: FrontendPlan, lb_state: Optional[model.LbState]) -> FrontendView:
         live = lb_state.vips.get(fe.key) if lb_state is not None else None
+        ramping = any(adjust.ramp is not None for adjust in plan.adjustments.values())
+        settled = weights.settled_weights(fe, plan.states, plan.adjustments) if ramping else {}
         members = []
         for pool in fe.pools:
             for name, configured in pool.members.items():
@@ -463,6 +465,7 @@ class Agent(DesiredSource):
                     effective_weight=plan.effective[name].weight, flush=plan.effective[name].flush,
                     state=plan.states[name], override=adjust.override, ramp=adjust.ramp, draining=adjust.draining,
                     buckets=live_as.num_buckets if live_as is not None else None,
+                    planned_weight=settled.get(name),
                 ))
         return FrontendView(
             name=fe.name, vip=fe.key, spec=fe.spec, state=plan.state, active_pool=plan.active_pool,

@@ -31,6 +31,9 @@ class MemberView:
     ramp: Optional[float] = None
     draining: bool = False
     buckets: Optional[int] = None  # VPP's share of the new-flow table, from the last dump
+    # The weight once slow start is over (weights.settled_weights); None: the effective weight
+    # is already it (nothing in the frontend ramps).
+    planned_weight: Optional[int] = None
 
 
 @dataclass(frozen=True)

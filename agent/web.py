@@ -3,8 +3,10 @@
     GET /metrics      Prometheus exposition, text format 0.0.4
     GET /             the status page (agent/page/, no external assets)
     GET /state.json   the full view the page renders
+    GET /rates.json   the packet rates of every VIP over the last minutes (agent/rates.py)
     GET /events       server-sent events: backend and frontend transitions and the public log
-                      records (events.public_log_record); at most MAX_STREAMS open, then 503
+                      records (events.public_log_record), and a ``rates`` event with the newest
+                      rates after every counters scrape; at most MAX_STREAMS open, then 503
 
 Everything runs on the agent's loop and reads the published snapshot, so no locks.
 """
@@ -21,14 +23,14 @@ from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from . import __version__, api_views, events, logs
+from . import __version__, api_views, events, logs, page_views, rates
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
 from .status import AgentStatus
 
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
-PAGE_FILES = {"/": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
+PAGE_FILES = {"/": "index.html", "/app.js": "app.js", "/charts.js": "charts.js", "/style.css": "style.css"}
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 SSE_KEEPALIVE = 10.0  # seconds between comments on an idle stream (notices gone clients)
 SSE_LOG_LEVEL = "info"
@@ -44,6 +46,8 @@ class WebServer:
         self.host = host
         self.port = port
         self.vip_counters = MonotonicCounters()
+        self.rates = rates.RateHistory(rates.points_for(agent.config.settings.stats_interval))
+        self._rates_seen: Optional[object] = None  # the counters snapshot last recorded
         self.registry = CollectorRegistry()
         self.registry.register(AgentCollector(self.export_inputs))
         ProcessCollector(registry=self.registry)
@@ -58,6 +62,7 @@ class WebServer:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/state.json", self.state)
         app.router.add_get("/events", self.events)
+        app.router.add_get("/rates.json", self.rates_json)
         for path in PAGE_FILES:
             app.router.add_get(path, self.page)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -93,8 +98,20 @@ class WebServer:
     def _observe_now(self) -> Optional[AgentSnapshot]:
         snap = self.agent.snapshot
         if snap is not None:
-            self.vip_counters.observe(snap.counters, frozenset(fe.vip for fe in snap.frontends.values()))
+            keep = frozenset(fe.vip for fe in snap.frontends.values())
+            self.vip_counters.observe(snap.counters, keep)
+            if snap.counters is not None and snap.counters is not self._rates_seen:
+                self._rates_seen = snap.counters
+                self.rates.record(snap.counters.at, self.vip_counters.totals(), keep)
+                self._offer_rates()
         return snap
+
+    def _offer_rates(self) -> None:
+        """The newest rates to every open page stream (the page appends them to its charts)."""
+        latest = self.rates.latest()
+        if latest is not None:
+            for sub in list(self._streams):
+                sub.offer({"type": "rates", **latest})
 
     # -- /metrics ------------------------------------------------------------------------------
 
@@ -146,6 +163,10 @@ class WebServer:
         addresses = {name: b.address for name, b in self.agent.config.lb.backends.items()}
         view = state_view(snap, addresses, time.time())
         return web.json_response(view, headers={"Cache-Control": "no-store"})
+
+    async def rates_json(self, request: web.Request) -> web.Response:
+        self._observe_now()
+        return web.json_response(self.rates.view(), headers={"Cache-Control": "no-store"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -200,8 +221,11 @@ def state_view(snap: AgentSnapshot, addresses: Dict[str, str], now: float) -> Di
             "last_result": None if last is None else {
                 "ok": last.ok, "code": last.code, "detail": last.detail, "duration": last.duration,
             },
+            "transitions": page_views.transitions(view),
         }
     frontends = []
+    vpp = snap.vpp
+    live_vips = snap.lb_state.vips if snap.lb_state is not None and vpp.connected else {}
     for fe in snap.frontends.values():
         pools: Dict[str, list] = {}
         for m in fe.members:
@@ -209,14 +233,15 @@ def state_view(snap: AgentSnapshot, addresses: Dict[str, str], now: float) -> Di
                 "backend": m.backend, "address": m.address, "state": m.state,
                 "configured_weight": m.configured_weight, "effective_weight": m.effective_weight,
                 "override": m.override, "ramp": m.ramp, "draining": m.draining, "buckets": m.buckets,
+                "planned_weight": m.planned_weight,
                 "since": backends[m.backend]["since"] if m.backend in backends else None,
             })
         frontends.append({
             "name": fe.name, "vip": str(fe.vip), "state": fe.state, "active_pool": fe.active_pool,
             "released": fe.released, "description": fe.description, "flush_on_down": fe.flush_on_down,
             "pools": [{"name": name, "members": members} for name, members in pools.items()],
+            "share": page_views.table_share(fe, live_vips.get(fe.vip), vpp.lb_api_version),
         })
-    vpp = snap.vpp
     return {
         "now": now, "at": snap.at, "version": __version__, "started_at": snap.started_at, "warmup": snap.warmup,
         "config_loaded_at": snap.config_loaded_at,

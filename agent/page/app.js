@@ -1,8 +1,10 @@
-// The status page: renders /state.json; every server-sent event on /events updates it.
+// The status page: renders /state.json and /rates.json; every server-sent event on /events
+// updates it. The pictures are drawn by charts.js.
 "use strict";
 
 const MAX_EVENTS = 100;
 let view = null;
+let rates = null;  // /rates.json, extended by every "rates" event
 let refreshing = false;
 let refreshAgain = false;
 
@@ -37,6 +39,10 @@ function renderFrontends() {
       el("h3", {}, fe.name + " ", badge(fe.state), " ", fe.vip,
          fe.released ? "" : " (warm-up: not written yet)"));
     if (fe.description) card.append(el("div", {}, fe.description));
+    const pictures = el("div", { class: "pictures" }, el("div", { class: "rate-box", "data-vip": fe.vip }));
+    const members = fe.pools.flatMap((pool) => pool.members);
+    if (fe.share) pictures.append(shareBar(fe.share, members));
+    card.append(pictures);
     for (const pool of fe.pools) {
       card.append(el("div", { class: "pool" }, "pool " + pool.name + (pool.name === fe.active_pool ? " (active)" : "")));
       const table = el("table", {}, el("tr", {}, ...["backend", "address", "state", "configured", "effective",
@@ -44,7 +50,8 @@ function renderFrontends() {
       for (const m of pool.members) {
         let effective = String(m.effective_weight);
         if (m.override !== null) effective += " (override " + m.override + ")";
-        if (m.ramp !== null) effective += " (slow start " + Math.round(m.ramp * 100) + "%)";
+        if (m.ramp !== null) effective += " (slow start " + Math.round(m.ramp * 100) + "%" +
+          (m.planned_weight !== null ? " of " + m.planned_weight : "") + ")";
         if (m.draining) effective += " (draining)";
         table.append(el("tr", { "data-backend": m.backend },
           el("td", {}, m.backend), el("td", {}, m.address), el("td", { class: "state-cell" }, badge(m.state)),
@@ -55,6 +62,50 @@ function renderFrontends() {
     }
     return card;
   }));
+  renderRates();
+}
+
+function renderRates() {
+  for (const box of document.querySelectorAll(".rate-box")) {
+    const series = rates && rates.vips[box.dataset.vip];
+    box.replaceChildren(series ? rateChart(rates.kinds, rates.times, series) : "packet rates: no samples yet");
+  }
+}
+
+function addRates(event) {
+  if (!rates) return;
+  rates.times.push(event.at);
+  for (const vip of Object.keys(event.vips)) {
+    if (!rates.vips[vip]) {
+      rates.vips[vip] = Object.fromEntries(rates.kinds.map((kind) => [kind, rates.times.slice(1).map(() => null)]));
+    }
+  }
+  for (const [vip, series] of Object.entries(rates.vips)) {
+    const newest = event.vips[vip];
+    rates.kinds.forEach((kind, i) => series[kind].push(newest ? newest[i] : null));
+  }
+  const excess = rates.times.length - rates.points;
+  if (excess > 0) {
+    rates.times.splice(0, excess);
+    for (const series of Object.values(rates.vips)) for (const kind of rates.kinds) series[kind].splice(0, excess);
+  }
+  renderRates();
+}
+
+async function loadRates() {
+  try {
+    const reply = await fetch("/rates.json", { cache: "no-store" });
+    if (reply.ok) {
+      rates = await reply.json();
+      renderRates();
+    }
+  } catch (err) {
+    console.log("rates.json: " + err);
+  }
+}
+
+function agentNow() {
+  return view.now + (Date.now() / 1000 - view.fetchedAt);
 }
 
 function renderBackends() {
@@ -69,6 +120,7 @@ function renderBackends() {
       el("td", {}, name), el("td", {}, b.address), el("td", { class: "state-cell" }, badge(b.state)),
       el("td", {}, health), el("td", {}, probe), el("td", { class: "age", "data-since": b.since }, age(b.since)));
   }));
+  document.getElementById("timeline").replaceChildren(timeline(view.backends, agentNow()));
 }
 
 function renderHeader() {
@@ -144,11 +196,13 @@ function connect() {
     status.textContent = "events: live";
     status.className = "badge up";
     refresh();  // what happened while the stream was not open
+    loadRates();
   };
   stream.onerror = () => {
     status.textContent = "events: reconnecting";
     status.className = "badge down";
   };
+  stream.addEventListener("rates", (message) => addRates(JSON.parse(message.data)));
   for (const type of ["backend", "frontend", "log"]) {
     stream.addEventListener(type, (message) => {
       const event = JSON.parse(message.data);

@@ -337,6 +337,18 @@ def effective_weights(
     return result
 
 
+def settled_weights(
+    frontend: Frontend,
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, MemberAdjustment]] = None,
+) -> Dict[str, int]:
+    """The weight per backend name once every slow start of ``frontend`` is over, health and the
+    other adjustments (override, drain) as they are now: where ``effective_weights`` is heading."""
+    adjustments = adjustments or {}
+    unramped = {name: MemberAdjustment(adjust.override, None, adjust.draining) for name, adjust in adjustments.items()}
+    return {name: w.weight for name, w in effective_weights(frontend, health, unramped).items()}
+
+
 def frontend_state(
     frontend: Frontend,
     health: Optional[Mapping[str, str]] = None,

@@ -1,5 +1,5 @@
 """Fixtures of the agent's integration tests: loopback HTTP backends, real backends in a network
-namespace (backends.py), a VPP client, the agent process."""
+namespace (backends.py), a VPP client, the agent process, headless Chromium on the status page."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from agentproc import AgentProcess
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from backends import BackendNet
+from chromium import Browser
 from httpbackends import HttpBackend, free_port
 
 
@@ -62,3 +63,18 @@ def agent(tmp_path):
     yield run
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Opens a URL in a headless Chromium of its own (closed after the test)."""
+    opened: List[Browser] = []
+
+    def open_page(url: str) -> Browser:
+        b = Browser(tmp_path, url)
+        opened.append(b)
+        return b
+
+    yield open_page
+    for b in opened:
+        b.close()

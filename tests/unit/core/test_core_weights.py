@@ -145,6 +145,22 @@ def test_effective_weights_with_adjustments(health: str, adjustments: dict, expe
     assert weights.frontend_state(fe, view, adjustments) == state
 
 
+# (health, adjustments, settled weights: where the effective weights head once slow start is over)
+SETTLED_CASES = [
+    ("a=up b=up c=up", {}, "a=100 b=50 c=0", "nothing-ramping-is-effective"),
+    ("a=up b=up c=up", {"a": A(ramp=0.2)}, "a=100 b=50 c=0", "ramp-ends-at-full-weight"),
+    ("a=up b=down c=up", {"a": A(ramp=0.2)}, "a=100 b=0 c=0", "failback-ends-with-standby-at-0"),
+    ("a=up b=up c=up", {"a": A(override=50, ramp=0.4)}, "a=50 b=50 c=0", "override-stays"),
+    ("a=disabled b=up c=up", {"a": A(draining=True)}, "a=0 b=50 c=0", "drain-stays-0"),
+]
+
+
+@pytest.mark.parametrize("health, adjustments, expected", [pytest.param(*c[:3], id=c[3]) for c in SETTLED_CASES])
+def test_settled_weights(health: str, adjustments: dict, expected: str) -> None:
+    settled = weights.settled_weights(frontend(), parse_health(health), adjustments)
+    assert settled == {name: weight for name, (weight, _) in parse_weights(expected).items()}
+
+
 # (elapsed, duration, fraction, seconds to the next step)
 SLOW_START_CASES = [
     (0.0, 40.0, 0.2, 10.0),

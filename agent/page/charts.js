@@ -55,8 +55,10 @@ function rateChart(kinds, times, series) {
       points.push(x.toFixed(1) + "," + y.toFixed(1));
     });
     const last = line.length ? line[line.length - 1] : null;
+    const known = line.filter((v) => v !== null);
     svg.append(titled(svgEl("polyline", { class: "series " + kind, "data-kind": kind, "data-points": points.length,
                                           "data-last": last === null ? "" : last,
+                                          "data-peak": known.length ? Math.max(...known) : "",
                                           points: points.join(" ") }),
                       kind + " packets/s, now " + (last === null ? "-" : rateText(last))));
     svg.append(svgEl("text", { class: "legend " + kind, x: s.left + k * 80, y: 10 },

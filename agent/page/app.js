@@ -120,7 +120,7 @@ function renderBackends() {
       el("td", {}, name), el("td", {}, b.address), el("td", { class: "state-cell" }, badge(b.state)),
       el("td", {}, health), el("td", {}, probe), el("td", { class: "age", "data-since": b.since }, age(b.since)));
   }));
-  document.getElementById("timeline").replaceChildren(timeline(view.backends, agentNow()));
+  document.getElementById("timeline").replaceChildren(timeline(view.backends, agentNow(), view.started_at));
 }
 
 function renderHeader() {

@@ -128,8 +128,9 @@ function shareBar(share, members) {
   return box;
 }
 
-// backends: {name: {state, transitions: [{from, to, at, code}]}}; now: unix seconds.
-function timeline(backends, now) {
+// backends: {name: {state, transitions: [{from, to, at, code}]}}; now, startedAt (the agent's
+// start: nothing is known before it): unix seconds.
+function timeline(backends, now, startedAt) {
   const names = Object.keys(backends).sort();
   const all = names.flatMap((n) => backends[n].transitions.map((t) => t.at));
   let start = all.length ? Math.min(...all) : now - 300;
@@ -145,16 +146,16 @@ function timeline(backends, now) {
     const lane = svgEl("g", { class: "lane", "data-backend": name });
     lane.append(svgEl("text", { class: "axis", x: 0, y: y + LANE.height - 3 }, name));
     const history = backends[name].transitions;
-    let from = start;
+    let from = Math.max(start, startedAt);
     let state = history.length ? history[0].from : backends[name].state;
     for (const t of [...history, null]) {
       const until = t ? t.at : now;
-      if (until > start) {
+      if (until > from) {
         lane.append(titled(svgEl("rect", { class: "period", x: xOf(from).toFixed(2), y, height: LANE.height,
                                            width: Math.max(0, xOf(until) - xOf(from)).toFixed(2),
                                            fill: STATE_COLORS[state] || "#90a4ae", "data-state": state }), state));
       }
-      if (t) { from = Math.max(start, t.at); state = t.to; }
+      if (t) { from = Math.max(from, t.at); state = t.to; }
     }
     for (const t of history) {
       if (t.at < start) continue;

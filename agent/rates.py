@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from typing import Deque, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import Deque, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ..plugins.module_utils.vpp_lb import model
 
@@ -52,6 +52,7 @@ class RateHistory:
         self.points = points
         self.times: Deque[float] = deque(maxlen=points)
         self._values: Dict[model.VipKey, array] = {}  # len(RATE_KINDS) doubles per sample, aligned to times
+        self._names: Dict[model.VipKey, str] = {}  # str(vip), as the page keys VIPs
 
     def record(self, at: float, totals: Mapping[Tuple[model.VipKey, str], int], keep: FrozenSet[model.VipKey]) -> None:
         """One sample at ``at`` (unix seconds) of ``totals`` ((VIP, kind) -> count) for the VIPs in
@@ -61,11 +62,12 @@ class RateHistory:
         self.times.append(at)
         width = len(RATE_KINDS)
         for vip in [v for v in self._values if v not in keep]:
-            del self._values[vip]
+            del self._values[vip], self._names[vip]
         for vip in keep:
             values = self._values.get(vip)
             if values is None:  # a new VIP: gaps for the samples before it
                 values = self._values[vip] = array("d", [math.nan] * (width * (len(self.times) - 1)))
+                self._names[vip] = str(vip)
             values.extend(float(totals.get((vip, kind), math.nan)) for kind in RATE_KINDS)
             excess = len(values) - width * len(self.times)
             if excess > 0:
@@ -74,28 +76,45 @@ class RateHistory:
     def series(self, vip: model.VipKey) -> Optional[Dict[str, List[Optional[float]]]]:
         """{kind: rates per second} over the kept samples (aligned to ``times[1:]``), None for an unknown VIP."""
         values = self._values.get(vip)
-        if values is None:
-            return None
-        width = len(RATE_KINDS)
-        return {kind: rates_between(self.times, values[i::width]) for i, kind in enumerate(RATE_KINDS)}
+        return None if values is None else _series(list(self.times), values)
+
+    def copy(self) -> RatesCopy:
+        """The samples as they are now, for ``view_of`` in a worker thread (``record`` goes on meanwhile)."""
+        return RatesCopy(self.points, tuple(self.times), {vip: array("d", v) for vip, v in self._values.items()})
 
     def view(self) -> Dict:
-        """The JSON the page draws: sample times (ends of the rate intervals) and rates per VIP."""
-        return {
-            "kinds": list(RATE_KINDS),
-            "times": list(self.times)[1:],
-            "points": self.points - 1,
-            "vips": {str(vip): self.series(vip) for vip in self._values},
-        }
+        return view_of(self.copy())
 
     def latest(self) -> Optional[Dict]:
         """The newest rate of every VIP (the page appends it), None before the second sample."""
         if len(self.times) < 2:
             return None
         width = len(RATE_KINDS)
-        last_two = (self.times[-2], self.times[-1])
+        dt = self.times[-1] - self.times[-2]
         newest: Dict[str, List[Optional[float]]] = {}
         for vip, values in self._values.items():
-            last = values[-2 * width:]
-            newest[str(vip)] = [rates_between(last_two, last[i::width])[0] for i in range(width)]
+            before, after = values[-2 * width:-width], values[-width:]
+            newest[self._names[vip]] = [None if b != b or a != a or a < b else (a - b) / dt  # NaN != NaN
+                                        for b, a in zip(before, after, strict=True)]
         return {"at": self.times[-1], "vips": newest}
+
+
+class RatesCopy(NamedTuple):
+    points: int
+    times: Tuple[float, ...]
+    values: Dict[model.VipKey, array]
+
+
+def _series(times: Sequence[float], values: array) -> Dict[str, List[Optional[float]]]:
+    width = len(RATE_KINDS)
+    return {kind: rates_between(times, values[i::width]) for i, kind in enumerate(RATE_KINDS)}
+
+
+def view_of(copy: RatesCopy) -> Dict:
+    """The JSON the page draws (/rates.json): sample times (ends of the rate intervals) and rates per VIP."""
+    return {
+        "kinds": list(RATE_KINDS),
+        "times": list(copy.times)[1:],
+        "points": copy.points - 1,
+        "vips": {str(vip): _series(copy.times, values) for vip, values in copy.values.items()},
+    }

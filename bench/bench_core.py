@@ -205,6 +205,7 @@ def papi_calls(api, ops) -> list:
 
 def bench_core(sim, maglev_lb: dict, window: int) -> dict:
     t = {}
+    c0 = time.process_time()
     t0 = time.perf_counter()
     config = schema.parse_config(maglev_lb)
     want = desired.desired_state(config)
@@ -224,9 +225,13 @@ def bench_core(sim, maglev_lb: dict, window: int) -> dict:
         t["apply_s"] = time.perf_counter() - t0
         t["ops"] = len(ops)
         t["push_calls"] = sum(client.api_calls.values()) - connect_calls  # the dump's and the apply's
+        # CPU seconds of this process (connect included): steadier than wall time on a shared machine
+        t["push_cpu_s"] = time.process_time() - c0
+        c0 = time.process_time()
         t0 = time.perf_counter()
         again = planner.plan(want, client.dump())
         t["noop_dump_and_plan_s"] = time.perf_counter() - t0
+        t["noop_cpu_s"] = time.process_time() - c0
         t["noop_calls"] = sum(client.api_calls.values()) - t["push_calls"] - connect_calls
         assert again == [], again[:5]
     t["push_total_s"] = t["validate_and_desired_s"] + t["first_dump_s"] + t["plan_s"] + t["apply_s"]

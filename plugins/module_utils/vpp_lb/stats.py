@@ -102,7 +102,8 @@ class LbStatsReader:
                     return {index: [] for index in indexes}
                 with stats.lock:
                     rows = [StatsVector(stats, ptr, fmt) for (ptr,) in StatsVector(stats, entry.value, "P")]
-                    return {index: [row[index] for row in rows if index < row.vec_len] for index in indexes}
+                    return {index: [_unpack_at(row, index) for row in rows if index < row.vec_len]
+                            for index in indexes}
             except OSError:
                 continue  # a writer changed the directory or a vector while we read; read again
         raise VppDisconnectedError(f"stats segment {self.stats_socket} stayed busy: is VPP stuck?")
@@ -122,3 +123,11 @@ class LbStatsReader:
             cells = column[index]
             result[key] = (sum(c[0] for c in cells), sum(c[1] for c in cells))
         return result
+
+
+def _unpack_at(row, index: int):
+    """Entry ``index`` of a StatsVector, read inside the caller's lock (``row[index]`` takes the
+    lock again per entry, most of the cost of a large read): an int for a simple counter, a
+    (packets, bytes) tuple for a combined one."""
+    value = row.struct.unpack_from(row.statseg, row.offset(index))
+    return value[0] if row.fmtlen == 1 else value

@@ -58,7 +58,8 @@ def workloads(sim, n_vips: int, n_ases: int, exporter_members: int) -> dict:
     """name -> a function doing that part once at this size, on a vppsim holding the pushed state."""
     maglev_lb = bench_core.generate_maglev_lb(n_vips, n_ases)
     want = desired.desired_state(schema.parse_config(maglev_lb))
-    client = VppLbClient(sim.api_socket)
+    # A long read timeout: on a loaded shared machine vppsim can take seconds to answer a 5,000-VIP dump.
+    client = VppLbClient(sim.api_socket, timeout=120.0)
     client.connect()
     client.apply(planner.plan(want, LbState()))
     actual = client.dump()

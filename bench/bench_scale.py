@@ -36,7 +36,8 @@ MARK_BEGIN = "<!-- bench_scale:begin -->"
 MARK_END = "<!-- bench_scale:end -->"
 HEADING = "## Scale curve: push and no-op rerun from 10 to 5,000 VIPs"
 PLOT = os.path.join(bench_core.ROOT, "docs", "img", "scale.png")
-# vppsim's default stats segment holds ~1,000 VIPs' counters; 5,000 x 8 needs more.
+# Room to spare in the stats segment for 5,000 VIPs' counters (vppsim's default is 64 MB; a full
+# segment would stop the push with vppsim's MemoryError).
 SIM_ARGS = ("--stats-size", str(256 << 20))
 
 

@@ -16,6 +16,7 @@ counters only ever grow.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, Iterator, Mapping, Optional, Tuple
@@ -26,7 +27,7 @@ from prometheus_client.utils import floatToGoString
 
 from ..plugins.module_utils.vpp_lb import model, weights
 from . import api_views
-from .counters import AgentCounters
+from .counters import DURATION_BUCKETS, AgentCounters
 from .snapshot import AgentSnapshot
 from .vppsync import CountersSnapshot
 
@@ -42,6 +43,9 @@ PACKET_KINDS = (
 )
 ROUTE_PACKETS = "route_packets"
 ROUTE_BYTES = "route_bytes"
+
+# The histogram's `le` labels, formatted once: every backend's histogram has the same bounds.
+DURATION_LE = tuple(floatToGoString(bound) for bound in DURATION_BUCKETS + (float("inf"),))
 
 SeriesKey = Tuple[model.VipKey, str]  # (VIP, kind: next|first|untracked|no-server|route_packets|route_bytes)
 
@@ -250,7 +254,7 @@ def _probe_families(counters: AgentCounters) -> Iterator[Metric]:
     durations = HistogramMetricFamily("maglev_probe_duration_seconds", "How long probes took.",
                                       labels=["backend", "type"])
     for key, histogram in counters.durations.items():
-        buckets = [(floatToGoString(bound), count) for bound, count in histogram.cumulative()]
+        buckets = list(zip(DURATION_LE, itertools.accumulate(histogram.counts), strict=True))
         durations.add_metric(list(key), buckets, histogram.total)
     yield durations
     transitions = CounterMetricFamily("maglev_backend_transitions", "Backend state transitions.",

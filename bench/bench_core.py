@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import ipaddress
 import os
 import platform
@@ -77,18 +79,10 @@ def bench_pings(sim, n: int) -> dict:
         vpp.disconnect()
 
     async def pipelined() -> float:
-        client = AsyncVPPApiClient(server_address=sim.api_socket)
-        await client.connect("bench-async", asyncio.Queue())
-        try:
+        async with async_papi(sim, "bench-async") as client:
             t0 = time.perf_counter()
             await asyncio.gather(*[client.api.control_ping() for _call in range(n)])
             return n / (time.perf_counter() - t0)
-        finally:
-            # vpp_papi's asyncio client has no disconnect that stops its tasks; do it by hand.
-            await client.api.sockclnt_delete(index=client.socket_index)
-            client.writer.close()
-            client.socket_task.cancel()
-            client.queue_task.cancel()
 
     return {"sync_per_s": statistics.median(rounds), "sync_rounds": rounds,
             "async_pipelined_per_s": asyncio.run(pipelined())}
@@ -128,49 +122,66 @@ def raw_socket_pings(sim, n: int) -> float:
     return rate
 
 
-def async_loop_floor(sim, ops) -> float:
-    """The same calls from a bare loop over vpp_papi's asyncio client, awaited one by one."""
+@contextlib.asynccontextmanager
+async def async_papi(sim, name: str):
+    """A connected vpp_papi asyncio client, torn down by hand on exit: vpp_papi's asyncio client
+    has no disconnect that stops its tasks."""
+    client = AsyncVPPApiClient(server_address=sim.api_socket)
+    await client.connect(name, asyncio.Queue())
+    try:
+        yield client
+    finally:
+        await client.api.sockclnt_delete(index=client.socket_index)
+        client.writer.close()
+        client.socket_task.cancel()
+        client.queue_task.cancel()
+
+
+def asyncio_floor(sim, calls_of, pipelined: bool) -> float:
+    """Seconds a bare loop over vpp_papi's asyncio client takes for ``calls_of(api)``: awaited one
+    by one (the asyncio floor), or all sent at once and then awaited (pipelined: the limit of the
+    transport, with no windows and no attribution)."""
 
     async def run() -> float:
-        client = AsyncVPPApiClient(server_address=sim.api_socket)
-        await client.connect("floor-async", asyncio.Queue())
-        try:
-            calls = papi_calls(client.api, ops)
+        async with async_papi(sim, "floor-pipelined" if pipelined else "floor-async") as client:
+            calls = calls_of(client.api)
             t0 = time.perf_counter()
-            for func, kwargs in calls:
-                r = await func(**kwargs)
-                assert r.retval == 0, r
-            return time.perf_counter() - t0
-        finally:
-            await client.api.sockclnt_delete(index=client.socket_index)
-            client.writer.close()
-            client.socket_task.cancel()
-            client.queue_task.cancel()
-
-    return asyncio.run(run())
-
-
-def pipelined_loop_floor(sim, ops) -> float:
-    """The same calls from a bare asyncio vpp_papi loop, all sent at once (pipelined) and then
-    awaited: the limit of the transport, with no windows and no attribution."""
-
-    async def run() -> float:
-        client = AsyncVPPApiClient(server_address=sim.api_socket)
-        await client.connect("floor-pipelined", asyncio.Queue())
-        try:
-            calls = papi_calls(client.api, ops)
-            t0 = time.perf_counter()
-            replies = await asyncio.gather(*[func(**kwargs) for func, kwargs in calls])
+            if pipelined:
+                replies = await asyncio.gather(*[func(**kwargs) for func, kwargs in calls])
+            else:
+                replies = [await func(**kwargs) for func, kwargs in calls]
             elapsed = time.perf_counter() - t0
-            assert all(r.retval == 0 for r in replies)
-            return elapsed
-        finally:
-            await client.api.sockclnt_delete(index=client.socket_index)
-            client.writer.close()
-            client.socket_task.cancel()
-            client.queue_task.cancel()
+        check_replies(replies)
+        return elapsed
 
     return asyncio.run(run())
+
+
+def sync_floor(sim, calls_of) -> float:
+    """Seconds a bare synchronous vpp_papi loop takes for ``calls_of(api)``: no validation,
+    planning or parsing, the floor of a synchronous client."""
+    vpp = VPPApiClient(server_address=sim.api_socket, bootstrapapi=True, async_thread=False)
+    vpp.connect("floor")
+    try:
+        calls = calls_of(vpp.api)
+        t0 = time.perf_counter()
+        replies = [func(**kwargs) for func, kwargs in calls]
+        elapsed = time.perf_counter() - t0
+    finally:
+        vpp.disconnect()
+    check_replies(replies)
+    return elapsed
+
+
+def check_replies(replies) -> None:
+    """Every reply succeeded (a dump's reply is a sequence of details, with no retval)."""
+    failed = [r for r in replies if getattr(r, "retval", 0) != 0]
+    assert not failed, failed[:3]
+
+
+def dump_calls(api) -> list:
+    """The calls of the core's dump (client.VppLbClient.dump) on LB API 1.2.0."""
+    return [(api.lb_conf_get, {}), (api.lb_vip_dump, {}), (api.cli_inband, {"cmd": "show lb vips verbose"})]
 
 
 def papi_calls(api, ops) -> list:
@@ -192,23 +203,9 @@ def papi_calls(api, ops) -> list:
     return calls
 
 
-def bare_loop_floor(sim, ops) -> float:
-    """The same API calls as the core's push, from a bare vpp_papi loop: no validation, planning, dumps."""
-    vpp = VPPApiClient(server_address=sim.api_socket, bootstrapapi=True, async_thread=False)
-    vpp.connect("floor")
-    try:
-        calls = papi_calls(vpp.api, ops)
-        t0 = time.perf_counter()
-        for func, kwargs in calls:
-            r = func(**kwargs)
-            assert r.retval == 0, r
-        return time.perf_counter() - t0
-    finally:
-        vpp.disconnect()
-
-
 def bench_core(sim, maglev_lb: dict, window: int) -> dict:
     t = {}
+    c0 = time.process_time()
     t0 = time.perf_counter()
     config = schema.parse_config(maglev_lb)
     want = desired.desired_state(config)
@@ -216,6 +213,7 @@ def bench_core(sim, maglev_lb: dict, window: int) -> dict:
     with VppLbClient(sim.api_socket) as client:
         client.pipeline_window = window
         t["transport"] = client.capabilities.transport
+        connect_calls = sum(client.api_calls.values())
         t0 = time.perf_counter()
         actual = client.dump()
         t["first_dump_s"] = time.perf_counter() - t0
@@ -226,9 +224,15 @@ def bench_core(sim, maglev_lb: dict, window: int) -> dict:
         client.apply(ops)
         t["apply_s"] = time.perf_counter() - t0
         t["ops"] = len(ops)
+        t["push_calls"] = sum(client.api_calls.values()) - connect_calls  # the dump's and the apply's
+        # CPU seconds of this process (connect included): steadier than wall time on a shared machine
+        t["push_cpu_s"] = time.process_time() - c0
+        c0 = time.process_time()
         t0 = time.perf_counter()
         again = planner.plan(want, client.dump())
         t["noop_dump_and_plan_s"] = time.perf_counter() - t0
+        t["noop_cpu_s"] = time.process_time() - c0
+        t["noop_calls"] = sum(client.api_calls.values()) - t["push_calls"] - connect_calls
         assert again == [], again[:5]
     t["push_total_s"] = t["validate_and_desired_s"] + t["first_dump_s"] + t["plan_s"] + t["apply_s"]
     return t, ops
@@ -275,12 +279,13 @@ def main() -> int:
         with launcher.start() as sim:
             core, ops = bench_core(sim, maglev_lb, args.window)
             cores.append(core)
+        push_calls = functools.partial(papi_calls, ops=ops)
         with launcher.start() as sim:
-            floors.append(bare_loop_floor(sim, ops))
+            floors.append(sync_floor(sim, push_calls))
         with launcher.start() as sim:
-            floors_async.append(async_loop_floor(sim, ops))
+            floors_async.append(asyncio_floor(sim, push_calls, pipelined=False))
         with launcher.start() as sim:
-            floors_pipelined.append(pipelined_loop_floor(sim, ops))
+            floors_pipelined.append(asyncio_floor(sim, push_calls, pipelined=True))
     floor = statistics.median(floors)
     apply_s = _median_of(cores, "apply_s")
     total_s = _median_of(cores, "push_total_s")

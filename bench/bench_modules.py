@@ -17,6 +17,7 @@ Run: .venv/bin/python bench/bench_modules.py [--vips 1000] [--ases 8] [--small 1
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -208,12 +209,13 @@ def main() -> int:
         ops = planner.plan(desired.desired_state(schema.parse_config(big)), LbState())
 
         rounds, floors, floors_async = [], [], []
+        push_calls = functools.partial(bench_core.papi_calls, ops=ops)
         for _round in range(args.rounds):
             rounds.append(measure_push_round(workdir, big_vars))
             with launcher.start() as sim:
-                floors.append(bench_core.bare_loop_floor(sim, ops))
+                floors.append(bench_core.sync_floor(sim, push_calls))
             with launcher.start() as sim:
-                floors_async.append(bench_core.async_loop_floor(sim, ops))
+                floors_async.append(bench_core.asyncio_floor(sim, push_calls, pipelined=False))
 
         small = bench_core.generate_maglev_lb(args.small, args.ases)
         small_vars = os.path.join(workdir, "small.yml")

@@ -467,7 +467,7 @@ class Agent(DesiredSource):
         return FrontendView(
             name=fe.name, vip=fe.key, spec=fe.spec, state=plan.state, active_pool=plan.active_pool,
             flush_on_down=fe.flush_on_down, released=self.core.warmup.is_released(fe.name),
-            members=tuple(members), description=fe.description,
+            members=tuple(members), description=fe.description, pools=plan.pools, spill=fe.spill,
         )
 
     # -- files ---------------------------------------------------------------------------------
@@ -503,6 +503,7 @@ class Agent(DesiredSource):
             },
             released={n: f.released for n, f in snap.frontends.items()},
             digest=snap.digest,
+            pools={n: f.pools for n, f in snap.frontends.items() if f.spill is not None},
         )
 
     async def _operator_writer(self) -> None:

@@ -840,6 +840,8 @@ def run_module():
     if state == "rendered":
         want = desired.desired_state(config, None)
         result.update(lb_module.render_commands(want, module.params["lb_api_version"] or "1.2.0"))
+        if module.params["lb_api_version"] == "1.1.0":
+            warn_unweighted_spill(module, config, want)
         module.exit_json(**result)
 
     if state == "deleted":
@@ -885,6 +887,8 @@ def run_module():
         want.conf = compose.merge_live_conf(want.conf, given_conf, actual.conf, keep_live=False)
     # Frontends the agent has not released (warm-up) keep VPP's live weights.
     want = desired.hold_live_weights(want, actual, view.unreleased)
+    if not client.capabilities.as_weights:
+        warn_unweighted_spill(module, config, want)
     lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
     client.disconnect()
     module.exit_json(**result)
@@ -899,6 +903,12 @@ def merge_live(want, actual, config, raw):
     if want.conf is not None:
         want.conf = compose.merge_live_conf(want.conf, set(schema.without_nulls(raw.get("conf") or {})), actual.conf)
     return want
+
+
+def warn_unweighted_spill(module, config, want):
+    """LB API 1.1.0: what a spilled frontend's new flows do instead of the planned split."""
+    for _name, warning in sorted(compose.spill_without_weights(config, want.vips.values()).items()):
+        module.warn(warning)
 
 
 def warn_kept_ases(module, want, actual):

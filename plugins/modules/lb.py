@@ -280,7 +280,9 @@ options:
             description:
               - "Graceful spill between pools (off when left out): C({overprovisioning: 1.4}), 1 to 100,
                 C({}) means 1.4. A pool's share of new flows is its healthy fraction times the factor,
-                capped at 100%; the rest spills to the next pool (docs/config-reference.md)."
+                capped at 100%; the rest spills to the next pool (docs/config-reference.md).
+                On LB API 1.1.0 (no AS weights) spill still decides which pools take new flows, but each
+                present AS gets an equal share; the task warns with the split that results."
             type: dict
           pools:
             description:
@@ -393,7 +395,9 @@ notes:
     drift for the agent if the agent manages the same frontend; the task warns about them.
   - Backends that no frontend uses draw a warning (they are probably a typo or a leftover).
   - On VPP releases up to 26.06 (LB API 1.1.0) VPP has no AS weights; there an effective weight of 0
-    means the AS is removed and any other weight means it is present.
+    means the AS is removed and any other weight means it is present. A frontend with C(spill) whose
+    new flows go to more than one pool draws a warning there with the split VPP makes (one equal share
+    per AS) next to the planned one.
 seealso:
   - module: maglev.vpp.lb_facts
 """
@@ -840,8 +844,6 @@ def run_module():
     if state == "rendered":
         want = desired.desired_state(config, None)
         result.update(lb_module.render_commands(want, module.params["lb_api_version"] or "1.2.0"))
-        if module.params["lb_api_version"] == "1.1.0":
-            warn_unweighted_spill(module, config, want)
         module.exit_json(**result)
 
     if state == "deleted":

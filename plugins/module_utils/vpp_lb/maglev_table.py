@@ -116,6 +116,9 @@ def _cached_table(weights: Tuple[Tuple[str, int], ...], table_length: int, gener
 def _fill(entries: List[Tuple[int, bytes, str, int]], size: int) -> List[str]:
     mask = size - 1
     owners: List[Optional[str]] = [None] * size
+    # Probes read a bytearray (1 byte per bucket, so 2^20 buckets stay in cache) rather than
+    # the owner list (8 bytes per bucket): most of a large table's cost is these probes.
+    taken = bytearray(size)
     entries = entries[:size]  # entries past the size-th never get a turn
     skips = [((seed & 0xFFFFFFFF) | 1) & mask for _r, _packed, _address, seed in entries]
     nexts = [(seed >> 32) & mask for _r, _packed, _address, seed in entries]
@@ -131,16 +134,18 @@ def _fill(entries: List[Tuple[int, bytes, str, int]], size: int) -> List[str]:
     for _round in range(rounds):
         for e, skip, name in order:
             position = nexts[e]
-            while owners[position] is not None:
+            while taken[position]:
                 position = (position + skip) & mask
+            taken[position] = 1
             owners[position] = name
             nexts[e] = (position + skip) & mask
     empty = size - rounds * count
     e = 0
     while empty > switch:
         position, skip = nexts[e], skips[e]
-        while owners[position] is not None:
+        while taken[position]:
             position = (position + skip) & mask
+        taken[position] = 1
         owners[position] = names[e]
         nexts[e] = (position + skip) & mask
         empty -= 1

@@ -16,7 +16,8 @@ compares the two bucket by bucket, so a mistake in either shows.
 table of the same ASes at weight 1.
 
 Cost: about N ln N probes in pure Python (the last empty buckets are the expensive ones, so
-once few remain each entry picks among them directly). Tables are cached by their inputs, so
+once few remain each entry picks among them directly); probes read a bytearray of taken flags,
+which stays in cache where the owner list would not (docs/performance.md). Tables are cached by their inputs, so
 VIPs sharing an AS set and weights cost one build (bench/bench_table.py; docs/performance.md).
 """
 

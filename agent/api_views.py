@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ..plugins.module_utils.vpp_lb import blast, model
+from ..plugins.module_utils.vpp_lb import blast, model, weights
 from ..plugins.module_utils.vpp_lb.schema import HealthCheck, LbConfig
 from .health import BackendHealthView, Transition
 from .probes.result import ProbeResult
@@ -75,11 +75,28 @@ def warm_table_digests(snap: AgentSnapshot) -> None:
             table_digest(snap, key)
 
 
+def pool_share(share: Optional[weights.PoolShare]) -> Dict[str, Any]:
+    """A pool's part of new flows (weights.pool_shares, as the plan computed it): fractions 0..1."""
+    if share is None:
+        return {"healthy_fraction": None, "health": None, "share": None, "spilled": None}
+    return {
+        "healthy_fraction": _fraction(share.healthy_fraction),
+        "health": None if share.health is None else _fraction(share.health),
+        "share": _fraction(share.share),
+        "spilled": _fraction(share.spilled),
+    }
+
+
+def _fraction(value: float) -> float:
+    return round(value, 4)
+
+
 def frontend(view: FrontendView, lb: LbConfig, snap: Optional[AgentSnapshot] = None) -> Dict[str, Any]:
+    shares = {share.pool: share for share in view.pools}
     pools: List[Dict[str, Any]] = []
     for m in view.members:
         if not pools or pools[-1]["name"] != m.pool:
-            pools.append({"name": m.pool, "members": []})
+            pools.append({"name": m.pool, **pool_share(shares.get(m.pool)), "members": []})
         pools[-1]["members"].append(member(m))
     configured = lb.frontends.get(view.name)
     return {
@@ -89,6 +106,7 @@ def frontend(view: FrontendView, lb: LbConfig, snap: Optional[AgentSnapshot] = N
         "description": view.description,
         "state": view.state,
         "active_pool": view.active_pool,
+        "spill": None if view.spill is None else {"overprovisioning": view.spill},
         "flush_on_down": view.flush_on_down,
         "slow_start": configured.slow_start if configured else 0.0,
         "drain_timeout": configured.drain_timeout if configured else 0.0,

@@ -187,12 +187,38 @@ def _member_notes(m: Dict[str, Any]) -> str:
     return ", ".join(notes)
 
 
+def percent(value: Optional[float]) -> str:
+    """A fraction 0..1 as a percentage, one decimal only when it is not whole: 0.84 -> "84%"."""
+    if value is None:
+        return "-"
+    text = f"{value * 100:.1f}"
+    return (text[:-2] if text.endswith(".0") else text) + "%"
+
+
+def _spill_text(fe: Dict[str, Any]) -> str:
+    spill = fe.get("spill")
+    return "off (all or nothing)" if not spill else f"overprovisioning {spill['overprovisioning']:g}"
+
+
+def pool_shares(fe: Dict[str, Any]) -> List[str]:
+    """Per pool its share of new flows: healthy fraction, health under spill (x overprovisioning,
+    capped), share, and what it left to the pools after it. Shown when spill is on or more than
+    one pool carries flows (a fail-back ramp); the numbers are the agent's weights.pool_shares."""
+    pools = fe["pools"]
+    if not fe.get("spill") and sum(1 for p in pools if p.get("share")) < 2:
+        return []
+    rows = [[p["name"], percent(p.get("healthy_fraction")), percent(p.get("health")), percent(p.get("share")),
+             percent(p.get("spilled"))] for p in pools]
+    return [""] + table(["POOL", "HEALTHY", "HEALTH", "SHARE", "SPILLED ON"], rows)
+
+
 def frontend(fe: Dict[str, Any], style: Style = PLAIN) -> List[str]:
     items = [
         ("frontend", fe["name"]),
         ("vip", vip_text(fe)),
         ("state", style.state(fe["state"])),
         ("active pool", fe["active_pool"]),
+        ("spill", _spill_text(fe)),
         ("encap", fe["encap"]),
         ("src ip sticky", _yes(fe["src_ip_sticky"])),
         ("flush on down", _yes(fe["flush_on_down"])),
@@ -212,7 +238,7 @@ def frontend(fe: Dict[str, Any], style: Style = PLAIN) -> List[str]:
         for m in pool["members"]:
             rows.append([pool["name"], m["backend"], m["address"], style.state(m["state"]), m["configured_weight"],
                          m["effective_weight"], _weight(m["buckets"]), _member_notes(m)])
-    lines = pairs(items) + [""] + table(
+    lines = pairs(items) + pool_shares(fe) + [""] + table(
         ["POOL", "BACKEND", "ADDRESS", "STATE", "WEIGHT", "EFFECTIVE", "BUCKETS", "NOTES"], rows)
     if any(m["buckets"] is None for pool in fe["pools"] for m in pool["members"]):
         lines += ["", "buckets " + UNKNOWN_SINCE_WRITE]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from ..plugins.module_utils.vpp_lb import agent_state, config_digest, model, weights
+from ..plugins.module_utils.vpp_lb import agent_state, compose, config_digest, model, weights
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
 from . import logs, operator_state, probes
 from .aiotools import bounded_wait, within
@@ -71,6 +71,7 @@ class Agent(DesiredSource):
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
         self.vpp = VppSync(config.settings, self, self._changed)
+        self._unweighted_spill: Dict[str, str] = {}  # frontend -> the spill-unweighted warning last logged
         self.snapshot: Optional[AgentSnapshot] = None
         self.events = EventBus()
         self.counters = AgentCounters()
@@ -351,13 +352,37 @@ class Agent(DesiredSource):
     # -- desired state (for VppSync) -----------------------------------------------------------
 
     def desired_full(self) -> Optional[model.LbState]:
-        return self.core.desired_full()
+        state = self.core.desired_full()
+        if state is not None:
+            self._note_unweighted_spill(state.vips.values())
+        return state
 
     def desired_conf(self) -> Optional[model.LbConf]:
         return self.config.lb.conf
 
     def desired_frontend(self, name: str) -> Optional[model.VipState]:
-        return self.core.desired_frontend(name)
+        vip = self.core.desired_frontend(name)
+        if vip is not None:
+            self._note_unweighted_spill([vip])
+        return vip
+
+    def _note_unweighted_spill(self, vips: Iterable[model.VipState]) -> None:
+        """On LB API 1.1.0 (no AS weights), say once per change what a spilled frontend's new flows
+        do instead of the planned split (compose.spill_without_weights, as the lb module warns)."""
+        caps = self.vpp.capabilities
+        if caps is None or caps.as_weights:
+            return
+        vips = list(vips)
+        found = compose.spill_without_weights(self.config.lb, vips)
+        for vip in vips:
+            name = vip.name or ""
+            message = found.get(name)
+            if message is not None and self._unweighted_spill.get(name) != message:
+                logs.emit("warning", "spill-unweighted", frontend=name, detail=message)
+            if message is None:
+                self._unweighted_spill.pop(name, None)
+            else:
+                self._unweighted_spill[name] = message
 
     def frontend_of(self, key: model.VipKey) -> Optional[str]:
         return self.core.frontend_of(key)
@@ -470,7 +495,7 @@ class Agent(DesiredSource):
         return FrontendView(
             name=fe.name, vip=fe.key, spec=fe.spec, state=plan.state, active_pool=plan.active_pool,
             flush_on_down=fe.flush_on_down, released=self.core.warmup.is_released(fe.name),
-            members=tuple(members), description=fe.description,
+            members=tuple(members), description=fe.description, pools=plan.pools, spill=fe.spill,
         )
 
     # -- files ---------------------------------------------------------------------------------
@@ -506,6 +531,7 @@ class Agent(DesiredSource):
             },
             released={n: f.released for n, f in snap.frontends.items()},
             digest=snap.digest,
+            pools={n: f.pools for n, f in snap.frontends.items() if f.spill is not None},
         )
 
     async def _operator_writer(self) -> None:

@@ -97,6 +97,7 @@ class FrontendPlan:
     effective: Mapping[str, weights.EffectiveWeight]
     state: str  # up / down / unknown
     active_pool: Optional[str]
+    pools: Tuple[weights.PoolShare, ...] = ()  # each pool's share of new flows (weights.pool_shares)
 
 
 @dataclass(frozen=True)
@@ -431,6 +432,7 @@ class AgentCore:
             states=states, adjustments=adjustments, effective=effective,
             state=weights.state_of_weights(effective, states),
             active_pool=weights.active_pool(fe, states, adjustments),
+            pools=weights.pool_shares(fe, states, adjustments),
         )
 
     def _replan(self, frontends: Iterable[str], now: float, a: Actions) -> None:

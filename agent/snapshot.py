@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
-from ..plugins.module_utils.vpp_lb import model
+from ..plugins.module_utils.vpp_lb import model, weights
 from ..plugins.module_utils.vpp_lb.config_digest import ConfigDigest
 from .decisions import Blindness
 from .health import BackendHealthView
@@ -47,6 +47,8 @@ class FrontendView:
     released: bool  # warm-up: the agent writes this frontend's VIP
     members: Tuple[MemberView, ...]
     description: str = ""
+    pools: Tuple[weights.PoolShare, ...] = ()  # the plan's weights.pool_shares, in pool order
+    spill: Optional[float] = None  # the frontend's overprovisioning factor (None: spill off)
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,9 @@ options:
             description:
               - "Graceful spill between pools (off when left out): C({overprovisioning: 1.4}), 1 to 100,
                 C({}) means 1.4. A pool's share of new flows is its healthy fraction times the factor,
-                capped at 100%; the rest spills to the next pool (docs/config-reference.md)."
+                capped at 100%; the rest spills to the next pool (docs/config-reference.md).
+                On LB API 1.1.0 (no AS weights) spill still decides which pools take new flows, but each
+                present AS gets an equal share; the task warns with the split that results."
             type: dict
           pools:
             description:
@@ -393,7 +395,9 @@ notes:
     drift for the agent if the agent manages the same frontend; the task warns about them.
   - Backends that no frontend uses draw a warning (they are probably a typo or a leftover).
   - On VPP releases up to 26.06 (LB API 1.1.0) VPP has no AS weights; there an effective weight of 0
-    means the AS is removed and any other weight means it is present.
+    means the AS is removed and any other weight means it is present. A frontend with C(spill) whose
+    new flows go to more than one pool draws a warning there with the split VPP makes (one equal share
+    per AS) next to the planned one.
 seealso:
   - module: maglev.vpp.lb_facts
 """
@@ -885,6 +889,8 @@ def run_module():
         want.conf = compose.merge_live_conf(want.conf, given_conf, actual.conf, keep_live=False)
     # Frontends the agent has not released (warm-up) keep VPP's live weights.
     want = desired.hold_live_weights(want, actual, view.unreleased)
+    if not client.capabilities.as_weights:
+        warn_unweighted_spill(module, config, want)
     lb_module.converge(module, client, want, actual, prune_vips=state == "overridden", result=result)
     client.disconnect()
     module.exit_json(**result)
@@ -899,6 +905,12 @@ def merge_live(want, actual, config, raw):
     if want.conf is not None:
         want.conf = compose.merge_live_conf(want.conf, set(schema.without_nulls(raw.get("conf") or {})), actual.conf)
     return want
+
+
+def warn_unweighted_spill(module, config, want):
+    """LB API 1.1.0: what a spilled frontend's new flows do instead of the planned split."""
+    for _name, warning in sorted(compose.spill_without_weights(config, want.vips.values()).items()):
+        module.warn(warning)
 
 
 def warn_kept_ases(module, want, actual):

@@ -19,7 +19,10 @@ Format (version 1)::
         "www-v4": {"state": "up",
                    "released": true,                 # warm-up over: the agent sets its weights
                    "members": {                      # only members with a runtime input
-                     "web1": {"override": 50, "ramp": 0.4, "draining": false}}}
+                     "web1": {"override": 50, "ramp": 0.4, "draining": false}},
+                   "pools": {                        # only frontends with spill: each pool's share
+                     "primary": {"healthy_fraction": 0.6, "health": 0.84, "share": 0.84, "spilled": 0.16},
+                     "fallback": {"healthy_fraction": 1.0, "health": 1.0, "share": 0.16, "spilled": 0.0}}}
       },
       "config": {                                    # config_digest.config_digest of the agent's config
         "digest": "sha256:...", "conf": "sha256:..." or null,
@@ -39,6 +42,10 @@ Format (version 1)::
   default max_age.
 * ``released`` false: the agent does not set this frontend's weights yet (warm-up, or it cannot
   see): readers keep VPP's live weights for it. Absent (older writers) means true.
+* ``pools`` (frontends with ``spill`` only): each pool's part of new flows as the agent's
+  weights.pool_shares computed it (healthy fraction, health = fraction x overprovisioning capped
+  at 1, share, and what spilled on to the later pools), rounded to 4 decimals. Informative:
+  readers recompute the weights from the inputs above, never from these numbers.
 * ``config`` (absent from older writers): the digests of the config the agent runs, so a reader
   can tell whether a push matches it (config_digest.mismatches).
 * Readers ignore keys they do not know, so version 1 may grow new keys; a change that an
@@ -60,11 +67,11 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
 from .config_digest import ConfigDigest
 from .schema import Backend
-from .weights import BACKEND_STATES, DISABLED, DOWN, PAUSED, UNKNOWN, UP, MemberAdjustment
+from .weights import BACKEND_STATES, DISABLED, DOWN, PAUSED, UNKNOWN, UP, MemberAdjustment, PoolShare
 
 DEFAULT_PATH = "/run/maglev-agent/state.json"
 # Readers (the modules' agent_state_max_age) distrust an older file; the agent rewrites it
@@ -124,6 +131,7 @@ def write_agent_state(
     adjustments: Optional[Mapping[str, Mapping[str, MemberAdjustment]]] = None,
     released: Optional[Mapping[str, bool]] = None,
     digest: Optional[ConfigDigest] = None,
+    pools: Optional[Mapping[str, Sequence[PoolShare]]] = None,
 ) -> None:
     """Atomically replace ``path`` with the view ``backends`` (name -> state) and ``frontends``.
 
@@ -131,7 +139,8 @@ def write_agent_state(
     backend missing from ``since`` to ``now``. ``released`` maps frontend name -> whether the
     agent sets its weights (warm-up over); a frontend it does not name is written without the
     key (readers take it as released). ``digest`` is config_digest.config_digest of the config
-    the agent runs. The file appears complete or not at all: it is
+    the agent runs. ``pools`` maps frontend name -> its weights.pool_shares (pass only frontends
+    with spill; the others are written without the key). The file appears complete or not at all: it is
     written to a temporary file in the same directory, fsynced, then renamed over ``path``.
     The directory is created when missing. Unknown states raise ValueError before anything
     is written.
@@ -154,7 +163,8 @@ def write_agent_state(
             for name, state in sorted(backends.items())
         },
         "frontends": {
-            name: _frontend_entry(name, state, (adjustments or {}).get(name), (released or {}).get(name))
+            name: _frontend_entry(name, state, (adjustments or {}).get(name), (released or {}).get(name),
+                                  (pools or {}).get(name))
             for name, state in sorted((frontends or {}).items())
         },
     }
@@ -166,7 +176,8 @@ def write_agent_state(
 
 
 def _frontend_entry(
-    name: str, state: str, members: Optional[Mapping[str, MemberAdjustment]], released: Optional[bool]
+    name: str, state: str, members: Optional[Mapping[str, MemberAdjustment]], released: Optional[bool],
+    pools: Optional[Sequence[PoolShare]] = None,
 ) -> dict:
     entry: Dict[str, Any] = {"state": _checked(name, state, FRONTEND_STATES, "frontend")}
     if released is not None:
@@ -185,7 +196,18 @@ def _frontend_entry(
         written[backend] = item
     if written:
         entry["members"] = written
+    if pools:
+        entry["pools"] = {share.pool: _share_entry(share) for share in pools}
     return entry
+
+
+def _share_entry(share: PoolShare) -> Dict[str, Any]:
+    return {
+        "healthy_fraction": round(share.healthy_fraction, 4),
+        "health": None if share.health is None else round(share.health, 4),
+        "share": round(share.share, 4),
+        "spilled": round(share.spilled, 4),
+    }
 
 
 def _checked(name: str, state: str, allowed: tuple, kind: str) -> str:

@@ -7,9 +7,10 @@ Pure functions over model.LbState, used by the modules (merged/deleted semantics
 from __future__ import annotations
 
 import dataclasses
-from typing import Collection, Dict, List, Mapping, Optional
+from typing import Collection, Dict, Iterable, List, Mapping, Optional
 
 from . import model
+from .schema import LbConfig
 
 
 def merge_kept_ases(want: model.LbState, actual: model.LbState) -> model.LbState:
@@ -107,6 +108,58 @@ def unhonoured_weights(want: model.LbState) -> List[str]:
             " and an AS of weight 0 is removed"
         )
     return warnings
+
+
+def unweighted_pool_shares(config: LbConfig, vip: model.VipState) -> Dict[str, Dict[str, float]]:
+    """Per pool of the VIP's frontend, its share of new flows from the weights VPP is sent:
+    ``weighted`` as LB API 1.2.0 gives it (a pool's weight over the total) and ``unweighted`` as
+    1.1.0 gives it (every AS of weight > 0 counts once). Empty for a VIP of no known frontend."""
+    frontend = config.frontends.get(vip.name or "")
+    if frontend is None:
+        return {}
+    result = {}
+    for pool in frontend.pools:
+        ases = [vip.ases.get(config.backends[name].address) for name in pool.members]
+        weights = [a.weight for a in ases if a is not None and a.weight > 0]
+        result[pool.name] = {"weight": float(sum(weights)), "ases": float(len(weights))}
+    total_weight = sum(p["weight"] for p in result.values())
+    total_ases = sum(p["ases"] for p in result.values())
+    return {
+        name: {"weighted": p["weight"] / total_weight if total_weight else 0.0,
+               "unweighted": p["ases"] / total_ases if total_ases else 0.0,
+               "ases": p["ases"]}
+        for name, p in result.items()
+    }
+
+
+def spill_without_weights(config: LbConfig, vips: Iterable[model.VipState]) -> Dict[str, str]:
+    """Without AS weights (LB API 1.1.0): per frontend with ``spill`` whose new flows go to more
+    than one pool, what that VPP does instead of the planned split. Spill still decides which
+    pools take new flows there (an AS of weight 0 is removed), but not the proportions: every
+    present AS gets an equal share, so each pool's share is its number of ASes."""
+    warnings = {}
+    for vip in vips:
+        frontend = config.frontends.get(vip.name or "")
+        if frontend is None or frontend.spill is None:
+            continue
+        shares = unweighted_pool_shares(config, vip)
+        loaded = [name for name, share in shares.items() if share["ases"] > 0]
+        if len(loaded) < 2:
+            continue
+        now = " / ".join(f"{name} {_percent(shares[name]['unweighted'])}" for name in loaded)
+        planned = " / ".join(f"{name} {_percent(shares[name]['weighted'])}" for name in loaded)
+        counts = " and ".join(str(int(shares[name]["ases"])) for name in loaded)
+        warnings[frontend.name] = (
+            f"frontend {frontend.name} (VIP {vip.key}) spills between pools, but this VPP (LB API 1.1.0) has"
+            f" no AS weights: every AS with a weight above 0 gets an equal share, so new flows split {now}"
+            f" ({counts} ASes) instead of the planned {planned}. Spill still decides which pools take new"
+            " flows; the proportions need LB API 1.2.0 (VPP master after v26.06)"
+        )
+    return warnings
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.0f}%"
 
 
 def _structure_only(vip: model.VipState) -> model.VipState:

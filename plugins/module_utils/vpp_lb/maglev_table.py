@@ -16,7 +16,8 @@ compares the two bucket by bucket, so a mistake in either shows.
 table of the same ASes at weight 1.
 
 Cost: about N ln N probes in pure Python (the last empty buckets are the expensive ones, so
-once few remain each entry picks among them directly). Tables are cached by their inputs, so
+once few remain each entry picks among them directly); probes read a bytearray of taken flags,
+which stays in cache where the owner list would not (docs/performance.md). Tables are cached by their inputs, so
 VIPs sharing an AS set and weights cost one build (bench/bench_table.py; docs/performance.md).
 """
 
@@ -116,29 +117,42 @@ def _cached_table(weights: Tuple[Tuple[str, int], ...], table_length: int, gener
 def _fill(entries: List[Tuple[int, bytes, str, int]], size: int) -> List[str]:
     mask = size - 1
     owners: List[Optional[str]] = [None] * size
-    skips, nexts, names = [], [], []
-    for _r, _packed, address, seed in entries[:size]:  # entries past the size-th never get a turn
-        skips.append(((seed & 0xFFFFFFFF) | 1) & mask)
-        nexts.append((seed >> 32) & mask)
-        names.append(address)
+    # Probes read a bytearray (1 byte per bucket, so 2^20 buckets stay in cache) rather than
+    # the owner list (8 bytes per bucket): most of a large table's cost is these probes.
+    taken = bytearray(size)
+    entries = entries[:size]  # entries past the size-th never get a turn
+    skips = [((seed & 0xFFFFFFFF) | 1) & mask for _r, _packed, _address, seed in entries]
+    nexts = [(seed >> 32) & mask for _r, _packed, _address, seed in entries]
+    names = [address for _r, _packed, address, _seed in entries]
     count = len(names)
-    empty = size
     # Probe bucket by bucket while empties are common; near the end, probing costs about
-    # size/empty per take, so each entry instead finds its first empty bucket among the few left.
-    switch = max(64, int(size ** 0.5))
+    # size/empty per take, so each entry instead finds its first empty bucket among the few left
+    # (cheaper below about 2 sqrt(size) empties: bench/bench_table.py).
+    switch = max(64, 2 * int(size ** 0.5))
+    # Whole rounds first (every entry once, in order: no turn counter to keep), then single turns.
+    rounds = max(0, (size - switch) // count)
+    order = list(zip(range(count), skips, names, strict=True))
+    for _round in range(rounds):
+        for e, skip, name in order:
+            position = nexts[e]
+            while taken[position]:
+                position = (position + skip) & mask
+            taken[position] = 1
+            owners[position] = name
+            nexts[e] = (position + skip) & mask
+    empty = size - rounds * count
     e = 0
     while empty > switch:
         position, skip = nexts[e], skips[e]
-        while owners[position] is not None:
+        while taken[position]:
             position = (position + skip) & mask
+        taken[position] = 1
         owners[position] = names[e]
         nexts[e] = (position + skip) & mask
         empty -= 1
-        e += 1
-        if e == count:
-            e = 0
+        e += 1  # fewer than `count` single turns: e stays below count
     if empty:
-        _fill_tail(owners, names, skips, nexts, e, mask)
+        _fill_tail(owners, names, skips, nexts, e % count, mask)
     return owners  # type: ignore[return-value]
 
 
@@ -147,7 +161,8 @@ def _fill_tail(owners: List[Optional[str]], names: List[str], skips: List[int], 
     """Finish the fill: the entry at ``e`` moves on, each taking its first empty bucket.
 
     Entry e visits ``next + j*skip`` (mod size) for j = 0, 1, ...; with skip odd (size > 1) its
-    first empty bucket b is the one with the smallest j = (b - next) * skip^-1 mod size.
+    first empty bucket is the one with the smallest j = (b - next) * skip^-1 mod size, so
+    b = next + j*skip. The js are a list comprehension and ``min`` (no call per bucket).
     """
     size = mask + 1
     empties = [b for b in range(size) if owners[b] is None]
@@ -161,7 +176,7 @@ def _fill_tail(owners: List[Optional[str]], names: List[str], skips: List[int], 
             inverse = inverses.get(skip)
             if inverse is None:
                 inverse = inverses[skip] = pow(skip, -1, size)
-            best = min(empties, key=lambda b: ((b - start) * inverse) & mask)
+            best = (start + min([((b - start) * inverse) & mask for b in empties]) * skip) & mask
         owners[best] = names[e]
         nexts[e] = (best + skip) & mask
         empties.remove(best)

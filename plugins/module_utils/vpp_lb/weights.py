@@ -171,6 +171,48 @@ def active_pool(
     return first_up
 
 
+@dataclass(frozen=True)
+class PoolShare:
+    """One pool's part in a frontend's new flows, as ``pool_shares`` computes it.
+
+    ``healthy_fraction``: the weight of its up members (override, slow start) over its configured
+    weight, capped at 1. ``health``: with spill, ``healthy_fraction`` x overprovisioning capped at
+    1 (Envoy's priority health); None without spill. ``share``: the part of new flows it is
+    meant to carry (0..1). ``spilled``: the part it leaves to the pools after it (the sum of
+    their shares), so a reader sees where the rest went.
+    """
+
+    pool: str
+    healthy_fraction: float
+    health: Optional[float]
+    share: float
+    spilled: float
+
+
+def pool_shares(
+    frontend: Frontend,
+    health: Optional[Mapping[str, str]] = None,
+    adjustments: Optional[Mapping[str, MemberAdjustment]] = None,
+) -> Tuple[PoolShare, ...]:
+    """Every pool's ``PoolShare``, in pool order: the one computation of how a frontend splits new
+    flows between its pools; ``pool_loads`` and every view (status API, maglevctl, state file)
+    read it, so what they show is what the weights carry."""
+    adjustments = adjustments or {}
+    fractions = {pool.name: healthy_fraction(pool.members, health, adjustments) for pool in frontend.pools}
+    loads = _loads(frontend, fractions, health, adjustments)
+    names = [pool.name for pool in frontend.pools]
+    return tuple(
+        PoolShare(
+            pool=name,
+            healthy_fraction=fractions[name],
+            health=None if frontend.spill is None else min(1.0, frontend.spill * fractions[name]),
+            share=loads[name],
+            spilled=sum(loads[later] for later in names[i + 1:]),
+        )
+        for i, name in enumerate(names)
+    )
+
+
 def pool_loads(
     frontend: Frontend,
     health: Optional[Mapping[str, str]] = None,
@@ -191,13 +233,13 @@ def pool_loads(
       loads are scaled up to sum to 1 (Envoy's normalisation: degraded, but nothing dropped
       while a backend is up).
     """
-    adjustments = adjustments or {}
+    return {share.pool: share.share for share in pool_shares(frontend, health, adjustments)}
+
+
+def _loads(frontend: Frontend, fractions: Mapping[str, float], health, adjustments) -> Dict[str, float]:
     loads = {pool.name: 0.0 for pool in frontend.pools}
     if frontend.spill is not None:
-        healths = {
-            pool.name: min(1.0, frontend.spill * healthy_fraction(pool.members, health, adjustments))
-            for pool in frontend.pools
-        }
+        healths = {name: min(1.0, frontend.spill * fraction) for name, fraction in fractions.items()}
         total = sum(healths.values())
         left = 1.0
         for name, value in healths.items():

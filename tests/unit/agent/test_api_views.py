@@ -10,7 +10,7 @@ from ansible_collections.maglev.vpp.agent import api, api_views
 from ansible_collections.maglev.vpp.agent.health import BackendHealthView, ProbeResult, Transition
 from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, FrontendView, MemberView
 from ansible_collections.maglev.vpp.agent.vppsync import CountersSnapshot, VppInfo
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import maglev_table, model
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import maglev_table, model, weights
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.schema import parse_config
 
 LB = parse_config({
@@ -157,3 +157,45 @@ def test_warming_the_digests_builds_every_live_vips_table_once():
     assert maglev_table._digest_of_inputs.cache_info().misses == misses + 1
     assert api_views.table_digest(snap, key) == maglev_table.vip_table_digest(weights, 1024)
     assert maglev_table._digest_of_inputs.cache_info().misses == misses + 1  # read from the cache
+
+
+SPILL_LB = parse_config({
+    "backends": {**{f"p{i}": {"address": f"10.0.1.{i}"} for i in range(10)},
+                 "s0": {"address": "10.0.2.1"}, "s1": {"address": "10.0.2.2"}},
+    "frontends": {"www": {"prefix": "192.0.2.1/32", "protocol": "tcp", "port": 80, "spill": {"overprovisioning": 1.4},
+                          "pools": [{"name": "primary", "backends": {f"p{i}": {} for i in range(10)}},
+                                    {"name": "secondary", "backends": {"s0": {}, "s1": {}}}]}},
+})
+
+
+# (primaries up, expected primary (healthy_fraction, health, share, spilled), secondary (...))
+SPILL_VIEWS = [
+    (10, (1.0, 1.0, 1.0, 0.0), (1.0, 1.0, 0.0, 0.0)),
+    (3, (0.3, 0.42, 0.42, 0.58), (1.0, 1.0, 0.58, 0.0)),
+    (0, (0.0, 0.0, 0.0, 1.0), (1.0, 1.0, 1.0, 0.0)),
+]
+
+
+@pytest.mark.parametrize("up, primary, secondary", SPILL_VIEWS)
+def test_frontend_view_shows_each_pools_share_under_spill(up, primary, secondary):
+    fe = SPILL_LB.frontends["www"]
+    states = {name: ("up" if name.startswith("s") or int(name[1:]) < up else "down") for name in fe.backend_names()}
+    view = FrontendView(name="www", vip=fe.key, spec=fe.spec, state="up", active_pool="primary", flush_on_down=True,
+                        released=True, members=tuple(
+                            MemberView(n, SPILL_LB.backends[n].address, pool.name, 100, 0, False, states[n])
+                            for pool in fe.pools for n in pool.members),
+                        pools=weights.pool_shares(fe, states), spill=fe.spill)
+    doc = api_views.frontend(view, SPILL_LB)
+    assert doc["spill"] == {"overprovisioning": 1.4}
+    keys = ("healthy_fraction", "health", "share", "spilled")
+    assert [(p["name"], *(p[k] for k in keys)) for p in doc["pools"]] == [
+        ("primary", *map(pytest.approx, primary)), ("secondary", *map(pytest.approx, secondary))]
+    assert [len(p["members"]) for p in doc["pools"]] == [10, 2]
+
+
+def test_frontend_view_without_spill_says_so():
+    doc = api_views.frontend(SNAP.frontends["www"], LB)
+    assert doc["spill"] is None
+    # A view built without shares (none computed) shows nulls, not invented numbers.
+    assert {k: doc["pools"][0][k] for k in ("healthy_fraction", "health", "share", "spilled")} == dict.fromkeys(
+        ("healthy_fraction", "health", "share", "spilled"))

@@ -117,6 +117,52 @@ def test_frontend_detail():
     assert "table digest:    -" in r.frontend(dict(FRONTEND, table_digest=None))  # VPP not connected
 
 
+def spill_pools(primary, standby):
+    """FRONTEND's pools with (healthy_fraction, health, share, spilled) each, as the API gives them."""
+    keys = ("healthy_fraction", "health", "share", "spilled")
+    return [dict(FRONTEND["pools"][0], **dict(zip(keys, primary, strict=True))),
+            dict(FRONTEND["pools"][1], **dict(zip(keys, standby, strict=True)))]
+
+
+# (spill, primary shares, standby shares, expected "spill:" line, expected pool table or None)
+POOL_SHARE_RENDERING = [
+    ({"overprovisioning": 1.4}, (0.6, 0.84, 0.84, 0.16), (1.0, 1.0, 0.16, 0.0), "overprovisioning 1.4",
+     [["POOL", "HEALTHY", "HEALTH", "SHARE", "SPILLED", "ON"],
+      ["primary", "60%", "84%", "84%", "16%"], ["standby", "100%", "100%", "16%", "0%"]]),
+    ({"overprovisioning": 1.4}, (0.2, 0.28, 0.2857, 0.7143), (0.5, 0.7, 0.7143, 0.0), "overprovisioning 1.4",
+     [["POOL", "HEALTHY", "HEALTH", "SHARE", "SPILLED", "ON"],
+      ["primary", "20%", "28%", "28.6%", "71.4%"], ["standby", "50%", "70%", "71.4%", "0%"]]),
+    ({"overprovisioning": 1.0}, (1.0, 1.0, 1.0, 0.0), (1.0, 1.0, 0.0, 0.0), "overprovisioning 1",
+     [["POOL", "HEALTHY", "HEALTH", "SHARE", "SPILLED", "ON"],
+      ["primary", "100%", "100%", "100%", "0%"], ["standby", "100%", "100%", "0%", "0%"]]),
+    # Spill off: all or nothing, no pool table unless a fail-back ramp splits the flows.
+    (None, (0.5, None, 1.0, 0.0), (1.0, None, 0.0, 0.0), "off (all or nothing)", None),
+    (None, (1.0, None, 0.4, 0.6), (1.0, None, 0.6, 0.0), "off (all or nothing)",
+     [["POOL", "HEALTHY", "HEALTH", "SHARE", "SPILLED", "ON"],
+      ["primary", "100%", "-", "40%", "60%"], ["standby", "100%", "-", "60%", "0%"]]),
+]
+
+
+@pytest.mark.parametrize("spill, primary, standby, spill_line, pool_table", POOL_SHARE_RENDERING)
+def test_frontend_detail_shows_pool_shares(spill, primary, standby, spill_line, pool_table):
+    lines = r.frontend(dict(FRONTEND, spill=spill, pools=spill_pools(primary, standby)))
+    assert f"spill:           {spill_line}" in lines
+    blocks = "\n".join(lines).split("\n\n")
+    members = [block for block in blocks if block.startswith("POOL  ") and "BACKEND" in block]
+    assert len(members) == 1  # the member table is still there
+    shares = [block for block in blocks if block.startswith("POOL ") and "SHARE" in block]
+    if pool_table is None:
+        assert shares == []
+    else:
+        assert [line.split() for line in shares[0].split("\n")] == pool_table
+
+
+@pytest.mark.parametrize("value, text", [(None, "-"), (0.0, "0%"), (0.16, "16%"), (0.28 / 0.98, "28.6%"),
+                                         (1.0, "100%"), (0.99999, "100%"), (0.0004, "0%")])
+def test_percent(value, text):
+    assert r.percent(value) == text
+
+
 BACKEND = {
     "name": "web1", "address": "10.0.0.1", "description": "", "enabled": True, "healthcheck": "h",
     "state": "paused", "health_state": "paused", "since": NOW - 90, "counter": 3, "rise": 2, "fall": 2,

@@ -10,7 +10,7 @@ import stat
 from typing import Any, Dict, Optional
 
 import pytest
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import agent_state, schema, weights
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import agent_state, model, schema, weights
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.agent_state import (
     AgentView,
     read_agent_health,
@@ -94,6 +94,30 @@ def test_write_produces_the_documented_document(tmp_path) -> None:
     # names are sorted, so the same view always gives the same bytes
     assert list(json.loads(text)["backends"]) == ["web1", "web2"]
     assert text.endswith("}\n")
+
+
+def test_write_carries_each_pools_share_under_spill_and_readers_ignore_it(tmp_path) -> None:
+    """The pool shares written are weights.pool_shares of the frontend (10 primaries, 3 up, factor
+    1.4: 42 % stays, 58 % spills); a frontend without shares gets no key, and the reader still
+    reads the file (the numbers are informative)."""
+    fe = schema.Frontend(
+        name="www-v4", key=model.VipKey("192.0.2.1/32", 6, 80), spec=model.VipSpec(),
+        pools=(schema.Pool("primary", {f"p{i}": 100 for i in range(10)}), schema.Pool("secondary", {"s": 100})),
+        spill=1.4,
+    )
+    health = {f"p{i}": "up" if i < 3 else "down" for i in range(10)}
+    health["s"] = "up"
+    path = str(tmp_path / "state.json")
+    write_agent_state(path, health, {"www-v4": "up", "other": "up"}, now=NOW,
+                      pools={"www-v4": weights.pool_shares(fe, health)})
+    with open(path) as handle:
+        frontends = json.load(handle)["frontends"]
+    assert frontends["www-v4"]["pools"] == {
+        "primary": {"healthy_fraction": 0.3, "health": 0.42, "share": 0.42, "spilled": 0.58},
+        "secondary": {"healthy_fraction": 1.0, "health": 1.0, "share": 0.58, "spilled": 0.0},
+    }
+    assert "pools" not in frontends["other"]
+    assert read_agent_health(path, 30.0, now=NOW).health == health
 
 
 def test_write_defaults_pid_time_and_frontends(tmp_path, monkeypatch) -> None:

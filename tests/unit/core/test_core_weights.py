@@ -257,6 +257,37 @@ def test_spill_weights(changes: str, adjustments: dict, factor: float, expected:
         assert primary == pytest.approx(loads[0], abs=0.01)
 
 
+# pool_shares: what every view shows per pool (healthy fraction, capped health, share, spilled on).
+# (health changes, overprovisioning, primary (fraction, health, share, spilled), fallback (...))
+POOL_SHARE_CASES = [
+    ("", 1.4, (1.0, 1.0, 1.0, 0.0), (1.0, 1.0, 0.0, 0.0), "all-up-nothing-spills"),
+    ("a=down", 1.4, (0.8, 1.0, 1.0, 0.0), (1.0, 1.0, 0.0, 0.0), "health-capped-at-100"),
+    ("a=down b=down", 1.4, (0.6, 0.84, 0.84, 0.16), (1.0, 1.0, 0.16, 0.0), "16-percent-spills"),
+    ("a=down b=down c=down d=down", 1.4, (0.2, 0.28, 0.28, 0.72), (1.0, 1.0, 0.72, 0.0), "72-percent-spills"),
+    ("a=down b=down c=down d=down x=down", 1.4, (0.2, 0.28, 0.28 / 0.98, 0.7 / 0.98), (0.5, 0.7, 0.7 / 0.98, 0.0),
+     "degraded-normalised"),
+    ("a=down b=down c=down d=down e=down x=down y=down", 1.4, (0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0),
+     "nothing-up"),
+    ("a=down b=down", None, (0.6, None, 1.0, 0.0), (1.0, None, 0.0, 0.0), "spill-off-all-or-nothing"),
+    ("a=down b=down c=down d=down e=down", None, (0.0, None, 0.0, 1.0), (1.0, None, 1.0, 0.0),
+     "spill-off-failover-passes-everything-on"),
+]
+
+
+@pytest.mark.parametrize("changes, factor, primary, fallback",
+                         [pytest.param(*case[:4], id=case[4]) for case in POOL_SHARE_CASES])
+def test_pool_shares(changes: str, factor: Optional[float], primary: Tuple, fallback: Tuple) -> None:
+    fe = spill_frontend(factor)
+    got = weights.pool_shares(fe, health_with(changes))
+    assert [share.pool for share in got] == ["primary", "fallback"]
+    for share, (fraction, capped, load, spilled) in zip(got, (primary, fallback), strict=True):
+        assert share.healthy_fraction == pytest.approx(fraction)
+        assert share.health == (None if capped is None else pytest.approx(capped))
+        assert (share.share, share.spilled) == (pytest.approx(load), pytest.approx(spilled))
+    # pool_loads is the same computation, not a second one.
+    assert weights.pool_loads(fe, health_with(changes)) == {share.pool: share.share for share in got}
+
+
 def test_spill_off_is_all_or_nothing() -> None:
     """Without spill, the last primary takes everything (vpp-maglev's rule, today's default)."""
     view = health_with("a=down b=down c=down d=down")

@@ -27,6 +27,7 @@ from test_probes_http import _cert
 
 BASIC = base64.b64encode(b"canary-user:canary-pass-5d1e").decode()
 API_KEY = "canary-api-key-8c27"
+NUMERIC_KEY = 904718263550917342  # an API key written unquoted: YAML reads a number
 
 
 @pytest.fixture(params=["1.2.0"], ids=["lb-api-1.2.0"])
@@ -110,7 +111,8 @@ def leaks(outputs: Dict[str, str], canaries: Dict[str, str]) -> List[str]:
 
 def test_no_secret_reaches_logs_api_page_state_events_or_metrics(sim, tmp_path, backends, client, agent):
     tls = client_key_pair(tmp_path)
-    canaries = {"basic-auth credentials": BASIC, "API key header": API_KEY, "client key contents": tls["canary"]}
+    canaries = {"basic-auth credentials": BASIC, "API key header": API_KEY, "numeric API key": str(NUMERIC_KEY),
+                "client key contents": tls["canary"]}
     status = str(tmp_path / "status.sock")
     check = {"headers": {"Authorization": f"Basic {BASIC}", "X-Api-Key": API_KEY, "X-Trace": "public-value"}}
     config, base = metrics_config(sim, tmp_path, backends, check=check, status_socket=status)
@@ -126,23 +128,30 @@ def test_no_secret_reaches_logs_api_page_state_events_or_metrics(sim, tmp_path, 
     api_stream = unix_stream(status, "log=true&log_level=debug&backend=true&frontend=true")
     page_stream = tcp_stream(base)
 
-    # Error paths: a reload of a file whose YAML breaks on the secret's own line; a failing probe.
+    # Error paths: reloads of a file whose YAML breaks on the secret's own line and of one with
+    # an unquoted numeric key (the validator's message names it), each also checked through the
+    # API and the command line; a failing probe.
     good = yaml.safe_dump(config, sort_keys=False)
     assert f"Basic {BASIC}\n" in good
-    bad = good.replace(f"Basic {BASIC}\n", f"Basic {BASIC}: [\n")
-    proc.write_config(bad)
-    proc.signal(signal.SIGHUP)
-    failed = proc.wait_event("config-reload-failed")
-    line = next(n for n, text in enumerate(bad.splitlines(), 1) if BASIC in text)
-    assert f"line {line}, column" in json.dumps(failed), failed  # it still says where the file is broken
+    broken_yaml = good.replace(f"Basic {BASIC}\n", f"Basic {BASIC}: [\n")
+    numeric = json.loads(json.dumps(config))
+    numeric["healthchecks"]["h"]["headers"]["X-Api-Key"] = NUMERIC_KEY
     ctl = StatusClient(status)
-    outputs["POST /config/check"] = ctl.raw("POST", "/config/check")[1].decode()
-    outputs["POST /config/reload"] = ctl.raw("POST", "/config/reload")[1].decode()
-    checked = subprocess.run([sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--check",
-                              proc.config_path], capture_output=True, text=True, timeout=60, check=False,
-                             env=dict(os.environ, PYTHONPATH=BUILD_DIR))
-    assert checked.returncode != 0
-    outputs["maglev-agent --check"] = checked.stdout + checked.stderr
+    for attempt, bad in enumerate((broken_yaml, yaml.safe_dump(numeric, sort_keys=False))):
+        proc.write_config(bad)
+        proc.signal(signal.SIGHUP)
+        failed = proc.wait_event("config-reload-failed", after=attempt)
+        outputs[f"POST /config/check #{attempt}"] = ctl.raw("POST", "/config/check")[1].decode()
+        outputs[f"POST /config/reload #{attempt}"] = ctl.raw("POST", "/config/reload")[1].decode()
+        checked = subprocess.run([sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--check",
+                                  proc.config_path], capture_output=True, text=True, timeout=60, check=False,
+                                 env=dict(os.environ, PYTHONPATH=BUILD_DIR))
+        assert checked.returncode != 0
+        outputs[f"maglev-agent --check #{attempt}"] = checked.stdout + checked.stderr
+    line = next(n for n, text in enumerate(broken_yaml.splitlines(), 1) if BASIC in text)
+    first = proc.events("config-reload-failed")[0]
+    assert f"line {line}, column" in json.dumps(first), first  # it still says where the file is broken
+    assert "healthchecks.h.headers.X-Api-Key: must be a string" in json.dumps(failed), failed
     proc.write_config(good)
     backends[0].stop()
     proc.wait_event("backend-transition", backend="web1", to="down")

@@ -161,8 +161,8 @@ def open_dir() -> Iterator[str]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_the_status_socket_refuses_other_users_and_serves_its_group(sim, tmp_path, backends, client, agent,
-                                                                   socket_group, open_dir):
+def test_the_status_socket_refuses_other_users_and_serves_its_group(
+        sim, tmp_path, backends, client, agent, socket_group, open_dir):
     path = os.path.join(open_dir, "status.sock")
     agent(config_for(sim, tmp_path, backends, status_socket=path, status_socket_group=socket_group.gr_name))
     expect_weights(client, backends, 100, 100, 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ..plugins.module_utils.vpp_lb import blast, model, weights
+from ..plugins.module_utils.vpp_lb import blast, model, redact, weights
 from ..plugins.module_utils.vpp_lb.schema import HealthCheck, LbConfig
 from .health import BackendHealthView, Transition
 from .probes.result import ProbeResult
@@ -198,7 +198,7 @@ def healthcheck(check: HealthCheck, lb: LbConfig) -> Dict[str, Any]:
             "method": check.method or "GET",
             "expect_status": [list(r) for r in check.expect_status],
             "body_regex": check.body_regex,
-            "headers": [list(h) for h in check.headers],
+            "headers": redact.masked_headers(check.headers),  # the status socket is no place for credentials
         })
     if check.type == "https":
         fields.update({

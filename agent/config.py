@@ -8,6 +8,7 @@ read or is not YAML: exit 1 of ``--check``) or schema.ConfigError (semantic prob
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -101,7 +102,29 @@ def read_document(path: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigFileError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigFileError(f"{path}: not valid YAML: {yaml_error_text(exc)}") from exc
+
+
+_QUOTED_RE = re.compile(r"'(?:[^'\\]|\\.)*'")  # PyYAML quotes tokens with %r
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without the file's text: PyYAML's own message quotes the line
+    and names tokens (an unquoted ``*secret`` reads as an alias), and a config line may hold a
+    health check's credential. Only single quoted characters (``'\\t'``) are kept."""
+    mark = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return _QUOTED_RE.sub(_one_char_or_elided, f"{context + ': ' if context else ''}{problem}{where}")
+
+
+def _one_char_or_elided(match: re.Match) -> str:
+    try:
+        one_char = len(ast.literal_eval(match.group(0))) == 1
+    except (ValueError, SyntaxError):
+        one_char = False
+    return match.group(0) if one_char else "'...'"
 
 
 def parse_agent_config(document: Any) -> AgentConfig:

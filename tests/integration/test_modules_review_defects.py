@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from ansible_runner_helpers import lb_api_of, lb_task, seen_on, snapshot, vpp_args, vpp_cli, vpp_client
+from ansible_runner_helpers import facts_task, lb_api_of, lb_task, seen_on, snapshot, vpp_args, vpp_cli, vpp_client
 
 WEB1, WEB2 = "198.51.100.11", "198.51.100.99"
 WEB6 = "2001:db8:100::1"
@@ -187,6 +187,31 @@ def test_health_check_credentials_appear_nowhere_in_output(sim, runner):
     everything = run.stdout + run.stderr + json.dumps([t.result for t in run.tasks])
     assert "module_args" in everything  # -vvv shows the invocation: the masking is what hides it
     assert secret not in everything, [line for line in everything.splitlines() if secret in line][:3]
+
+
+def test_health_check_credentials_stay_out_of_check_diff_facts_and_rendered_output(sim, runner):
+    secret, numeric = "s3cr3t-t0ken-23", 904718263550917342  # the second written unquoted: a number
+    config = {
+        "conf": {"ip4_src_address": "192.0.2.254"},
+        "healthchecks": {"h": {"type": "http", "port": 80, "headers": {"Authorization": f"Bearer {secret}",
+                                                                       "X-Trace": "public-value"}}},
+        "backends": {"w": {"address": WEB1, "healthcheck": "h"}},
+        "frontends": {"www": {"prefix": "192.0.2.1/32", "pools": [{"name": "p", "backends": {"w": {}}}]}},
+    }
+    numeric_key = json.loads(json.dumps(config))
+    numeric_key["healthchecks"]["h"]["headers"]["X-Api-Key"] = numeric  # refused: must be a string
+    tasks = [lb_task(sim, config, name="merged"), lb_task(sim, config, state="rendered", name="rendered"),
+             lb_task(sim, state="gathered", name="gathered"), facts_task(sim),
+             failing(lb_task(sim, numeric_key, name="numeric"))]
+    runs = [runner.playbook(tasks, check=True, diff=True, extra_args=["-vvv"]),
+            runner.playbook(tasks, diff=True, extra_args=["-vvv"])]
+    for run in runs:
+        assert run.task("numeric").failed and "X-Api-Key: must be a string" in run.task("numeric").msg
+        everything = run.stdout + run.stderr + json.dumps([t.result for t in run.tasks])
+        assert "module_args" in everything and "public-value" in everything  # shown, so the search can fail
+        for canary in (secret, str(numeric)):
+            assert canary not in everything, [line for line in everything.splitlines() if canary in line][:3]
+    assert runs[1].task("merged").changed and "diff" in runs[1].task("merged").result
 
 
 # -- 6. a stale api_dir ------------------------------------------------------------------------

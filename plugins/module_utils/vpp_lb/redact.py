@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import re
 from collections import abc
-from typing import Any, Set
+from typing import Any, Iterable, List, Set, Tuple
 
 # Header names that carry credentials (case-insensitive, anywhere in the name).
 SECRET_HEADER_RE = re.compile(r"auth|token|secret|key|session|passw|cookie|credential|signature", re.IGNORECASE)
+
+# What shows in place of a secret (Ansible's no_log mask).
+MASK = "********"
+
+
+def is_secret_header(name: str) -> bool:
+    return bool(SECRET_HEADER_RE.search(name))
+
+
+def masked_headers(headers: Iterable[Tuple[str, str]]) -> List[List[str]]:
+    """Request headers as [name, value] pairs fit to show: credential values masked."""
+    return [[name, MASK if value and is_secret_header(name) else value] for name, value in headers]
 
 
 def secret_values(maglev_lb: Any) -> Set[str]:
@@ -27,7 +39,12 @@ def secret_values(maglev_lb: Any) -> Set[str]:
         if not isinstance(headers, abc.Mapping):
             continue
         for name, value in headers.items():
-            if not isinstance(name, str) or not SECRET_HEADER_RE.search(name) or not isinstance(value, str):
+            if not isinstance(name, str) or not is_secret_header(name):
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                secrets.add(str(value))  # written unquoted; the validator refuses it, the echo must not show it
+                continue
+            if not isinstance(value, str):
                 continue
             value = value.strip(" \t")
             if value:

@@ -21,7 +21,7 @@ from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import model
+from . import model, redact
 
 # ---------------------------------------------------------------------------------------------
 # Bounds and defaults (documented in docs/config-reference.md)
@@ -742,6 +742,10 @@ class _Parser:
                 self.error(item_path, f"repeats header {seen[lower]}")
                 continue
             seen[lower] = name
+            if redact.is_secret_header(name) and not isinstance(raw, str):
+                # A credential written unquoted (a numeric API key): name its kind, never its value.
+                self.error(item_path, f"must be a string (quote it), got {type(raw).__name__}")
+                continue
             text = self.string(raw, item_path, allow_empty=True)
             if text is None:
                 continue

@@ -40,7 +40,8 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 
 class AgentProcess:
-    def __init__(self, config: dict, workdir: str):
+    def __init__(self, config: dict, workdir: str, prefix: Optional[List[str]] = None):
+        self.prefix = prefix or []  # a command that execs the agent's argv (e.g. into a namespace)
         self.config_path = os.path.join(workdir, "agent.yaml")
         self.workdir = workdir
         self.write_config(config)
@@ -60,7 +61,7 @@ class AgentProcess:
     def start(self) -> AgentProcess:
         env = dict(os.environ, PYTHONPATH=BUILD_DIR)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--config", self.config_path],
+            [*self.prefix, sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--config", self.config_path],
             cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )

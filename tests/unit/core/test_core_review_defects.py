@@ -179,6 +179,17 @@ def test_credential_header_values_are_secrets():
     assert redact.secret_values({"healthchecks": "junk"}) == set()
 
 
+def test_credential_header_values_written_unquoted_are_secrets_too():
+    config = {"healthchecks": {"h": {"type": "http", "headers": {
+        "X-Api-Key": 904718263550917342, "X-Token": 12.5, "X-Auth-Enabled": True, "X-Count": 7}}}}
+    assert redact.secret_values(config) == {"904718263550917342", "12.5"}
+
+
+def test_masked_headers_hide_only_credential_values():
+    headers = (("Authorization", "Basic abc"), ("X-Trace", "t-1"), ("X-Api-Key", ""))
+    assert redact.masked_headers(headers) == [["Authorization", redact.MASK], ["X-Trace", "t-1"], ["X-Api-Key", ""]]
+
+
 # -- 10. parsed ------------------------------------------------------------------------------------------
 
 YAML_STRIPPED = """ip4-gre4 [1] 192.0.2.1/32

@@ -170,3 +170,13 @@ def test_client_certificate_with_insecure_is_allowed():
     # A server can demand a client certificate even when the agent does not verify the server.
     check = check_of({"type": "https", "tls_insecure": True, "tls_client_cert": "/c", "tls_client_key": "/k"})
     assert check.tls_insecure and check.tls_client_cert == "/c"
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("X-Api-Key", 738291046615, "must be a string (quote it), got int"),
+    ("Authorization", 738291046615.5, "must be a string (quote it), got float"),
+    ("X-Session", True, "must be a string (quote it), got bool"),
+    ("X-Trace", 738291046615, "must be a string, got integer 738291046615"),  # no credential: shown
+])
+def test_a_credential_header_that_is_not_a_string_is_never_echoed(name, value, expected):
+    assert errors_of({"type": "http", "headers": {name: value}}) == [f"healthchecks.c.headers.{name}: {expected}"]

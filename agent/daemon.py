@@ -22,7 +22,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import agent_state, config_digest, model, weights
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
-from . import logs, operator_state, probes
+from . import clock, logs, operator_state, probes
 from .aiotools import bounded_wait, within
 from .announce_runner import AnnounceRunner
 from .config import AgentConfig, ConfigFileError, load_config
@@ -61,7 +61,7 @@ class Agent(DesiredSource):
                  persisted: Optional[operator_state.OperatorState] = None):
         self.log_level_override = log_level_override  # --log-level wins over the file, also on reload
         self.config_path = config_path
-        self.started_at = time.time()
+        self.started_at = clock.now()
         self.core = AgentCore(config, self.started_at, random.Random(), persisted)
         self.reload_status = ReloadStatus(ok=True, at=self.started_at, success_at=self.started_at)
         self.digest = config_digest.config_digest(config.lb)  # once per load: ~80 ms at 1,000 frontends
@@ -106,7 +106,7 @@ class Agent(DesiredSource):
             backends=len(self.config.lb.backends), pid=os.getpid(),
         )
         self._open_netns(settings.probe_netns)
-        self._execute(self.core.start(time.time()))
+        self._execute(self.core.start(clock.now()))
         self._publish()
         loop = asyncio.get_running_loop()
         self.vpp.start()
@@ -207,7 +207,7 @@ class Agent(DesiredSource):
             self.counters.probe(name, check.type, result.ok, result.code, result.duration)
             logs.emit("debug", "probe", backend=name, ok=result.ok, code=result.code, detail=result.detail,
                       duration=round(result.duration, 6))
-            actions = self.core.probe_result(name, result, time.time())
+            actions = self.core.probe_result(name, result, clock.now())
             if actions.changed_anything:
                 self._execute(actions)
             else:
@@ -240,7 +240,7 @@ class Agent(DesiredSource):
         """pause / resume / disable / enable; raises KeyError, ValueError or health.HealthError.
 
         Repeating an action is not an error: nothing changes and the message says so."""
-        transition, actions = self.core.backend_action(name, action, time.time())
+        transition, actions = self.core.backend_action(name, action, clock.now())
         self._execute(actions)
         self._publish()  # an operator sees the result of the action at once
         state = self.core.machines[name].state
@@ -254,7 +254,7 @@ class Agent(DesiredSource):
     def set_weight(self, frontend: str, pool: str, backend: str, weight: Optional[int]) -> None:
         """Runtime weight override of one pool member (0..100; None removes it); survives playbook
         runs and agent restarts."""
-        self._execute(self.core.set_weight(frontend, pool, backend, weight, time.time()))
+        self._execute(self.core.set_weight(frontend, pool, backend, weight, clock.now()))
         self._publish()
 
     # -- reload --------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ class Agent(DesiredSource):
 
     async def _reload(self) -> bool:
         path = self.config_path
-        now = time.time()
+        now = clock.now()
         try:
             new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
         except ConfigFileError as exc:
@@ -290,7 +290,7 @@ class Agent(DesiredSource):
 
     def apply_config(self, new: AgentConfig) -> None:
         old = self.config
-        now = time.time()
+        now = clock.now()
         logs.set_level(self.log_level_override or new.settings.log_level)
         probes.clear_tls_contexts()  # certificate files named in the checks are read again
         self.vpp.settings = new.settings  # intervals; a changed agent.vpp reconnects (reload())
@@ -321,7 +321,7 @@ class Agent(DesiredSource):
         while True:
             self._timer_wake.clear()
             try:
-                actions = self.core.tick(time.time())
+                actions = self.core.tick(clock.now())
                 wake = self.core.next_wake
             except Exception as exc:  # a bug must not stop warm-up, ramps and drains for good
                 logs.emit("error", "timers-crashed", exc_info=exc, reason=repr(exc))
@@ -411,7 +411,7 @@ class Agent(DesiredSource):
                 views[fe.name] = previous[fe.name]
             elif fe.name in core.plans:
                 views[fe.name] = self._frontend_view(fe, core.plans[fe.name], lb_state)
-        now = time.time()
+        now = clock.now()
         self.snapshot = AgentSnapshot(
             at=now,
             started_at=self.started_at,
@@ -448,7 +448,7 @@ class Agent(DesiredSource):
             return
         backends = snap.backends.copy()  # MappingProxyType.copy: the dict's fast copy (dict(proxy) is ~15x slower)
         backends[name] = machine.snapshot()
-        self.snapshot = dataclasses.replace(snap, at=time.time(), backends=MappingProxyType(backends))
+        self.snapshot = dataclasses.replace(snap, at=clock.now(), backends=MappingProxyType(backends))
 
     def _frontend_view(self, fe, plan: FrontendPlan, lb_state: Optional[model.LbState]) -> FrontendView:
         live = lb_state.vips.get(fe.key) if lb_state is not None else None
@@ -516,7 +516,7 @@ class Agent(DesiredSource):
     def _save_operator_state(self) -> None:
         path = operator_state.path_in(self.config.settings.state_dir)
         try:
-            operator_state.save(path, self.core.operator_state(), time.time())
+            operator_state.save(path, self.core.operator_state(), clock.now())
         except OSError as exc:  # loudly: a restart would lose the operator's decisions
             logs.emit("error", "operator-state-failed", path=path, reason=str(exc),
                       detail="pause/disable/overrides will not survive an agent restart until this is fixed")

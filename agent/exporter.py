@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from ..plugins.module_utils.vpp_lb import model, weights
-from . import api_views
+from . import api_views, clock
 from .counters import AgentCounters
 from .snapshot import AgentSnapshot
 from .vppsync import CountersSnapshot
@@ -114,7 +114,8 @@ class ExportInputs:
     state_file_written: Optional[float] = None  # the state file's mtime
     probe_loop_restarts: int = 0
     version: str = ""
-    now: float = field(default_factory=time.time)
+    now: float = field(default_factory=clock.now)  # the agent's steady clock (agent/clock.py)
+    wall: float = field(default_factory=time.time)  # VPP's boottime is read from VPP's wall clock
 
 
 class AgentCollector(Collector):
@@ -269,7 +270,7 @@ def _vpp_families(inputs: ExportInputs) -> Iterator[Metric]:
     info = GaugeMetricFamily("maglev_vpp_info", "The connected VPP (always 1).", labels=["version", "pid", "lb_api"])
     if vpp.connected:
         if vpp.boottime is not None:
-            uptime.add_metric([], max(0.0, inputs.now - vpp.boottime))
+            uptime.add_metric([], max(0.0, inputs.wall - vpp.boottime))
         if vpp.connected_since is not None:
             connected.add_metric([], max(0.0, inputs.now - vpp.connected_since))
         info.add_metric([vpp.version or "", str(vpp.pid or ""), vpp.lb_api_version or ""], 1)

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from typing import Any, Dict, Optional, Set
 
 from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from . import __version__, api_views, events, logs
+from . import __version__, api_views, clock, events, logs
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
@@ -144,7 +143,7 @@ class WebServer:
         if snap is None:
             return web.json_response({"error": "starting"}, status=503)
         addresses = {name: b.address for name, b in self.agent.config.lb.backends.items()}
-        view = state_view(snap, addresses, time.time())
+        view = state_view(snap, addresses, clock.now())
         return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -300,6 +300,7 @@ class Pki:
     other_ca: str  # a CA that signed nothing here
     server_cert: str
     server_key: str
+    expired_cert: str  # the server's name and key, signed by ``ca``, expired
     client_cert: str
     client_key: str
 
@@ -309,9 +310,12 @@ def _name(common: str) -> x509.Name:
 
 
 def _cert(
-    subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool, sans: Optional[list] = None
+    subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool, sans: Optional[list] = None,
+    expired: bool = False,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
+    if expired:  # valid for a day that ended an hour ago: only its dates are wrong
+        now -= datetime.timedelta(days=1, hours=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -350,20 +354,22 @@ def pki(tmp_path_factory) -> Pki:
     sans = [x509.DNSName("www.example.test"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     server = _cert("www.example.test", server_key, "probe test CA", ca_key, ca=False, sans=sans)
     client = _cert("maglev-agent", client_key, "probe test CA", ca_key, ca=False)
+    expired = _cert("www.example.test", server_key, "probe test CA", ca_key, ca=False, sans=sans, expired=True)
     pem = serialization.Encoding.PEM
     return Pki(
         ca=write("ca.pem", ca.public_bytes(pem)),
         other_ca=write("other.pem", other.public_bytes(pem)),
         server_cert=write("server.pem", server.public_bytes(pem)),
         server_key=write("server.key", pem_key(server_key)),
+        expired_cert=write("expired.pem", expired.public_bytes(pem)),
         client_cert=write("client.pem", client.public_bytes(pem)),
         client_key=write("client.key", pem_key(client_key)),
     )
 
 
-def server_context(pki: Pki, require_client_cert: bool = False) -> ssl.SSLContext:
+def server_context(pki: Pki, require_client_cert: bool = False, expired: bool = False) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
+    context.load_cert_chain(pki.expired_cert if expired else pki.server_cert, pki.server_key)
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(pki.ca)
@@ -415,6 +421,20 @@ def test_https_untrusted_ca_is_l6rsp(pki, ca):
     assert (result.ok, result.code) == (False, "L6RSP")
     assert "certificate" in result.detail
     assert server.seen == []
+
+
+@pytest.mark.parametrize("expired, ok, code", [(False, True, "L7OK"), (True, False, "L6RSP")])
+def test_https_expired_certificate_is_l6rsp(pki, expired, ok, code):
+    """The same name, key and CA: only the dates differ, so the expiry alone fails the check, with
+    the code of every other certificate failure."""
+    check = check_of(type="https", host="www.example.test", tls_ca_file=pki.ca)
+    result, server = probe(check, "127.0.0.1", server_context(pki, expired=expired))
+    assert (result.ok, result.code) == (ok, code)
+    if expired:
+        assert "expired" in result.detail
+        assert server.seen == []  # no request was sent over an untrusted connection
+    else:
+        assert len(server.seen) == 1
 
 
 def test_https_insecure_accepts_any_certificate(pki):

@@ -43,6 +43,10 @@ PROBE_LAG_SAMPLES = 10000
 PUBLISH_COALESCE = 0.05
 NETNS_RETRY = 1.0  # seconds between attempts to enter a missing probe namespace
 PROBE_LOOP_RESTART = 1.0  # seconds before a crashed probe loop starts again
+# Seconds between attempts to write a file whose last write failed (disk full, read-only): the
+# file is current again soon after space returns, without waiting for the next change.
+WRITE_RETRY = 1.0
+STATE_FILE, OPERATOR_FILE = "state", "operator-state"  # the `file` label of the write-error counter
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Agent(DesiredSource):
         self.digest = config_digest.config_digest(config.lb)  # once per load: ~80 ms at 1,000 frontends
         self.probe_lag: List[float] = []  # seconds between a probe's due time and its start
         self.probe_loop_crashes = 0
+        self.write_errors: Dict[str, int] = {STATE_FILE: 0, OPERATOR_FILE: 0}  # failed file writes
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
@@ -473,16 +478,28 @@ class Agent(DesiredSource):
     # -- files ---------------------------------------------------------------------------------
 
     async def _state_writer(self) -> None:
-        """The state file: rewritten on every change, and at least every REFRESH_INTERVAL."""
+        """The state file: rewritten on every change, and at least every REFRESH_INTERVAL (every
+        WRITE_RETRY while writes fail). A failed write leaves the old file whole (written to a
+        temporary file, fsynced, renamed: agent_state.replace_atomically)."""
         loop = asyncio.get_running_loop()
+        wait = agent_state.REFRESH_INTERVAL
         while True:
-            await within(self._state_dirty.wait(), agent_state.REFRESH_INTERVAL)
+            await within(self._state_dirty.wait(), wait)
             self._state_dirty.clear()
             snap = self.snapshot
+            path = self.config.settings.state_file
+            failing = wait == WRITE_RETRY
             try:
                 await loop.run_in_executor(None, self._write_state_file, snap)
-            except Exception as exc:  # disk full, permissions, a bug: keep serving, say so
-                logs.emit("error", "state-file-failed", path=self.config.settings.state_file, reason=str(exc))
+            except Exception as exc:  # disk full, permissions, a bug: keep serving, say so (once per outage)
+                self.write_errors[STATE_FILE] += 1
+                wait = WRITE_RETRY
+                logs.emit("debug" if failing else "error", "state-file-failed", path=path, reason=str(exc),
+                          retry_in=WRITE_RETRY)
+                continue
+            wait = agent_state.REFRESH_INTERVAL
+            if failing:
+                logs.emit("warning", "state-file-written", path=path, detail="written again after failures")
 
     def _write_state_file(self, snap: AgentSnapshot) -> None:
         with self._state_file_lock:
@@ -506,20 +523,34 @@ class Agent(DesiredSource):
         )
 
     async def _operator_writer(self) -> None:
-        """The operator-state file: saved after every operator decision (and at stop)."""
+        """The operator-state file: saved after every operator decision (and at stop); after a
+        failed save, again every WRITE_RETRY until one succeeds."""
         loop = asyncio.get_running_loop()
+        failed = False
         while True:
-            await self._operator_dirty.wait()
+            if failed:
+                await within(self._operator_dirty.wait(), WRITE_RETRY)
+            else:
+                await self._operator_dirty.wait()
             self._operator_dirty.clear()
-            await loop.run_in_executor(None, self._save_operator_state)
+            was_failing = failed
+            failed = not await loop.run_in_executor(None, self._save_operator_state, not was_failing)
+            if failed:
+                self.write_errors[OPERATOR_FILE] += 1
+            elif was_failing:
+                path = operator_state.path_in(self.config.settings.state_dir)
+                logs.emit("warning", "operator-state-written", path=path, detail="written again after failures")
 
-    def _save_operator_state(self) -> None:
+    def _save_operator_state(self, loudly: bool = True) -> bool:
         path = operator_state.path_in(self.config.settings.state_dir)
         try:
             operator_state.save(path, self.core.operator_state(), clock.now())
-        except OSError as exc:  # loudly: a restart would lose the operator's decisions
-            logs.emit("error", "operator-state-failed", path=path, reason=str(exc),
+        except OSError as exc:  # loudly (once per outage): a restart would lose the operator's decisions
+            logs.emit("error" if loudly else "debug", "operator-state-failed", path=path, reason=str(exc),
+                      retry_in=WRITE_RETRY,
                       detail="pause/disable/overrides will not survive an agent restart until this is fixed")
+            return False
+        return True
 
     # -- netns ---------------------------------------------------------------------------------
 

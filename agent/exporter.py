@@ -113,6 +113,7 @@ class ExportInputs:
     last_full_sync: Optional[float] = None
     state_file_written: Optional[float] = None  # the state file's mtime
     probe_loop_restarts: int = 0
+    write_errors: Mapping[str, int] = field(default_factory=dict)  # file (state, operator-state) -> failed writes
     version: str = ""
     now: float = field(default_factory=clock.now)  # the agent's steady clock (agent/clock.py)
     wall: float = field(default_factory=time.time)  # VPP's boottime is read from VPP's wall clock
@@ -174,6 +175,12 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
     if inputs.state_file_written is not None:
         written.add_metric([], inputs.state_file_written)
     yield written
+    errors = CounterMetricFamily("maglev_agent_file_write_errors",
+                                 "Failed writes of the agent's files (disk full, read-only): the old file stays "
+                                 "whole and the write is retried every second.", labels=["file"])
+    for name, count in sorted(inputs.write_errors.items()):
+        errors.add_metric([name], count)
+    yield errors
 
 
 def _announce_families(counters: AgentCounters) -> Iterator[Metric]:

@@ -113,6 +113,7 @@ class WebServer:
             last_full_sync=sync.last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),
             probe_loop_restarts=agent.probe_loop_crashes,
+            write_errors=dict(agent.write_errors),
             version=__version__,
         )
 

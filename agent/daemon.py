@@ -75,6 +75,7 @@ class Agent(DesiredSource):
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
+        self._netns_checked = float("-inf")
         self.vpp = VppSync(config.settings, self, self._changed)
         self.snapshot: Optional[AgentSnapshot] = None
         self.events = EventBus()
@@ -224,6 +225,8 @@ class Agent(DesiredSource):
 
     async def _probe(self, name: str, check, address: str) -> probes.ProbeResult:
         netns_name = self.config.settings.probe_netns
+        if netns_name and self.netns is not None:
+            self._check_netns(netns_name)
         if netns_name and self.netns is None:
             self._retry_netns(netns_name)
             if self.netns is None:
@@ -559,6 +562,24 @@ class Agent(DesiredSource):
         self._netns_tried = float("-inf")
         if name:
             self._retry_netns(name)
+
+    def _check_netns(self, name: str) -> None:
+        """At most once per NETNS_RETRY: is the namespace the agent probes in still the one named
+        ``name``? If it was deleted (or deleted and created anew), leave it: probes are blind until
+        the name is back, then they run in the namespace it names now."""
+        now = time.monotonic()
+        if now - self._netns_checked < NETNS_RETRY:
+            return
+        self._netns_checked = now
+        if self.netns.still_named():
+            return
+        logs.emit("error", "netns-lost", netns=name,
+                  detail="the probe namespace was deleted or replaced while the agent ran: probes are blind "
+                         "until it is back")
+        self.netns.close()
+        self.netns = None
+        self.netns_error = None
+        self._netns_tried = float("-inf")
 
     def _retry_netns(self, name: str) -> None:
         """Enter the probe namespace; while it is missing, at most once per NETNS_RETRY. Probes in

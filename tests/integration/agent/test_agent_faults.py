@@ -10,13 +10,15 @@ import errno
 import json
 import os
 import subprocess
+import uuid
 from typing import Iterator, Optional
 
 import pytest
 from agentproc import wait_for
-from test_agent_daemon import config_for, expect_weights
+from test_agent_daemon import config_for, expect_weights, in_vpp, weights_in_vpp
 from test_agent_lifecycle import started_agent
 from test_agent_metrics import free_port, samples, try_scrape
+from test_agent_netns import KINDS, expect, mixed_config
 from test_maglevctl import Ctl
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs / a network namespace needs root")
@@ -110,3 +112,59 @@ def test_a_full_disk_keeps_the_old_files_whole_and_they_are_written_once_space_r
                  10, "the current states in the state file")
         assert read_json(operator_file)["backends"] == {}
         assert proc.count("state-file-failed", level="error") == failures  # one loud line per outage
+
+
+@needs_root
+def test_a_probe_namespace_deleted_under_the_running_agent_blinds_it_and_a_new_one_is_entered(
+        sim, tmp_path, backend_net, client, agent):
+    """``ip netns del`` while the agent probes in it: before, the agent probed on in the unnamed
+    namespace its thread kept alive (and, once the name was created anew, never entered the new
+    one). Now: blind (no backend down, VPP untouched) while the name is gone, and the namespace the
+    name points to afterwards is the one probed."""
+    alias = f"mgl-alias-{uuid.uuid4().hex[:8]}"  # a second name of the backends' namespace
+    servers, config = mixed_config(sim, tmp_path, backend_net, probe_netns=alias)
+    subprocess.run(["ip", "netns", "attach", alias, str(servers["http"].pid)], check=True)
+    try:
+        proc = agent(config)
+        expect(client, http=100, https=100, tcp=100, icmp=100)
+        done = proc.wait_event("warmup", action="done")
+        proc.wait_event_after(done, "vpp-lbsync-done")  # every frontend released and written
+        writes = wait_for(proc.settled_writes, 10, "the agent's log of its writes")
+        subprocess.run(["ip", "netns", "del", alias], check=True)
+        proc.wait_event("netns-lost", netns=alias)
+        proc.wait_event("agent-blind", code="NETNS")
+        for kind in KINDS:  # every probe is blind, several times over
+            blind = proc.count("probe", backend=kind, code="NETNS")
+            proc.wait_event("probe", backend=kind, code="NETNS", after=blind + 2)
+        assert [t for t in proc.events("backend-transition") if t["to"] != "up"] == []
+        assert proc.events("vpp-lbsync")[writes:] == []  # VPP untouched
+        expect(client, http=100, https=100, tcp=100, icmp=100)
+        # A new, empty namespace under the same name: the agent sees again, in the new one, where
+        # the backends are unreachable: they go down now, real results.
+        subprocess.run(["ip", "netns", "add", alias], check=True)
+        proc.wait_event("netns-entered", netns=alias)
+        proc.wait_event("agent-sight-restored")
+        proc.wait_event("backend-transition", backend="http", to="down")
+    finally:
+        subprocess.run(["ip", "netns", "del", alias], check=False)
+
+
+def test_a_backend_flapping_faster_than_rise_and_fall_keeps_its_state_and_its_weight(
+        sim, tmp_path, backends, client, agent):
+    """A real server that answers 200 and 503 by turns, one probe each (rise 2, fall 2): no
+    transition, and VPP never sees web1's weight move."""
+    proc = started_agent(agent, config_for(sim, tmp_path, backends), client, backends)
+    proc.wait_event_after(proc.wait_event("warmup", action="done"), "vpp-lbsync-done")
+    writes = wait_for(proc.settled_writes, 15, "the start's writes logged")
+    transitions = proc.count("backend-transition", backend="web1")
+    probes = proc.count("probe", backend="web1")
+    flapper = backends[0]
+    flapper.flapping = True
+    flapper.status = 503  # the next probe fails, the one after passes, and so on
+    proc.wait_event("probe", backend="web1", after=probes + 12)  # 13 results
+    # The probe at index ``probes`` may have been in flight when flapping began: from the next on.
+    results = [r["ok"] for r in proc.events("probe", backend="web1")[probes + 1:probes + 13]]
+    assert all(a != b for a, b in zip(results, results[1:], strict=False)), results  # it flapped, every probe
+    assert proc.count("backend-transition", backend="web1") == transitions
+    assert proc.events("vpp-lbsync")[writes:] == []  # no weight toggled, nothing flushed
+    assert weights_in_vpp(client) == in_vpp(client, backends, 100, 100, 0)

@@ -92,6 +92,16 @@ class Server:
         elif path == "/slow":
             assert self.release is not None
             await asyncio.wait_for(self.release.wait(), 10)
+        elif path == "/late":  # a good answer, once the test releases it
+            assert self.release is not None
+            await asyncio.wait_for(self.release.wait(), 10)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        elif path == "/trickle":  # part of the head at once, the rest once released
+            assert self.release is not None
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            await writer.drain()
+            await asyncio.wait_for(self.release.wait(), 10)
+            writer.write(b"Content-Length: 2\r\n\r\nok")
         elif path == "/garbage":
             writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
         else:
@@ -218,6 +228,49 @@ def test_slow_server_times_out_within_timeout():
     assert (result.ok, result.code) == (False, "L7TOUT")
     assert TIMEOUT <= result.duration < TIMEOUT + MARGIN
     assert server.seen[0].path == "/slow"  # the request was sent and read: the wait was for the answer
+
+
+def probe_released(check: schema.HealthCheck, release_after: Optional[float]) -> Tuple[ProbeResult, Server]:
+    """Probe a server whose answer waits for its release: ``release_after`` seconds after the
+    probe starts, or (None) only after the probe has returned."""
+
+    async def scenario() -> Tuple[ProbeResult, Server]:
+        server, listener = await start()
+        loop = asyncio.get_running_loop()
+        if release_after is not None:
+            loop.call_later(release_after, server.release.set)
+        try:
+            return await run_probe(_with_port(check, server.port), "127.0.0.1"), server
+        finally:
+            server.release.set()
+            listener.close()
+            await listener.wait_closed()
+
+    return asyncio.run(scenario())
+
+
+BOUNDARY_TIMEOUT = 2.0
+# (path, when the server answers, the probe's result). "Exactly at the timeout" is a race between
+# two events on one loop (the answer read, the deadline) that no test can pin; each side is pinned
+# with half the timeout as margin (it holds on a loaded machine), and the answer past the deadline
+# is released only once the probe has returned, so that side is deterministic.
+BOUNDARY = [
+    ("/late", BOUNDARY_TIMEOUT / 2, True, "L7OK", "a late answer inside the timeout passes"),
+    ("/late", None, False, "L7TOUT", "an answer past the timeout fails, at the timeout"),
+    ("/trickle", None, False, "L7TOUT", "half the head in time, the rest past it: one deadline for the exchange"),
+]
+
+
+@pytest.mark.parametrize("path, release_after, ok, code, label", BOUNDARY, ids=[b[4] for b in BOUNDARY])
+def test_an_answer_at_the_edge_of_the_timeout(path, release_after, ok, code, label):
+    check = check_of(type="http", path=path, timeout=BOUNDARY_TIMEOUT, interval=5)
+    result, server = probe_released(check, release_after)
+    assert (result.ok, result.code) == (ok, code), result.detail
+    assert server.seen[0].path == path
+    if ok:  # it waited for the answer: slowness within the timeout is not a failure
+        assert BOUNDARY_TIMEOUT / 2 <= result.duration < BOUNDARY_TIMEOUT
+    else:  # it gave up at the deadline, not later: no per-read timeout a trickle could stretch
+        assert BOUNDARY_TIMEOUT <= result.duration < BOUNDARY_TIMEOUT + MARGIN
 
 
 def test_closed_port_is_l4con():

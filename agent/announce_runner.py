@@ -15,7 +15,7 @@ import time
 from typing import Callable, Dict, Optional, Tuple
 
 from ..plugins.module_utils.vpp_lb import model
-from . import logs
+from . import clock, logs
 from .aiotools import within
 from .announce import Announcer, Run, announce_state
 from .config import AgentConfig
@@ -75,10 +75,10 @@ class AnnounceRunner:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
-            for run in self.announcer.due(time.time()):
+            for run in self.announcer.due(clock.now()):
                 self._runs[run.frontend] = asyncio.get_running_loop().create_task(
                     self._run(run), name=f"announce-{run.frontend}")
-            await within(self._wake.wait(), self.announcer.next_wake(time.time()))
+            await within(self._wake.wait(), self.announcer.next_wake(clock.now()))
 
     async def _run(self, run: Run) -> None:
         config = self._config()
@@ -104,7 +104,7 @@ class AnnounceRunner:
         else:
             logs.emit("warning", "announce-failed", detail=detail, **fields)
         self.counters.announce_run(run.frontend, run.state, result)
-        self.announcer.finished(run, ok, time.time())
+        self.announcer.finished(run, ok, clock.now())
         self.counters.announced = self.announcer.announced()
         self._wake.set()
 

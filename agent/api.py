@@ -16,12 +16,11 @@ import json
 import os
 import socket
 import stat
-import time
 from typing import Any, Callable, Dict, Iterable, Optional
 
 from aiohttp import web
 
-from . import __version__, api_views, events, logs
+from . import __version__, api_views, clock, events, logs
 from .aiotools import within
 from .config import check_config_file
 from .health import HealthError
@@ -134,7 +133,7 @@ async def get_agent(request: web.Request) -> web.Response:
         "version": __version__,
         "pid": os.getpid(),
         "started_at": agent.started_at,
-        "uptime": time.time() - agent.started_at,
+        "uptime": clock.now() - agent.started_at,
         "config_path": agent.config_path,
         "config_loaded_at": agent.config_loaded_at,
         "config_file_mtime": _mtime(agent.config_path),
@@ -415,7 +414,7 @@ async def post_sync(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
     _vpp_connected(agent)
-    started = time.time()
+    started = clock.now()
     agent.request_full_sync("operator")
     if not await _vpp_settled(agent, SYNC_TIMEOUT):
         _vpp_connected(agent)  # lost meanwhile: say so

@@ -22,7 +22,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import agent_state, compose, config_digest, model, weights
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
-from . import logs, operator_state, probes
+from . import clock, logs, operator_state, probes
 from .aiotools import bounded_wait, within
 from .announce_runner import AnnounceRunner
 from .config import AgentConfig, ConfigFileError, load_config
@@ -43,6 +43,10 @@ PROBE_LAG_SAMPLES = 10000
 PUBLISH_COALESCE = 0.05
 NETNS_RETRY = 1.0  # seconds between attempts to enter a missing probe namespace
 PROBE_LOOP_RESTART = 1.0  # seconds before a crashed probe loop starts again
+# Seconds between attempts to write a file whose last write failed (disk full, read-only): the
+# file is current again soon after space returns, without waiting for the next change.
+WRITE_RETRY = 1.0
+STATE_FILE, OPERATOR_FILE = "state", "operator-state"  # the `file` label of the write-error counter
 
 
 @dataclass(frozen=True)
@@ -61,15 +65,17 @@ class Agent(DesiredSource):
                  persisted: Optional[operator_state.OperatorState] = None):
         self.log_level_override = log_level_override  # --log-level wins over the file, also on reload
         self.config_path = config_path
-        self.started_at = time.time()
+        self.started_at = clock.now()
         self.core = AgentCore(config, self.started_at, random.Random(), persisted)
         self.reload_status = ReloadStatus(ok=True, at=self.started_at, success_at=self.started_at)
         self.digest = config_digest.config_digest(config.lb)  # once per load: ~80 ms at 1,000 frontends
         self.probe_lag: List[float] = []  # seconds between a probe's due time and its start
         self.probe_loop_crashes = 0
+        self.write_errors: Dict[str, int] = {STATE_FILE: 0, OPERATOR_FILE: 0}  # failed file writes
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
+        self._netns_checked = float("-inf")
         self.vpp = VppSync(config.settings, self, self._changed)
         self._unweighted_spill: Dict[str, str] = {}  # frontend -> the spill-unweighted warning last logged
         self.snapshot: Optional[AgentSnapshot] = None
@@ -107,7 +113,7 @@ class Agent(DesiredSource):
             backends=len(self.config.lb.backends), pid=os.getpid(),
         )
         self._open_netns(settings.probe_netns)
-        self._execute(self.core.start(time.time()))
+        self._execute(self.core.start(clock.now()))
         self._publish()
         loop = asyncio.get_running_loop()
         self.vpp.start()
@@ -208,7 +214,7 @@ class Agent(DesiredSource):
             self.counters.probe(name, check.type, result.ok, result.code, result.duration)
             logs.emit("debug", "probe", backend=name, ok=result.ok, code=result.code, detail=result.detail,
                       duration=round(result.duration, 6))
-            actions = self.core.probe_result(name, result, time.time())
+            actions = self.core.probe_result(name, result, clock.now())
             if actions.changed_anything:
                 self._execute(actions)
             else:
@@ -220,6 +226,8 @@ class Agent(DesiredSource):
 
     async def _probe(self, name: str, check, address: str) -> probes.ProbeResult:
         netns_name = self.config.settings.probe_netns
+        if netns_name and self.netns is not None:
+            self._check_netns(netns_name)
         if netns_name and self.netns is None:
             self._retry_netns(netns_name)
             if self.netns is None:
@@ -241,7 +249,7 @@ class Agent(DesiredSource):
         """pause / resume / disable / enable; raises KeyError, ValueError or health.HealthError.
 
         Repeating an action is not an error: nothing changes and the message says so."""
-        transition, actions = self.core.backend_action(name, action, time.time())
+        transition, actions = self.core.backend_action(name, action, clock.now())
         self._execute(actions)
         self._publish()  # an operator sees the result of the action at once
         state = self.core.machines[name].state
@@ -255,7 +263,7 @@ class Agent(DesiredSource):
     def set_weight(self, frontend: str, pool: str, backend: str, weight: Optional[int]) -> None:
         """Runtime weight override of one pool member (0..100; None removes it); survives playbook
         runs and agent restarts."""
-        self._execute(self.core.set_weight(frontend, pool, backend, weight, time.time()))
+        self._execute(self.core.set_weight(frontend, pool, backend, weight, clock.now()))
         self._publish()
 
     # -- reload --------------------------------------------------------------------------------
@@ -267,7 +275,7 @@ class Agent(DesiredSource):
 
     async def _reload(self) -> bool:
         path = self.config_path
-        now = time.time()
+        now = clock.now()
         try:
             new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
         except ConfigFileError as exc:
@@ -291,7 +299,7 @@ class Agent(DesiredSource):
 
     def apply_config(self, new: AgentConfig) -> None:
         old = self.config
-        now = time.time()
+        now = clock.now()
         logs.set_level(self.log_level_override or new.settings.log_level)
         probes.clear_tls_contexts()  # certificate files named in the checks are read again
         self.vpp.settings = new.settings  # intervals; a changed agent.vpp reconnects (reload())
@@ -322,7 +330,7 @@ class Agent(DesiredSource):
         while True:
             self._timer_wake.clear()
             try:
-                actions = self.core.tick(time.time())
+                actions = self.core.tick(clock.now())
                 wake = self.core.next_wake
             except Exception as exc:  # a bug must not stop warm-up, ramps and drains for good
                 logs.emit("error", "timers-crashed", exc_info=exc, reason=repr(exc))
@@ -436,7 +444,7 @@ class Agent(DesiredSource):
                 views[fe.name] = previous[fe.name]
             elif fe.name in core.plans:
                 views[fe.name] = self._frontend_view(fe, core.plans[fe.name], lb_state)
-        now = time.time()
+        now = clock.now()
         self.snapshot = AgentSnapshot(
             at=now,
             started_at=self.started_at,
@@ -473,7 +481,7 @@ class Agent(DesiredSource):
             return
         backends = snap.backends.copy()  # MappingProxyType.copy: the dict's fast copy (dict(proxy) is ~15x slower)
         backends[name] = machine.snapshot()
-        self.snapshot = dataclasses.replace(snap, at=time.time(), backends=MappingProxyType(backends))
+        self.snapshot = dataclasses.replace(snap, at=clock.now(), backends=MappingProxyType(backends))
 
     def _frontend_view(self, fe, plan: FrontendPlan, lb_state: Optional[model.LbState]) -> FrontendView:
         live = lb_state.vips.get(fe.key) if lb_state is not None else None
@@ -501,16 +509,28 @@ class Agent(DesiredSource):
     # -- files ---------------------------------------------------------------------------------
 
     async def _state_writer(self) -> None:
-        """The state file: rewritten on every change, and at least every REFRESH_INTERVAL."""
+        """The state file: rewritten on every change, and at least every REFRESH_INTERVAL (every
+        WRITE_RETRY while writes fail). A failed write leaves the old file whole (written to a
+        temporary file, fsynced, renamed: agent_state.replace_atomically)."""
         loop = asyncio.get_running_loop()
+        wait = agent_state.REFRESH_INTERVAL
         while True:
-            await within(self._state_dirty.wait(), agent_state.REFRESH_INTERVAL)
+            await within(self._state_dirty.wait(), wait)
             self._state_dirty.clear()
             snap = self.snapshot
+            path = self.config.settings.state_file
+            failing = wait == WRITE_RETRY
             try:
                 await loop.run_in_executor(None, self._write_state_file, snap)
-            except Exception as exc:  # disk full, permissions, a bug: keep serving, say so
-                logs.emit("error", "state-file-failed", path=self.config.settings.state_file, reason=str(exc))
+            except Exception as exc:  # disk full, permissions, a bug: keep serving, say so (once per outage)
+                self.write_errors[STATE_FILE] += 1
+                wait = WRITE_RETRY
+                logs.emit("debug" if failing else "error", "state-file-failed", path=path, reason=str(exc),
+                          retry_in=WRITE_RETRY)
+                continue
+            wait = agent_state.REFRESH_INTERVAL
+            if failing:
+                logs.emit("warning", "state-file-written", path=path, detail="written again after failures")
 
     def _write_state_file(self, snap: AgentSnapshot) -> None:
         with self._state_file_lock:
@@ -535,20 +555,34 @@ class Agent(DesiredSource):
         )
 
     async def _operator_writer(self) -> None:
-        """The operator-state file: saved after every operator decision (and at stop)."""
+        """The operator-state file: saved after every operator decision (and at stop); after a
+        failed save, again every WRITE_RETRY until one succeeds."""
         loop = asyncio.get_running_loop()
+        failed = False
         while True:
-            await self._operator_dirty.wait()
+            if failed:
+                await within(self._operator_dirty.wait(), WRITE_RETRY)
+            else:
+                await self._operator_dirty.wait()
             self._operator_dirty.clear()
-            await loop.run_in_executor(None, self._save_operator_state)
+            was_failing = failed
+            failed = not await loop.run_in_executor(None, self._save_operator_state, not was_failing)
+            if failed:
+                self.write_errors[OPERATOR_FILE] += 1
+            elif was_failing:
+                path = operator_state.path_in(self.config.settings.state_dir)
+                logs.emit("warning", "operator-state-written", path=path, detail="written again after failures")
 
-    def _save_operator_state(self) -> None:
+    def _save_operator_state(self, loudly: bool = True) -> bool:
         path = operator_state.path_in(self.config.settings.state_dir)
         try:
-            operator_state.save(path, self.core.operator_state(), time.time())
-        except OSError as exc:  # loudly: a restart would lose the operator's decisions
-            logs.emit("error", "operator-state-failed", path=path, reason=str(exc),
+            operator_state.save(path, self.core.operator_state(), clock.now())
+        except OSError as exc:  # loudly (once per outage): a restart would lose the operator's decisions
+            logs.emit("error" if loudly else "debug", "operator-state-failed", path=path, reason=str(exc),
+                      retry_in=WRITE_RETRY,
                       detail="pause/disable/overrides will not survive an agent restart until this is fixed")
+            return False
+        return True
 
     # -- netns ---------------------------------------------------------------------------------
 
@@ -557,6 +591,24 @@ class Agent(DesiredSource):
         self._netns_tried = float("-inf")
         if name:
             self._retry_netns(name)
+
+    def _check_netns(self, name: str) -> None:
+        """At most once per NETNS_RETRY: is the namespace the agent probes in still the one named
+        ``name``? If it was deleted (or deleted and created anew), leave it: probes are blind until
+        the name is back, then they run in the namespace it names now."""
+        now = time.monotonic()
+        if now - self._netns_checked < NETNS_RETRY:
+            return
+        self._netns_checked = now
+        if self.netns.still_named():
+            return
+        logs.emit("error", "netns-lost", netns=name,
+                  detail="the probe namespace was deleted or replaced while the agent ran: probes are blind "
+                         "until it is back")
+        self.netns.close()
+        self.netns = None
+        self.netns_error = None
+        self._netns_tried = float("-inf")
 
     def _retry_netns(self, name: str) -> None:
         """Enter the probe namespace; while it is missing, at most once per NETNS_RETRY. Probes in

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from ..plugins.module_utils.vpp_lb import model, weights
-from . import api_views
+from . import api_views, clock
 from .counters import DURATION_BUCKETS, AgentCounters
 from .snapshot import AgentSnapshot
 from .vppsync import CountersSnapshot
@@ -117,8 +117,10 @@ class ExportInputs:
     last_full_sync: Optional[float] = None
     state_file_written: Optional[float] = None  # the state file's mtime
     probe_loop_restarts: int = 0
+    write_errors: Mapping[str, int] = field(default_factory=dict)  # file (state, operator-state) -> failed writes
     version: str = ""
-    now: float = field(default_factory=time.time)
+    now: float = field(default_factory=clock.now)  # the agent's steady clock (agent/clock.py)
+    wall: float = field(default_factory=time.time)  # VPP's boottime is read from VPP's wall clock
 
 
 class AgentCollector(Collector):
@@ -177,6 +179,12 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
     if inputs.state_file_written is not None:
         written.add_metric([], inputs.state_file_written)
     yield written
+    errors = CounterMetricFamily("maglev_agent_file_write_errors",
+                                 "Failed writes of the agent's files (disk full, read-only): the old file stays "
+                                 "whole and the write is retried every second.", labels=["file"])
+    for name, count in sorted(inputs.write_errors.items()):
+        errors.add_metric([name], count)
+    yield errors
 
 
 def _announce_families(counters: AgentCounters) -> Iterator[Metric]:
@@ -273,7 +281,7 @@ def _vpp_families(inputs: ExportInputs) -> Iterator[Metric]:
     info = GaugeMetricFamily("maglev_vpp_info", "The connected VPP (always 1).", labels=["version", "pid", "lb_api"])
     if vpp.connected:
         if vpp.boottime is not None:
-            uptime.add_metric([], max(0.0, inputs.now - vpp.boottime))
+            uptime.add_metric([], max(0.0, inputs.wall - vpp.boottime))
         if vpp.connected_since is not None:
             connected.add_metric([], max(0.0, inputs.now - vpp.connected_since))
         info.add_metric([vpp.version or "", str(vpp.pid or ""), vpp.lb_api_version or ""], 1)

@@ -36,7 +36,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 from ..plugins.module_utils.vpp_lb import livestate, model, planner
 from ..plugins.module_utils.vpp_lb.client import Capabilities, is_retryable
 from ..plugins.module_utils.vpp_lb.errors import ApplyError, VppError
-from . import logs, syncplan, vppconn
+from . import clock, logs, syncplan, vppconn
 from .aiotools import bounded_wait
 from .config import AgentSettings
 
@@ -219,7 +219,7 @@ class VppSync:
             version=about["version"],
             pid=about["pid"],
             boottime=about["boottime"],
-            connected_since=time.time(),
+            connected_since=clock.now(),
             lb_api_version=self.capabilities.lb_api_version,
             api_socket=self.settings.vpp.api_socket,
             last_error=self.info.last_error,
@@ -249,7 +249,7 @@ class VppSync:
 
     def _note_error(self, reason: str) -> None:
         """Keep the last connection problem for the status API (VppInfo.last_error)."""
-        self.info = dataclasses.replace(self.info, last_error=reason, last_error_at=time.time())
+        self.info = dataclasses.replace(self.info, last_error=reason, last_error_at=clock.now())
         self.on_change(())
 
     async def _serve(self) -> None:
@@ -320,7 +320,7 @@ class VppSync:
                 "info", "vpp-lb-state", vips=len(actual.vips), ases=sum(len(v.ases) for v in actual.vips.values()),
                 conf=_conf_fields(actual.conf),
             )
-        self.last_full_sync = time.time()
+        self.last_full_sync = clock.now()
         if desired is None:
             # Warm-up: VIPs and ASes are hands off, but the conf goes first after every connect,
             # so that no VIP a targeted sync creates later meets VPP's default conf.
@@ -460,7 +460,7 @@ def _read_counters(client, stats, state: model.LbState,
         packets, octets = route_counters.get(key, (None, None))
         vips[key] = model.VipCounters(**lb[key], route_packets=packets, route_bytes=octets)
     sources = {key: (by_index[key], routes.get(key)) for key in by_index}
-    return CountersSnapshot(at=time.time(), boottime=stats.boottime(), vips=MappingProxyType(vips),
+    return CountersSnapshot(at=clock.now(), boottime=stats.boottime(), vips=MappingProxyType(vips),
                             sources=MappingProxyType(sources))
 
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from typing import Any, Dict, Optional, Set
 
 from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from . import __version__, api_views, events, logs, page_views, rates
+from . import __version__, api_views, clock, events, logs, page_views, rates
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
@@ -131,6 +130,7 @@ class WebServer:
             last_full_sync=sync.last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),
             probe_loop_restarts=agent.probe_loop_crashes,
+            write_errors=dict(agent.write_errors),
             version=__version__,
         )
 
@@ -163,7 +163,7 @@ class WebServer:
         addresses = {name: b.address for name, b in self.agent.config.lb.backends.items()}
         # In a thread: the table shares of a thousand frontends after a change take a while (the
         # snapshot is immutable, the addresses a copy).
-        view = await asyncio.get_running_loop().run_in_executor(None, state_view, snap, addresses, time.time())
+        view = await asyncio.get_running_loop().run_in_executor(None, state_view, snap, addresses, clock.now())
         return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def rates_json(self, request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ import os
 import queue
 import socket
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -50,8 +50,10 @@ def _deliver(future: asyncio.Future, sock: Optional[socket.socket], error: Optio
 class NetnsSockets:
     """A thread living in network namespace ``name`` that creates sockets for the event loop."""
 
-    def __init__(self, name: str, thread: threading.Thread, requests: queue.SimpleQueue[Any]) -> None:
+    def __init__(self, name: str, thread: threading.Thread, requests: queue.SimpleQueue[Any],
+                 identity: Tuple[int, int] = (0, 0)) -> None:
         self.name = name
+        self.identity = identity  # (st_dev, st_ino) of the namespace the thread entered
         self._thread = thread
         self._requests = requests
         self._closed = False
@@ -68,8 +70,9 @@ class NetnsSockets:
         requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
         entered = threading.Event()
         failure: list = []
+        identity: list = []
         thread = threading.Thread(
-            target=_serve, args=(path, requests, entered, failure), name=f"netns-{name}", daemon=True
+            target=_serve, args=(path, requests, entered, failure, identity), name=f"netns-{name}", daemon=True
         )
         thread.start()
         if not entered.wait(_OPEN_TIMEOUT):
@@ -78,7 +81,18 @@ class NetnsSockets:
         if failure:
             thread.join(_OPEN_TIMEOUT)
             raise NetnsError(f"cannot enter network namespace {name}: {failure[0]}")
-        return cls(name, thread, requests)
+        return cls(name, thread, requests, identity[0])
+
+    def still_named(self) -> bool:
+        """Whether ``/run/netns/NAME`` still names the namespace the thread entered. ``ip netns del``
+        removes the name but not the namespace (the thread keeps it alive, out of the operator's
+        sight), and ``ip netns add`` then names a new one: either way, probing on in the old one
+        would report on a network nobody manages any more."""
+        try:
+            st = os.stat(os.path.join(NETNS_DIR, self.name))
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.identity
 
     async def socket(self, family: int, type: int, proto: int = 0) -> socket.socket:
         """A new non-blocking socket created inside the namespace."""
@@ -103,10 +117,13 @@ class NetnsSockets:
         self.close()
 
 
-def _serve(path: str, requests: queue.SimpleQueue[Any], entered: threading.Event, failure: list) -> None:
+def _serve(path: str, requests: queue.SimpleQueue[Any], entered: threading.Event, failure: list,
+           identity: list) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
+            st = os.fstat(fd)
+            identity.append((st.st_dev, st.st_ino))
             _setns(fd)
         finally:
             os.close(fd)

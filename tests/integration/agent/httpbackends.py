@@ -1,6 +1,7 @@
 """Real HTTP backends on loopback addresses (127.0.0.x), one server thread each.
 
-Each backend answers GET/HEAD on every path with its current status; ``stop()`` closes the
+Each backend answers GET/HEAD on every path with its current status (``flapping``: 200 and 503
+by turns, one request each); ``stop()`` closes the
 listening socket (connections are then refused), ``start()`` opens it again on the same port.
 """
 
@@ -23,6 +24,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
         backend.requests += 1
+        if backend.flapping:  # the next request gets the other answer: flaps at the prober's own pace
+            backend.status = 503 if backend.status == 200 else 200
 
     do_HEAD = do_GET
 
@@ -41,6 +44,7 @@ class HttpBackend:
         self.port = port
         self.status = 200
         self.requests = 0
+        self.flapping = False  # alternate 200 and 503, one request each
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 

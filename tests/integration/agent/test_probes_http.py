@@ -92,6 +92,16 @@ class Server:
         elif path == "/slow":
             assert self.release is not None
             await asyncio.wait_for(self.release.wait(), 10)
+        elif path == "/late":  # a good answer, once the test releases it
+            assert self.release is not None
+            await asyncio.wait_for(self.release.wait(), 10)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        elif path == "/trickle":  # part of the head at once, the rest once released
+            assert self.release is not None
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            await writer.drain()
+            await asyncio.wait_for(self.release.wait(), 10)
+            writer.write(b"Content-Length: 2\r\n\r\nok")
         elif path == "/garbage":
             writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
         else:
@@ -220,6 +230,49 @@ def test_slow_server_times_out_within_timeout():
     assert server.seen[0].path == "/slow"  # the request was sent and read: the wait was for the answer
 
 
+def probe_released(check: schema.HealthCheck, release_after: Optional[float]) -> Tuple[ProbeResult, Server]:
+    """Probe a server whose answer waits for its release: ``release_after`` seconds after the
+    probe starts, or (None) only after the probe has returned."""
+
+    async def scenario() -> Tuple[ProbeResult, Server]:
+        server, listener = await start()
+        loop = asyncio.get_running_loop()
+        if release_after is not None:
+            loop.call_later(release_after, server.release.set)
+        try:
+            return await run_probe(_with_port(check, server.port), "127.0.0.1"), server
+        finally:
+            server.release.set()
+            listener.close()
+            await listener.wait_closed()
+
+    return asyncio.run(scenario())
+
+
+BOUNDARY_TIMEOUT = 2.0
+# (path, when the server answers, the probe's result). "Exactly at the timeout" is a race between
+# two events on one loop (the answer read, the deadline) that no test can pin; each side is pinned
+# with half the timeout as margin (it holds on a loaded machine), and the answer past the deadline
+# is released only once the probe has returned, so that side is deterministic.
+BOUNDARY = [
+    ("/late", BOUNDARY_TIMEOUT / 2, True, "L7OK", "a late answer inside the timeout passes"),
+    ("/late", None, False, "L7TOUT", "an answer past the timeout fails, at the timeout"),
+    ("/trickle", None, False, "L7TOUT", "half the head in time, the rest past it: one deadline for the exchange"),
+]
+
+
+@pytest.mark.parametrize("path, release_after, ok, code, label", BOUNDARY, ids=[b[4] for b in BOUNDARY])
+def test_an_answer_at_the_edge_of_the_timeout(path, release_after, ok, code, label):
+    check = check_of(type="http", path=path, timeout=BOUNDARY_TIMEOUT, interval=5)
+    result, server = probe_released(check, release_after)
+    assert (result.ok, result.code) == (ok, code), result.detail
+    assert server.seen[0].path == path
+    if ok:  # it waited for the answer: slowness within the timeout is not a failure
+        assert BOUNDARY_TIMEOUT / 2 <= result.duration < BOUNDARY_TIMEOUT
+    else:  # it gave up at the deadline, not later: no per-read timeout a trickle could stretch
+        assert BOUNDARY_TIMEOUT <= result.duration < BOUNDARY_TIMEOUT + MARGIN
+
+
 def test_closed_port_is_l4con():
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
@@ -300,6 +353,7 @@ class Pki:
     other_ca: str  # a CA that signed nothing here
     server_cert: str
     server_key: str
+    expired_cert: str  # the server's name and key, signed by ``ca``, expired
     client_cert: str
     client_key: str
 
@@ -309,9 +363,12 @@ def _name(common: str) -> x509.Name:
 
 
 def _cert(
-    subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool, sans: Optional[list] = None
+    subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool, sans: Optional[list] = None,
+    expired: bool = False,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
+    if expired:  # valid for a day that ended an hour ago: only its dates are wrong
+        now -= datetime.timedelta(days=1, hours=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -350,20 +407,22 @@ def pki(tmp_path_factory) -> Pki:
     sans = [x509.DNSName("www.example.test"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     server = _cert("www.example.test", server_key, "probe test CA", ca_key, ca=False, sans=sans)
     client = _cert("maglev-agent", client_key, "probe test CA", ca_key, ca=False)
+    expired = _cert("www.example.test", server_key, "probe test CA", ca_key, ca=False, sans=sans, expired=True)
     pem = serialization.Encoding.PEM
     return Pki(
         ca=write("ca.pem", ca.public_bytes(pem)),
         other_ca=write("other.pem", other.public_bytes(pem)),
         server_cert=write("server.pem", server.public_bytes(pem)),
         server_key=write("server.key", pem_key(server_key)),
+        expired_cert=write("expired.pem", expired.public_bytes(pem)),
         client_cert=write("client.pem", client.public_bytes(pem)),
         client_key=write("client.key", pem_key(client_key)),
     )
 
 
-def server_context(pki: Pki, require_client_cert: bool = False) -> ssl.SSLContext:
+def server_context(pki: Pki, require_client_cert: bool = False, expired: bool = False) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
+    context.load_cert_chain(pki.expired_cert if expired else pki.server_cert, pki.server_key)
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(pki.ca)
@@ -415,6 +474,20 @@ def test_https_untrusted_ca_is_l6rsp(pki, ca):
     assert (result.ok, result.code) == (False, "L6RSP")
     assert "certificate" in result.detail
     assert server.seen == []
+
+
+@pytest.mark.parametrize("expired, ok, code", [(False, True, "L7OK"), (True, False, "L6RSP")])
+def test_https_expired_certificate_is_l6rsp(pki, expired, ok, code):
+    """The same name, key and CA: only the dates differ, so the expiry alone fails the check, with
+    the code of every other certificate failure."""
+    check = check_of(type="https", host="www.example.test", tls_ca_file=pki.ca)
+    result, server = probe(check, "127.0.0.1", server_context(pki, expired=expired))
+    assert (result.ok, result.code) == (ok, code)
+    if expired:
+        assert "expired" in result.detail
+        assert server.seen == []  # no request was sent over an untrusted connection
+    else:
+        assert len(server.seen) == 1
 
 
 def test_https_insecure_accepts_any_certificate(pki):

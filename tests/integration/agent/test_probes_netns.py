@@ -389,3 +389,19 @@ def test_cancelled_probes_close_their_sockets(lab, kind):
     before, during, after = asyncio.run(scenario())
     assert len(during - before) == 10, (before, during)  # each probe had its socket open
     assert not (during - before) & after  # and every one of them is closed
+
+
+def test_still_named_follows_the_name_not_the_namespace():
+    """``ip netns del`` removes a name, not a namespace its thread is in; ``ip netns add`` then
+    names a new one. The agent leaves a namespace that is no longer the one named (daemon.py)."""
+    name = f"mgq{os.getpid()}-{next(_numbers)}"
+    run("ip", "netns", "add", name)
+    try:
+        with NetnsSockets.open(name) as sockets:
+            assert sockets.still_named()
+            run("ip", "netns", "del", name)
+            assert not sockets.still_named()  # deleted: the thread keeps the namespace alive, not its name
+            run("ip", "netns", "add", name)
+            assert not sockets.still_named()  # the name is back, on another namespace
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)

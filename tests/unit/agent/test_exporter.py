@@ -167,7 +167,7 @@ def inputs_for(snap: AgentSnapshot, tracker: Optional[MonotonicCounters] = None)
         snapshot=snap, counters=counters, vip_totals=tracker.totals(),
         api_calls={("lb_as_set_weight", "ok"): 7, ("lb_as_set_weight", "error"): 1},
         sync_errors=1, last_full_sync=NOW - 10, state_file_written=NOW - 2,
-        version="0.1.0", now=NOW,
+        version="0.1.0", now=NOW, wall=NOW,
     )
 
 

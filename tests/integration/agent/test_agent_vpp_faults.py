@@ -1,0 +1,84 @@
+"""Issue 18's VPP-side fault scenarios for the agent (docs/reliability.md): an API socket the
+agent may not use, a missing stats socket, the agent killed with SIGKILL and restarted.
+
+Faults are made by the test: file modes on the socket (the agent runs as root without
+CAP_DAC_OVERRIDE, so it obeys them), the stats socket file moved away and back, SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+
+from agentproc import AgentProcess, wait_for
+from ansible_collections.maglev.vpp.agent.ctl_client import StatusClient
+from ansible_runner_helpers import NO_DAC_OVERRIDE
+from test_agent_daemon import config_for, expect_weights
+
+
+def vpp_status(status_socket: str) -> dict:
+    return StatusClient(status_socket, timeout=10).get("vpp")
+
+
+def test_api_socket_permission_denied_warns_changes_nothing_and_connects_once_granted(
+        sim, tmp_path, backends, client):
+    status = str(tmp_path / "status.sock")
+    config = config_for(sim, tmp_path, backends, status_socket=status)
+    mode = os.stat(sim.api_socket).st_mode
+    os.chmod(sim.api_socket, 0)
+    proc = AgentProcess(config, str(tmp_path), command_prefix=NO_DAC_OVERRIDE)
+    try:
+        proc.start()
+        failed = proc.wait_event("vpp-connect-failed")
+        assert failed["level"] == "warning", failed  # loud, and retried (not an error that gives up)
+        assert f"permission denied on VPP API socket {sim.api_socket}" in failed["reason"], failed
+        proc.wait_event("status-api")
+        info = wait_for(lambda: (v := vpp_status(status)).get("last_error") and v, 15, "last_error in GET /vpp")
+        assert info["connected"] is False
+        assert "permission denied on VPP API socket" in info["last_error"], info
+        # The backends are checked meanwhile; nothing reached VPP.
+        for name in ("web1", "web2", "web3"):
+            proc.wait_event("backend-transition", backend=name, to="up")
+        assert client.dump().vips == {}
+        assert proc.proc.poll() is None and proc.count("vpp-lbsync") == 0
+
+        os.chmod(sim.api_socket, mode)  # access granted: the next retry connects
+        proc.wait_event("vpp-connect", timeout=30)
+        expect_weights(client, backends, 100, 100, 0)
+        assert vpp_status(status)["connected"] is True
+    finally:
+        os.chmod(sim.api_socket, mode)
+        proc.stop()
+    assert "Traceback" not in proc.log_text()
+
+
+def test_without_the_stats_socket_weights_still_sync_and_counters_say_unavailable(
+        sim, tmp_path, backends, client, agent):
+    status = str(tmp_path / "status.sock")
+    moved = sim.stats_socket + ".away"
+    os.rename(sim.stats_socket, moved)  # the socket stays bound: renaming it back restores it
+    try:
+        proc = agent(config_for(sim, tmp_path, backends, status_socket=status))
+        # The API side works as ever (the agent used to need both sockets to connect at all).
+        expect_weights(client, backends, 100, 100, 0)
+        unavailable = proc.wait_event("vpp-stats-unavailable")
+        assert unavailable["level"] == "warning" and unavailable["stats_socket"] == sim.stats_socket, unavailable
+        assert sim.stats_socket in unavailable["reason"], unavailable
+        proc.wait_event("status-api")
+        info = vpp_status(status)
+        assert info["connected"] is True and info["stats_available"] is False, info
+        assert sim.stats_socket in info["stats_error"], info
+        backends[0].stop()  # the agent keeps syncing weights
+        expect_weights(client, backends, 0, 100, 0)
+        assert proc.count("vpp-stats-unavailable") == 1  # said once, not every stats interval
+        assert StatusClient(status, timeout=10).get("vpp", "counters")["at"] is None  # never read
+    finally:
+        if os.path.exists(moved):
+            os.rename(moved, sim.stats_socket)
+    proc.wait_event("vpp-stats-available")
+    info = wait_for(lambda: (v := vpp_status(status))["stats_available"] and v, 15, "stats_available in GET /vpp")
+    assert info["stats_error"] is None and info["boottime"], info
+    # Counters resume: the agent reads them from the segment again.
+    counters = wait_for(lambda: (c := StatusClient(status, timeout=10).get("vpp", "counters"))["at"] and c, 15,
+                        "counters read after the stats came back")
+    assert [v["prefix"] for v in counters["vips"]] == ["192.0.2.1/32"], counters
+    assert proc.count("vpp-connect") == 1  # the API connection was never dropped for it

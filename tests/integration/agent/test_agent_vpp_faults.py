@@ -7,12 +7,15 @@ CAP_DAC_OVERRIDE, so it obeys them), the stats socket file moved away and back, 
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 
 from agentproc import AgentProcess, wait_for
 from ansible_collections.maglev.vpp.agent.ctl_client import StatusClient
 from ansible_runner_helpers import NO_DAC_OVERRIDE
-from test_agent_daemon import config_for, expect_weights
+from test_agent_daemon import config_for, expect_weights, in_vpp, weights_in_vpp
+from test_maglevctl import Ctl
 
 
 def vpp_status(status_socket: str) -> dict:
@@ -82,3 +85,52 @@ def test_without_the_stats_socket_weights_still_sync_and_counters_say_unavailabl
                         "counters read after the stats came back")
     assert [v["prefix"] for v in counters["vips"]] == ["192.0.2.1/32"], counters
     assert proc.count("vpp-connect") == 1  # the API connection was never dropped for it
+
+
+def state_file(tmp_path) -> dict:
+    with open(tmp_path / "state.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def test_sigkilled_agent_restarts_without_black_holing_and_keeps_operator_state(
+        sim, tmp_path, backends, client, agent):
+    status = str(tmp_path / "status.sock")
+    config = config_for(sim, tmp_path, backends, status_socket=status,
+                        warmup={"min_delay": "300ms", "max_delay": "2s"})
+    first = agent(config)
+    expect_weights(client, backends, 100, 100, 0)
+    ctl = Ctl(status)
+    ctl.ok("set", "backend", "web1", "disable")
+    ctl.ok("set", "backend", "web3", "pause")
+    ctl.ok("set", "frontend", "www", "pool", "primary", "backend", "web2", "weight", "60")
+    expect_weights(client, backends, 0, 60, 0)
+    wait_for(lambda: state_file(tmp_path)["backends"]["web1"]["state"] != "up", 15, "web1 out in the state file")
+    before = state_file(tmp_path)
+
+    first.signal(signal.SIGKILL)  # no cleanup at all: lock file, state file, status socket stay
+    assert first.proc.wait(30) == -signal.SIGKILL
+    assert os.path.exists(tmp_path / "state.json") and os.path.exists(tmp_path / "state.json.lock")
+    assert weights_in_vpp(client) == in_vpp(client, backends, 0, 60, 0)  # VPP keeps what it had
+
+    second = agent(config)  # the dead process's lock does not block it
+    assert second.proc.poll() is None
+    second.wait_event("operator-state-restored")
+    done = second.wait_event("warmup", action="done")
+    second.wait_event_after(done, "vpp-lbsync-done")  # the sync that follows the release
+    # Warm-up: web2, healthy and in service, was never written to 0 or removed; the operator's
+    # decisions were not undone either (web1 not re-added, web3 not raised).
+    web = {f"web{i + 1}": b.address for i, b in enumerate(backends)}
+    harmful = [r for r in second.events("vpp-lbsync")
+               if (r.get("address") == web["web2"] and (r.get("weight") == 0 or r["kind"] == "as_removed"))
+               or (r.get("address") in (web["web1"], web["web3"]) and (r.get("weight") or 0) > 0)]
+    assert harmful == [], harmful
+    assert weights_in_vpp(client) == in_vpp(client, backends, 0, 60, 0)
+    for name, state in (("web1", "disabled"), ("web3", "paused")):
+        shown = ctl.json("show", "backend", name)
+        assert (shown["state"], shown["source"]) == (state, "persisted"), shown
+    # The state file is rebuilt by the new process, with the same view of the backends.
+    rebuilt = wait_for(lambda: (d := state_file(tmp_path))["agent"]["pid"] == second.proc.pid and d, 15,
+                       "the state file written by the new agent")
+    assert before["agent"]["pid"] == first.proc.pid
+    assert {n: b["state"] for n, b in rebuilt["backends"].items()} == \
+        {n: b["state"] for n, b in before["backends"].items()}

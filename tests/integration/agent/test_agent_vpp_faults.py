@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 
+import pytest
 from agentproc import AgentProcess, wait_for
 from ansible_collections.maglev.vpp.agent.ctl_client import StatusClient
-from ansible_runner_helpers import NO_DAC_OVERRIDE
-from test_agent_daemon import config_for, expect_weights, in_vpp, weights_in_vpp
+from ansible_runner_helpers import NO_DAC_OVERRIDE, lb_task, vpp_cli
+from test_agent_daemon import config_for, expect_weights, in_vpp, legacy, weights_in_vpp
 from test_maglevctl import Ctl
 
 
@@ -134,3 +136,43 @@ def test_sigkilled_agent_restarts_without_black_holing_and_keeps_operator_state(
     assert before["agent"]["pid"] == first.proc.pid
     assert {n: b["state"] for n, b in rebuilt["backends"].items()} == \
         {n: b["state"] for n, b in before["backends"].items()}
+
+
+@pytest.mark.simulator(reason="holds VPP's answer to the playbook's write with `sim fault stall`")
+def test_a_playbook_and_the_agent_writing_one_frontend_at_once_end_in_the_agreed_state(
+        sim, tmp_path, backends, client, agent, runner):
+    config = config_for(sim, tmp_path, backends, sync_interval="60s")  # no periodic repair meanwhile
+    proc = agent(config)
+    expect_weights(client, backends, 100, 100, 0)
+    maglev_lb = {key: value for key, value in config.items() if key != "agent"}  # the agent's own config
+    web1, web2 = backends[0].address, backends[1].address
+    vip = "192.0.2.1/32 protocol tcp port 80"
+    # Another tool removed web2 behind the agent's back: the playbook puts it back.
+    vpp_cli(sim, f"lb as {vip} {web2} del")
+    add_as = "lb_add_del_as" if legacy(client) else "lb_add_del_as_v2"
+    # VPP runs the playbook's AS add at once but answers 5 s later: the agent writes meanwhile.
+    vpp_cli(sim, f"sim fault stall 5000 {add_as}")
+    push = lb_task(sim, maglev_lb, agent_state=tmp_path / "state.json", timeout=60)
+    outcome: dict = {}
+    playbook = threading.Thread(target=lambda: outcome.setdefault("run", runner.playbook([push])), daemon=True)
+    playbook.start()
+    wait_for(lambda: web2 in weights_in_vpp(client), 30, "the playbook's write of web2 in VPP")
+    backends[0].stop()  # the agent takes web1 out while the playbook waits for VPP's answer
+    wait_for(lambda: weights_in_vpp(client).get(web1, 0) == 0, 30, "the agent's write of web1 in VPP")
+    assert playbook.is_alive()  # both changes were in VPP's hands at the same time
+    playbook.join(120)
+    vpp_cli(sim, "sim fault clear")
+    run = outcome["run"]
+    assert run.ok, run.explain()
+    assert run.only()["commands"] == [f"lb as {vip} {web2}" + ("" if legacy(client) else " weight 100")]
+
+    # The agreed state: the agent's health decision and the playbook's repair both hold.
+    expect_weights(client, backends, 0, 100, 0)
+    assert client.dump().conf.ip4_src_address == "10.255.0.1"
+    wait_for(lambda: state_file(tmp_path)["backends"]["web1"]["state"] == "down", 15, "web1 down in the state file")
+    again = runner.playbook([lb_task(sim, maglev_lb, agent_state=tmp_path / "state.json")])
+    assert again.ok and not again.only().changed, again.explain()  # playbook and agent agree
+    proc.signal(signal.SIGHUP)  # a reload makes the agent dump VPP and sync in full
+    full = proc.wait_event("vpp-lbsync-done", trigger="reload", timeout=30)
+    assert full["ops"] == 0, full  # the agent finds nothing to change either
+    expect_weights(client, backends, 0, 100, 0)

@@ -52,14 +52,16 @@ def test_vpp_restart_in_the_middle_of_an_apply_is_reported_and_the_rerun_converg
     # the requests the module had already sent behind it are dropped unanswered.
     vpp_cli(sim, f"sim fault restart after {writes}")
     broken = runner.playbook([lb_task(sim, config())]).only()
-    assert broken.failed, broken.result
+    assert broken.failed, (broken.status, broken.msg)
     assert "lost the connection to VPP" in broken.msg and "did VPP restart?" in broken.msg, broken.msg
     assert "Traceback" not in broken.msg
     applied, unknown = broken["commands_applied"], broken.get("commands_unknown", [])
     not_sent = broken["commands_not_sent"]
-    # Exact attribution: the first `writes` commands were answered; every other command of the
-    # plan is either in doubt (sent, unanswered) or not sent, in plan order, none lost or doubled.
-    assert applied == commands[:writes], broken.result
+    # Exact attribution: VPP answered the first `writes` commands, then went away. A reply still
+    # in flight when VPP dropped the connection may never reach the module (as when a real VPP
+    # dies): that command counts as in doubt, never as applied. Every command of the plan is
+    # applied, in doubt (sent, unanswered) or not sent, in plan order, none lost or doubled.
+    assert applied == commands[:len(applied)] and len(applied) <= writes, broken.result
     assert unknown, broken.result  # at least the command in flight when VPP went away
     assert applied + unknown + not_sent == commands, broken.result
     assert broken["failed_command"] == unknown[0]

@@ -232,6 +232,8 @@ def vpp_info(info: VppInfo, snap: AgentSnapshot, last_full_sync: Optional[float]
         "lb_api_version": info.lb_api_version,
         "last_error": info.last_error,
         "last_error_at": info.last_error_at,
+        "stats_available": info.connected and info.stats_error is None,
+        "stats_error": info.stats_error,
         "warmup": snap.warmup,
         "last_full_sync": last_full_sync,
         "sync_errors": sync_errors,

@@ -22,6 +22,7 @@ import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..plugins.module_utils.vpp_lb.client import VppLbClient
+from ..plugins.module_utils.vpp_lb.errors import VppError
 from ..plugins.module_utils.vpp_lb.model import LbState, VipKey
 from ..plugins.module_utils.vpp_lb.stats import LbStatsReader
 from .config import VppSettings
@@ -150,16 +151,27 @@ def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
 
 
 def job_connect(client: VppLbClient, stats: LbStatsReader) -> dict:
-    """Connect both sockets (as one unit) and read what the agent logs about this VPP."""
+    """Connect the API socket, then the stats socket, and read what the agent logs about this VPP.
+
+    The stats segment only feeds counters: without it (``stats_error`` says why) the agent still
+    syncs weights, and the counters loop connects it later (LbStatsReader connects lazily).
+    """
     try:
         capabilities = client.connect()
         stats.disconnect()  # a mapping from before a VPP restart is stale
-        stats.connect()
+        stats_error, boottime = None, None
+        try:
+            stats.connect()
+            boottime = stats.boottime()
+        except VppError as exc:
+            stats.disconnect()
+            stats_error = str(exc)
         return {
             "capabilities": capabilities,
             "version": client.show_version(),
             "pid": client.ping(),
-            "boottime": stats.boottime(),
+            "boottime": boottime,
+            "stats_error": stats_error,
         }
     except BaseException:
         client.disconnect()

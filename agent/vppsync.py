@@ -35,7 +35,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import livestate, model, planner
 from ..plugins.module_utils.vpp_lb.client import Capabilities, is_retryable
-from ..plugins.module_utils.vpp_lb.errors import ApplyError, VppError
+from ..plugins.module_utils.vpp_lb.errors import ApplyError, VppConnectError, VppError
 from . import clock, logs, syncplan, vppconn
 from .aiotools import bounded_wait
 from .config import AgentSettings
@@ -68,6 +68,9 @@ class VppInfo:
     # The last connection problem (failed connect, lost connection), kept after a reconnect.
     last_error: Optional[str] = None
     last_error_at: Optional[float] = None  # unix seconds
+    # Why VPP's stats segment cannot be read (counters stale or absent), None while it can;
+    # weights are synced either way.
+    stats_error: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,10 @@ class VppSync:
             api_socket=self.settings.vpp.api_socket,
             last_error=self.info.last_error,
             last_error_at=self.info.last_error_at,
+            stats_error=about["stats_error"],
         )
+        if about["stats_error"]:
+            self._stats_unavailable(about["stats_error"])
         outage = self._connect_failures.connected(time.monotonic())
         logs.emit(
             "info", "vpp-connect", version=self.info.version, pid=self.info.pid, boottime=self.info.boottime,
@@ -246,6 +252,21 @@ class VppSync:
         self.info = VppInfo(api_socket=self.settings.vpp.api_socket, last_error=self.info.last_error,
                             last_error_at=self.info.last_error_at)
         self.on_change()
+
+    def _stats_unavailable(self, reason: str) -> None:
+        logs.emit("warning", "vpp-stats-unavailable", stats_socket=self.settings.vpp.stats_socket, reason=reason,
+                  effect="counters are not updated; weights are still synced")
+
+    def _note_stats(self, error: Optional[str]) -> None:
+        """Record whether the stats segment could be read; log when that changes."""
+        if error == self.info.stats_error or not self.info.connected:
+            return
+        if error is None:
+            logs.emit("info", "vpp-stats-available", stats_socket=self.settings.vpp.stats_socket)
+        elif self.info.stats_error is None:
+            self._stats_unavailable(error)
+        self.info = dataclasses.replace(self.info, stats_error=error)
+        self.on_change(())
 
     def _note_error(self, reason: str) -> None:
         """Keep the last connection problem for the status API (VppInfo.last_error)."""
@@ -435,6 +456,9 @@ class VppSync:
                 continue
             try:
                 snapshot = await self._worker.call(functools.partial(_read_counters, state=state, routes=routes))
+            except VppConnectError as exc:  # the stats socket is missing or refused: retried next round
+                self._note_stats(str(exc))
+                continue
             except VppError as exc:
                 logs.emit("debug", "vpp-stats-failed", reason=str(exc))
                 continue
@@ -443,6 +467,9 @@ class VppSync:
                 continue
             # Not disconnected meanwhile, and read with the indexes of the latest dump: a read
             # against the indexes a newer dump replaced may have counted another VIP's packets.
+            if self.info.connected and self.info.boottime is None:  # stats came back after the connect
+                self.info = dataclasses.replace(self.info, boottime=snapshot.boottime)
+            self._note_stats(None)
             if self.lb_state is not None and self._dumps == dumps:
                 self.counters = snapshot
                 self.on_change(())  # counters only: no frontend view changed

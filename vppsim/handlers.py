@@ -35,6 +35,7 @@ class ServerSide(Protocol):
     generation: int
     lb: Any
     lock: ContextManager[Any]
+    restart_after: int
 
     @property
     def vpe_pid(self) -> int: ...
@@ -46,6 +47,8 @@ class ServerSide(Protocol):
     def registration(self, index: int) -> Connection | None: ...
 
     def fault_command(self, conn: Connection, words: list[str]) -> tuple[int, str]: ...
+
+    def note_write(self, conn: Connection) -> None: ...
 
 
 # Modules that register messages, in message-id order. memclnt must come first: vpp_papi
@@ -493,6 +496,8 @@ class Handlers:
         else:
             with self.server.lock:
                 retval, text = run_cli(self._lb(conn), cmd)
+            if words and words[0] == "lb" and self.server.restart_after:
+                self.server.note_write(conn)  # an LB change by CLI counts as a write
         c = self.api["cli_inband_reply"]
         return c.frame_tail((c.id, req.context, retval), encode_string(text))
 

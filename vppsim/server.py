@@ -20,7 +20,13 @@ Fault injection, through ``cli_inband`` (the reply is sent first, then the fault
                                     <n> (default 1) <msg> requests get <retval> (other fields
                                     zero) without executing. Only requests whose reply carries
                                     a retval qualify. <msg> is a name with or without _<crc>.
-    sim fault clear                 reply "sim fault: cleared"; no stall, no pending errors.
+    sim fault restart after <n>     reply "sim fault: restart after <n> writes"; the reply to the
+                                    n-th later write (an lb_* request other than a dump or
+                                    lb_conf_get, or a cli_inband "lb ..." command, any client)
+                                    is sent, then the restart above happens: the requests that
+                                    client pipelined behind it are dropped unanswered. One shot.
+    sim fault clear                 reply "sim fault: cleared"; no stall, no pending errors, no
+                                    pending restart.
     sim fault show                  the current settings.
 
 Fault settings belong to the harness, not to the emulated VPP: they survive ``restart``.
@@ -102,6 +108,11 @@ class Server:
         self.stall = 0.0
         self.stall_only: int | None = None  # message id whose replies stall; None: all
         self.errors: dict[int, list] = {}  # msg id -> [name, retval, remaining]
+        self.restart_after = 0  # writes left until a `restart after` fault acts; 0: none armed
+        self.write_ids = frozenset(
+            c.id for c in self.api.by_id[1:]
+            if c is not None and c.name.startswith("lb_") and not c.name.endswith(("_reply", "_details", "_dump"))
+            and c.name != "lb_conf_get")
         self._fault_lock = threading.Lock()
         self._stopping = threading.Event()
         self._listeners: list[socket.socket] = []
@@ -291,6 +302,8 @@ class Server:
                         reply = self._injected_error(mid, body)
                     if reply is None:
                         reply = handler(conn, body)
+                        if self.restart_after and mid in self.write_ids:
+                            self.note_write(conn)
                     if self.stall > 0 and self.stall_only in (None, mid):
                         if out:
                             sock.sendall(b"".join(out))
@@ -343,6 +356,17 @@ class Server:
                 del self.errors[mid]
         return self.handlers.error_reply(armed[0], body, armed[1])
 
+    def note_write(self, conn: Connection) -> None:
+        """Count one executed write against an armed ``restart after``; the last one restarts
+        VPP once its reply is out (the rest of that client's batch is then dropped)."""
+        with self._fault_lock:
+            if self.restart_after <= 0:
+                return
+            self.restart_after -= 1
+            if self.restart_after:
+                return
+        conn.after.append(self.restart)
+
     def _codec_named(self, name: str):
         """The codec of a message given by name or name_crc, or None."""
         codec = self.api.codecs.get(name)
@@ -352,7 +376,7 @@ class Server:
 
     def fault_command(self, conn: Connection, words: list[str]) -> tuple[int, str]:
         """``sim fault ...`` (see the module docstring). Returns (retval, reply text)."""
-        usage = ("sim fault: usage: sim fault restart | stall <ms> | error <msg> <retval> [count <n>]"
+        usage = ("sim fault: usage: sim fault restart [after <n>] | stall <ms> | error <msg> <retval> [count <n>]"
                  " | clear | show\n")
         if not words:
             return -1, usage
@@ -360,6 +384,20 @@ class Server:
         if op == "restart" and len(words) == 1:
             conn.after.append(self.restart)
             return 0, "sim fault: restart\n"
+        if op == "restart" and len(words) == 3 and words[1] == "after":
+            try:
+                writes = int(words[2])
+            except ValueError:
+                return -1, f"sim fault: unknown input `{words[2]}'\n"
+            if writes < 1:
+                return -1, "sim fault: restart after needs at least 1 write\n"
+
+            def arm_restart() -> None:
+                with self._fault_lock:
+                    self.restart_after = writes
+
+            conn.after.append(arm_restart)
+            return 0, f"sim fault: restart after {writes} writes\n"
         if op == "stall" and len(words) in (2, 3):
             try:
                 ms = float(words[1])
@@ -410,13 +448,15 @@ class Server:
                 with self._fault_lock:
                     self.errors = {}
                     self.stall, self.stall_only = 0.0, None
+                    self.restart_after = 0
 
             conn.after.append(clear)
             return 0, "sim fault: cleared\n"
         if op == "show" and len(words) == 1:
             with self._fault_lock:
                 errs = "".join(f"  error {n} {rv} count {left}\n" for n, rv, left in self.errors.values())
-            return 0, f"sim fault: stall {self.stall * 1000:g} ms, generation {self.generation}\n{errs}"
+                pending = f"  restart after {self.restart_after} writes\n" if self.restart_after else ""
+            return 0, f"sim fault: stall {self.stall * 1000:g} ms, generation {self.generation}\n{errs}{pending}"
         return -1, usage
 
     def restart(self) -> None:

@@ -560,7 +560,8 @@ def converge(
     Fills ``result`` with ``commands``, ``changed``, ``before``, ``after`` (only with a change),
     ``blast_radius``, ``diff`` (with --diff) and recreate warnings. Refuses, before touching VPP, a plan that VPP
     would reject because a VIP that stays blocks an add. On a failed apply, the task fails with
-    ``commands_applied`` (what VPP accepted) and ``failed_command``. ``view`` turns a state
+    ``commands_applied`` (what VPP accepted), ``commands_unknown`` (sent, unanswered),
+    ``commands_not_sent`` and ``failed_command``. ``view`` turns a state
     into the ``before``/``after`` values (default: the whole LB state, configuration only).
     """
     view = view or state_result
@@ -634,27 +635,31 @@ def converge(
         applied = [op.describe(as_weights) for op in exc.applied]
         failed = exc.failed.describe(as_weights) if isinstance(exc.failed, model.Op) else str(exc.failed)
         cause = exc.cause
-        extra: Dict[str, Any] = dict(commands_applied=applied, failed_command=failed)
+        # Sent but unanswered (VPP stalled or went away): VPP may or may not have applied them.
+        unknown = [op.describe(as_weights) for op in exc.in_doubt]
+        not_sent = [op.describe(as_weights) for op in exc.not_sent]
+        extra: Dict[str, Any] = dict(commands_applied=applied, failed_command=failed, commands_not_sent=not_sent)
+        if unknown:
+            extra.update(commands_unknown=unknown)
         if isinstance(cause, VppRetvalError):
             extra.update(vpp_retval=cause.retval, vpp_error=cause.error_name)
             what = f"VPP refused `{failed}`: {cause.message} returned {cause.retval} ({cause.error_name})"
         elif isinstance(cause, VppTimeoutError):
-            # VPP may have applied it and not answered yet: neither "applied" nor "not applied".
-            extra.update(commands_unknown=[failed])
             what = (f"no answer from VPP at {client.api_socket} to `{failed}` within {client.timeout}s, so"
                     " whether VPP applied it is unknown (see commands_unknown)")
         elif isinstance(cause, VppDisconnectedError):
-            what = f"lost the connection to VPP at {client.api_socket} at `{failed}`: {cause} (did VPP restart?)"
+            what = (f"lost the connection to VPP at {client.api_socket} at `{failed}`: {cause} (did VPP restart?);"
+                    f" {len(unknown)} sent without an answer (see commands_unknown)")
         else:
             what = f"`{failed}` failed: {cause}"
         client.disconnect()
         result.pop("diff", None)
         # An unknown outcome may be a change: reporting "unchanged" could hide one.
-        result.update(changed=bool(applied) or isinstance(cause, VppTimeoutError), after=None)
+        result.update(changed=bool(applied) or bool(unknown), after=None)
         fail(
             module,
-            f"{what}; {len(applied)} of {len(ops)} operation(s) were applied"
-            " (see commands_applied); rerun to converge once the cause is fixed",
+            f"{what}; {len(applied)} of {len(ops)} operation(s) were applied (see commands_applied),"
+            f" {len(not_sent)} not sent (see commands_not_sent); rerun to converge once the cause is fixed",
             result,
             **extra,
         )

@@ -558,11 +558,18 @@ commands_applied:
   sample: ["lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024"]
 commands_unknown:
   description:
-    - The command VPP did not answer in time (O(timeout)); whether VPP applied it is unknown, so the
-      task reports a change. The next run reads VPP's state and converges.
-  returned: when VPP did not answer a change in time
+    - The commands sent to VPP that it did not answer, because it did not answer in time (O(timeout))
+      or the connection broke (VPP restarted); whether VPP applied them is unknown, so the task
+      reports a change. The next run reads VPP's state and converges.
+  returned: when VPP did not answer a change in time or the connection broke while applying
   type: list
   elements: str
+commands_not_sent:
+  description: The commands of the plan never sent to VPP because applying stopped before them.
+  returned: when applying failed midway
+  type: list
+  elements: str
+  sample: ["lb as 192.0.2.1/32 protocol tcp port 80 198.51.100.12 weight 50"]
 failed_command:
   description: The command VPP refused, or during which the connection broke.
   returned: when applying failed midway

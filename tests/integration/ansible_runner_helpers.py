@@ -40,6 +40,11 @@ BIN_DIR = Path(sys.executable).parent
 PLAYBOOK_TIMEOUT = 120.0
 HOST = "localhost"
 
+# A command prefix that runs a process as root without the capabilities that bypass file modes:
+# it is refused what an unprivileged user is refused, while still reading the test's root-owned
+# files (their owner bits allow root).
+NO_DAC_OVERRIDE = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps", "-all", "--"]
+
 LB = "maglev.vpp.lb"
 LB_FACTS = "maglev.vpp.lb_facts"
 
@@ -136,6 +141,8 @@ class AnsibleRunner:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._count = 0
+        # Put before every command, e.g. NO_DAC_OVERRIDE: runs as root that obeys file modes.
+        self.command_prefix: List[str] = []
         self.inventory = self.workdir / "inventory.ini"
         self.inventory.write_text(
             f"{HOST} ansible_connection=local ansible_python_interpreter={sys.executable}\n"
@@ -179,7 +186,7 @@ class AnsibleRunner:
     def _run(self, argv: List[str], results_file: Path, timeout: float) -> RunResult:
         try:
             proc = subprocess.run(
-                argv,
+                self.command_prefix + argv,
                 env=self.env(results_file),
                 cwd=self.workdir,
                 capture_output=True,

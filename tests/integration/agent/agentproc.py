@@ -40,8 +40,10 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 
 class AgentProcess:
-    def __init__(self, config: dict, workdir: str, prefix: Optional[List[str]] = None):
-        self.prefix = prefix or []  # a command that execs the agent's argv (e.g. into a namespace)
+    def __init__(self, config: dict, workdir: str, command_prefix: Optional[List[str]] = None):
+        # A command that execs the agent's argv: into a namespace, or without CAP_DAC_OVERRIDE
+        # (ansible_runner_helpers.NO_DAC_OVERRIDE).
+        self.command_prefix = list(command_prefix or [])
         self.config_path = os.path.join(workdir, "agent.yaml")
         self.workdir = workdir
         self.write_config(config)
@@ -61,7 +63,8 @@ class AgentProcess:
     def start(self) -> AgentProcess:
         env = dict(os.environ, PYTHONPATH=BUILD_DIR)
         self.proc = subprocess.Popen(
-            [*self.prefix, sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--config", self.config_path],
+            [*self.command_prefix, sys.executable, "-m", "ansible_collections.maglev.vpp.agent",
+             "--config", self.config_path],
             cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )

@@ -220,7 +220,7 @@ def test_the_exporter_and_the_page_listen_on_loopback_by_default(sim, tmp_path, 
     del config["agent"]["metrics"]  # the default listener (agent.metrics.listen not set)
     # Its own network namespace: the default port is fixed (9091), and other agents on this
     # machine may hold it. The VPP and status sockets are files: they work across namespaces.
-    proc = AgentProcess(config, str(tmp_path), prefix=["unshare", "--net", "sh", "-c",
+    proc = AgentProcess(config, str(tmp_path), command_prefix=["unshare", "--net", "sh", "-c",
                                                        'ip link set lo up && exec "$0" "$@"']).start()
     try:
         pid = proc.proc.pid

@@ -102,13 +102,14 @@ class WebServer:
 
     def _observe_now(self) -> Optional[AgentSnapshot]:
         snap = self.agent.snapshot
-        if snap is not None:
+        # Only a new counters snapshot has anything to observe: the set of configured VIPs alone
+        # costs ~3 ms at 5,000 frontends, which every scrape paid on the loop.
+        if snap is not None and snap.counters is not None and snap.counters is not self._rates_seen:
+            self._rates_seen = snap.counters
             keep = frozenset(fe.vip for fe in snap.frontends.values())
             self.vip_counters.observe(snap.counters, keep)
-            if snap.counters is not None and snap.counters is not self._rates_seen:
-                self._rates_seen = snap.counters
-                self.rates.record(snap.counters.at, self.vip_counters.totals(), keep)
-                self._offer_rates()
+            self.rates.record(snap.counters.at, self.vip_counters.totals(), keep)
+            self._offer_rates()
         return snap
 
     def _offer_rates(self) -> None:

@@ -235,6 +235,12 @@ def main() -> int:
         "| part | CPU (median) | wall (median) | dominant functions (share of own time, calls) |",
         "|---|---|---|---|",
     ]
+    # The scrapes first: their own event loops, before the VPP parts' clients exist.
+    scrape_lines = []
+    for n in (int(x) for x in args.scrape_backends.split(",") if x):
+        rows = scrape_parts(n, args.scrape_rounds)
+        scrape_lines += rows
+        print("\n".join(rows), file=sys.stderr)
     if not args.only_scrape:
         with launcher.start(*SIM_ARGS) as sim:
             for name, fn in workloads(sim, args.vips, args.ases, args.exporter_members).items():
@@ -250,10 +256,7 @@ def main() -> int:
         "| scrape part | result |",
         "|---|---|",
     ]
-    for n in (int(x) for x in args.scrape_backends.split(",") if x):
-        rows = scrape_parts(n, args.scrape_rounds)
-        lines += rows
-        print("\n".join(rows), file=sys.stderr)
+    lines += scrape_lines
     lines.append(MARK_END)
     text = "\n".join(lines)
     print(text)

@@ -1,7 +1,8 @@
 """Plain counters the agent keeps for the exporter: probes, probe durations, transitions.
 
-Mutated and read only on the agent's event loop (the exporter renders on the same loop), so
-no locks. Probe durations are kept as cumulative histogram buckets, as Prometheus wants them.
+Mutated only on the agent's event loop. A scrape takes ``copy()`` there (dict copies: the
+values are immutable, a histogram is replaced and never changed) and renders it in a worker
+thread, so no locks.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from typing import Dict, List, Optional, Tuple
 
 # Probe durations in seconds: from a loopback answer to a timeout.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_NO_COUNTS = (0,) * (len(DURATION_BUCKETS) + 1)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DurationHistogram:
-    counts: List[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))  # last: +Inf
+    """Observations per bucket (last: +Inf) and their sum. Immutable: a copy of the counters
+    shares it with the loop, which replaces it (``observed``) instead of changing it."""
+
+    counts: Tuple[int, ...] = _NO_COUNTS
     total: float = 0.0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
-        self.total += seconds
+    def observed(self, seconds: float) -> DurationHistogram:
+        """This histogram with one more observation."""
+        i = bisect.bisect_left(DURATION_BUCKETS, seconds)
+        counts = self.counts
+        return DurationHistogram(counts[:i] + (counts[i] + 1,) + counts[i + 1:], self.total + seconds)
 
     def cumulative(self) -> List[Tuple[float, int]]:
         """(upper bound, count of observations <= it), +Inf last."""
@@ -34,6 +41,9 @@ class DurationHistogram:
     @property
     def count(self) -> int:
         return sum(self.counts)
+
+
+EMPTY_HISTOGRAM = DurationHistogram()
 
 
 @dataclass
@@ -51,10 +61,13 @@ class AgentCounters:
     def probe(self, backend: str, kind: str, ok: bool, code: str, duration: float) -> None:
         key = (backend, kind, "success" if ok else "failure", code)
         self.probes[key] = self.probes.get(key, 0) + 1
-        histogram = self.durations.get((backend, kind))
-        if histogram is None:
-            histogram = self.durations[(backend, kind)] = DurationHistogram()
-        histogram.observe(duration)
+        histogram = self.durations.get((backend, kind), EMPTY_HISTOGRAM)
+        self.durations[(backend, kind)] = histogram.observed(duration)
+
+    def copy(self) -> AgentCounters:
+        """A copy for a reader in another thread: the dicts copied (the values are immutable)."""
+        return AgentCounters(self.probes.copy(), self.durations.copy(), self.transitions.copy(),
+                             self.announce_runs.copy(), self.announced.copy())
 
     def transition(self, backend: str, from_state: str, to_state: str) -> None:
         key = (backend, from_state, to_state)

@@ -1,13 +1,16 @@
 """The Prometheus exporter: a custom collector rendering the agent's published state.
 
-Every scrape reads one ``ExportInputs``: the immutable snapshot, the counter dicts (mutated
-only on the agent's loop, where the scrape also runs) and a copy of the VPP client's API call
-counts, so no locks. Names and labels follow vpp-maglev where it exports the same thing;
-docs/metrics.md lists every family.
+A scrape has two parts. On the agent's loop, ``ExportInputs`` gathers one consistent view: the
+immutable snapshot, a copy of the counters (``AgentCounters.copy``: a few dict copies, the
+values are immutable), the VIP totals (``MonotonicCounters.totals``: cached between counter
+reads) and a copy of the VPP client's API call counts: well under a millisecond at 5,000
+backends. In a worker thread, the collectors read only that view (no locks): the families are
+built and written as text (``encode_text``), ~0.7 s of CPU at 5,000 backends that must not hold
+the loop where the probes run (docs/performance.md, "Profile at 5,000 VIPs"). Names and labels follow
+vpp-maglev where it exports the same thing; docs/metrics.md lists every family.
 
 ``encode_text`` writes the families in the text format: the same output as prometheus_client's
-``generate_latest`` but several times faster (docs/performance.md, "Metrics"), which keeps a
-10,000-series scrape from stalling the probes on the agent's loop.
+``generate_latest`` but several times faster (docs/performance.md, "Metrics").
 
 VPP restarts its counters at 0 (and a re-created VIP starts again at 0, at a new pool index and
 often a new route): ``MonotonicCounters`` keeps an offset per series so the exported VIP
@@ -16,10 +19,12 @@ counters only ever grow.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, Iterator, Mapping, Optional, Tuple
+from types import MappingProxyType
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, Mapping, Optional, Tuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -71,6 +76,7 @@ class MonotonicCounters:
     def __init__(self) -> None:
         self._series: Dict[SeriesKey, _Series] = {}
         self._seen: Optional[CountersSnapshot] = None
+        self._totals: Optional[Mapping[SeriesKey, int]] = None  # until the next observation
 
     def observe(self, counters: Optional[CountersSnapshot], keep: FrozenSet[model.VipKey] = frozenset()) -> None:
         """Take a counters snapshot (a repeated one is a no-op); series of VIPs that are in
@@ -78,6 +84,7 @@ class MonotonicCounters:
         if counters is None or counters is self._seen:
             return
         self._seen = counters
+        self._totals = None
         for vip, values in counters.vips.items():
             pool_index, route_index = counters.sources.get(vip, (None, None))
             for kind, attr in PACKET_KINDS:
@@ -100,13 +107,17 @@ class MonotonicCounters:
         series.boottime = boottime
         series.source = source
 
-    def totals(self) -> Dict[SeriesKey, int]:
-        return {key: s.offset + s.last for key, s in self._series.items()}
+    def totals(self) -> Mapping[SeriesKey, int]:
+        """Every series' total, immutable; computed once per observation (every scrape reads it)."""
+        if self._totals is None:
+            self._totals = MappingProxyType({key: s.offset + s.last for key, s in self._series.items()})
+        return self._totals
 
 
 @dataclass(frozen=True)
 class ExportInputs:
-    """Everything one scrape renders, read on the agent's loop."""
+    """Everything one scrape renders, gathered on the agent's loop: immutable values and copies
+    only, so a worker thread can render it while the loop goes on."""
 
     snapshot: AgentSnapshot
     counters: AgentCounters
@@ -124,7 +135,10 @@ class ExportInputs:
 
 
 class AgentCollector(Collector):
-    """prometheus_client collector; ``read`` returns the inputs of one scrape (or None: nothing)."""
+    """prometheus_client collector; ``read`` returns the inputs of one scrape (or None: nothing).
+
+    ``read`` may be called in a worker thread: it must only return an ``ExportInputs`` gathered
+    on the loop (agent/web.py swaps the scrape's in before rendering), never gather one itself."""
 
     def __init__(self, read) -> None:
         self._read = read
@@ -204,43 +218,39 @@ def _announce_families(counters: AgentCounters) -> Iterator[Metric]:
 
 def _backend_families(inputs: ExportInputs) -> Iterator[Metric]:
     snap = inputs.snapshot
-    state = GaugeMetricFamily("maglev_backend_state", "1 for the backend's current state, 0 for the others.",
-                              labels=["backend", "state"])
-    health = GaugeMetricFamily("maglev_backend_health", "The backend's rise/fall counter.", labels=["backend"])
-    enabled = GaugeMetricFamily("maglev_backend_enabled", "1 unless the backend is disabled (config or operator).",
-                                labels=["backend"])
-    since = GaugeMetricFamily("maglev_backend_last_transition_timestamp_seconds",
-                              "When the backend entered its current state (unix seconds).", labels=["backend"])
-    for name, view in snap.backends.items():
-        current = snap.state_of(name)
-        if current not in BACKEND_STATES:
-            continue  # removed: leaving
-        for candidate in BACKEND_STATES:
-            state.add_metric([name, candidate], 1 if candidate == current else 0)
-        health.add_metric([name], view.counter)
-        enabled.add_metric([name], 0 if current == weights.DISABLED else 1)
-        since.add_metric([name], view.since)
-    yield from (state, health, enabled, since)
+    listed = [(name, view, snap.state_of(name)) for name, view in snap.backends.items()]
+    listed = [(name, view, current) for name, view, current in listed if current in BACKEND_STATES]  # else removed
+    yield streamed(GaugeMetricFamily("maglev_backend_state", "1 for the backend's current state, 0 for the others.",
+                                     labels=["backend", "state"]),
+                   lambda: (([name, candidate], 1 if candidate == current else 0)
+                            for name, _view, current in listed for candidate in BACKEND_STATES))
+    yield streamed(GaugeMetricFamily("maglev_backend_health", "The backend's rise/fall counter.", labels=["backend"]),
+                   lambda: (([name], view.counter) for name, view, _current in listed))
+    yield streamed(GaugeMetricFamily("maglev_backend_enabled", "1 unless the backend is disabled (config or operator).",
+                                     labels=["backend"]),
+                   lambda: (([name], 0 if current == weights.DISABLED else 1) for name, _view, current in listed))
+    yield streamed(GaugeMetricFamily("maglev_backend_last_transition_timestamp_seconds",
+                                     "When the backend entered its current state (unix seconds).", labels=["backend"]),
+                   lambda: (([name], view.since) for name, view, _current in listed))
 
 
 def _frontend_families(snap: AgentSnapshot) -> Iterator[Metric]:
-    state = GaugeMetricFamily("maglev_frontend_state", "1 for the frontend's current state, 0 for the others.",
-                              labels=["frontend", "state"])
-    weight = GaugeMetricFamily("maglev_frontend_pool_backend_weight",
-                               "Weight of a pool member: configured, and effective (what VPP is given).",
-                               labels=["frontend", "pool", "backend", "kind"])
-    buckets = GaugeMetricFamily("maglev_frontend_pool_backend_buckets",
-                                "The member's share of VPP's new-flow table, from the last dump.",
-                                labels=["frontend", "pool", "backend"])
-    for name, fe in snap.frontends.items():
-        for candidate in FRONTEND_STATES:
-            state.add_metric([name, candidate], 1 if candidate == fe.state else 0)
-        for m in fe.members:
-            weight.add_metric([name, m.pool, m.backend, "configured"], m.configured_weight)
-            weight.add_metric([name, m.pool, m.backend, "effective"], m.effective_weight)
-            if m.buckets is not None:
-                buckets.add_metric([name, m.pool, m.backend], m.buckets)
-    yield from (state, weight, buckets)
+    frontends = snap.frontends
+    yield streamed(GaugeMetricFamily("maglev_frontend_state", "1 for the frontend's current state, 0 for the others.",
+                                     labels=["frontend", "state"]),
+                   lambda: (([name, candidate], 1 if candidate == fe.state else 0)
+                            for name, fe in frontends.items() for candidate in FRONTEND_STATES))
+    yield streamed(GaugeMetricFamily("maglev_frontend_pool_backend_weight",
+                                     "Weight of a pool member: configured, and effective (what VPP is given).",
+                                     labels=["frontend", "pool", "backend", "kind"]),
+                   lambda: (row for name, fe in frontends.items() for m in fe.members for row in (
+                       ([name, m.pool, m.backend, "configured"], m.configured_weight),
+                       ([name, m.pool, m.backend, "effective"], m.effective_weight))))
+    yield streamed(GaugeMetricFamily("maglev_frontend_pool_backend_buckets",
+                                     "The member's share of VPP's new-flow table, from the last dump.",
+                                     labels=["frontend", "pool", "backend"]),
+                   lambda: (([name, m.pool, m.backend], m.buckets) for name, fe in frontends.items()
+                            for m in fe.members if m.buckets is not None))
 
 
 def _sync_blocked_family(inputs: ExportInputs) -> Metric:
@@ -248,28 +258,21 @@ def _sync_blocked_family(inputs: ExportInputs) -> Metric:
                                 "1 while the agent leaves the frontend as it is in VPP because VPP would refuse "
                                 "to (re)create its VIP (a VIP the config does not know is in the way).",
                                 labels=["frontend"])
-    for name in sorted(set(inputs.snapshot.frontends) | set(inputs.blocked_frontends)):
-        blocked.add_metric([name], 1 if name in inputs.blocked_frontends else 0)
-    return blocked
+    names = sorted(set(inputs.snapshot.frontends) | set(inputs.blocked_frontends))
+    return streamed(blocked, lambda: (([name], 1 if name in inputs.blocked_frontends else 0) for name in names))
 
 
 def _probe_families(counters: AgentCounters) -> Iterator[Metric]:
-    probes = CounterMetricFamily("maglev_probe", "Health-check probes by result and code.",
-                                 labels=["backend", "type", "result", "code"])
-    for key, count in counters.probes.items():
-        probes.add_metric(list(key), count)
-    yield probes
-    durations = HistogramMetricFamily("maglev_probe_duration_seconds", "How long probes took.",
-                                      labels=["backend", "type"])
-    for key, histogram in counters.durations.items():
-        buckets = list(zip(DURATION_LE, itertools.accumulate(histogram.counts), strict=True))
-        durations.add_metric(list(key), buckets, histogram.total)
-    yield durations
-    transitions = CounterMetricFamily("maglev_backend_transitions", "Backend state transitions.",
-                                      labels=["backend", "from", "to"])
-    for key, count in counters.transitions.items():
-        transitions.add_metric(list(key), count)
-    yield transitions
+    yield streamed(CounterMetricFamily("maglev_probe", "Health-check probes by result and code.",
+                                       labels=["backend", "type", "result", "code"]),
+                   lambda: ((list(key), count) for key, count in counters.probes.items()))
+    yield streamed(HistogramMetricFamily("maglev_probe_duration_seconds", "How long probes took.",
+                                         labels=["backend", "type"]),
+                   lambda: ((list(key), list(zip(DURATION_LE, itertools.accumulate(histogram.counts), strict=True)),
+                             histogram.total) for key, histogram in counters.durations.items()))
+    yield streamed(CounterMetricFamily("maglev_backend_transitions", "Backend state transitions.",
+                                       labels=["backend", "from", "to"]),
+                   lambda: ((list(key), count) for key, count in counters.transitions.items()))
 
 
 def _vpp_families(inputs: ExportInputs) -> Iterator[Metric]:
@@ -319,15 +322,12 @@ def _vip_families(totals: Mapping[SeriesKey, int]) -> Iterator[Metric]:
                                         labels=["prefix", "protocol", "port"])
     route_bytes = CounterMetricFamily("maglev_vip_route_bytes", "Bytes routed to the VIP (FIB /net/route/to).",
                                       labels=["prefix", "protocol", "port"])
-    for (vip, kind), value in totals.items():
-        labels = vip_labels(vip)
-        if kind == ROUTE_PACKETS:
-            route_packets.add_metric(labels, value)
-        elif kind == ROUTE_BYTES:
-            route_bytes.add_metric(labels, value)
-        else:
-            packets.add_metric(labels + [kind], value)
-    yield from (packets, route_packets, route_bytes)
+    yield streamed(packets, lambda: ((vip_labels(vip) + [kind], value) for (vip, kind), value in totals.items()
+                                     if kind not in (ROUTE_PACKETS, ROUTE_BYTES)))
+    yield streamed(route_packets, lambda: ((vip_labels(vip), value) for (vip, kind), value in totals.items()
+                                           if kind == ROUTE_PACKETS))
+    yield streamed(route_bytes, lambda: ((vip_labels(vip), value) for (vip, kind), value in totals.items()
+                                         if kind == ROUTE_BYTES))
 
 
 def _vip_table_family(snap: AgentSnapshot) -> Metric:
@@ -343,6 +343,33 @@ def _vip_table_family(snap: AgentSnapshot) -> Metric:
         if digest is not None:
             info.add_metric(vip_labels(key) + [names.get(key, ""), digest], 1)
     return info
+
+
+# -- families streamed row by row -----------------------------------------------------------------
+
+
+class StreamedSamples:
+    """A family's samples, made by the family's own ``add_metric`` one row at a time while they are
+    iterated (anew each time). A scrape at 5,000 backends builds ~250,000 samples; built whole,
+    they outlived the young generations and set off full garbage-collector passes (100-400 ms each
+    under load, holding the GIL and so the agent's loop). Streamed, each dies at once."""
+
+    def __init__(self, family: Metric, rows: Callable[[], Iterable[tuple]]) -> None:
+        self._family = family
+        self._rows = rows
+
+    def __iter__(self) -> Iterator:
+        scratch = copy.copy(self._family)  # the name, type and label names; its own samples list
+        for row in self._rows():
+            scratch.samples = []
+            scratch.add_metric(*row)
+            yield from scratch.samples
+
+
+def streamed(family: Metric, rows: Callable[[], Iterable[tuple]]) -> Metric:
+    """``family`` whose samples are ``add_metric(*row)`` for each row of ``rows()``, made while read."""
+    family.samples = StreamedSamples(family, rows)  # type: ignore[assignment]
+    return family
 
 
 # -- the text format --------------------------------------------------------------------------

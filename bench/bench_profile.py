@@ -2,24 +2,37 @@
 agent's Prometheus exporter at N VIPs x 8 ASes (default 5,000), each timed (median of --rounds)
 and profiled once with cProfile; prints the functions that dominate each (own time).
 
+Then the agent's /metrics scrape at --scrape-backends (default 1,000 and 5,000 backends, one per
+frontend): the real web server (agent/web.py) over a synthetic agent, its event-loop part (the
+inputs gathered on the loop) and its worker-thread part (families and text) in CPU time of the
+thread that runs each, and the loop's lateness during real HTTP scrapes (curl in another process)
+against the same loop beside a thread doing plain Python work for as long (the GIL's floor).
+
 Run: .venv/bin/python bench/bench_profile.py [--vips 5000] [--ases 8] [--rounds 5] [--top 6] [--write]
+     [--scrape-backends 1000,5000] [--only-scrape]
 With --write the results replace the marked section of docs/performance.md ("Profile at 5,000 VIPs").
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import os
 import pstats
 import statistics
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_core  # noqa: E402  (sets up the collection link and sys.path)
 import bench_metrics  # noqa: E402
-from ansible_collections.maglev.vpp.agent.exporter import encode_text, families  # noqa: E402
+from ansible_collections.maglev.vpp.agent.config import parse_agent_config  # noqa: E402
+from ansible_collections.maglev.vpp.agent.events import EventBus  # noqa: E402
+from ansible_collections.maglev.vpp.agent.exporter import ExportInputs, encode_text, families  # noqa: E402
+from ansible_collections.maglev.vpp.agent.status import SyncStatus  # noqa: E402
+from ansible_collections.maglev.vpp.agent.web import WebServer  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import desired, planner, schema  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.cli_parser import parse_vips_verbose  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient  # noqa: E402
@@ -83,6 +96,119 @@ def workloads(sim, n_vips: int, n_ases: int, exporter_members: int) -> dict:
     }
 
 
+# -- the /metrics scrape: event-loop part vs worker-thread part ----------------------------------
+
+AGENT_DOC = {
+    "healthchecks": {"h": {"type": "tcp", "port": 80}},
+    "backends": {"b1": {"address": "10.0.0.1", "healthcheck": "h"}},
+    "frontends": {"www": {"prefix": "192.0.2.1/32", "pools": [{"name": "p", "backends": {"b1": {}}}]}},
+}
+
+
+class SyntheticAgent:
+    """What the metrics listener reads of the agent (agent/status.py), over bench_metrics' synthetic state."""
+
+    def __init__(self, inputs: ExportInputs, state_file: str) -> None:
+        self.config = parse_agent_config({**AGENT_DOC, "agent": {"state_file": state_file}})
+        self.config_path = None
+        self.started_at = inputs.snapshot.started_at
+        self.events = EventBus()
+        self.snapshot = inputs.snapshot
+        self.counters = inputs.counters
+        self.probe_loop_crashes = 0
+        self._api_calls = dict(inputs.api_calls)
+
+    def publish_pending(self) -> None:
+        pass
+
+    def sync_status(self) -> SyncStatus:
+        return SyncStatus(last_full_sync=None, sync_errors=0)
+
+    def vpp_api_calls(self) -> dict:
+        return dict(self._api_calls)
+
+
+def _thread_cpu(fn, *args):
+    """(result, CPU seconds of the calling thread)."""
+    start = time.thread_time()
+    result = fn(*args)
+    return result, time.thread_time() - start
+
+
+def _lateness(samples: list) -> str:
+    samples = sorted(samples)
+    if not samples:
+        return "-"
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return f"p99 {p99 * 1000:.0f} ms, max {samples[-1] * 1000:.0f} ms ({len(samples)} wake-ups)"
+
+
+async def _ticks_while(work, lags: list) -> None:
+    """Sleep 1 ms at a time on the loop, recording each wake-up's lateness, until ``work`` is done."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        start = time.perf_counter()
+        await asyncio.sleep(0.001)
+        lags.append(time.perf_counter() - start - 0.001)
+    await task
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def scrape_parts(n_backends: int, rounds: int) -> list:
+    """One row per figure of the agent's /metrics scrape at ``n_backends`` (one per frontend)."""
+    inputs = bench_metrics.synthetic_inputs(n_backends, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = SyntheticAgent(inputs, os.path.join(tmp, "state.json"))
+
+        async def run() -> dict:
+            server = WebServer(agent, "127.0.0.1", 0)
+            await server.start()
+            loop_cpu, worker_cpu, walls, scrape_lags, floor_lags, sizes = [], [], [], [], [], []
+            try:
+                # The first read observes the VIP counters (the agent's observer task does that every
+                # stats interval, not the scrape): done once before the scrapes are measured.
+                server.export_inputs()
+                for _round in range(rounds):
+                    gathered, cpu = _thread_cpu(server.export_inputs)  # what the handler does on the loop
+                    loop_cpu.append(cpu)
+                    body, cpu = await asyncio.get_running_loop().run_in_executor(
+                        None, _thread_cpu, server.render, gathered)
+                    worker_cpu.append(cpu)
+                    sizes.append(len(body))
+                    curl = await asyncio.create_subprocess_exec(
+                        "curl", "-sf", "-o", os.devnull, f"http://127.0.0.1:{server.port}/metrics")
+                    start = time.perf_counter()
+                    await _ticks_while(curl.wait(), scrape_lags)
+                    walls.append(time.perf_counter() - start)
+                    if curl.returncode != 0:
+                        raise RuntimeError(f"curl /metrics exited {curl.returncode}")
+                    floor = asyncio.get_running_loop().run_in_executor(None, _busy, walls[-1])
+                    await _ticks_while(floor, floor_lags)
+            finally:
+                await server.close()
+            return {"loop": loop_cpu, "worker": worker_cpu, "wall": walls, "lags": scrape_lags,
+                    "floor": floor_lags, "bytes": sizes[-1]}
+
+        got = asyncio.run(run())
+    size = f"{n_backends:,} backends"
+    med = statistics.median
+    return [
+        f"| {size}: on the event loop (inputs: snapshot, counters copy, VIP totals) | "
+        f"{med(got['loop']) * 1000:.1f} ms CPU |",
+        f"| {size}: in the worker thread (families + text, {got['bytes'] / 1e6:.1f} MB) | "
+        f"{med(got['worker']) * 1000:.0f} ms CPU |",
+        f"| {size}: a whole HTTP scrape (curl) | {med(got['wall']) * 1000:.0f} ms wall |",
+        f"| {size}: the loop's lateness during those scrapes (1 ms sleeps) | {_lateness(got['lags'])} |",
+        f"| {size}: ... beside a thread doing plain Python for as long (the GIL's floor) | "
+        f"{_lateness(got['floor'])} |",
+    ]
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--vips", type=int, default=5000)
@@ -91,6 +217,10 @@ def main() -> int:
     p.add_argument("--exporter-members", type=int, default=8,
                    help="backends per frontend in the exporter's synthetic state (one frontend per VIP)")
     p.add_argument("--top", type=int, default=6, help="functions listed per part")
+    p.add_argument("--scrape-backends", default="1000,5000",
+                   help="comma-separated backend counts for the /metrics scrape's loop and worker parts")
+    p.add_argument("--scrape-rounds", type=int, default=3, help="scrapes per backend count")
+    p.add_argument("--only-scrape", action="store_true", help="only the /metrics scrape (no vppsim)")
     p.add_argument("--write", action="store_true", help="write results into docs/performance.md")
     args = p.parse_args()
 
@@ -105,12 +235,28 @@ def main() -> int:
         "| part | CPU (median) | wall (median) | dominant functions (share of own time, calls) |",
         "|---|---|---|---|",
     ]
-    with launcher.start(*SIM_ARGS) as sim:
-        for name, fn in workloads(sim, args.vips, args.ases, args.exporter_members).items():
-            cpu, wall, hot = measure(fn, args.rounds, args.top)
-            listed = "; ".join(f"`{func}` {share:.0%} ({calls:,})" for func, share, calls in hot)
-            lines.append(f"| {name} | {cpu * 1000:.0f} ms | {wall * 1000:.0f} ms | {listed} |")
-            print(f"# {name}: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall", file=sys.stderr)
+    # The scrapes first: their own event loops, before the VPP parts' clients exist.
+    scrape_lines = []
+    for n in (int(x) for x in args.scrape_backends.split(",") if x):
+        rows = scrape_parts(n, args.scrape_rounds)
+        scrape_lines += rows
+        print("\n".join(rows), file=sys.stderr)
+    if not args.only_scrape:
+        with launcher.start(*SIM_ARGS) as sim:
+            for name, fn in workloads(sim, args.vips, args.ases, args.exporter_members).items():
+                cpu, wall, hot = measure(fn, args.rounds, args.top)
+                listed = "; ".join(f"`{func}` {share:.0%} ({calls:,})" for func, share, calls in hot)
+                lines.append(f"| {name} | {cpu * 1000:.0f} ms | {wall * 1000:.0f} ms | {listed} |")
+                print(f"# {name}: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall", file=sys.stderr)
+    lines += [
+        "",
+        f"The agent's `/metrics` scrape (median of {args.scrape_rounds} per size; CPU of the thread that "
+        f"runs each part; load average {os.getloadavg()[0]:.1f}):",
+        "",
+        "| scrape part | result |",
+        "|---|---|",
+    ]
+    lines += scrape_lines
     lines.append(MARK_END)
     text = "\n".join(lines)
     print(text)

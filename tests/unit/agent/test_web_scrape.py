@@ -1,0 +1,184 @@
+"""A /metrics scrape over real HTTP on loopback: its families and text are built in a worker
+thread, so the agent's loop (where the probes run) keeps running while a large scrape renders.
+
+The web server is the real one (agent/web.py) over a small AgentStatus that publishes a synthetic
+snapshot of many backends; the proof is the thread identity of the collector calls and a loop
+coroutine waking up while a collector is in the middle of collecting, not timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+from types import MappingProxyType
+from typing import Dict, List, Optional, Tuple
+
+import aiohttp
+from ansible_collections.maglev.vpp.agent.config import parse_agent_config
+from ansible_collections.maglev.vpp.agent.counters import AgentCounters
+from ansible_collections.maglev.vpp.agent.events import EventBus
+from ansible_collections.maglev.vpp.agent.exporter import ExportInputs, encode_text, families
+from ansible_collections.maglev.vpp.agent.health import BackendHealthView
+from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, FrontendView, MemberView
+from ansible_collections.maglev.vpp.agent.status import SyncStatus
+from ansible_collections.maglev.vpp.agent.vppsync import VppInfo
+from ansible_collections.maglev.vpp.agent.web import WebServer
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import VipKey, VipSpec
+from prometheus_client.core import GaugeMetricFamily
+
+BACKENDS = 2000  # one per frontend: ~100,000 samples, a large registry
+DOC = {
+    "healthchecks": {"h": {"type": "tcp", "port": 80}},
+    "backends": {"b1": {"address": "10.0.0.1", "healthcheck": "h"}},
+    "frontends": {"www": {"prefix": "192.0.2.1/32", "pools": [{"name": "p", "backends": {"b1": {}}}]}},
+}
+HANDSHAKE = 60.0  # seconds a collector waits for the loop to wake up (a bound, not a timing)
+
+
+def many_backends(n: int, now: float) -> Tuple[AgentSnapshot, AgentCounters]:
+    backends, frontends = {}, {}
+    counters = AgentCounters()
+    for i in range(n):
+        name = f"b{i}"
+        backends[name] = BackendHealthView(name=name, state="up", counter=3, rise=2, fall=2, since=now - 60,
+                                           last_result=None, history=(), rejected=0)
+        member = MemberView(backend=name, address=f"10.{i // 250}.{i % 250}.1", pool="p", configured_weight=100,
+                            effective_weight=100, flush=True, state="up")
+        vip = VipKey(f"198.18.{i // 250}.{i % 250 + 1}/32", 6, 80)
+        frontends[f"f{i}"] = FrontendView(name=f"f{i}", vip=vip, spec=VipSpec(), state="up", active_pool="p",
+                                          flush_on_down=True, released=True, members=(member,))
+        counters.probe(name, "tcp", True, "L4OK", 0.001)
+        counters.transition(name, "unknown", "up")
+    vpp = VppInfo(connected=False, version=None, pid=None, boottime=None, connected_since=None,
+                  lb_api_version=None, api_socket="/nonexistent")
+    snap = AgentSnapshot(at=now, started_at=now - 60, warmup="done", backends=MappingProxyType(backends),
+                         frontends=MappingProxyType(frontends), vpp=vpp, lb_state=None, counters=None,
+                         mutations=MappingProxyType({}), config_loaded_at=now - 60)
+    return snap, counters
+
+
+class PublishedAgent:
+    """The part of AgentStatus the metrics listener reads, over a fixed snapshot and counters."""
+
+    def __init__(self, snapshot: AgentSnapshot, counters: AgentCounters, state_file: str) -> None:
+        doc = {**DOC, "agent": {"state_file": state_file}}
+        self._config = parse_agent_config(doc)
+        self.config_path: Optional[str] = None
+        self.started_at = snapshot.started_at
+        self.events = EventBus()
+        self.counters = counters
+        self.snapshot = snapshot
+        self.probe_loop_crashes = 0
+
+    @property
+    def config(self):
+        return self._config
+
+    def publish_pending(self) -> None:
+        pass
+
+    def sync_status(self) -> SyncStatus:
+        return SyncStatus(last_full_sync=None, sync_errors=0)
+
+    def vpp_api_calls(self) -> Dict[Tuple[str, str], int]:
+        return {}
+
+
+class LoopWitness:
+    """A collector (registered after the agent's) that records the thread it runs in, and waits,
+    bounded, until a coroutine on the agent's loop has woken up while it was collecting: which
+    it cannot if the collection holds the loop."""
+
+    def __init__(self) -> None:
+        self.threads: List[int] = []
+        self.collecting = threading.Event()
+        self.loop_woke = threading.Event()
+        self.saw_loop_wake: List[bool] = []
+
+    def collect(self):
+        self.threads.append(threading.get_ident())
+        self.collecting.set()
+        self.saw_loop_wake.append(self.loop_woke.wait(HANDSHAKE))
+        yield GaugeMetricFamily("test_witness", "The witness collector ran (always 1).", value=1)
+
+    async def wake_while_collecting(self, lags: List[float]) -> None:
+        """On the loop: tick until the collector is collecting, then tell it the loop is alive.
+        Each tick records its own lateness (how long the loop held it past its 1 ms sleep)."""
+        while not self.collecting.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append(time.perf_counter() - start - 0.001)
+        self.loop_woke.set()
+
+
+def test_a_large_scrape_renders_off_the_loop_while_the_loop_keeps_running(tmp_path):
+    snap, counters = many_backends(BACKENDS, time.time())
+    agent = PublishedAgent(snap, counters, str(tmp_path / "state.json"))
+    witness = LoopWitness()
+
+    async def scenario():
+        server = WebServer(agent, "127.0.0.1", 0)
+        server.registry.register(witness)
+        await server.start()
+        try:
+            lags: List[float] = []
+            ticker = asyncio.get_running_loop().create_task(witness.wake_while_collecting(lags))
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{server.port}/metrics") as response:
+                    text = await response.text()
+                    status = response.status
+            await asyncio.wait_for(ticker, HANDSHAKE)
+            return threading.get_ident(), status, text, lags
+        finally:
+            await server.close()
+
+    loop_thread, status, text, lags = asyncio.run(scenario())
+    assert status == 200
+    assert witness.threads and all(t != loop_thread for t in witness.threads), "the collectors ran on the loop"
+    assert witness.saw_loop_wake == [True], "the loop stood still while the registry was collected"
+    # The agent's families were in the same off-loop collection, ahead of the witness.
+    assert f'maglev_backend_health{{backend="b{BACKENDS - 1}"}} 3' in text
+    assert text.index("maglev_probe_total") < text.index("test_witness 1")
+    print(f"loop ticks before the witness collected: {len(lags)}, worst lateness {max(lags, default=0) * 1000:.1f} ms")
+
+
+def test_a_scrape_renders_the_counters_as_they_were_when_it_started():
+    """The worker thread renders a copy: probes counted on the loop meanwhile do not change it."""
+    counters = AgentCounters()
+    counters.probe("b1", "http", True, "L7OK", 0.003)
+    counters.transition("b1", "unknown", "up")
+    copy = counters.copy()
+    counters.probe("b1", "http", True, "L7OK", 0.003)
+    counters.probe("b2", "http", False, "L4CON", 1.0)
+    counters.transition("b1", "up", "down")
+    counters.announce_run("www", "up", "ok")
+    assert copy.probes == {("b1", "http", "success", "L7OK"): 1}
+    assert copy.durations[("b1", "http")].count == 1
+    assert copy.durations[("b1", "http")].total == 0.003
+    assert copy.transitions == {("b1", "unknown", "up"): 1}
+    assert copy.announce_runs == {}
+    assert counters.durations[("b1", "http")].count == 2
+
+
+def test_a_large_render_sets_off_no_full_garbage_collection():
+    """The families stream their samples: built whole, ~100,000 samples outlived the young
+    generations and set off full collections (100-400 ms each under load, holding the GIL, so
+    holding the agent's loop too)."""
+    snap, counters = many_backends(BACKENDS, time.time())
+    inputs = ExportInputs(snapshot=snap, counters=counters, vip_totals={})
+    full: List[int] = []
+
+    def count_full(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    gc.collect()
+    gc.callbacks.append(count_full)
+    try:
+        text = encode_text(families(inputs))
+    finally:
+        gc.callbacks.remove(count_full)
+    assert text.count("maglev_probe_duration_seconds_bucket{") == BACKENDS * 15
+    assert full == []

@@ -220,8 +220,8 @@ def test_the_exporter_and_the_page_listen_on_loopback_by_default(sim, tmp_path, 
     del config["agent"]["metrics"]  # the default listener (agent.metrics.listen not set)
     # Its own network namespace: the default port is fixed (9091), and other agents on this
     # machine may hold it. The VPP and status sockets are files: they work across namespaces.
-    proc = AgentProcess(config, str(tmp_path), command_prefix=["unshare", "--net", "sh", "-c",
-                                                       'ip link set lo up && exec "$0" "$@"']).start()
+    netns = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+    proc = AgentProcess(config, str(tmp_path), command_prefix=netns).start()
     try:
         pid = proc.proc.pid
         sockets = wait_for(lambda: listening_tcp(pid), 30, "the agent's metrics listener")

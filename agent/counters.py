@@ -43,6 +43,8 @@ class AgentCounters:
     transitions: Dict[Tuple[str, str, str], int] = field(default_factory=dict)  # (backend, from, to)
     announce_runs: Dict[Tuple[str, str, str], int] = field(default_factory=dict)  # (frontend, state, result)
     announced: Dict[str, Optional[str]] = field(default_factory=dict)  # frontend -> last announced state
+    # How late each probe started after its due time: the probe loop falling behind (a busy loop).
+    probe_lag: DurationHistogram = field(default_factory=DurationHistogram)
 
     def announce_run(self, frontend: str, state: str, result: str) -> None:
         key = (frontend, state, result)

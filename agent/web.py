@@ -114,6 +114,7 @@ class WebServer:
             last_full_sync=sync.last_full_sync,
             state_file_written=_mtime(agent.config.settings.state_file),
             probe_loop_restarts=agent.probe_loop_crashes,
+            asyncio_tasks=len(asyncio.all_tasks()),  # scrapes run on the agent's loop
             version=__version__,
         )
 

@@ -22,6 +22,9 @@ Fault injection, through ``cli_inband`` (the reply is sent first, then the fault
                                     a retval qualify. <msg> is a name with or without _<crc>.
     sim fault clear                 reply "sim fault: cleared"; no stall, no pending errors.
     sim fault show                  the current settings.
+    sim stats                       reply "sim stats: lb writes <n>, generation <g>": the LB
+                                    write messages (LB_WRITES) executed since start, across
+                                    restarts (a soak's VPP mutation rate).
 
 Fault settings belong to the harness, not to the emulated VPP: they survive ``restart``.
 Errors give retval -1 and a text starting with ``sim fault:`` as VPP's CLI does.
@@ -50,6 +53,9 @@ VERSION = VERSIONS["1.2.0"]
 _DLEN = struct.Struct(">I").unpack_from
 _RECV = 256 * 1024
 _MIN_REQUEST = 16 + 2 + 4 + 4
+# API messages that change LB state: counted for ``sim stats`` (CLI writes are not counted).
+LB_WRITES = ("lb_conf", "lb_add_del_vip", "lb_add_del_vip_v2", "lb_add_del_as", "lb_add_del_as_v2",
+             "lb_as_set_weight", "lb_flush_vip")
 _MAX_MESSAGE = 64 << 20  # nothing legitimate comes close; refuse before allocating for garbage
 
 
@@ -103,6 +109,10 @@ class Server:
         self.stall_only: int | None = None  # message id whose replies stall; None: all
         self.errors: dict[int, list] = {}  # msg id -> [name, retval, remaining]
         self._fault_lock = threading.Lock()
+        # Harness counters (survive restarts, like the fault settings).
+        self.lb_writes = 0
+        self._write_ids = frozenset(c.id for c in map(self._codec_named, LB_WRITES) if c is not None)
+        self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -291,6 +301,9 @@ class Server:
                         reply = self._injected_error(mid, body)
                     if reply is None:
                         reply = handler(conn, body)
+                        if mid in self._write_ids:
+                            with self._stats_lock:
+                                self.lb_writes += 1
                     if self.stall > 0 and self.stall_only in (None, mid):
                         if out:
                             sock.sendall(b"".join(out))
@@ -418,6 +431,14 @@ class Server:
                 errs = "".join(f"  error {n} {rv} count {left}\n" for n, rv, left in self.errors.values())
             return 0, f"sim fault: stall {self.stall * 1000:g} ms, generation {self.generation}\n{errs}"
         return -1, usage
+
+    def stats_command(self, words: list[str]) -> tuple[int, str]:
+        """``sim stats``: the harness counters. Returns (retval, reply text)."""
+        if words:
+            return -1, "sim stats: usage: sim stats\n"
+        with self._stats_lock:
+            writes = self.lb_writes
+        return 0, f"sim stats: lb writes {writes}, generation {self.generation}\n"
 
     def restart(self) -> None:
         """Behave like a VPP restart: all LB state and the stats segment are new, clients dropped."""

@@ -226,6 +226,21 @@ def test_a_render_shows_states_weights_probes_and_vpp():
     assert values['maglev_agent_info{version="0.1.0"}'] == 1
 
 
+def test_the_agent_exports_its_task_count_and_probe_lag():
+    inputs = inputs_for(snapshot(CONNECTED, None))
+    for lag in (0.0002, 0.004, 0.3):
+        inputs.counters.probe_lag.observe(lag)
+    values = parse(render(dataclasses.replace(inputs, asyncio_tasks=212)))
+
+    assert values["maglev_agent_asyncio_tasks"] == 212
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="0.0005"}'] == 1
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="0.005"}'] == 2
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="0.25"}'] == 2
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="+Inf"}'] == 3
+    assert values["maglev_agent_probe_lag_seconds_count"] == 3
+    assert values["maglev_agent_probe_lag_seconds_sum"] == pytest.approx(0.3042)
+
+
 def test_each_live_vip_exports_its_table_digest():
     from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import maglev_table, model
 

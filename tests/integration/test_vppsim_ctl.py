@@ -10,7 +10,14 @@ import sys
 import pytest
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.errors import VppRetvalError
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import ADD_AS, ADD_VIP, DEL_AS, Op, VipKey, VipSpec
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
+    ADD_AS,
+    ADD_VIP,
+    DEL_AS,
+    Op,
+    VipKey,
+    VipSpec,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -225,11 +225,15 @@ def delta(before: Dict[str, float], after: Dict[str, float], name: str) -> float
 
 
 class Recorder:
-    """The once-a-second samples (rows of CSV_FIELDS)."""
+    """The once-a-second samples (rows of CSV_FIELDS), each also appended to ``csv_path`` at
+    once: an interrupted soak keeps what it recorded."""
 
-    def __init__(self, pid: int, metrics_port: int, vpp: VppView) -> None:
+    def __init__(self, pid: int, metrics_port: int, vpp: VppView, csv_path: str) -> None:
         self.pid, self.port, self.vpp = pid, metrics_port, vpp
         self.rows: List[dict] = []
+        self._file = open(csv_path, "w", newline="")  # noqa: SIM115 (open for the whole run; close())
+        self._csv = csv.DictWriter(self._file, fieldnames=CSV_FIELDS)
+        self._csv.writeheader()
         self.first = self.last = scrape(metrics_port)
         self.t_last = 0.0
         stats = vpp.stats()
@@ -256,7 +260,12 @@ class Recorder:
             "lb_writes_per_s": round(writes_rate, 1) if writes_rate is not None else "",
             "flapping_down": flapping_down, "event": "+".join(events),
         })
+        self._csv.writerow(self.rows[-1])
+        self._file.flush()
         self.last, self.t_last = now, t
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def soak_loop(sched: Schedule, proc: AgentProcess, vpp: VppView, faults, config: dict, rec: Recorder,
@@ -400,13 +409,6 @@ def summarize(args, sched: Schedule, rec: Recorder, run: dict, transitions: List
     }
 
 
-def write_csv(path: str, rows: List[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def plot(path: str, rows: List[dict], summary: dict) -> None:
     import matplotlib
 
@@ -530,8 +532,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 have, expected_vpp(config, (), vpp.as_weights)), 120, "every backend at its weight in VPP")
             wait_for(lambda: _scrapes(metrics_port), 30, "the agent's /metrics")
             note(f"every backend up in VPP; soaking for {duration:g} s")
-            rec = Recorder(proc.proc.pid, metrics_port, vpp)
-            run = soak_loop(sched, proc, vpp, faults, config, rec, args.per_frontend, args.max_delay)
+            rec = Recorder(proc.proc.pid, metrics_port, vpp, os.path.join(out, "soak.csv"))
+            try:
+                run = soak_loop(sched, proc, vpp, faults, config, rec, args.per_frontend, args.max_delay)
+            finally:
+                rec.close()
             transitions, reloads = agent_results(proc, run["wall0"], len(run["reloads"]))
     finally:
         if vpp is not None:
@@ -547,7 +552,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     summary["transitions"] = transitions
     summary["restart_details"] = run["restarts"]
     summary["reload_details"] = run["reloads"]
-    write_csv(os.path.join(out, "soak.csv"), rec.rows)
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1, default=str)
     plot(os.path.join(out, "soak.png"), rec.rows, summary)

@@ -19,6 +19,7 @@ weights of the non-flapping backends those of the config) within the agent's war
 missing in VPP outside a restore). Writes DIR/soak.csv, DIR/summary.json, DIR/soak.png and
 DIR/agent.log; exit 0 when every criterion holds, 1 when one fails.
 
+``--lb-api 1.1.0`` soaks against the VPP <= v26.06 personality (no AS weights: an AS reads 100).
 Needs root (nftables), nginx (nginx-light) and matplotlib (requirements-test.txt). Runs at nice
 -10 by default, as the benchmarks do: the machine is shared (docs/performance.md says why).
 """
@@ -393,7 +394,7 @@ def summarize(args, sched: Schedule, rec: Recorder, run: dict, transitions: List
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run["wall0"])),
         "machine": bench_agent.bench_core.machine(),
         "command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
-        "duration_s": sched.duration, "warmup_s": warmup, "samples": len(rows),
+        "lb_api": args.lb_api, "duration_s": sched.duration, "warmup_s": warmup, "samples": len(rows),
         "backends": args.backends, "frontends": -(-args.backends // args.per_frontend),
         "flapping": list(sched.flapping), "flaps": run["flaps"],
         "restarts": len(run["restarts"]), "restore_times_s": [r["restored_after"] for r in run["restarts"]],
@@ -496,6 +497,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--restart-every", type=float, default=180.0)
     p.add_argument("--warmup", type=float, default=300.0, help="seconds left out of the flatness criteria "
                    "(at most a third of the run)")
+    p.add_argument("--lb-api", choices=("1.2.0", "1.1.0"), default="1.2.0",
+                   help="vppsim's personality: 1.2.0 = VPP master (default), 1.1.0 = VPP <= v26.06")
     p.add_argument("--max-delay", type=float, default=30.0, help="the agent's warmup.max_delay: the restore bound")
     p.add_argument("--no-priority", dest="priority", action="store_false",
                    help=f"do not run at nice {PRIORITY} (the default, against other jobs on a shared machine)")
@@ -519,7 +522,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     faults = proc = vpp = None
     try:
         faults = bench_agent.Faults(nginx.port)
-        with launcher.start() as sim:
+        with launcher.start("--lb-api", args.lb_api) as sim:
             metrics_port = free_port()
             config = bench_agent.lb_config(
                 sim, workdir, addresses, args.per_frontend, dict(CHECK, port=nginx.port),

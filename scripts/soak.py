@@ -15,9 +15,10 @@ Once a second it records the agent's RSS and open fds (/proc), its asyncio task 
 ``maglev_agent_probe_lag_seconds``) and VPP's LB writes (vppsim's ``sim stats``). Pass criteria
 (scripts/soak_criteria.py): RSS, fds and tasks flat after warm-up; every VPP restart restored (VPP's
 weights of the non-flapping backends those of the config) within the agent's warm-up
-``max_delay``; no false down (no non-flapping backend down in the agent, nor at weight 0 or
-missing in VPP outside a restore). Writes DIR/soak.csv, DIR/summary.json, DIR/soak.png and
-DIR/agent.log; exit 0 when every criterion holds, 1 when one fails.
+``max_delay``; no false down (no backend down in the agent outside its scheduled windows, no
+non-flapping one at weight 0 or missing in VPP outside a restore). Writes DIR/soak.csv,
+DIR/summary.json, DIR/soak.png and DIR/agent.log; exit 0 when every criterion holds, 1 when one
+fails.
 
 ``--lb-api 1.1.0`` soaks against the VPP <= v26.06 personality (no AS weights: an AS reads 100).
 Needs root (nftables), nginx (nginx-light) and matplotlib (requirements-test.txt). Runs at nice
@@ -78,6 +79,14 @@ class Schedule:
         """Whether ``backend`` is scheduled down at ``t`` (its phase: its place among the flappers)."""
         phase = self.flap_period * self.flapping.index(backend) / len(self.flapping)
         return t >= phase and (t - phase) % self.flap_period < self.flap_down
+
+    def down_windows(self, backend: str) -> List[Tuple[float, float]]:
+        """The (start, end) times ``backend`` is scheduled down (none for a non-flapping one)."""
+        if backend not in self.flapping:
+            return []
+        phase = self.flap_period * self.flapping.index(backend) / len(self.flapping)
+        starts = [phase + k * self.flap_period for k in range(int(self.duration / self.flap_period) + 1)]
+        return [(s, min(s + self.flap_down, self.duration)) for s in starts if s < self.duration]
 
     def reloads(self) -> List[float]:
         return [self.reload_every * k for k in range(1, int(self.duration / self.reload_every) + 1)
@@ -384,7 +393,7 @@ def summarize(args, sched: Schedule, rec: Recorder, run: dict, transitions: List
     data = {name: series(rows, name) for name in soak_criteria.FLATNESS}
     warmup = min(args.warmup, sched.duration / 3)
     result = soak_criteria.verdict(data, warmup, sched.duration, run["restarts"], args.max_delay, transitions,
-                                   sched.flapping, run["vpp_zero"], reloads)
+                                   {b: sched.down_windows(b) for b in sched.flapping}, run["vpp_zero"], reloads)
     lags = [v for _t, v in series(rows, "probe_lag_p99_ms")]
     last = rec.last
     lag_count = delta(rec.first, last, "maglev_agent_probe_lag_seconds_count")

@@ -62,18 +62,25 @@ def test_restores_within_max_delay(times, ok):
     assert verdict["count"] == len(times)
 
 
+WINDOWS = {"b9": [(100.0, 140.0), (220.0, 260.0)]}  # b9 flaps: down 100-140 s and 220-260 s
+
+
 @pytest.mark.parametrize("transitions, vpp_zero, ok", [
-    ([{"backend": "b9", "to": "down"}, {"backend": "b9", "to": "up"}, {"backend": "b1", "to": "up"}], [], True),
-    ([{"backend": "b1", "to": "down"}], [], False),  # not in the flapping schedule
+    ([{"t": 103.0, "backend": "b9", "to": "down"}, {"t": 143.0, "backend": "b9", "to": "up"},
+      {"t": 1.0, "backend": "b1", "to": "up"}], [], True),
+    ([{"t": 148.0, "backend": "b9", "to": "down"}], [], True),  # within the detection slack of a window's end
+    ([{"t": 180.0, "backend": "b9", "to": "down"}], [], False),  # a flapper down between its windows
+    ([{"t": 90.0, "backend": "b9", "to": "down"}], [], False),  # ... or before its first
+    ([{"t": 120.0, "backend": "b1", "to": "down"}], [], False),  # not in the flapping schedule
     ([], [{"t": 12.0, "vip": "198.18.0.1/32", "address": "127.78.0.2"}], False),  # weight 0 in VPP
 ])
 def test_false_downs(transitions, vpp_zero, ok):
-    assert soak_criteria.false_downs(transitions, ["b9"], vpp_zero)["ok"] == ok
+    assert soak_criteria.false_downs(transitions, WINDOWS, vpp_zero)["ok"] == ok
 
 
 def test_the_verdict_fails_when_any_criterion_fails():
     flat = {name: run(lambda t: 10.0) for name in soak_criteria.FLATNESS}
-    args = (WARMUP, DURATION, [{"t": 90.0, "restored_after": 1.0}], 30.0, [], ["b9"], [])
+    args = (WARMUP, DURATION, [{"t": 90.0, "restored_after": 1.0}], 30.0, [], WINDOWS, [])
     assert soak_criteria.verdict(flat, *args)["passed"]
     assert not soak_criteria.verdict(flat, *args, reloads={"ok": False})["passed"]
     leaking = dict(flat, tasks=run(lambda t: 10.0 + t / 10))

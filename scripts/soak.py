@@ -76,12 +76,12 @@ class Schedule:
     flapping: Tuple[str, ...]
 
     def flapping_down(self, backend: str, t: float) -> bool:
-        """Whether ``backend`` is scheduled down at ``t`` (its phase: its place among the flappers)."""
-        phase = self.flap_period * self.flapping.index(backend) / len(self.flapping)
-        return t >= phase and (t - phase) % self.flap_period < self.flap_down
+        """Whether ``backend`` is scheduled down at ``t``."""
+        return any(start <= t < end for start, end in self.down_windows(backend))
 
     def down_windows(self, backend: str) -> List[Tuple[float, float]]:
-        """The (start, end) times ``backend`` is scheduled down (none for a non-flapping one)."""
+        """The (start, end) times ``backend`` is scheduled down (none for a non-flapping one); the
+        flappers' phases are spread over the period by their place among them."""
         if backend not in self.flapping:
             return []
         phase = self.flap_period * self.flapping.index(backend) / len(self.flapping)

@@ -35,6 +35,17 @@ def test_flatness(name, values, ok, trend_ok, peak_ok):
     assert (verdict["ok"], verdict["trend_ok"], verdict["peak_ok"]) == (ok, trend_ok, peak_ok), (name, verdict)
 
 
+FDS = Flatness(0.10, 3.0, floor_of=5)
+
+
+@pytest.mark.parametrize("name, values, ok", [
+    ("a floor of 17 with late spikes of probe sockets", run(lambda t: 81 if t % 97 == 0 and t > 1500 else 17), True),
+    ("a leak: one more descriptor a minute", run(lambda t: 17 + t // 60), False),
+])
+def test_fds_are_judged_on_their_floor(name, values, ok):
+    assert soak_criteria.flatness(values, WARMUP, DURATION, FDS)["ok"] == ok, name
+
+
 def test_too_few_samples_after_warm_up_fail_with_a_reason():
     verdict = soak_criteria.flatness([(0.0, 1.0), (400.0, 1.0)], WARMUP, DURATION, RSS)
     assert not verdict["ok"] and "too few" in verdict["reason"]

@@ -53,10 +53,15 @@ class AgentCounters:
     transitions: Dict[Tuple[str, str, str], int] = field(default_factory=dict)  # (backend, from, to)
     announce_runs: Dict[Tuple[str, str, str], int] = field(default_factory=dict)  # (frontend, state, result)
     announced: Dict[str, Optional[str]] = field(default_factory=dict)  # frontend -> last announced state
+    # How late each probe started after its due time: the probe loop falling behind (a busy loop).
+    probe_lag: DurationHistogram = field(default_factory=DurationHistogram)
 
     def announce_run(self, frontend: str, state: str, result: str) -> None:
         key = (frontend, state, result)
         self.announce_runs[key] = self.announce_runs.get(key, 0) + 1
+
+    def lag(self, seconds: float) -> None:
+        self.probe_lag = self.probe_lag.observed(seconds)
 
     def probe(self, backend: str, kind: str, ok: bool, code: str, duration: float) -> None:
         key = (backend, kind, "success" if ok else "failure", code)
@@ -67,7 +72,7 @@ class AgentCounters:
     def copy(self) -> AgentCounters:
         """A copy for a reader in another thread: the dicts copied (the values are immutable)."""
         return AgentCounters(self.probes.copy(), self.durations.copy(), self.transitions.copy(),
-                             self.announce_runs.copy(), self.announced.copy())
+                             self.announce_runs.copy(), self.announced.copy(), self.probe_lag)
 
     def transition(self, backend: str, from_state: str, to_state: str) -> None:
         key = (backend, from_state, to_state)

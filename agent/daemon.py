@@ -242,6 +242,7 @@ class Agent(DesiredSource):
         if len(self.probe_lag) >= PROBE_LAG_SAMPLES:
             del self.probe_lag[: PROBE_LAG_SAMPLES // 2]
         self.probe_lag.append(lag)
+        self.counters.lag(lag)
 
     # -- operator actions (the status API calls these) -----------------------------------------
 

@@ -129,6 +129,7 @@ class ExportInputs:
     state_file_written: Optional[float] = None  # the state file's mtime
     probe_loop_restarts: int = 0
     write_errors: Mapping[str, int] = field(default_factory=dict)  # file (state, operator-state) -> failed writes
+    asyncio_tasks: int = 0  # tasks on the agent's loop: a leak of tasks shows as an upward trend
     version: str = ""
     now: float = field(default_factory=clock.now)  # the agent's steady clock (agent/clock.py)
     wall: float = field(default_factory=time.time)  # VPP's boottime is read from VPP's wall clock
@@ -188,6 +189,13 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
                             value=len(snap.held))
     yield CounterMetricFamily("maglev_agent_probe_loop_restarts",
                               "Probe loops that crashed (a bug) and were restarted.", value=inputs.probe_loop_restarts)
+    yield GaugeMetricFamily("maglev_agent_asyncio_tasks", "Tasks on the agent's event loop (probes, syncs, streams).",
+                            value=inputs.asyncio_tasks)
+    lag = HistogramMetricFamily("maglev_agent_probe_lag_seconds",
+                                "How late probes started after their due time (the probe loop falling behind).")
+    lag.add_metric([], [(floatToGoString(bound), count) for bound, count in inputs.counters.probe_lag.cumulative()],
+                   inputs.counters.probe_lag.total)
+    yield lag
     written = GaugeMetricFamily("maglev_agent_state_file_written_timestamp_seconds",
                                 "When the state file the modules read was last written (unix seconds).")
     if inputs.state_file_written is not None:

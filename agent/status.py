@@ -29,6 +29,7 @@ class AgentStatus(Protocol):
     counters: AgentCounters
     snapshot: Optional[AgentSnapshot]
     probe_loop_crashes: int
+    write_errors: Mapping[str, int]  # file (state, operator-state) -> failed writes
 
     @property
     def config(self) -> AgentConfig: ...

@@ -138,6 +138,7 @@ class WebServer:
             state_file_written=_mtime(agent.config.settings.state_file),
             probe_loop_restarts=agent.probe_loop_crashes,
             write_errors=dict(agent.write_errors),
+            asyncio_tasks=len(asyncio.all_tasks()),  # the inputs are gathered on the agent's loop
             version=__version__,
         )
 

@@ -50,6 +50,8 @@ class ServerSide(Protocol):
 
     def note_write(self, conn: Connection) -> None: ...
 
+    def stats_command(self, words: list[str]) -> tuple[int, str]: ...
+
 
 # Modules that register messages, in message-id order. memclnt must come first: vpp_papi
 # hardcodes sockclnt_create=15 and its reply=16, which is memclnt's file order from id 1.
@@ -493,6 +495,8 @@ class Handlers:
             retval, text = 0, f"vpp v{s.version} built by vppsim on {self._hostname} at {s.build_date}\n"
         elif words[:2] == ["sim", "fault"]:
             retval, text = self.server.fault_command(conn, words[2:])
+        elif words[:2] == ["sim", "stats"]:
+            retval, text = self.server.stats_command(words[2:])
         else:
             with self.server.lock:
                 retval, text = run_cli(self._lb(conn), cmd)

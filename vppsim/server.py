@@ -28,6 +28,10 @@ Fault injection, through ``cli_inband`` (the reply is sent first, then the fault
     sim fault clear                 reply "sim fault: cleared"; no stall, no pending errors, no
                                     pending restart.
     sim fault show                  the current settings.
+    sim stats                       reply "sim stats: lb writes <n>, generation <g>": the LB
+                                    writes (as for `restart after`, API messages only)
+                                    executed since start, across restarts (a soak's VPP
+                                    mutation rate).
 
 Fault settings belong to the harness, not to the emulated VPP: they survive ``restart``.
 Errors give retval -1 and a text starting with ``sim fault:`` as VPP's CLI does.
@@ -56,6 +60,7 @@ VERSION = VERSIONS["1.2.0"]
 _DLEN = struct.Struct(">I").unpack_from
 _RECV = 256 * 1024
 _MIN_REQUEST = 16 + 2 + 4 + 4
+# API messages that change LB state: counted for ``sim stats`` (CLI writes are not counted).
 _MAX_MESSAGE = 64 << 20  # nothing legitimate comes close; refuse before allocating for garbage
 
 
@@ -114,6 +119,9 @@ class Server:
             if c is not None and c.name.startswith("lb_") and not c.name.endswith(("_reply", "_details", "_dump"))
             and c.name != "lb_conf_get")
         self._fault_lock = threading.Lock()
+        # Harness counters (survive restarts, like the fault settings).
+        self.lb_writes = 0
+        self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -302,8 +310,11 @@ class Server:
                         reply = self._injected_error(mid, body)
                     if reply is None:
                         reply = handler(conn, body)
-                        if self.restart_after and mid in self.write_ids:
-                            self.note_write(conn)
+                        if mid in self.write_ids:
+                            with self._stats_lock:
+                                self.lb_writes += 1
+                            if self.restart_after:
+                                self.note_write(conn)
                     if self.stall > 0 and self.stall_only in (None, mid):
                         if out:
                             sock.sendall(b"".join(out))
@@ -458,6 +469,14 @@ class Server:
                 pending = f"  restart after {self.restart_after} writes\n" if self.restart_after else ""
             return 0, f"sim fault: stall {self.stall * 1000:g} ms, generation {self.generation}\n{errs}{pending}"
         return -1, usage
+
+    def stats_command(self, words: list[str]) -> tuple[int, str]:
+        """``sim stats``: the harness counters. Returns (retval, reply text)."""
+        if words:
+            return -1, "sim stats: usage: sim stats\n"
+        with self._stats_lock:
+            writes = self.lb_writes
+        return 0, f"sim stats: lb writes {writes}, generation {self.generation}\n"
 
     def restart(self) -> None:
         """Behave like a VPP restart: all LB state and the stats segment are new, clients dropped."""

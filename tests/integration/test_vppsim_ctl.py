@@ -10,6 +10,14 @@ import sys
 import pytest
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.errors import VppRetvalError
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
+    ADD_AS,
+    ADD_VIP,
+    DEL_AS,
+    Op,
+    VipKey,
+    VipSpec,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -62,3 +70,25 @@ def test_ctl_names_a_socket_without_vpp(tmp_path):
     done = ctl("-s", path, "show lb")
     assert done.returncode == 3
     assert f"cannot talk to VPP at {path}" in done.stderr
+
+
+def lb_writes(client: VppLbClient) -> tuple:
+    """(lb writes, generation) from ``sim stats``."""
+    words = client.cli("sim stats").replace(",", "").split()
+    return int(words[words.index("writes") + 1]), int(words[words.index("generation") + 1])
+
+
+@pytest.mark.simulator(reason="sim stats and sim fault restart are vppsim's")
+def test_sim_stats_counts_api_writes_only_and_across_restarts(sim):
+    vip = VipKey("192.0.2.7/32", 6, 80)
+    with VppLbClient(sim.api_socket) as client:
+        before, generation = lb_writes(client)
+        client.dump()  # reads are not writes
+        client.cli("lb vip 192.0.2.9/32 encap gre4")  # nor are CLI commands
+        assert lb_writes(client) == (before, generation)
+        client.apply([Op(ADD_VIP, vip, spec=VipSpec("gre4")), Op(ADD_AS, vip, address="198.51.100.7", weight=100),
+                      Op(DEL_AS, vip, address="198.51.100.7", flush=True)])
+        assert lb_writes(client) == (before + 3, generation)
+        client.cli("sim fault restart")
+    with VppLbClient(sim.api_socket) as client:
+        assert lb_writes(client) == (before + 3, generation + 1)

@@ -226,6 +226,21 @@ def test_a_render_shows_states_weights_probes_and_vpp():
     assert values['maglev_agent_info{version="0.1.0"}'] == 1
 
 
+def test_the_agent_exports_its_task_count_and_probe_lag():
+    inputs = inputs_for(snapshot(CONNECTED, None))
+    for lag in (0.0002, 0.004, 0.3):
+        inputs.counters.lag(lag)
+    values = parse(render(dataclasses.replace(inputs, asyncio_tasks=212)))
+
+    assert values["maglev_agent_asyncio_tasks"] == 212
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="0.0005"}'] == 1
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="0.005"}'] == 2
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="0.25"}'] == 2
+    assert values['maglev_agent_probe_lag_seconds_bucket{le="+Inf"}'] == 3
+    assert values["maglev_agent_probe_lag_seconds_count"] == 3
+    assert values["maglev_agent_probe_lag_seconds_sum"] == pytest.approx(0.3042)
+
+
 def test_each_live_vip_exports_its_table_digest():
     from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import maglev_table, model
 
@@ -295,3 +310,12 @@ def test_the_text_encoder_writes_what_prometheus_client_writes():
     theirs = generate_latest(Fixed()).decode()
     assert parsed(ours) == parsed(theirs)
     assert 'maglev_backend_transitions_total{backend="we\\"b\\\\1\\nx",from="up",to="down"} 1\n' in ours
+
+
+def test_a_copy_of_the_counters_keeps_the_probe_lag_as_it_was():
+    counters = AgentCounters()
+    counters.lag(0.3)
+    copy = counters.copy()
+    counters.lag(2.0)
+    assert copy.probe_lag.count == 1 and copy.probe_lag.total == 0.3
+    assert counters.probe_lag.count == 2

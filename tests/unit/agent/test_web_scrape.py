@@ -71,6 +71,7 @@ class PublishedAgent:
         self.counters = counters
         self.snapshot = snapshot
         self.probe_loop_crashes = 0
+        self.write_errors: Dict[str, int] = {}
 
     @property
     def config(self):

@@ -32,6 +32,7 @@ from .events import EventBus
 from .health import REMOVED, HealthError, Transition
 from .probes.result import AGENT, NETNS
 from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
+from .starvation import starved
 from .status import SyncStatus
 from .vppsync import DesiredSource, VppInfo, VppSync
 
@@ -67,6 +68,7 @@ class Agent(DesiredSource):
         self.digest = config_digest.config_digest(config.lb)  # once per load: ~80 ms at 1,000 frontends
         self.probe_lag: List[float] = []  # seconds between a probe's due time and its start
         self.probe_loop_crashes = 0
+        self.starved_reruns = 0  # timed-out probes run again because the loop was starved
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
@@ -203,6 +205,14 @@ class Agent(DesiredSource):
             self._note_lag(started - due)
             check, address = machine.check, self.config.lb.backends[name].address
             result = await self._probe(name, check, address)
+            reruns = 0
+            while starved(result.code, result.duration, check.timeout, reruns) and self._probe_tasks.get(name) is me:
+                # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
+                reruns += 1
+                self.starved_reruns += 1
+                logs.emit("debug", "probe-starved", backend=name, code=result.code,
+                          late=round(result.duration - check.timeout, 6), action="run again")
+                result = await self._probe(name, check, address)
             if self._probe_tasks.get(name) is not me:
                 return  # reconfigured, paused or removed while the probe ran
             self.counters.probe(name, check.type, result.ok, result.code, result.duration)

@@ -4,11 +4,7 @@ that contain it, and shares every other view with the previous snapshot (a full 
 
 from __future__ import annotations
 
-import asyncio
-
-from ansible_collections.maglev.vpp.agent import daemon
-from ansible_collections.maglev.vpp.agent.config import parse_agent_config
-from ansible_collections.maglev.vpp.agent.probes.result import ProbeResult
+from scripted import run_script
 
 DOC = {
     "healthchecks": {"h": {"type": "tcp", "port": 80, "interval": "100ms", "fast_interval": "100ms",
@@ -22,47 +18,8 @@ DOC = {
 }
 
 
-class ScriptedProbes(daemon.Agent):
-    """An agent whose probes answer from a script (backend -> results, a test double of the
-    network); each probe first publishes what is pending and keeps the snapshot it sees."""
-
-    def __init__(self, config, script):
-        super().__init__(config)
-        self.script = {name: list(results) for name, results in script.items()}
-        self.seen = {name: [] for name in script}
-        self.finished = {name: asyncio.Event() for name in script}
-
-    async def _probe(self, name, check, address):
-        self.publish_pending()
-        if name in self.seen:
-            self.seen[name].append(self.snapshot)
-        results = self.script.get(name)
-        if not results:
-            if name in self.finished:
-                self.finished[name].set()
-            await asyncio.Event().wait()  # no more answers: this probe never completes
-        ok = results.pop(0)
-        return ProbeResult(ok, "ok" if ok else "refused", "", 0.001)
-
-
-def run_script(script):
-    """The snapshots each scripted backend's probes saw: before its first result, after each."""
-    agent = ScriptedProbes(parse_agent_config(DOC), script)
-
-    async def scenario():
-        agent._execute(agent.core.start(0.0))  # probe tasks, no VPP connection
-        agent._publish()
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in agent.finished.values())), 30)
-        for task in agent._probe_tasks.values():
-            task.cancel()
-        await asyncio.gather(*agent._probe_tasks.values(), return_exceptions=True)
-
-    asyncio.run(scenario())
-    return agent.seen
-
-
 def test_a_transition_rebuilds_only_its_backend_and_its_frontends():
-    _before, up, down = run_script({"b1": [True, False]})["b1"]
+    _before, up, down = run_script(DOC, {"b1": [True, False]}).seen["b1"]
     assert (up.state_of("b1"), down.state_of("b1")) == ("up", "down")
     assert down.backends["b1"].state == "down"
     assert [m.state for m in down.frontends["one"].members if m.backend == "b1"] == ["down"]
@@ -74,7 +31,7 @@ def test_a_transition_rebuilds_only_its_backend_and_its_frontends():
 
 
 def test_untouched_backends_keep_state_and_source_across_partial_publishes():
-    seen = run_script({"b1": [True, False], "b3": [True, False]})
+    seen = run_script(DOC, {"b1": [True, False], "b3": [True, False]}).seen
     last = max((seen["b1"][-1], seen["b3"][-1]), key=lambda snap: snap.at)
     assert dict(last.states) == {"b1": "down", "b2": "unknown", "b3": "down", "b4": "unknown"}
     assert {n: v.state for n, v in last.backends.items()} == dict(last.states)

@@ -107,6 +107,7 @@ class Agent(DesiredSource):
         logs.emit(
             "info", "starting", config=self.config_path, frontends=len(self.config.lb.frontends),
             backends=len(self.config.lb.backends), pid=os.getpid(),
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],  # asyncio or uvloop
         )
         self._open_netns(settings.probe_netns)
         self._execute(self.core.start(time.time()))

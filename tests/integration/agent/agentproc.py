@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -40,8 +40,9 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 
 class AgentProcess:
-    def __init__(self, config: dict, workdir: str):
+    def __init__(self, config: dict, workdir: str, args: Sequence[str] = ()):
         self.config_path = os.path.join(workdir, "agent.yaml")
+        self.args = list(args)  # more command-line arguments of the agent
         self.workdir = workdir
         self.write_config(config)
         self.records: List[dict] = []
@@ -60,7 +61,7 @@ class AgentProcess:
     def start(self) -> AgentProcess:
         env = dict(os.environ, PYTHONPATH=BUILD_DIR)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--config", self.config_path],
+            [sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--config", self.config_path, *self.args],
             cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )

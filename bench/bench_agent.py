@@ -681,7 +681,7 @@ def main() -> int:
     p.add_argument("--no-priority", dest="priority", action="store_false",
                    help=f"do not run at nice {PRIORITY} (the default, against other jobs on a shared machine)")
     p.add_argument("--cpu-hog", action="store_true", help="one busy loop per core at nice 0 beside the run")
-    p.add_argument("--event-loop", choices=EVENT_LOOPS[1:], default="asyncio", help="the agent's event loop")
+    p.add_argument("--event-loop", choices=EVENT_LOOPS, default="asyncio", help="the agent's event loop")
     p.add_argument("--compare-loops", action="store_true",
                    help="throughput: each round also runs the agent on the other event loop")
     p.add_argument("--bare-loop", metavar="SPEC", help=argparse.SUPPRESS)  # child process of part 2

@@ -1,6 +1,6 @@
-"""maglev-agent --event-loop: the agent runs, probes and syncs on the loop asked for; `auto`
-takes uvloop when it is installed (docs/performance.md, "Agent", measures it against asyncio's
-own), and `uvloop` without it installed is refused before anything starts."""
+"""maglev-agent --event-loop: the agent runs, probes and syncs on the loop asked for (asyncio's
+own by default; uvloop when installed and asked for), and `uvloop` without it installed is
+refused before anything starts."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from agentproc import BUILD_DIR
 from test_agent_daemon import config_for, expect_weights
 
 HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
-RUNNABLE = ["asyncio", "auto"] + (["uvloop"] if HAVE_UVLOOP else [])
+RUNNABLE = [None, "asyncio"] + (["uvloop"] if HAVE_UVLOOP else [])
 
 
 @pytest.mark.parametrize("choice", RUNNABLE)
 def test_the_agent_runs_on_the_event_loop_asked_for(sim, tmp_path, backends, client, agent, choice):
-    proc = agent(config_for(sim, tmp_path, backends), ["--event-loop", choice])
-    expected = "uvloop" if choice == "uvloop" or (choice == "auto" and HAVE_UVLOOP) else "asyncio"
-    assert proc.events("starting")[0]["event_loop"] == expected
+    proc = agent(config_for(sim, tmp_path, backends), ["--event-loop", choice] if choice else [])
+    assert proc.events("starting")[0]["event_loop"] == (choice or "asyncio")
     for name in ("web1", "web2", "web3"):
         proc.wait_event("backend-transition", backend=name, to="up")
     expect_weights(client, backends, 100, 100, 0)

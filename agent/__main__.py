@@ -1,6 +1,7 @@
 """``maglev-agent``: run the agent, or check a config file.
 
-    maglev-agent [--config FILE]          run (SIGHUP reloads, SIGTERM/SIGINT stop cleanly)
+    maglev-agent [--config FILE] [--event-loop asyncio|uvloop]
+                                          run (SIGHUP reloads, SIGTERM/SIGINT stop cleanly)
     maglev-agent --check [FILE]           validate: exit 0 valid, 1 unreadable/not YAML, 2 invalid
 """
 
@@ -12,7 +13,7 @@ import faulthandler
 import os
 import signal
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
 from . import __version__, api, instance, logs, operator_state, web
@@ -20,6 +21,19 @@ from .config import DEFAULT_CONFIG_PATH, ConfigFileError, check_config_file, loa
 from .daemon import Agent
 
 EXIT_ALREADY_RUNNING = 3
+EVENT_LOOPS = ("asyncio", "uvloop")
+
+
+def loop_factory(choice: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:
+    """The event loop to run on: None for asyncio's own (the default); uvloop's only when asked
+    for: it is not shown to help (docs/performance.md, "Agent"), and one integration test
+    (test_disable_in_config_drains_then_flushes, LB API 1.1.0) fails on it. Raises ImportError
+    when uvloop is asked for and missing."""
+    if choice == "asyncio":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -28,6 +42,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--check", nargs="?", const="", metavar="FILE",
                         help="validate FILE (default: --config) and exit: 0 valid, 1 unreadable, 2 invalid")
     parser.add_argument("--log-level", choices=sorted(logs.LEVELS), help="overrides agent.log_level")
+    parser.add_argument("--event-loop", choices=EVENT_LOOPS, default="asyncio",
+                        help="asyncio's own (default) or uvloop (installed separately; experimental)")
     parser.add_argument("--version", action="version", version=f"maglev-agent {__version__}")
     return parser.parse_args(argv)
 
@@ -54,6 +70,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         for line in messages:
             print(line, file=sys.stdout if code == 0 else sys.stderr)
         return code
+    try:
+        factory = loop_factory(args.event_loop)
+    except ImportError:
+        print("maglev-agent: --event-loop uvloop: uvloop is not installed (pip install uvloop)", file=sys.stderr)
+        return 1
     try:
         config = load_config(args.config)
     except ConfigFileError as exc:
@@ -84,7 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # `kill -USR1 <pid>` writes every thread's stack to stderr: for an agent that seems stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
-        asyncio.run(run(Agent(config, args.config, args.log_level or "", persisted)))
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(run(Agent(config, args.config, args.log_level or "", persisted)))
     finally:
         os.close(lock)
     return 0

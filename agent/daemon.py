@@ -32,6 +32,7 @@ from .events import EventBus
 from .health import REMOVED, HealthError, Transition
 from .probes.result import AGENT, NETNS
 from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
+from .starvation import starved
 from .status import SyncStatus
 from .vppsync import DesiredSource, VppInfo, VppSync
 
@@ -72,6 +73,7 @@ class Agent(DesiredSource):
         self.probe_lag: List[float] = []  # seconds between a probe's due time and its start
         self.probe_loop_crashes = 0
         self.write_errors: Dict[str, int] = {STATE_FILE: 0, OPERATOR_FILE: 0}  # failed file writes
+        self.starved_reruns = 0  # timed-out probes run again because the loop was starved
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
@@ -95,6 +97,7 @@ class Agent(DesiredSource):
         self._publish_handle: Optional[asyncio.TimerHandle] = None
         self._published_at = float("-inf")  # time.monotonic() of the last full publish
         self._dirty_frontends: Optional[Set[str]] = set()  # views to rebuild at the next publish; None: all
+        self._dirty_backends: Optional[Set[str]] = set()  # backend entries to rebuild likewise; None: all
 
     @property
     def config(self) -> AgentConfig:
@@ -111,6 +114,7 @@ class Agent(DesiredSource):
         logs.emit(
             "info", "starting", config=self.config_path, frontends=len(self.config.lb.frontends),
             backends=len(self.config.lb.backends), pid=os.getpid(),
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],  # asyncio or uvloop
         )
         self._open_netns(settings.probe_netns)
         self._execute(self.core.start(clock.now()))
@@ -177,7 +181,7 @@ class Agent(DesiredSource):
             self._operator_dirty.set()
         self._timer_wake.set()  # a ramp or drain may have started: the timer recomputes its wake-up
         if a.changed_anything:
-            self._publish_soon(a.dirty)
+            self._publish_soon(a.dirty, [name for name, _transition in a.transitions])
 
     # -- probes --------------------------------------------------------------------------------
 
@@ -209,6 +213,14 @@ class Agent(DesiredSource):
             self._note_lag(started - due)
             check, address = machine.check, self.config.lb.backends[name].address
             result = await self._probe(name, check, address)
+            reruns = 0
+            while starved(result.code, result.duration, check.timeout, reruns) and self._probe_tasks.get(name) is me:
+                # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
+                reruns += 1
+                self.starved_reruns += 1
+                logs.emit("debug", "probe-starved", backend=name, code=result.code,
+                          late=round(result.duration - check.timeout, 6), action="run again")
+                result = await self._probe(name, check, address)
             if self._probe_tasks.get(name) is not me:
                 return  # reconfigured, paused or removed while the probe ran
             self.counters.probe(name, check.type, result.ok, result.code, result.duration)
@@ -216,6 +228,7 @@ class Agent(DesiredSource):
                       duration=round(result.duration, 6))
             actions = self.core.probe_result(name, result, clock.now())
             if actions.changed_anything:
+                self._mark_dirty((), [name])  # its last result, also when blindness, not a transition, changed
                 self._execute(actions)
             else:
                 self._publish_backend(name)
@@ -407,15 +420,21 @@ class Agent(DesiredSource):
         if self._publish_handle is not None:
             self._publish(everything=False)
 
-    def _mark_dirty(self, frontends: Optional[Iterable[str]]) -> None:
+    def _mark_dirty(self, frontends: Optional[Iterable[str]], backends: Iterable[str] = ()) -> None:
+        """Views to rebuild at the next publish: ``frontends`` (None: every frontend and backend)
+        and ``backends`` (their health view, state and source)."""
         if frontends is None:
-            self._dirty_frontends = None  # every view
-        elif self._dirty_frontends is not None:
+            self._dirty_frontends = self._dirty_backends = None  # every view
+            return
+        if self._dirty_frontends is not None:
             self._dirty_frontends.update(frontends)
+        if self._dirty_backends is not None:
+            self._dirty_backends.update(backends)
 
-    def _publish_soon(self, frontends: Optional[Iterable[str]] = None) -> None:
-        """Publish, at most once per PUBLISH_COALESCE; ``frontends``: whose views changed (None: all)."""
-        self._mark_dirty(frontends)
+    def _publish_soon(self, frontends: Optional[Iterable[str]] = None, backends: Iterable[str] = ()) -> None:
+        """Publish, at most once per PUBLISH_COALESCE; ``frontends``: whose views changed (None: all,
+        and every backend), ``backends``: whose health view, state or source changed."""
+        self._mark_dirty(frontends, backends)
         if self._publish_handle is not None:
             return  # a publish at the end of this window is due already
         wait = self._published_at + PUBLISH_COALESCE - time.monotonic()
@@ -425,9 +444,11 @@ class Agent(DesiredSource):
             self._publish_handle = asyncio.get_running_loop().call_later(wait, self._publish, False)
 
     def _publish(self, everything: bool = True) -> None:
-        """Publish a new snapshot now: every frontend view rebuilt, or only the dirty ones.
+        """Publish a new snapshot now: every view rebuilt, or only the dirty ones.
 
-        The views show the core's plans as they are: what the VPP sync plans from."""
+        The views show the core's plans as they are: what the VPP sync plans from. A transition
+        dirties its backend and the frontends that contain it, so its publish costs those alone
+        (the others' views are the previous snapshot's, shared: they are immutable values)."""
         if self._publish_handle is not None:
             self._publish_handle.cancel()
             self._publish_handle = None
@@ -435,6 +456,7 @@ class Agent(DesiredSource):
         if everything:
             self._mark_dirty(None)
         dirty, self._dirty_frontends = self._dirty_frontends, set()
+        dirty_backends, self._dirty_backends = self._dirty_backends, set()
         previous = self.snapshot.frontends if self.snapshot is not None else {}
         if not previous:
             dirty = None
@@ -446,27 +468,49 @@ class Agent(DesiredSource):
             elif fe.name in core.plans:
                 views[fe.name] = self._frontend_view(fe, core.plans[fe.name], lb_state)
         now = clock.now()
+        backends, sources, states = self._backend_maps(dirty_backends)
         self.snapshot = AgentSnapshot(
             at=now,
             started_at=self.started_at,
             warmup=core.warmup_status(now),
-            backends=MappingProxyType({n: m.snapshot() for n, m in core.machines.items()}),
+            backends=backends,
             frontends=MappingProxyType(views),
             vpp=self.vpp.info,
             lb_state=lb_state,
             counters=self.vpp.counters,
             mutations=MappingProxyType(dict(self.vpp.mutations)),
             config_loaded_at=self.config_loaded_at,
-            sources=MappingProxyType({n: core.source_of(n) for n in core.machines}),
+            sources=sources,
             blind=MappingProxyType(dict(core.blind)),
             held=tuple(core.warmup.held()),
             reload=self.reload_status,
             digest=self.digest,
-            states=MappingProxyType(weights.backend_states(
-                self.config.lb.backends, {n: m.state for n, m in core.machines.items()})),
+            states=states,
         )
         self._state_dirty.set()
         self.announce.observe(self.snapshot)
+
+    def _backend_maps(self, dirty: Optional[Set[str]]) -> Tuple[MappingProxyType, MappingProxyType, MappingProxyType]:
+        """(health views, sources, states) of every backend: the previous snapshot's with the
+        ``dirty`` backends' entries rebuilt, or all rebuilt (``dirty`` None, or no snapshot yet).
+
+        Rebuilding all costs ~20 ms at 1,000 backends (docs/performance.md, "Agent"): a
+        transition rebuilds only its own backend."""
+        core, configured, snap = self.core, self.config.lb.backends, self.snapshot
+        if dirty is None or snap is None:
+            machines = core.machines
+            return (MappingProxyType({n: m.snapshot() for n, m in machines.items()}),
+                    MappingProxyType({n: core.source_of(n) for n in machines}),
+                    MappingProxyType(weights.backend_states(configured, {n: m.state for n, m in machines.items()})))
+        backends, sources, states = snap.backends.copy(), snap.sources.copy(), snap.states.copy()
+        for name in dirty:
+            machine = core.machines.get(name)
+            if machine is None or name not in configured:
+                continue  # removed: only a reload removes backends, and it publishes everything
+            backends[name] = machine.snapshot()
+            sources[name] = core.source_of(name)
+            states.update(weights.backend_states({name: configured[name]}, {name: machine.state}))
+        return MappingProxyType(backends), MappingProxyType(sources), MappingProxyType(states)
 
     def _publish_backend(self, name: str) -> None:
         """A probe result without a transition changes only that backend's view: swap in just that.

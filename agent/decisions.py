@@ -120,6 +120,7 @@ class AgentCore:
         self.warmup = warmup_mod.Warmup(now, settings.warmup_min_delay, settings.warmup_max_delay)
         self.blind: Dict[str, Blindness] = {}
         self.plans: Dict[str, FrontendPlan] = {}
+        self._members_of = _frontends_by_backend(config)  # a transition replans only these
         self._persisted = persisted or OperatorState()
         self._warmup_status = warmup_mod.HOLDING
         self._blind_reminded = 0.0
@@ -203,6 +204,7 @@ class AgentCore:
         a = Actions()
         old_lb = self.config.lb
         self.config = new
+        self._members_of = _frontends_by_backend(new)
         kept, reset, added, removed = [], [], [], []
         for name, machine in list(self.machines.items()):
             backend = new.lb.backends.get(name)
@@ -419,7 +421,7 @@ class AgentCore:
         self._release(now, a)
 
     def _frontends_of(self, backend: str) -> List[str]:
-        return [f.name for f in self.config.lb.frontends.values() if backend in f.backend_names()]
+        return self._members_of.get(backend, [])
 
     def _plan(self, fe: Frontend, now: float) -> FrontendPlan:
         lb = self.config.lb
@@ -466,3 +468,12 @@ class AgentCore:
                 a.log("info", "warmup", action="done")
             self._warmup_status = status
             a.status_changed = True
+
+
+def _frontends_by_backend(config: AgentConfig) -> Dict[str, List[str]]:
+    """backend -> the frontends that contain it, in config order."""
+    index: Dict[str, List[str]] = {}
+    for fe in config.lb.frontends.values():
+        for name in dict.fromkeys(fe.backend_names()):
+            index.setdefault(name, []).append(fe.name)
+    return index

@@ -24,7 +24,7 @@ SMOKE_RUNS = [
     ("bench_metrics.py", ["--frontends", "2", "--members", "1", "--rounds", "1"], False),
     ("bench_modules.py", ["--vips", "2", "--ases", "1", "--small", "2", "--rounds", "1"], False),
     ("bench_probes.py", ["--checks", "10", "--concurrency", "2", "--rounds", "1", "--no-tls"], True),
-    ("bench_agent.py", ["--only", "lag", "--backends", "10", "--lag-seconds", "3", "--no-priority"], True),
+    ("bench_agent.py", ["--only", "lag", "--backends", "10", "--lag-seconds", "3", "--no-priority", "--cpu-hog"], True),
     ("bench_table.py", ["--vips", "3", "--large-sample", "1"], False),
     ("bench_scale.py", ["--sizes", "2,4", "--ases", "2", "--rounds", "1", "--floor-sample", "2"], False),
     ("bench_profile.py", ["--vips", "3", "--ases", "2", "--rounds", "1", "--top", "2", "--scrape-backends", "5",

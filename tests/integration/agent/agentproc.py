@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -40,11 +40,13 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 
 class AgentProcess:
-    def __init__(self, config: dict, workdir: str, command_prefix: Optional[List[str]] = None):
+    def __init__(self, config: dict, workdir: str, command_prefix: Optional[List[str]] = None,
+                 args: Sequence[str] = ()):
         # A command that execs the agent's argv: into a namespace, or without CAP_DAC_OVERRIDE
         # (ansible_runner_helpers.NO_DAC_OVERRIDE).
         self.command_prefix = list(command_prefix or [])
         self.config_path = os.path.join(workdir, "agent.yaml")
+        self.args = list(args)  # more command-line arguments of the agent
         self.workdir = workdir
         self.write_config(config)
         self.records: List[dict] = []
@@ -64,7 +66,7 @@ class AgentProcess:
         env = dict(os.environ, PYTHONPATH=BUILD_DIR)
         self.proc = subprocess.Popen(
             [*self.command_prefix, sys.executable, "-m", "ansible_collections.maglev.vpp.agent",
-             "--config", self.config_path],
+             "--config", self.config_path, *self.args],
             cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )

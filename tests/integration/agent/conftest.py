@@ -55,8 +55,8 @@ def client(sim):
 def agent(tmp_path):
     started: List[AgentProcess] = []
 
-    def run(config) -> AgentProcess:
-        proc = AgentProcess(config, str(tmp_path)).start()
+    def run(config, args=()) -> AgentProcess:
+        proc = AgentProcess(config, str(tmp_path), args).start()
         started.append(proc)
         return proc
 

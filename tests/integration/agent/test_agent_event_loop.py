@@ -1,0 +1,35 @@
+"""maglev-agent --event-loop: the agent runs, probes and syncs on the loop asked for (asyncio's
+own by default; uvloop when installed and asked for), and `uvloop` without it installed is
+refused before anything starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+from agentproc import BUILD_DIR
+from test_agent_daemon import config_for, expect_weights
+
+HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
+RUNNABLE = [None, "asyncio"] + (["uvloop"] if HAVE_UVLOOP else [])
+
+
+@pytest.mark.parametrize("choice", RUNNABLE)
+def test_the_agent_runs_on_the_event_loop_asked_for(sim, tmp_path, backends, client, agent, choice):
+    proc = agent(config_for(sim, tmp_path, backends), ["--event-loop", choice] if choice else [])
+    assert proc.events("starting")[0]["event_loop"] == (choice or "asyncio")
+    for name in ("web1", "web2", "web3"):
+        proc.wait_event("backend-transition", backend=name, to="up")
+    expect_weights(client, backends, 100, 100, 0)
+
+
+@pytest.mark.skipif(HAVE_UVLOOP, reason="uvloop is installed here: the refusal needs an environment without it")
+def test_uvloop_asked_for_but_missing_is_refused(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.maglev.vpp.agent", "--config", str(tmp_path / "none.yaml"),
+         "--event-loop", "uvloop"],
+        env={"PYTHONPATH": BUILD_DIR}, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "uvloop is not installed" in done.stderr

@@ -101,3 +101,43 @@ def test_page_shows_the_pool_split_and_the_table_share_as_primaries_fail(sim, tm
     v = wait_showing([("primary", 0, 1), ("standby", 1, 0)], {"web3": TABLE_LENGTH}, "all new flows in the standby")
     assert v["pools"][0]["text"] == "0% (healthy 0%, health 0%), spills 100%"
     assert v["legend"] == ["web1 0%", "web2 0%", "web3 100.0%"]
+
+
+def test_page_shows_the_pool_split_during_a_fail_back_ramp(sim, tmp_path, backends, client, agent, browser):
+    # No spill: all or nothing, so no pool rows while one pool carries everything. A primary coming
+    # back with slow start (30 s steps) takes its ramp's part and the standby keeps the rest: rows.
+    config, base = metrics_config(sim, tmp_path, backends, slow_start="120s")
+    backends[0].stop()
+    backends[1].stop()
+    agent(config)
+    expect_weights(client, backends, 0, 0, 100)
+    page = browser(base + "/")
+
+    def shown():
+        return page.evaluate(SPILL_PROBE)
+
+    def all_standby():
+        v = shown()
+        return v["stream"] == "events: live" and dict(v["current"] or []) == {"web3": TABLE_LENGTH} and v
+
+    v = wait_for(all_standby, 30, "web3 alone in the table")
+    assert v["pools"] is None  # all or nothing: nothing to split
+
+    backends[0].start()
+    ramps = (0.2, 0.4, 0.6, 0.8)
+
+    def ramping():
+        v = shown()
+        pools = rows(v)
+        return (len(pools) == 2 and pools[0][0] == "primary" and pools[0][1] in ramps
+                and pools[1] == ("standby", pytest.approx(1 - pools[0][1]), 0) and v)
+
+    try:
+        v = wait_for(ramping, 30, f"the primary pool taking a step of web1's ramp {ramps}, the standby the rest")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the page shows {shown()}") from None
+    assert v["caption"].startswith("new flows per pool (fail-back ramp)")
+    share = v["pools"][0]["share"]
+    assert v["pools"][0]["spill"] == [pytest.approx(share * POOL_BAR), pytest.approx((1 - share) * POOL_BAR)]
+    assert v["pools"][1]["bar"] == [pytest.approx(share * POOL_BAR), pytest.approx((1 - share) * POOL_BAR)]
+    assert ", health " not in v["pools"][0]["text"]  # no spill, no health factor

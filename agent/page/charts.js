@@ -187,7 +187,7 @@ function poolSplit(fe, unweighted) {
   caption.className = "caption";
   caption.textContent = "new flows per pool" +
     (fe.spill ? " (spill, overprovisioning " + fe.spill.overprovisioning + ")" : " (fail-back ramp)") +
-    (unweighted ? "; planned: LB API 1.1.0 has no AS weights, the table bar shows the real split" : "");
+    (unweighted ? "; planned (LB API 1.1.0: an equal share per AS, see the table bar)" : "");
   box.append(caption);
   let offset = 0;
   for (const pool of fe.pools) {

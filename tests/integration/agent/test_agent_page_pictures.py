@@ -13,8 +13,9 @@ from test_agent_metrics import metrics_config
 from vpp_under_test import send_flows
 
 
-# The pictures read the agent's own snapshot, the same on both LB API generations (1.1.0's shares
-# are covered by tests/unit/agent/test_page_views.py).
+# The pictures read the agent's own snapshot, the same on both LB API generations. This test's slow
+# start needs AS weights (1.2.0); test_agent_page_spill.py runs the table-share bar and the pool
+# split on both (1.1.0: one equal share per AS).
 @pytest.fixture(params=["1.2.0"], ids=["lb-api-1.2.0"])
 def lb_api(request) -> str:
     return request.param

@@ -74,7 +74,7 @@ def test_page_shows_the_pool_split_and_the_table_share_as_primaries_fail(sim, tm
     table = table_of(client, backends, 100, 100, 0)
     v = wait_showing([("primary", 1, 0), ("standby", 0, 0)], table, "all new flows in the primary pool")
     assert v["caption"].startswith("new flows per pool (spill, overprovisioning 1.4)")
-    assert ("LB API 1.1.0 has no AS weights" in v["caption"]) == (not client.capabilities.as_weights)
+    assert ("LB API 1.1.0: an equal share per AS" in v["caption"]) == (not client.capabilities.as_weights)
     assert v["pools"][0]["text"] == "100% (healthy 100%, health 100%)"
     assert v["pools"][0]["bar"] == [0, POOL_BAR] and v["pools"][1]["bar"] == [POOL_BAR, 0]
     assert v["legend"] == ["web1 50.0%", "web2 50.0%", "web3 0%"] and v["planned"] == 0

@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from . import __version__, api_views, clock, events, logs, page_views, rates
+from . import __version__, api_views, clock, ctl_render, events, logs, page_views, rates
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
 from .snapshot import AgentSnapshot
@@ -248,6 +248,7 @@ def state_view(snap: AgentSnapshot, addresses: Dict[str, str], now: float) -> Di
     vpp = snap.vpp
     live_vips = snap.lb_state.vips if snap.lb_state is not None and vpp.connected else {}
     for fe in snap.frontends.values():
+        shares = {share.pool: share for share in fe.pools}
         pools: Dict[str, list] = {}
         for m in fe.members:
             pools.setdefault(m.pool, []).append({
@@ -257,12 +258,16 @@ def state_view(snap: AgentSnapshot, addresses: Dict[str, str], now: float) -> Di
                 "planned_weight": m.planned_weight,
                 "since": backends[m.backend]["since"] if m.backend in backends else None,
             })
-        frontends.append({
+        view = {
             "name": fe.name, "vip": str(fe.vip), "state": fe.state, "active_pool": fe.active_pool,
             "released": fe.released, "description": fe.description, "flush_on_down": fe.flush_on_down,
-            "pools": [{"name": name, "members": members} for name, members in pools.items()],
+            "spill": None if fe.spill is None else {"overprovisioning": fe.spill},
+            "pools": [{"name": name, **api_views.pool_share(shares.get(name)), "members": members}
+                      for name, members in pools.items()],
             "share": page_views.table_share(fe, live_vips.get(fe.vip), vpp.lb_api_version),
-        })
+        }
+        view["pool_split"] = ctl_render.shows_pool_shares(view)
+        frontends.append(view)
     return {
         "now": now, "at": snap.at, "version": __version__, "started_at": snap.started_at, "warmup": snap.warmup,
         "config_loaded_at": snap.config_loaded_at,

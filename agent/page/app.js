@@ -42,6 +42,7 @@ function renderFrontends() {
     const pictures = el("div", { class: "pictures" }, el("div", { class: "rate-box", "data-vip": fe.vip }));
     const members = fe.pools.flatMap((pool) => pool.members);
     if (fe.share) pictures.append(shareBar(fe.share, members));
+    if (fe.pool_split) pictures.append(poolSplit(fe, view.vpp.connected && view.vpp.lb_api_version === "1.1.0"));
     card.append(pictures);
     for (const pool of fe.pools) {
       card.append(el("div", { class: "pool" }, "pool " + pool.name + (pool.name === fe.active_pool ? " (active)" : "")));

@@ -1,10 +1,12 @@
 // The status page's pictures, drawn as inline SVG from the agent's own data (no library):
-// a VIP's packet rates, its new-flow table share per AS, and the backends' transitions in time.
+// a VIP's packet rates, its new-flow table share per AS, its pools' shares of new flows (spill, a
+// fail-back ramp), and the backends' transitions in time.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const RATE_SIZE = { width: 260, height: 64, left: 4, right: 4, top: 14, bottom: 12 };
 const SHARE_SIZE = { width: 260, bar: 16, planned: 5, gap: 3 };
+const POOL_SIZE = { width: 160, bar: 10 };
 const LANE = { height: 14, gap: 4, label: 70, width: 640, axis: 14 };
 const PALETTE = ["#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#e53935", "#6d4c41", "#3949ab",
                  "#c0ca33", "#d81b60"];
@@ -170,4 +172,52 @@ function timeline(backends, now, startedAt) {
   svg.append(svgEl("text", { class: "axis", x: LANE.label, y: axisY }, "-" + spanText(span)));
   svg.append(svgEl("text", { class: "axis", x: LANE.width, y: axisY, "text-anchor": "end" }, "now"));
   return svg;
+}
+
+// fe: a /state.json frontend with pool_split set. Per pool a row: its share of new flows as a bar
+// placed after the pools before it, and, lighter, what it spills on to the pools after it (so the
+// next pool's bar starts under the spill). The numbers are the agent's (weights.pool_shares).
+// unweighted: LB API 1.1.0, where VPP gives every AS an equal share whatever the plan.
+function poolSplit(fe, unweighted) {
+  const s = POOL_SIZE;
+  const percent = (value) => (value === null || value === undefined ? "-" : Math.round(value * 1000) / 10 + "%");
+  const box = document.createElement("div");
+  box.className = "pool-split";
+  const caption = document.createElement("div");
+  caption.className = "caption";
+  caption.textContent = "new flows per pool" +
+    (fe.spill ? " (spill, overprovisioning " + fe.spill.overprovisioning + ")" : " (fail-back ramp)") +
+    (unweighted ? "; planned (LB API 1.1.0: an equal share per AS, see the table bar)" : "");
+  box.append(caption);
+  let offset = 0;
+  for (const pool of fe.pools) {
+    const share = pool.share || 0;
+    const spilled = pool.spilled || 0;
+    const svg = svgEl("svg", { class: "pool-bar", width: s.width, height: s.bar, viewBox: "0 0 " + s.width + " " + s.bar });
+    svg.append(svgEl("rect", { class: "pool-track", x: 0, y: 0, width: s.width, height: s.bar }));
+    svg.append(titled(svgEl("rect", { class: "pool-spilled", x: ((offset + share) * s.width).toFixed(2), y: 0,
+                                      width: (spilled * s.width).toFixed(2), height: s.bar }),
+                      pool.name + " spills " + percent(spilled) + " of new flows on"));
+    svg.append(titled(svgEl("rect", { class: "pool-share", x: (offset * s.width).toFixed(2), y: 0,
+                                      width: (share * s.width).toFixed(2), height: s.bar }),
+                      pool.name + ": " + percent(share) + " of new flows"));
+    let text = percent(share) + " (healthy " + percent(pool.healthy_fraction);
+    if (pool.health !== null && pool.health !== undefined) text += ", health " + percent(pool.health);
+    text += ")" + (spilled > 0 ? ", spills " + percent(spilled) : "");
+    const row = document.createElement("div");
+    row.className = "pool-row";
+    row.dataset.pool = pool.name;
+    row.dataset.share = share;
+    row.dataset.spilled = spilled;
+    const name = document.createElement("span");
+    name.className = "pool-name";
+    name.textContent = pool.name;
+    const label = document.createElement("span");
+    label.className = "pool-text";
+    label.textContent = text;
+    row.append(name, svg, label);
+    box.append(row);
+    offset += share;
+  }
+  return box;
 }

@@ -13,8 +13,9 @@ from test_agent_metrics import metrics_config
 from vpp_under_test import send_flows
 
 
-# The pictures read the agent's own snapshot, the same on both LB API generations (1.1.0's shares
-# are covered by tests/unit/agent/test_page_views.py).
+# The pictures read the agent's own snapshot, the same on both LB API generations. This test's slow
+# start needs AS weights (1.2.0); test_agent_page_spill.py runs the table-share bar and the pool
+# split on both (1.1.0: one equal share per AS).
 @pytest.fixture(params=["1.2.0"], ids=["lb-api-1.2.0"])
 def lb_api(request) -> str:
     return request.param
@@ -42,6 +43,7 @@ PICTURES_PROBE = """(() => {
     },
     share: share && {size: box(share), current: segments("segment"), planned: segments("planned-segment")},
     legend: card ? [...card.querySelectorAll(".share-item")].map((i) => i.textContent) : [],
+    split: card ? card.querySelector(".pool-split") !== null : null,
     timeline: timeline && {
       size: box(timeline),
       lanes: Object.fromEntries([...timeline.querySelectorAll("g.lane")].map((g) => [g.dataset.backend, {
@@ -90,6 +92,7 @@ def test_page_pictures_follow_traffic_a_failure_and_slow_start(sim, tmp_path, ba
     assert before["share"]["planned"] == []
     assert sum(width for _, _, width in before["share"]["current"]) == pytest.approx(260, abs=0.1)
     assert before["legend"] == ["web1 50.0%", "web2 50.0%", "web3 0%"]
+    assert before["split"] is False  # no spill, one pool carries every flow: no pool rows
     # Timeline: a lane per backend, each with its start-up transition to up.
     assert set(before["timeline"]["lanes"]) == {"web1", "web2", "web3"}
     assert before["timeline"]["size"][0] == 640 and before["timeline"]["size"][1] >= 3 * 14
@@ -110,7 +113,7 @@ def test_page_pictures_follow_traffic_a_failure_and_slow_start(sim, tmp_path, ba
                      f"the share bar with web2 alone, shows {shown()['share']}")
     wait_for(lambda: shown()["timeline"]["lanes"]["web1"]["points"][points:] == ["down"], 15,
              f"the timeline gaining web1's transition to down, shows {shown()['timeline']}")
-    assert after["legend"][:2] == ["web1 0%", "web2 100.0%"]
+    assert after["legend"][:2] == ["web1 0%", "web2 100.0%"] and after["split"] is False
 
     # Recovery with slow start: the current bar holds web1 at a step of its ramp, the thin bar the plan.
     backends[0].start()

@@ -6,7 +6,7 @@ import dataclasses
 from types import MappingProxyType
 
 import pytest
-from ansible_collections.maglev.vpp.agent import api, api_views
+from ansible_collections.maglev.vpp.agent import api, api_views, web
 from ansible_collections.maglev.vpp.agent.health import BackendHealthView, ProbeResult, Transition
 from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, FrontendView, MemberView
 from ansible_collections.maglev.vpp.agent.vppsync import CountersSnapshot, VppInfo
@@ -199,3 +199,34 @@ def test_frontend_view_without_spill_says_so():
     # A view built without shares (none computed) shows nulls, not invented numbers.
     assert {k: doc["pools"][0][k] for k in ("healthy_fraction", "health", "share", "spilled")} == dict.fromkeys(
         ("healthy_fraction", "health", "share", "spilled"))
+
+
+# The status page's /state.json: each pool with the /frontends numbers, and pool_split (draw the
+# per-pool rows) when spill is on or a fail-back ramp splits new flows; not for all or nothing.
+# (spill, primary (healthy_fraction, health, share, spilled), secondary (...), pool_split)
+PAGE_POOL_SPLITS = [
+    pytest.param(1.4, (0.3, 0.42, 0.42, 0.58), (1.0, 1.0, 0.58, 0.0), True, id="spill"),
+    pytest.param(1.4, (1.0, 1.0, 1.0, 0.0), (1.0, 1.0, 0.0, 0.0), True, id="spill-nothing-spilled"),
+    pytest.param(None, (1.0, None, 0.4, 0.6), (1.0, None, 0.6, 0.0), True, id="fail-back-ramp"),
+    pytest.param(None, (0.5, None, 1.0, 0.0), (1.0, None, 0.0, 0.0), False, id="all-or-nothing"),
+]
+
+
+@pytest.mark.parametrize("spill, primary, secondary, pool_split", PAGE_POOL_SPLITS)
+def test_page_state_carries_each_pools_share(spill, primary, secondary, pool_split):
+    fe = SPILL_LB.frontends["www"]
+    shares = tuple(weights.PoolShare(name, *numbers) for name, numbers in
+                   (("primary", primary), ("secondary", secondary)))
+    view = FrontendView(name="www", vip=fe.key, spec=fe.spec, state="up", active_pool="primary", flush_on_down=True,
+                        released=True, members=tuple(
+                            MemberView(n, SPILL_LB.backends[n].address, pool.name, 100, 0, False, "up")
+                            for pool in fe.pools for n in pool.members),
+                        pools=shares, spill=spill)
+    snap = dataclasses.replace(SNAP, frontends=MappingProxyType({"www": view}))
+    page = web.state_view(snap, {}, 300.0)["frontends"][0]
+    keys = ("healthy_fraction", "health", "share", "spilled")
+    assert [(p["name"], *(p[k] for k in keys)) for p in page["pools"]] == [("primary", *primary),
+                                                                           ("secondary", *secondary)]
+    assert page["spill"] == (None if spill is None else {"overprovisioning": spill})
+    assert page["pool_split"] is pool_split
+    assert [len(p["members"]) for p in page["pools"]] == [10, 2]

@@ -159,7 +159,9 @@ def pg_stream_commands(name: str, vip: str, protocol: str, port: int, flows: int
     return [
         f"packet-generator new {{ name {name} limit {flows * packets} size {PG_PACKET_BYTES}-{PG_PACKET_BYTES}"
         f" node ip4-input interface loop0 data {{ {protocol.upper()}: {first}-{last} -> {address}"
-        f" {protocol.upper()}: {sport} -> {port} }} }}",
+        # A payload is required after the TCP/UDP header (tcp_pg.c, udp_pg.c: unformat_pg_payload);
+        # VPP sizes it to fill the packet, so "incrementing 1" is enough.
+        f" {protocol.upper()}: {sport} -> {port} incrementing 1 }} }}",
         f"packet-generator enable-stream {name}",
     ]
 

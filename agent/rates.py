@@ -94,7 +94,7 @@ class RateHistory:
         newest: Dict[str, List[Optional[float]]] = {}
         for vip, values in self._values.items():
             before, after = values[-2 * width:-width], values[-width:]
-            newest[self._names[vip]] = [None if b != b or a != a or a < b else (a - b) / dt  # NaN != NaN
+            newest[self._names[vip]] = [None if math.isnan(b) or math.isnan(a) or a < b else (a - b) / dt
                                         for b, a in zip(before, after, strict=True)]
         return {"at": self.times[-1], "vips": newest}
 

@@ -56,11 +56,11 @@ PICTURES_PROBE = """(() => {
 
 
 def owners(segments) -> dict:
-    return {backend: buckets for backend, buckets, _ in segments or []}
+    return {backend: buckets for backend, buckets, _width in segments or []}
 
 
 def first_rate_peak(shown) -> float:
-    series = {kind: peak for kind, _, peak in (shown["rates"] or {}).get("series", [])}
+    series = {kind: peak for kind, _points, peak in (shown["rates"] or {}).get("series", [])}
     return series.get("first") or 0
 
 
@@ -85,12 +85,12 @@ def test_page_pictures_follow_traffic_a_failure_and_slow_start(sim, tmp_path, ba
     before = wait_for(lambda: (v := shown()) and settled(v) and v, 30,
                       f"the pictures of www with both primaries up, shows {shown()}")
     # Rates: one line per kind, a small chart with its span and peak labelled.
-    assert [kind for kind, _, _ in before["rates"]["series"]] == ["next", "first", "no-server"]
+    assert [kind for kind, _points, _peak in before["rates"]["series"]] == ["next", "first", "no-server"]
     assert before["rates"]["size"] == [260, 64]
     assert "now" in before["rates"]["labels"] and any(t.startswith("peak ") for t in before["rates"]["labels"])
     # Share: the two primaries' exact buckets, widths in proportion, no planned bar while nothing ramps.
     assert before["share"]["planned"] == []
-    assert sum(width for _, _, width in before["share"]["current"]) == pytest.approx(260, abs=0.1)
+    assert sum(width for _name, _buckets, width in before["share"]["current"]) == pytest.approx(260, abs=0.1)
     assert before["legend"] == ["web1 50.0%", "web2 50.0%", "web3 0%"]
     assert before["split"] is False  # no spill, one pool carries every flow: no pool rows
     # Timeline: a lane per backend, each with its start-up transition to up.
@@ -122,5 +122,5 @@ def test_page_pictures_follow_traffic_a_failure_and_slow_start(sim, tmp_path, ba
     ramp = wait_for(lambda: (v := shown()) and owners(v["share"]["current"]) in ramps and v, 30,
                     f"the share bar with web1 slow-starting, shows {shown()['share']}")
     assert owners(ramp["share"]["planned"]) == {"web1": exact[web1], "web2": exact[web2]}
-    assert all(width > 0 for _, _, width in ramp["share"]["planned"])
+    assert all(width > 0 for _name, _buckets, width in ramp["share"]["planned"])
     assert ramp["timeline"]["lanes"]["web1"]["points"][-1] == "up"

@@ -65,16 +65,16 @@ def test_slow_start_and_drain_keep_their_durations_across_a_wall_clock_step(step
     clock = SteadyClock(lambda: clocks.wall, lambda: clocks.monotonic)
     c = AgentCore(parse_agent_config(doc), clock.now(), random.Random(1))
     c.start(clock.now())
-    for _ in range(2):
+    for _round in range(2):
         clocks.run(0.1)
         c.probe_result("b1", PASS, clock.now())
         c.probe_result("s1", PASS, clock.now())
     clocks.run(1.0)
     c.tick(clock.now())
     assert weights_of(c) == {"b1": 100, "s1": 0}
-    for _ in range(2):
+    for _round in range(2):
         c.probe_result("b1", FAIL, clock.now())
-    for _ in range(2):
+    for _round in range(2):
         clocks.run(0.1)
         c.probe_result("b1", PASS, clock.now())  # up again: the ramp starts now
     assert weights_of(c) == {"b1": 20, "s1": 80}
@@ -113,7 +113,7 @@ def test_history_timestamps_stay_ordered_and_durations_positive_across_wall_step
         clocks.run(0.5)
         clocks.step_wall(step)
         result = PASS if i % 2 == 0 else FAIL
-        for _ in range(2):
+        for _round in range(2):
             actions = c.probe_result("b1", result, clock.now())
             times += [e["at"] for e in actions.events if e.get("type") == "backend"]
         view = c.machines["b1"].snapshot()

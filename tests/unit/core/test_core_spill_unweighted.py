@@ -66,7 +66,9 @@ def test_spill_without_weights(spill, primaries_up, secondaries_up, expected):
 
 def test_unweighted_pool_shares_count_present_ases_and_weigh_the_planned_ones():
     lb = config({"overprovisioning": 1.4})
-    [vip] = desired.desired_state(lb, health(3)).vips.values()
+    vips = list(desired.desired_state(lb, health(3)).vips.values())
+    assert len(vips) == 1
+    vip = vips[0]
     shares = compose.unweighted_pool_shares(lb, vip)
     assert shares["primary"]["ases"] == 3 and shares["secondary"]["ases"] == 2
     assert shares["primary"]["unweighted"] == pytest.approx(0.6)

@@ -158,7 +158,7 @@ SETTLED_CASES = [
 @pytest.mark.parametrize("health, adjustments, expected", [pytest.param(*c[:3], id=c[3]) for c in SETTLED_CASES])
 def test_settled_weights(health: str, adjustments: dict, expected: str) -> None:
     settled = weights.settled_weights(frontend(), parse_health(health), adjustments)
-    assert settled == {name: weight for name, (weight, _) in parse_weights(expected).items()}
+    assert settled == {name: weight for name, (weight, _flush) in parse_weights(expected).items()}
 
 
 # (elapsed, duration, fraction, seconds to the next step)

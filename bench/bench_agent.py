@@ -342,7 +342,7 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
     try:
         with launcher.start() as sim:
             config = lb_config(sim, workdir, addresses, per_frontend, check, **agent_settings)
-            proc = AgentProcess(config, workdir, AGENT_ARGS).start()
+            proc = AgentProcess(config, workdir, args=AGENT_ARGS).start()
             try:
                 follow = LogFollower(proc, address_of)
                 try:
@@ -514,7 +514,7 @@ def run_agent_process(nginx: Nginx, addresses: List[str], per_frontend: int, che
                       window: float, args: List[str]) -> dict:
     note(f"throughput: agent process, {len(addresses)} backends every {check['interval']}")
     with launcher.start() as sim:
-        proc = AgentProcess(lb_config(sim, workdir, addresses, per_frontend, check), workdir, args).start()
+        proc = AgentProcess(lb_config(sim, workdir, addresses, per_frontend, check), workdir, args=args).start()
         try:
             try:
                 wait_for(lambda: sum(1 for s in last_states(proc).values() if s == "up") == len(addresses), 60,

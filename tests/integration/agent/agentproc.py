@@ -40,7 +40,7 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 
 class AgentProcess:
-    def __init__(self, config: dict, workdir: str, command_prefix: Optional[List[str]] = None,
+    def __init__(self, config: dict, workdir: str, *, command_prefix: Optional[List[str]] = None,
                  args: Sequence[str] = ()):
         # A command that execs the agent's argv: into a namespace, or without CAP_DAC_OVERRIDE
         # (ansible_runner_helpers.NO_DAC_OVERRIDE).

@@ -56,7 +56,7 @@ def agent(tmp_path):
     started: List[AgentProcess] = []
 
     def run(config, args=()) -> AgentProcess:
-        proc = AgentProcess(config, str(tmp_path), args).start()
+        proc = AgentProcess(config, str(tmp_path), args=args).start()
         started.append(proc)
         return proc
 

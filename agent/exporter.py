@@ -2,11 +2,12 @@
 
 A scrape has two parts. On the agent's loop, ``ExportInputs`` gathers one consistent view: the
 immutable snapshot, a copy of the counters (``AgentCounters.copy``: a few dict copies, the
-values are immutable), the VIP totals (``MonotonicCounters.totals``: cached between counter
-reads) and a copy of the VPP client's API call counts: well under a millisecond at 5,000
-backends. In a worker thread, the collectors read only that view (no locks): the families are
-built and written as text (``encode_text``), ~0.7 s of CPU at 5,000 backends that must not hold
-the loop where the probes run (docs/performance.md, "Profile at 5,000 VIPs"). Names and labels follow
+values are immutable), the VIP totals (``MonotonicCounters.totals`` of the newest counters
+read, immutable: computed in the observer's thread, agent/vipobserver.py) and a copy of the
+VPP client's API call counts: well under a millisecond at 5,000 backends. In a worker thread,
+the collectors read only that view (no locks): the families are built and written as text
+(``encode_text``), ~0.7 s of CPU at 5,000 backends that must not hold the loop where the
+probes run (docs/performance.md, "Profile at 5,000 VIPs"). Names and labels follow
 vpp-maglev where it exports the same thing; docs/metrics.md lists every family.
 
 ``encode_text`` writes the families in the text format: the same output as prometheus_client's

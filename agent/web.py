@@ -90,9 +90,9 @@ class WebServer:
         if self._observer is not None:
             self._observer.cancel()
             await asyncio.gather(self._observer, return_exceptions=True)
-        await self.observer.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.observer.close()  # after the handlers, which may still wait for an observation
 
     async def _observe(self, interval: float) -> None:
         """Feed every counters snapshot to the offsets, so a VPP restart loses almost nothing."""

@@ -53,6 +53,7 @@ class RateHistory:
         self.times: Deque[float] = deque(maxlen=points)
         self._values: Dict[model.VipKey, array] = {}  # len(RATE_KINDS) doubles per sample, aligned to times
         self._names: Dict[model.VipKey, str] = {}  # str(vip), as the page keys VIPs
+        self._keys: Dict[model.VipKey, Tuple[Tuple[model.VipKey, str], ...]] = {}  # its totals' keys, made once
 
     def record(self, at: float, totals: Mapping[Tuple[model.VipKey, str], int], keep: FrozenSet[model.VipKey]) -> None:
         """One sample at ``at`` (unix seconds) of ``totals`` ((VIP, kind) -> count) for the VIPs in
@@ -62,13 +63,14 @@ class RateHistory:
         self.times.append(at)
         width = len(RATE_KINDS)
         for vip in [v for v in self._values if v not in keep]:
-            del self._values[vip], self._names[vip]
+            del self._values[vip], self._names[vip], self._keys[vip]
         for vip in keep:
             values = self._values.get(vip)
             if values is None:  # a new VIP: gaps for the samples before it
                 values = self._values[vip] = array("d", [math.nan] * (width * (len(self.times) - 1)))
                 self._names[vip] = str(vip)
-            values.extend(float(totals.get((vip, kind), math.nan)) for kind in RATE_KINDS)
+                self._keys[vip] = tuple((vip, kind) for kind in RATE_KINDS)
+            values.extend([float(totals.get(key, math.nan)) for key in self._keys[vip]])
             excess = len(values) - width * len(self.times)
             if excess > 0:
                 del values[:excess]

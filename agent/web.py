@@ -9,8 +9,8 @@
                       rates after every counters scrape; at most MAX_STREAMS open, then 503
 
 Everything runs on the agent's loop and reads the published snapshot, so no locks; what takes
-long (a scrape's families and text, the page's views, the rates) reads immutable values or
-copies in a worker thread.
+long (a scrape's families and text, the page's views, the rates, the VIP counters' observation:
+agent/vipobserver.py) reads immutable values or copies in a worker thread.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from prometheus_client.registry import CollectorRegistry
 
 from . import __version__, api_views, clock, ctl_render, events, logs, page_views, rates
 from .aiotools import within
-from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, MonotonicCounters, encode_text
+from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, encode_text
 from .snapshot import AgentSnapshot
 from .status import AgentStatus
+from .vipobserver import Observation, VipObserver
 
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page")
 PAGE_FILES = {"/": "index.html", "/app.js": "app.js", "/charts.js": "charts.js", "/style.css": "style.css"}
@@ -46,9 +47,8 @@ class WebServer:
         self.agent = agent
         self.host = host
         self.port = port
-        self.vip_counters = MonotonicCounters()
-        self.rates = rates.RateHistory(rates.points_for(agent.config.settings.stats_interval))
-        self._rates_seen: Optional[object] = None  # the counters snapshot last recorded
+        # The VIP counters' offsets and rate history, observed in a thread of their own.
+        self.observer = VipObserver(rates.points_for(agent.config.settings.stats_interval), self._offer_rates)
         # The registry is collected in a worker thread: its collectors read only values gathered
         # on the loop (the agent's collector: the newest scrape's inputs, swapped in whole).
         self._scrape: Optional[ExportInputs] = None
@@ -92,37 +92,26 @@ class WebServer:
             await asyncio.gather(self._observer, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.observer.close()  # after the handlers, which may still wait for an observation
 
     async def _observe(self, interval: float) -> None:
         """Feed every counters snapshot to the offsets, so a VPP restart loses almost nothing."""
         while True:
             await asyncio.sleep(interval)
-            self._observe_now()
+            await self.observer.observe(self.agent.snapshot)
 
-    def _observe_now(self) -> Optional[AgentSnapshot]:
-        snap = self.agent.snapshot
-        # Only a new counters snapshot has anything to observe: the set of configured VIPs alone
-        # costs ~3 ms at 5,000 frontends, which every scrape paid on the loop.
-        if snap is not None and snap.counters is not None and snap.counters is not self._rates_seen:
-            self._rates_seen = snap.counters
-            keep = frozenset(fe.vip for fe in snap.frontends.values())
-            self.vip_counters.observe(snap.counters, keep)
-            self.rates.record(snap.counters.at, self.vip_counters.totals(), keep)
-            self._offer_rates()
-        return snap
-
-    def _offer_rates(self) -> None:
+    def _offer_rates(self, observed: Observation) -> None:
         """The newest rates to every open page stream (the page appends them to its charts)."""
-        latest = self.rates.latest()
-        if latest is not None:
+        if observed.latest is not None:
             for sub in list(self._streams):
-                sub.offer({"type": "rates", **latest})
+                sub.offer({"type": "rates", **observed.latest})
 
     # -- /metrics ------------------------------------------------------------------------------
 
     def export_inputs(self) -> Optional[ExportInputs]:
-        """One scrape's view, on the loop: references to immutable values and a few dict copies."""
-        snap = self._observe_now()
+        """One scrape's view, on the loop: references to immutable values and a few dict copies
+        (the VIP totals: the newest observation's, see ``metrics``)."""
+        snap = self.agent.snapshot
         if snap is None:
             return None
         agent = self.agent
@@ -130,7 +119,7 @@ class WebServer:
         return ExportInputs(
             snapshot=snap,
             counters=agent.counters.copy(),
-            vip_totals=self.vip_counters.totals(),
+            vip_totals=self.observer.totals,
             api_calls=agent.vpp_api_calls(),
             blocked_frontends=sync.blocked,
             sync_errors=sync.sync_errors,
@@ -146,6 +135,7 @@ class WebServer:
         # On the loop only the inputs are gathered (one consistent view, well under a millisecond);
         # the families and the text (~1 s of CPU at 5,000 backends) are built in a thread.
         self.agent.publish_pending()  # a change of the last few milliseconds is in the scrape
+        await self.observer.observe(self.agent.snapshot)  # a counters read not yet observed is in it too
         inputs = self._scrape = self.export_inputs()
         body = await asyncio.get_running_loop().run_in_executor(None, self.render, inputs)
         return web.Response(body=body, headers={"Content-Type": TEXT_CONTENT_TYPE})
@@ -180,9 +170,9 @@ class WebServer:
         return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def rates_json(self, request: web.Request) -> web.Response:
-        self._observe_now()
+        await self.observer.observe(self.agent.snapshot)
         # Rates and JSON in a thread: ~1 s at 1,000 VIPs, which the probes on the loop must not wait for.
-        body = await asyncio.get_running_loop().run_in_executor(None, _rates_body, self.rates.copy())
+        body = await asyncio.get_running_loop().run_in_executor(None, _rates_body, await self.observer.rates_copy())
         return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -7,6 +7,9 @@ frontend): the real web server (agent/web.py) over a synthetic agent, its event-
 inputs gathered on the loop) and its worker-thread part (families and text) in CPU time of the
 thread that runs each, and the loop's lateness during real HTTP scrapes (curl in another process)
 against the same loop beside a thread doing plain Python work for as long (the GIL's floor).
+And the VIP counters' observation at the same sizes (one VIP per frontend): what a new counters
+read costs the loop and the observer's thread (agent/vipobserver.py), and the loop's lateness
+meanwhile.
 
 Run: .venv/bin/python bench/bench_profile.py [--vips 5000] [--ases 8] [--rounds 5] [--top 6] [--write]
      [--scrape-backends 1000,5000] [--only-scrape]
@@ -18,12 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import os
 import pstats
 import statistics
 import sys
 import tempfile
 import time
+from types import MappingProxyType
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_core  # noqa: E402  (sets up the collection link and sys.path)
@@ -116,6 +121,7 @@ class SyntheticAgent:
         self.snapshot = inputs.snapshot
         self.counters = inputs.counters
         self.probe_loop_crashes = 0
+        self.write_errors: dict = {}
         self._api_calls = dict(inputs.api_calls)
 
     def publish_pending(self) -> None:
@@ -170,9 +176,9 @@ def scrape_parts(n_backends: int, rounds: int) -> list:
             await server.start()
             loop_cpu, worker_cpu, walls, scrape_lags, floor_lags, sizes = [], [], [], [], [], []
             try:
-                # The first read observes the VIP counters (the agent's observer task does that every
-                # stats interval, not the scrape): done once before the scrapes are measured.
-                server.export_inputs()
+                # The VIP counters observed once before the scrapes are measured (the agent's observer
+                # task does that every stats interval, not the scrape).
+                await server.observer.observe(agent.snapshot)
                 for _round in range(rounds):
                     gathered, cpu = _thread_cpu(server.export_inputs)  # what the handler does on the loop
                     loop_cpu.append(cpu)
@@ -209,6 +215,55 @@ def scrape_parts(n_backends: int, rounds: int) -> list:
     ]
 
 
+def _next_read(snap, step: int):
+    """``snap`` with a new counters read ``step`` intervals later (every VIP counted more packets)."""
+    old = snap.counters
+    vips = {vip: dataclasses.replace(c, next_packets=c.next_packets + 1000 * step,
+                                     first_packets=c.first_packets + 10 * step) for vip, c in old.vips.items()}
+    return dataclasses.replace(snap, counters=dataclasses.replace(old, at=old.at + 5.0 * step,
+                                                                  vips=MappingProxyType(vips)))
+
+
+def observation_parts(n_vips: int, rounds: int) -> list:
+    """One row per figure of a counters read's observation at ``n_vips`` (one per frontend)."""
+    inputs = bench_metrics.synthetic_inputs(n_vips, 1)
+    reads = [_next_read(inputs.snapshot, step) for step in range(2 * rounds + 2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = SyntheticAgent(inputs, os.path.join(tmp, "state.json"))
+
+        async def run() -> dict:
+            server = WebServer(agent, "127.0.0.1", 0)  # not listening: the observer alone
+            loop_cpu, thread_cpu, lags = [], [], []
+            try:
+                for snap in reads[:2]:  # the history's first samples: steady state from here on
+                    await server.observer.observe(snap)
+                for snap in reads[2:2 + rounds]:
+                    agent.snapshot = snap
+                    c0, t0 = time.process_time(), time.thread_time()
+                    await server.observer.observe(snap)
+                    loop = time.thread_time() - t0
+                    loop_cpu.append(loop)
+                    thread_cpu.append(time.process_time() - c0 - loop)  # nothing else runs meanwhile
+                for snap in reads[2 + rounds:]:
+                    agent.snapshot = snap
+                    await _ticks_while(server.observer.observe(snap), lags)
+                if server.observer.totals.get((next(iter(snap.counters.vips)), "next")) is None:
+                    raise RuntimeError("the observation left no totals")
+            finally:
+                await server.close()
+            return {"loop": loop_cpu, "thread": thread_cpu, "lags": lags}
+
+        got = asyncio.run(run())
+    size = f"{n_vips:,} VIPs"
+    med = statistics.median
+    return [
+        f"| {size}: a counters read's observation, on the event loop | {med(got['loop']) * 1000:.1f} ms CPU |",
+        f"| {size}: ... in the observer's thread (offsets, totals, rate history, newest rates) | "
+        f"{med(got['thread']) * 1000:.0f} ms CPU |",
+        f"| {size}: the loop's lateness during those observations (1 ms sleeps) | {_lateness(got['lags'])} |",
+    ]
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--vips", type=int, default=5000)
@@ -220,6 +275,7 @@ def main() -> int:
     p.add_argument("--scrape-backends", default="1000,5000",
                    help="comma-separated backend counts for the /metrics scrape's loop and worker parts")
     p.add_argument("--scrape-rounds", type=int, default=3, help="scrapes per backend count")
+    p.add_argument("--observe-rounds", type=int, default=5, help="counters reads observed per backend count")
     p.add_argument("--only-scrape", action="store_true", help="only the /metrics scrape (no vppsim)")
     p.add_argument("--write", action="store_true", help="write results into docs/performance.md")
     args = p.parse_args()
@@ -241,6 +297,11 @@ def main() -> int:
         rows = scrape_parts(n, args.scrape_rounds)
         scrape_lines += rows
         print("\n".join(rows), file=sys.stderr)
+    observe_lines = []
+    for n in (int(x) for x in args.scrape_backends.split(",") if x):
+        rows = observation_parts(n, args.observe_rounds)
+        observe_lines += rows
+        print("\n".join(rows), file=sys.stderr)
     if not args.only_scrape:
         with launcher.start(*SIM_ARGS) as sim:
             for name, fn in workloads(sim, args.vips, args.ases, args.exporter_members).items():
@@ -257,6 +318,15 @@ def main() -> int:
         "|---|---|",
     ]
     lines += scrape_lines
+    lines += [
+        "",
+        f"The VIP counters' observation, once per counters read (`stats_interval`; median of {args.observe_rounds} "
+        "reads per size, then the same number of reads beside the lateness coroutine):",
+        "",
+        "| observation part | result |",
+        "|---|---|",
+    ]
+    lines += observe_lines
     lines.append(MARK_END)
     text = "\n".join(lines)
     print(text)

@@ -28,7 +28,7 @@ SMOKE_RUNS = [
     ("bench_table.py", ["--vips", "3", "--large-sample", "1"], False),
     ("bench_scale.py", ["--sizes", "2,4", "--ases", "2", "--rounds", "1", "--floor-sample", "2"], False),
     ("bench_profile.py", ["--vips", "3", "--ases", "2", "--rounds", "1", "--top", "2", "--scrape-backends", "5",
-                          "--scrape-rounds", "1"], False),
+                          "--scrape-rounds", "1", "--observe-rounds", "1"], False),
 ]
 
 

@@ -9,11 +9,13 @@ coroutine waking up while a collector is in the middle of collecting, not timing
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import threading
 import time
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import aiohttp
 from ansible_collections.maglev.vpp.agent.config import parse_agent_config
@@ -23,9 +25,9 @@ from ansible_collections.maglev.vpp.agent.exporter import ExportInputs, encode_t
 from ansible_collections.maglev.vpp.agent.health import BackendHealthView
 from ansible_collections.maglev.vpp.agent.snapshot import AgentSnapshot, FrontendView, MemberView
 from ansible_collections.maglev.vpp.agent.status import SyncStatus
-from ansible_collections.maglev.vpp.agent.vppsync import VppInfo
+from ansible_collections.maglev.vpp.agent.vppsync import CountersSnapshot, VppInfo
 from ansible_collections.maglev.vpp.agent.web import WebServer
-from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import VipKey, VipSpec
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import VipCounters, VipKey, VipSpec
 from prometheus_client.core import GaugeMetricFamily
 
 BACKENDS = 2000  # one per frontend: ~100,000 samples, a large registry
@@ -183,3 +185,62 @@ def test_a_large_render_sets_off_no_full_garbage_collection():
         gc.callbacks.remove(count_full)
     assert text.count("maglev_probe_duration_seconds_bucket{") == BACKENDS * 15
     assert full == []
+
+
+class WitnessedCounters(Mapping):
+    """A counters read's VIPs (CountersSnapshot.vips) that, when the observation walks them,
+    record its thread and wait, bounded, for a coroutine on the agent's loop to wake up: which
+    it cannot if the observation holds the loop."""
+
+    def __init__(self, vips: Dict[VipKey, VipCounters], witness: LoopWitness) -> None:
+        self._vips = vips
+        self._witness = witness
+
+    def __getitem__(self, key: VipKey) -> VipCounters:
+        return self._vips[key]
+
+    def __iter__(self) -> Iterator[VipKey]:
+        return iter(self._vips)
+
+    def __len__(self) -> int:
+        return len(self._vips)
+
+    def items(self):
+        self._witness.threads.append(threading.get_ident())
+        self._witness.collecting.set()
+        self._witness.saw_loop_wake.append(self._witness.loop_woke.wait(HANDSHAKE))
+        return self._vips.items()
+
+
+def test_the_vip_counters_are_observed_off_the_loop_and_the_scrape_exports_them(tmp_path):
+    """A counters read feeds the offsets and the rate history (~30,000 series at 5,000 VIPs) in
+    the observer's thread; the scrape that comes after the read waits for it and exports it."""
+    now = time.time()
+    snap, counters = many_backends(50, now)
+    vips = {fe.vip: VipCounters(next_packets=1000 + i, first_packets=10 + i, route_packets=2000 + i,
+                                route_bytes=10**6 + i)
+            for i, fe in enumerate(snap.frontends.values())}
+    witness = LoopWitness()
+    read = CountersSnapshot(at=now, boottime=now - 3600, vips=WitnessedCounters(vips, witness),
+                            sources=MappingProxyType({vip: (i, 100 + i) for i, vip in enumerate(vips)}))
+    agent = PublishedAgent(dataclasses.replace(snap, counters=read), counters, str(tmp_path / "state.json"))
+
+    async def scenario():
+        server = WebServer(agent, "127.0.0.1", 0)
+        await server.start()
+        try:
+            lags: List[float] = []
+            ticker = asyncio.get_running_loop().create_task(witness.wake_while_collecting(lags))
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{server.port}/metrics") as response:
+                    text = await response.text()
+            await asyncio.wait_for(ticker, HANDSHAKE)
+            return threading.get_ident(), text
+        finally:
+            await server.close()
+
+    loop_thread, text = asyncio.run(scenario())
+    assert witness.threads and all(t != loop_thread for t in witness.threads), "observed on the loop"
+    assert witness.saw_loop_wake[0], "the loop stood still while the counters were observed"
+    assert 'maglev_vip_packets_total{prefix="198.18.0.50/32",protocol="tcp",port="80",kind="next"} 1049' in text
+    assert 'maglev_vip_route_bytes_total{prefix="198.18.0.1/32",protocol="tcp",port="80"} 1000000' in text

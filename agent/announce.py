@@ -29,14 +29,22 @@ NONE = "none"  # the previous state of the first announcement
 START, CHANGE, RECONNECT, RETRY = "start", "change", "reconnect", "retry"
 
 
-def announce_state(frontend_state: str, released: bool, vpp_connected: bool, weighted_in_vpp: bool) -> Optional[str]:
+def announce_state(frontend_state: str, released: bool, vpp_connected: bool, weighted_in_vpp: bool,
+                   vpp_seen: bool = True) -> Optional[str]:
     """The state to announce for a frontend; None: nothing yet (not judged).
+
+    ``vpp_seen``: the agent has been connected to VPP, or a connect attempt has failed. Before
+    either (the agent's own first connect is under way, slow on a loaded router) VPP's state is
+    unknown, not down: announcing down then would withdraw a route VPP serves because of the
+    agent's own start-up.
 
     ``weighted_in_vpp``: VPP's live VIP has an AS with a nonzero weight (written, not just
     planned). Until the agent has judged a frontend (warm-up holds it, or no backend has a
     result yet) VPP keeps its weights, so a VPP serving it is announced ``up`` and anything else
     waits: an agent restart withdraws no route it has not judged. The same holds for a frontend
     planned up whose weights are not written yet."""
+    if not vpp_connected and not vpp_seen:
+        return None
     judged = released and frontend_state != "unknown"
     if vpp_connected and weighted_in_vpp and (frontend_state == UP or not judged):
         return UP

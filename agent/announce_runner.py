@@ -61,13 +61,15 @@ class AnnounceRunner:
         self.announcer.retry_interval = settings.announce_retry_interval
         self.announcer.retry_max_interval = settings.announce_retry_max_interval
         connected = snap.vpp.connected
+        # Seen: connected now or before (an epoch), or a connect attempt failed (last_error).
+        seen = connected or self.announcer.epoch is not None or snap.vpp.last_error is not None
         live = snap.lb_state.vips if snap.lb_state is not None and connected else {}
         wanted = {}
         for name, view in snap.frontends.items():
             if name in config.lb.frontends and hook_of(config, name)[0]:
                 vip = live.get(view.vip)
                 weighted = vip is not None and any(a.weight > 0 for a in vip.ases.values())
-                wanted[name] = (announce_state(view.state, view.released, connected, weighted), connected)
+                wanted[name] = (announce_state(view.state, view.released, connected, weighted, seen), connected)
         self.announcer.observe(wanted, snap.vpp.connected_since if connected else None)
         self.counters.announced = self.announcer.announced()
         self._wake.set()

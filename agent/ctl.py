@@ -1,7 +1,7 @@
 """``maglevctl``: the agent's command line, a client of the status API (docs/maglevctl.md).
 
-    maglevctl [--socket PATH] [--json] COMMAND...     one command, then exit
-    maglevctl [--socket PATH] [--json]                interactive shell (history, tab completion)
+    maglevctl [--socket PATH] [--timeout S] [--json] COMMAND...   one command, then exit
+    maglevctl [--socket PATH] [--timeout S] [--json]              interactive shell
 
 The socket also comes from MAGLEV_AGENT_SOCKET (default /run/maglev-agent/status.sock);
 ``--json`` may stand anywhere on the line. Words may be shortened to unique prefixes
@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 from . import __version__
 from . import ctl_grammar as grammar
 from . import ctl_render as render
-from .ctl_client import DEFAULT_SOCKET, AgentUnreachable, ApiError, StatusClient
+from .ctl_client import DEFAULT_SOCKET, TIMEOUT, AgentUnreachable, ApiError, StatusClient
 
 SOCKET_ENV = "MAGLEV_AGENT_SOCKET"
 HISTORY_FILE = "~/.maglevctl_history"
@@ -30,12 +30,13 @@ PROMPT = "maglev> "
 
 OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
 
-USAGE_TEXT = f"""usage: maglevctl [--socket PATH] [--json] [COMMAND...]
+USAGE_TEXT = f"""usage: maglevctl [--socket PATH] [--timeout SECONDS] [--json] [COMMAND...]
 
 Talks to maglev-agent's status API on a unix socket (--socket, ${SOCKET_ENV},
 default {DEFAULT_SOCKET}). Without a command: an interactive shell.
 Words may be shortened to unique prefixes (sh ba = show backends).
---json prints the API's JSON instead of tables.
+--json prints the API's JSON instead of tables. --timeout: how long to wait for
+an answer (default {TIMEOUT:g} s; a reload or a full sync waits for VPP).
 
 commands:
 """
@@ -52,6 +53,7 @@ class Options:
     words: List[str]
     help: bool = False
     version: bool = False
+    timeout: float = TIMEOUT
 
 
 def parse_argv(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
@@ -69,6 +71,9 @@ def parse_argv(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
             options.socket = args.pop(0)
         elif word.startswith("--socket="):
             options.socket = word.split("=", 1)[1]
+        elif word == "--timeout" or word.startswith("--timeout="):
+            value = word.split("=", 1)[1] if "=" in word else (args.pop(0) if args else "")
+            options.timeout = _seconds(value)
         elif word in ("-h", "--help"):
             options.help = True
         elif word == "--version":
@@ -83,6 +88,16 @@ def parse_argv(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     if not options.socket:
         raise UsageError("--socket needs a path")
     return options
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"--timeout needs a number of seconds > 0, got {value!r}")
+    return seconds
 
 
 class Output:
@@ -353,7 +368,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if options.help:
         print(USAGE_TEXT + "\n".join("  " + line for line in grammar.help_lines()))
         return OK
-    client = StatusClient(options.socket)
+    client = StatusClient(options.socket, timeout=options.timeout)
     if not options.words:
         return shell(client, options.json)
     code, _unused = run_words(options.words, client, Output(options.json))

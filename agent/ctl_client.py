@@ -83,6 +83,15 @@ class StatusClient:
             # HTTP: VPP's API socket does exactly that with an HTTP request.
             conn.close()
             raise NotAnAgent(self._not_an_agent(exc)) from None
+        except TimeoutError:
+            conn.close()
+            # VPP's API socket takes an HTTP request as the start of a huge message and waits
+            # for the rest: it never answers, it never closes.
+            raise AgentUnreachable(
+                f"no answer from {self.socket_path} within {timeout:g} s: the agent is stuck or busy, or "
+                f"{self.socket_path} is not a maglev-agent status socket (VPP's API socket never answers "
+                f"HTTP); the agent's is "
+                f"agent.status_socket in its config, by default {DEFAULT_SOCKET}") from None
         except OSError as exc:
             conn.close()
             if exc.errno == errno.EPROTOTYPE:  # a datagram/seqpacket socket, e.g. VPP's stats socket

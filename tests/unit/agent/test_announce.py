@@ -16,7 +16,7 @@ from ansible_collections.maglev.vpp.agent.announce import (
     announce_state,
 )
 
-# (frontend state, released, vpp connected, weighted in VPP, announced)
+# (frontend state, released, vpp connected, weighted in VPP, announced); VPP seen
 STATE_CASES = [
     ("up", True, True, True, UP),
     ("up", True, False, True, DOWN),  # VPP gone: down whatever the plan says
@@ -36,6 +36,15 @@ STATE_CASES = [
 @pytest.mark.parametrize("state, released, connected, weighted, expected", STATE_CASES)
 def test_announce_state_table(state, released, connected, weighted, expected):
     assert announce_state(state, released, connected, weighted) == expected
+
+
+# The agent's first connect still under way (never connected, no attempt failed): VPP's state
+# is unknown, so nothing is announced, however the frontend was judged.
+@pytest.mark.parametrize("state, released", [("up", True), ("down", True), ("unknown", False), ("down", False)])
+def test_nothing_is_announced_before_vpp_was_seen(state, released):
+    assert announce_state(state, released, False, False, vpp_seen=False) is None
+    assert announce_state(state, released, False, False, vpp_seen=True) == (DOWN if released and state != "unknown"
+                                                                            else None)
 
 
 def runs(announcer, now):

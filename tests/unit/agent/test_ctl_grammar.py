@@ -225,7 +225,21 @@ def test_parse_argv(argv, environ, expected):
     assert (options.socket, options.json, options.words) == expected
 
 
+@pytest.mark.parametrize("argv, timeout", [
+    (["show"], 60.0),
+    (["--timeout", "2.5", "show"], 2.5),
+    (["show", "--timeout=10"], 10.0),
+])
+def test_parse_argv_timeout(argv, timeout):
+    options = ctl.parse_argv(argv, {})
+    assert (options.timeout, options.words) == (timeout, ["show"])
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--timeout"], "--timeout needs a number of seconds > 0, got ''"),
+    (["--timeout", "0", "show"], "--timeout needs a number of seconds > 0, got '0'"),
+    (["--timeout=soon"], "--timeout needs a number of seconds > 0, got 'soon'"),
+    (["--timeout", "inf"], "--timeout needs a number of seconds > 0, got 'inf'"),
     (["--socket"], "--socket needs a path"),
     (["--socket="], "--socket needs a path"),
     (["--colour", "show"], "unknown option --colour"),

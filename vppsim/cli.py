@@ -67,7 +67,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vppsim.lb import (
+from vppsim.lb_model import (
     AS_FLAG_USED,
     COUNTER_NEXT,
     CRASH_ALL_PORT_NAT_AS,
@@ -99,7 +99,8 @@ from vppsim.lb import (
 )
 
 if TYPE_CHECKING:
-    from vppsim.lb import LbPlugin, Vip
+    from vppsim.lb import LbPlugin
+    from vppsim.lb_model import Vip
 
 _U32 = 0xFFFFFFFF
 _TOKEN = re.compile(r"\S+")

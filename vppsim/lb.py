@@ -703,4 +703,3 @@ class LbPlugin(DataPlane):
         """The global GC pass (CLI ``lb vip``/``lb conf``; ``sim gc`` forces it)."""
         with self.lock:
             return self._garbage_collection(force)
-

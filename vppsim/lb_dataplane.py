@@ -113,8 +113,6 @@ class StickyTable:
         return sum(1 for row in self.buckets.values() for t in row[4:8] if not loop_gt(now, t))
 
 
-
-
 class DataPlane:
     """The data-plane half of LbPlugin (see the module docstring)."""
 
@@ -282,4 +280,3 @@ class DataPlane:
                 vip.counters[kind] += n
                 self.counters.add_simple(VIP_COUNTER_NAMES[kind], thread, vip_index, n)
         return result
-

@@ -382,4 +382,3 @@ def crash_refused(what: str) -> None:
 
 class SimError(Exception):
     """A simulator-only command could not run; the message is the CLI error text."""
-

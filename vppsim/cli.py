@@ -1,4 +1,5 @@
-"""CLI of the simulated lb plugin, as ``cli_inband`` sees it: parsing, dispatch and text.
+"""CLI of the simulated lb plugin, as ``cli_inband`` sees it: dispatch, the lb commands and their
+text (the word-by-word input is :mod:`vppsim.cli_input`, the ``sim`` commands :mod:`vppsim.cli_sim`).
 
 Commands (VPP master ``cli.c``; parsing follows its ``unformat`` loops):
 
@@ -62,12 +63,21 @@ abbreviations).
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vppsim.lb import (
+from vppsim.cli_input import (
+    CliError,
+    CliInput,
+    format_unformat_error,
+    i32,
+    parse_ip4,
+    parse_ip6,
+    parse_ip46_address,
+    parse_ip46_prefix,
+)
+from vppsim.cli_sim import sim_buckets, sim_gc, sim_traffic
+from vppsim.lb_model import (
     AS_FLAG_USED,
     COUNTER_NEXT,
     CRASH_ALL_PORT_NAT_AS,
@@ -82,6 +92,7 @@ from vppsim.lb import (
     RV_VALUE_EXIST,
     SRV_CLUSTERIP,
     SRV_NODEPORT,
+    U32,
     VIP_COUNTER_NAMES,
     VIP_IP4_GRE4,
     VIP_IP4_GRE6,
@@ -91,7 +102,6 @@ from vppsim.lb import (
     VIP_IP6_GRE6,
     VIP_IP6_NAT6,
     VIP_TYPE_NAMES,
-    SimError,
     format_ip4,
     format_ip6,
     ip46_prefix_is_ip4,
@@ -99,119 +109,12 @@ from vppsim.lb import (
 )
 
 if TYPE_CHECKING:
-    from vppsim.lb import LbPlugin, Vip
+    from vppsim.lb import LbPlugin
+    from vppsim.lb_model import Vip
 
-_U32 = 0xFFFFFFFF
 _TOKEN = re.compile(r"\S+")
 _NAT = (VIP_IP4_NAT4, VIP_IP6_NAT6)
 _CN = VIP_COUNTER_NAMES
-
-
-class _CliError(Exception):
-    """A command failed; the message is VPP's error text without the command path."""
-
-
-def format_unformat_error(rest: str) -> str:
-    """format_unformat_error: at most 30 characters (then "..."), trailing space trimmed."""
-    if len(rest) <= 30:
-        text = rest.rstrip(" \t\r\n")
-    else:
-        text = rest[:30]
-    text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
-    return text + "..." if len(rest) > 30 else text
-
-
-class _Input:
-    """The rest of one command line, consumed word by word like unformat."""
-
-    def __init__(self, line: str, matches: list[re.Match[str]]) -> None:
-        self.line = line
-        self.toks = [m.group() for m in matches]
-        self.starts = [m.start() for m in matches]
-        self.i = 0
-
-    def at_end(self) -> bool:
-        return self.i >= len(self.toks)
-
-    def peek(self, k: int = 0) -> str | None:
-        j = self.i + k
-        return self.toks[j] if j < len(self.toks) else None
-
-    def rest(self) -> str:
-        return self.line[self.starts[self.i]:] if self.i < len(self.toks) else ""
-
-    def take(self, *words: str) -> bool:
-        if all(self.peek(k) == w for k, w in enumerate(words)):
-            self.i += len(words)
-            return True
-        return False
-
-    def take_int(self, word: str, *, signed: bool = True) -> int | None:
-        """``word %d`` (or ``%u``): the number, or None (nothing consumed)."""
-        if self.peek() != word:
-            return None
-        value = _parse_int(self.peek(1), signed)
-        if value is None:
-            return None
-        self.i += 2
-        return value
-
-    def take_value(self, word: str, parse: Callable[[str], object | None]) -> object | None:
-        if self.peek() != word or self.peek(1) is None:
-            return None
-        value = parse(self.peek(1))  # type: ignore[arg-type]
-        if value is not None:
-            self.i += 2
-        return value
-
-
-def _parse_int(tok: str | None, signed: bool) -> int | None:
-    if tok is None or not re.fullmatch(r"-?\d+" if signed else r"\d+", tok):
-        return None
-    return int(tok) & _U32  # unformat stores into a u32
-
-
-def _parse_ip46_prefix(tok: str | None) -> tuple[int, int] | None:
-    """unformat_ip46_prefix(IP46_TYPE_ANY): (ip46 address, ip46 plen) or None."""
-    if tok is None or "/" not in tok:
-        return None
-    addr_s, _slash, len_s = tok.partition("/")
-    if not len_s.isdigit():
-        return None
-    length = int(len_s)
-    try:
-        addr = ipaddress.ip_address(addr_s)
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv4Address):
-        return (int(addr), length + 96) if length <= 32 else None
-    return (int(addr), length) if length <= 128 else None
-
-
-def _parse_ip46_address(tok: str | None) -> int | None:
-    try:
-        return int(ipaddress.ip_address(tok)) if tok is not None else None
-    except ValueError:
-        return None
-
-
-def _parse_ip4(tok: str) -> int | None:
-    try:
-        return int(ipaddress.IPv4Address(tok))
-    except ValueError:
-        return None
-
-
-def _parse_ip6(tok: str) -> int | None:
-    try:
-        return int(ipaddress.IPv6Address(tok))
-    except ValueError:
-        return None
-
-
-def _i32(v: int) -> int:
-    v &= _U32
-    return v - (1 << 32) if v >= 1 << 31 else v
 
 
 # --------------------------------------------------------------------------- text formats
@@ -229,8 +132,8 @@ def format_lb_main(p: LbPlugin) -> str:
         if table is not None:
             # lb_hash_size() is buckets_mask + 4 (sic), printed with %d.
             out.append(
-                f"core {thread}\n  timeout: {_i32(table.timeout)}s\n"
-                f"  usage: {table.live_entries(now)} / {_i32(table.mask + 4)}\n"
+                f"core {thread}\n  timeout: {i32(table.timeout)}s\n"
+                f"  usage: {table.live_entries(now)} / {i32(table.mask + 4)}\n"
             )
     return "".join(out)
 
@@ -296,11 +199,11 @@ def format_lb_vip_detailed(p: LbPlugin, vip: Vip) -> str:
 
 
 # --------------------------------------------------------------------------- commands
-def _show_lb(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _show_lb(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     out.append(format_lb_main(p))
 
 
-def _show_lb_vips(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _show_lb_vips(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end() and not p.personality.show_vips_without_args:
         return
     verbose = inp.peek() == "verbose"
@@ -313,30 +216,30 @@ def _show_lb_vips(p: LbPlugin, inp: _Input, out: list[str]) -> None:
             out.append(format_lb_vip(p, vip) + "\n")
 
 
-def _lb_conf(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _lb_conf(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
     ip4, ip6 = p.ip4_src, p.ip6_src
     buckets, timeout = p.sticky_buckets, p.flow_timeout
     while not inp.at_end():
-        if (v := inp.take_value("ip4-src-address", _parse_ip4)) is not None:
+        if (v := inp.take_value("ip4-src-address", parse_ip4)) is not None:
             ip4 = v  # type: ignore[assignment]
-        elif (v := inp.take_value("ip6-src-address", _parse_ip6)) is not None:
+        elif (v := inp.take_value("ip6-src-address", parse_ip6)) is not None:
             ip6 = v  # type: ignore[assignment]
         elif (n := inp.take_int("buckets")) is not None:
             buckets = n
         elif (n := inp.take_int("buckets-log2")) is not None:
             if n >= 32:
-                raise _CliError("buckets-log2 value is too high")
+                raise CliError("buckets-log2 value is too high")
             buckets = 1 << n
         elif (n := inp.take_int("timeout")) is not None:
             timeout = n
         else:
-            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
     p.garbage_collection()
     rv = p.set_conf(ip4, ip6, buckets, timeout)  # type: ignore[arg-type]
     if rv:
-        raise _CliError(f"lb_conf error {rv}")
+        raise CliError(f"lb_conf error {rv}")
 
 
 _ENCAPS = {
@@ -344,17 +247,17 @@ _ENCAPS = {
 }
 
 
-def _lb_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _lb_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
-    pfx = _parse_ip46_prefix(inp.peek())
+    pfx = parse_ip46_prefix(inp.peek())
     if pfx is None:
-        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
+        raise CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
     inp.i += 1
     prefix, plen = pfx
     new_len, is_del, sticky = 1024, False, False
     protocol: int | None = None
-    port, encap, dscp = 0, ENCAP_GRE4, _U32
+    port, encap, dscp = 0, ENCAP_GRE4, U32
     srv_type, target_port = SRV_CLUSTERIP, 0
     while not inp.at_end():
         if (n := inp.take_int("new_len")) is not None:
@@ -381,23 +284,23 @@ def _lb_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
         elif (n := inp.take_int("target_port")) is not None:
             target_port = n
         else:
-            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
     if port == 0:
         protocol = 255
     elif protocol is None:
         protocol = 255  # uninitialised in VPP; such a per-port VIP never matches traffic anyway
-    if encap != ENCAP_L3DSR and dscp != _U32:
-        raise _CliError("lb_vip_add error: should not configure dscp for none L3DSR.")
+    if encap != ENCAP_L3DSR and dscp != U32:
+        raise CliError("lb_vip_add error: should not configure dscp for none L3DSR.")
     if encap == ENCAP_L3DSR and dscp >= 64:
-        raise _CliError("lb_vip_add error: dscp for L3DSR should be less than 64.")
+        raise CliError("lb_vip_add error: dscp for L3DSR should be less than 64.")
     if ip46_prefix_is_ip4(prefix, plen):
         if encap == ENCAP_NAT6:
-            raise _CliError("currently does not support NAT46")
+            raise CliError("currently does not support NAT46")
         vtype = {ENCAP_GRE4: VIP_IP4_GRE4, ENCAP_GRE6: VIP_IP4_GRE6, ENCAP_L3DSR: VIP_IP4_L3DSR,
                  ENCAP_NAT4: VIP_IP4_NAT4}[encap]
     else:
         if encap == ENCAP_NAT4:
-            raise _CliError("currently does not support NAT64")
+            raise CliError("currently does not support NAT64")
         # ip6 + l3dsr leaves the type uninitialised in VPP; use ip6-gre6 like the API does.
         vtype = {ENCAP_GRE4: VIP_IP6_GRE4, ENCAP_NAT6: VIP_IP6_NAT6}.get(encap, VIP_IP6_GRE6)
     p.garbage_collection()
@@ -409,30 +312,30 @@ def _lb_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
                               srv_type if nat else 0, target_port & 0xFFFF if nat else 0,
                               new_len, sticky)
         if rv:
-            raise _CliError(f"lb_vip_add error {rv}")
+            raise CliError(f"lb_vip_add error {rv}")
         out.append(f"lb_vip_add ok {index}\n")
         return
     vip = p.find_vip(prefix, plen, protocol, port16)
     if vip is None:
-        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
     rv = p.del_vip(vip)
     if rv:
-        raise _CliError(f"lb_vip_del error {rv}")
+        raise CliError(f"lb_vip_del error {rv}")
 
 
-def _lb_as(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _lb_as(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
-    pfx = _parse_ip46_prefix(inp.peek())
+    pfx = parse_ip46_prefix(inp.peek())
     if pfx is None:
-        raise _CliError(f"invalid as address: '{format_unformat_error(inp.rest())}'")
+        raise CliError(f"invalid as address: '{format_unformat_error(inp.rest())}'")
     inp.i += 1
     addresses: list[int] = []
     weight: int | None = None
     is_del = flush = False
     protocol, port = 0, 0
     while not inp.at_end():
-        if (a := _parse_ip46_address(inp.peek())) is not None:
+        if (a := parse_ip46_address(inp.peek())) is not None:
             addresses.append(a)
             inp.i += 1
         elif p.personality.weights and (n := inp.take_int("weight", signed=False)) is not None:
@@ -448,38 +351,38 @@ def _lb_as(p: LbPlugin, inp: _Input, out: list[str]) -> None:
         elif (n := inp.take_int("port")) is not None:
             port = n
         else:
-            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
     if port == 0:
         protocol = 255
     if weight is not None:
         if weight > 100:
-            raise _CliError("weight must be between 0 and 100")
+            raise CliError("weight must be between 0 and 100")
         if is_del:
-            raise _CliError("weight and del are mutually exclusive")
+            raise CliError("weight and del are mutually exclusive")
     vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
     if vip is None:
-        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
     if not addresses:
-        raise _CliError("No AS address provided")
+        raise CliError("No AS address provided")
     if p.personality.cli_lb_as_runs_gc:
         p.garbage_collection()
     if is_del:
         rv = p.del_ass(vip, addresses, flush)
         if rv:
-            raise _CliError(f"lb_vip_del_ass error {rv}")
+            raise CliError(f"lb_vip_del_ass error {rv}")
     elif weight is not None:
         rv = p.add_ass(vip, addresses, weight, flush)
         if rv == RV_VALUE_EXIST:
             for addr in addresses:
                 rv = p.set_as_weight(vip, addr, weight, flush)
                 if rv:
-                    raise _CliError(f"lb_vip_set_as_weight error {rv}")
+                    raise CliError(f"lb_vip_set_as_weight error {rv}")
         elif rv:
-            raise _CliError(_add_ass_error(vip, rv))
+            raise CliError(_add_ass_error(vip, rv))
     else:
         rv = p.add_ass(vip, addresses, 100, flush)
         if rv:
-            raise _CliError(_add_ass_error(vip, rv))
+            raise CliError(_add_ass_error(vip, rv))
 
 
 def _add_ass_error(vip, rv: int) -> str:
@@ -489,12 +392,12 @@ def _add_ass_error(vip, rv: int) -> str:
     return f"lb_vip_add_ass error {rv}"
 
 
-def _lb_flush_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _lb_flush_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
-    pfx = _parse_ip46_prefix(inp.peek())
+    pfx = parse_ip46_prefix(inp.peek())
     if pfx is None:
-        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
+        raise CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
     inp.i += 1
     protocol, port = 0, 0
     while not inp.at_end():
@@ -506,133 +409,25 @@ def _lb_flush_vip(p: LbPlugin, inp: _Input, out: list[str]) -> None:
             port = n
         else:
             # VPP loops forever here (its parse loop has no else branch); fail instead.
-            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
     if port == 0:
         protocol = 255
     vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
     if vip is None:
-        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
     p.flush_entries(vip.index, None)
     out.append(f"lb_flush_vip ok {vip.index}\n")
 
 
-def _flowtable_flush(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _flowtable_flush(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     p.flush_entries(None, None)
 
 
-def _lb_set_interface_nat(p: LbPlugin, inp: _Input, out: list[str]) -> None:
+def _lb_set_interface_nat(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     while not inp.at_end():
         if inp.take("in", "local0") or inp.take("del"):
             continue
-        raise _CliError(f"unknown input '{format_unformat_error(inp.rest())}'")
-
-
-def _sim_traffic(p: LbPlugin, inp: _Input, out: list[str]) -> None:
-    tok = inp.peek()
-    try:
-        target = ipaddress.ip_interface(tok) if tok is not None and "/" in tok else None
-    except ValueError:
-        target = None
-    if target is None:
-        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
-    inp.i += 1
-    protocol: int | None = None
-    port: int | None = None
-    flows: int | None = None
-    packets, seed, thread = 1, 0, 0
-    src = None
-    while not inp.at_end():
-        if inp.take("protocol", "tcp"):
-            protocol = 6
-        elif inp.take("protocol", "udp"):
-            protocol = 17
-        elif (n := inp.take_int("port", signed=False)) is not None:
-            port = n
-        elif (n := inp.take_int("flows", signed=False)) is not None:
-            flows = n
-        elif (n := inp.take_int("packets", signed=False)) is not None:
-            packets = n
-        elif (n := inp.take_int("seed", signed=False)) is not None:
-            seed = n
-        elif (n := inp.take_int("thread", signed=False)) is not None:
-            thread = n
-        elif (net := inp.take_value("src", _parse_network)) is not None:
-            src = net
-        else:
-            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    if flows is None:
-        raise _CliError("flows <n> is required")
-    try:
-        res = p.simulate_traffic(target.ip, target.network.prefixlen, protocol=protocol, port=port,
-                                 flows=flows, packets=packets, src=src, seed=seed, thread=thread)
-    except SimError as e:
-        raise _CliError(str(e)) from None
-    vip = p.vip(res.vip_index)
-    shown = res.vip_text if res.vip_index else str(target.network)
-    lines = [f"vip [{res.vip_index}] {shown} protocol:{res.protocol} port:{res.port} thread:{res.thread}"
-             f" flows:{res.flows} packets:{res.packets}\n"]
-    if res.dropped_by_fib:
-        lines.append("  dropped: all-port NAT VIP has no lb node\n")
-        out.append("".join(lines))
-        return
-    for i, name in enumerate(VIP_COUNTER_NAMES):
-        lines.append(f"  {name}: {res.counters[i]}\n")
-    if vip is not None and res.vip_index:
-        for ai in vip.as_indexes():
-            a = p.as_(ai)
-            assert a is not None
-            lines.append(f"  {a.text()} flows:{res.flows_per_as.get(ai, 0)}\n")
-    lines.append(f"  drop flows:{res.flows_per_as.get(0, 0)}\n")
-    out.append("".join(lines))
-
-
-def _parse_network(tok: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(tok, strict=False)
-    except ValueError:
-        return None
-
-
-def _sim_buckets(p: LbPlugin, inp: _Input, out: list[str]) -> None:
-    pfx = _parse_ip46_prefix(inp.peek())
-    if pfx is None:
-        raise _CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
-    inp.i += 1
-    protocol, port = 255, 0
-    while not inp.at_end():
-        if inp.take("protocol", "tcp"):
-            protocol = 6
-        elif inp.take("protocol", "udp"):
-            protocol = 17
-        elif (n := inp.take_int("port", signed=False)) is not None:
-            port = n
-        else:
-            raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    if port == 0:
-        protocol = 255
-    vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
-    if vip is None:
-        raise _CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
-    names = {0: "drop"}
-    lines = [f"vip [{vip.index}] {vip.prefix_text()}"
-             f"{f' protocol:{vip.protocol} port:{vip.port}' if vip.port else ''} new_size:{vip.new_len}\n"]
-    for bucket, ai in enumerate(p.table(vip).buckets()):
-        name = names.get(ai)
-        if name is None:
-            a = p.as_(ai)
-            name = names[ai] = a.text() if a is not None else f"as[{ai}]"
-        lines.append(f"  {bucket} {name}\n")
-    out.append("".join(lines))
-
-
-def _sim_gc(p: LbPlugin, inp: _Input, out: list[str]) -> None:
-    if not inp.at_end():
-        raise _CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    res = p.garbage_collection(force=True)
-    lines = [f"gc: freed {len(res.freed_ass)} as, {len(res.freed_vips)} vip\n"]
-    lines += [f"  as [{ai}] {text} vip [{vi}]\n" for ai, text, vi in res.freed_ass]
-    lines += [f"  vip [{vi}] {text}\n" for vi, text in res.freed_vips]
-    out.append("".join(lines))
+        raise CliError(f"unknown input '{format_unformat_error(inp.rest())}'")
 
 
 # word -> subtree; the "" key holds the command function of that path.
@@ -646,7 +441,7 @@ _TREE: dict[str, object] = {
         "set": {"interface": {"nat4": {"": _lb_set_interface_nat}, "nat6": {"": _lb_set_interface_nat}}},
     },
     "test": {"lb": {"flowtable": {"flush": {"": _flowtable_flush}}}},
-    "sim": {"traffic": {"": _sim_traffic}, "buckets": {"": _sim_buckets}, "gc": {"": _sim_gc}},
+    "sim": {"traffic": {"": sim_traffic}, "buckets": {"": sim_buckets}, "gc": {"": sim_gc}},
 }
 
 
@@ -666,10 +461,10 @@ def _dispatch(p: LbPlugin, line: str, out: list[str]) -> str | None:
         if path:
             return f"{' '.join(path)}: unknown input `{format_unformat_error(rest)}'"
         return f"unknown input `{format_unformat_error(rest)}'"
-    inp = _Input(line, matches[i:])
+    inp = CliInput(line, matches[i:])
     try:
         fn(p, inp, out)  # type: ignore[operator]
-    except _CliError as e:
+    except CliError as e:
         return f"{' '.join(path)}: {e}"
     return None
 

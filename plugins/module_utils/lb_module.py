@@ -5,17 +5,18 @@
 This is the only module_utils file that imports Ansible. It owns what every module does the
 same way: the connection options, turning core errors into failed tasks with actionable
 messages, validating the whole input before the first API call, reading the agent's health
-view, and running a plan (check mode, apply with partial-failure report, diff, recreate
-warnings, blast radius). The LB logic itself lives in the core (``vpp_lb``).
+view, and running a plan (check mode, apply with partial-failure report, diff). The result
+values and warnings it reports are built in lb_results; the LB logic itself lives in the core
+(``vpp_lb``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any, Callable, Dict, List, Optional, Set
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_results
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (
     agent_state,
     blast,
@@ -242,26 +243,7 @@ def parse_running_config(module, text: str) -> Dict[str, Any]:
         state = facts.state_from_parsed(cli_parser.parse_vips_verbose(text))
     except ValueError as exc:  # CliParseError, or values no VPP prints (e.g. an impossible VIP)
         fail_invalid(module, [f"running_config: {exc}"], "running_config is not `show lb vips verbose` output")
-    return render_facts(module, state)
-
-
-def render_facts(module, state: model.LbState) -> Dict[str, Any]:
-    """``state`` as a maglev_lb object; what the schema would refuse in it becomes a warning."""
-    rendered = facts.render_maglev_lb(state)
-    for problem in schema.validate(rendered):
-        module.warn(f"VPP holds something maglev_lb cannot declare (it cannot be fed back as config): {problem}")
-    return rendered
-
-
-def render_commands(want: model.LbState, lb_api_version: str = "1.2.0") -> Dict[str, Any]:
-    """What building ``want`` on a freshly started VPP of that LB API generation takes (default
-    lb_conf, no VIPs): VPP CLI lines, and their reasons in the same order."""
-    as_weights = lb_api_version != "1.1.0"
-    empty = model.LbState(conf=model.LbConf())
-    ops = planner.plan(want, empty, as_weights=as_weights)
-    after = compose.predict_after(want, empty, prune_vips=False, as_weights=as_weights)
-    return dict(rendered=[op.describe(as_weights) for op in ops], reasons=[op.reason for op in ops],
-                blast_radius=blast.plan_blast_radius(empty, after, "1.2.0" if as_weights else "1.1.0"))
+    return lb_results.render_facts(module, state)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,26 +306,6 @@ def check_agent_config(module, view: agent_state.AgentView, config: Optional[sch
         return
     fail(module, f"{what}. Nothing was changed: {how}, or set agent_config_mismatch: warn to push anyway",
          result, agent_config_differences=differences)
-
-
-def agent_view_result(module, view: agent_state.AgentView) -> Dict[str, Any]:
-    """The agent view as a result value (the ``agent`` return key)."""
-    return {
-        "path": module.params["agent_state"],
-        "used": view.health is not None,
-        "reason": view.reason,
-        "written_at": view.written_at,
-        "health": dict(sorted(view.health.items())) if view.health is not None else None,
-        "running": view.fresh,
-        "unreleased": sorted(view.unreleased),
-        "config_digest": view.config.whole if view.config is not None else None,
-        # runtime inputs of the weights per frontend and backend (slow start, overrides, drains)
-        "adjustments": {
-            frontend: {name: {"override": a.override, "ramp": a.ramp, "draining": a.draining}
-                       for name, a in sorted(members.items())}
-            for frontend, members in sorted(view.adjustments.items())
-        },
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,98 +401,8 @@ def read_counters(module, client: VppLbClient, state: model.LbState) -> Optional
     return counters
 
 
-def capabilities_result(client: VppLbClient) -> Dict[str, Any]:
-    caps = client.capabilities
-    return dataclasses.asdict(caps) if caps is not None else {}
-
-
-def vip_view(key: model.VipKey) -> Callable[[model.LbState], Optional[Dict[str, Any]]]:
-    """A ``view`` for converge: just the VIP ``key`` of a state (None when absent)."""
-
-    def view(state: model.LbState) -> Optional[Dict[str, Any]]:
-        vip = state.vips.get(key)
-        if vip is None:
-            return None
-        return state_result(model.LbState(vips={key: vip}))["vips"][str(key)]
-
-    return view
-
-
-def state_result(state: model.LbState) -> Dict[str, Any]:
-    """The before/after value of results and --diff: configuration only, no runtime data."""
-    return facts.state_to_dict(state, runtime=False)
-
-
 # ---------------------------------------------------------------------------------------------
 # Running a plan
-
-
-def recreate_warnings(want: model.LbState, actual: model.LbState, check_mode: bool) -> List[str]:
-    """One warning per VIP that must be deleted and re-added, naming the changed fields."""
-    warnings = []
-    for key in sorted(set(want.vips) & set(actual.vips), key=model.VipKey.sort_key):
-        vip = want.vips[key]
-        fields = vip.spec.differences(actual.vips[key].spec)
-        if not fields:
-            continue
-        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
-        changes = ", ".join(
-            f"{name} {_plain(getattr(actual.vips[key].spec, name))} -> {_plain(getattr(vip.spec, name))}"
-            for name in fields
-        )
-        verb = "would be" if check_mode else "was"
-        warnings.append(
-            f"{label} {verb} recreated because {', '.join(fields)} changed ({changes}); VPP cannot change"
-            f" {'it' if len(fields) == 1 else 'them'} on a live VIP, so its ASes are deleted with flush and the"
-            " VIP is deleted and added back: its existing sessions break"
-        )
-    return warnings
-
-
-def warn_dropped_ases(module, want: model.LbState, actual: model.LbState) -> None:
-    """Warn about live ASes a recreate drops because their family does not fit the new encap."""
-    for key, addresses in compose.dropped_ases(want, actual).items():
-        vip = want.vips[key]
-        label = f"VIP {key}" + (f" (frontend {vip.name})" if vip.name else "")
-        family = model.ENCAP_AS_FAMILY[vip.spec.encap]
-        verb = "would drop" if module.check_mode else "drops"
-        module.warn(
-            f"{label} {verb} AS{'es' if len(addresses) > 1 else ''} {', '.join(addresses)}: encap"
-            f" {vip.spec.encap} takes IPv{family} ASes only, so the recreate cannot add"
-            f" {'them' if len(addresses) > 1 else 'it'} back (declare ASes of the new family)"
-        )
-
-
-def blast_text(report: List[Dict[str, Any]]) -> str:
-    """The blast radius as text for --diff: per changed VIP its summary and each AS's share."""
-    lines = ["blast radius: share of each VIP's new flows per AS, before -> after"]
-    dropped = "(dropped: no AS)"
-    for entry in report:
-        lines.append(f"  {entry['summary']}")
-        before, after = entry["before"], entry["after"]
-        addresses = sorted(set(before) | set(after), key=model.address_sort_key)
-        width = max([len(dropped)] + [len(address) for address in addresses])
-        for address in addresses:
-            lines.append(f"    {address:<{width}} {_share(before.get(address)):>7} -> {_share(after.get(address))}")
-        drop = entry["drop"]
-        if drop["before"] or drop["after"]:
-            lines.append(f"    {dropped:<{width}} {_share(drop['before']):>7} -> {_share(drop['after'])}")
-    if len(lines) == 1:
-        lines.append("  no VIP's new-flow distribution changes")
-    return "\n".join(lines) + "\n"
-
-
-def _share(value: Optional[float]) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def _plain(value: Any) -> str:
-    """A spec value as an operator writes it in YAML."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def refuse(module, client: Optional[VppLbClient], result: Dict[str, Any], msg: str, **extra: Any) -> None:
@@ -564,7 +436,7 @@ def converge(
     ``commands_not_sent`` and ``failed_command``. ``view`` turns a state
     into the ``before``/``after`` values (default: the whole LB state, configuration only).
     """
-    view = view or state_result
+    view = view or lb_results.state_result
     if as_weights is None:
         as_weights = client.capabilities.as_weights if client is not None else True
     ops = planner.plan(want, actual, prune_vips=prune_vips, as_weights=as_weights,
@@ -602,7 +474,7 @@ def converge(
         )
         if ops:
             # Printed after the state diff with --diff (Ansible's callbacks show "prepared" as is).
-            state_diff["prepared"] = blast_text(result["blast_radius"])
+            state_diff["prepared"] = lb_results.blast_text(result["blast_radius"])
         result["diff"] = state_diff
 
     # Only a VIP add can be refused; a plan without one (a no-op, weight changes) needs no check.
@@ -624,7 +496,7 @@ def converge(
         refuse(module, client, result,
                "this change would crash VPP, so nothing was applied: " + "; ".join(crashes), errors=crashes)
 
-    for warning in recreate_warnings(want, actual, module.check_mode or client is None):
+    for warning in lb_results.recreate_warnings(want, actual, module.check_mode or client is None):
         module.warn(warning)
 
     if not ops or module.check_mode or client is None:

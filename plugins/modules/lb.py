@@ -784,7 +784,7 @@ conflicts:
   sample: ["cannot add VIP 192.0.2.1/32 tcp/80: VPP already has VIP 192.0.2.1/32 on that prefix"]
 """
 
-from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_module, lb_results
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import compose, desired, schema
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import gc_paused
 
@@ -835,10 +835,10 @@ def run_module():
         if problems:
             lb_module.fail_invalid(module, problems)
         client = lb_module.connect(module)
-        result["capabilities"] = lb_module.capabilities_result(client)
+        result["capabilities"] = lb_results.capabilities_result(client)
         actual = lb_module.dump(module, client, result)
         client.disconnect()
-        result["gathered"] = lb_module.render_facts(module, actual)
+        result["gathered"] = lb_results.render_facts(module, actual)
         module.exit_json(**result)
 
     # Every other state validates the whole input before VPP is contacted.
@@ -850,7 +850,7 @@ def run_module():
 
     if state == "rendered":
         want = desired.desired_state(config, None)
-        result.update(lb_module.render_commands(want, module.params["lb_api_version"] or "1.2.0"))
+        result.update(lb_results.render_commands(want, module.params["lb_api_version"] or "1.2.0"))
         module.exit_json(**result)
 
     if state == "deleted":
@@ -860,7 +860,7 @@ def run_module():
             gone = view.config.frontends if module.params["config"] is None else config.frontends
             lb_module.check_agent_config(module, view, None, result, deleted=gone)
         client = lb_module.connect(module)
-        result["capabilities"] = lb_module.capabilities_result(client)
+        result["capabilities"] = lb_results.capabilities_result(client)
         actual = lb_module.dump(module, client, result)
         for name, frontend in config.frontends.items():
             if frontend.key in actual.vips:
@@ -877,19 +877,19 @@ def run_module():
 
     # merged, replaced, overridden
     view = lb_module.read_agent_view(module, config)
-    result["agent"] = lb_module.agent_view_result(module, view)
+    result["agent"] = lb_results.agent_view_result(module, view)
     lb_module.check_agent_view(module, view, config, result)
     undeclared = set(view.config.frontends) - set(config.frontends) if view.config and state == "overridden" else ()
     lb_module.check_agent_config(module, view, config, result, deleted=undeclared)
     want = desired.desired_state(config, view.health, view.adjustments)
     client = lb_module.connect(module, result)
-    result["capabilities"] = lb_module.capabilities_result(client)
+    result["capabilities"] = lb_results.capabilities_result(client)
     actual = lb_module.dump(module, client, result)
     raw = schema.without_nulls(module.params["config"])  # null means "not given"
     if state == "merged":
         want = merge_live(want, actual, config, raw)
         warn_kept_ases(module, want, actual)
-        lb_module.warn_dropped_ases(module, want, actual)
+        lb_results.warn_dropped_ases(module, want, actual)
         want = compose.merge_kept_ases(want, actual)
     elif want.conf is not None:
         given_conf = set(schema.without_nulls(raw.get("conf") or {}))

@@ -212,7 +212,7 @@ import ipaddress
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_module, lb_results
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model
 
 _NAME = re.compile(r"\bas-(\d+)\b")
@@ -316,7 +316,7 @@ def main():
                   for address, a in have.ases.items() if address not in listed}
     ordered = {address: wanted[address] for address in sorted(wanted, key=model.address_sort_key)}
     want = model.LbState(vips={key: model.VipState(key=key, spec=have.spec, ases=ordered)})
-    lb_module.converge(module, client, want, actual, result=result, view=lb_module.vip_view(key))
+    lb_module.converge(module, client, want, actual, result=result, view=lb_results.vip_view(key))
     client.disconnect()
     module.exit_json(**result)
 

@@ -209,7 +209,7 @@ ansible_facts:
 import dataclasses
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_module, lb_results
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import blast, facts, model
 
 SUBSETS = ("conf", "vips", "ases", "counters", "agent")
@@ -246,7 +246,7 @@ def main():
             api_socket=module.params["api_socket"],
             version=version,
             lb_api_version=client.capabilities.lb_api_version,
-            capabilities=lb_module.capabilities_result(client),
+            capabilities=lb_results.capabilities_result(client),
         )
         if subsets & set(VIP_SUBSETS):
             state = lb_module.dump(module, client)
@@ -282,13 +282,13 @@ def main():
                 conf=state.conf if "conf" in subsets else None,
                 vips=state.vips if subsets & {"vips", "ases"} else {},
             )
-            live = lb_module.render_facts(module, shown)
+            live = lb_results.render_facts(module, shown)
             if not subsets & {"vips", "ases"}:
                 live.pop("backends", None)
                 live.pop("frontends", None)
 
     if "agent" in subsets:
-        runtime["agent"] = lb_module.agent_view_result(module, lb_module.read_agent_view(module))
+        runtime["agent"] = lb_results.agent_view_result(module, lb_module.read_agent_view(module))
 
     ansible_facts = {"maglev_lb_state": runtime}
     if live is not None:

@@ -203,7 +203,7 @@ errors:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_module, lb_results
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import compose, model
 
 SETTINGS = ("protocol", "port", "encap", "src_ip_sticky", "new_flows_table_length", "dscp", "srv_type", "target_port")
@@ -246,7 +246,7 @@ def main():
             given = [name for name in SETTINGS if params[name] is not None]
             spec = compose.merged_spec(spec, given, have.spec, ())
         want = model.LbState(vips={key: model.VipState(key=key, spec=spec)})
-        lb_module.warn_dropped_ases(module, want, actual)
+        lb_results.warn_dropped_ases(module, want, actual)
         want = compose.merge_kept_ases(want, actual)
         prune = False
         result["recreated"] = have is not None and bool(spec.differences(have.spec))
@@ -254,7 +254,7 @@ def main():
         want = compose.without_vips(actual, [key])
         prune = True
     lb_module.converge(module, client, want, actual, prune_vips=prune, result=result,
-                       view=lb_module.vip_view(key), conflict_hint="delete that VIP first")
+                       view=lb_results.vip_view(key), conflict_hint="delete that VIP first")
     client.disconnect()
     module.exit_json(**result)
 

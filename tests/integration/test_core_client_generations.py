@@ -8,7 +8,7 @@ Both generations create NODEPORT VIPs through the CLI (the API truncates the typ
 from __future__ import annotations
 
 import pytest
-from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_module, lb_results
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import planner
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.cli_parser import parse_vips_verbose
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
@@ -137,7 +137,7 @@ def test_rendered_commands_pasted_into_the_cli_build_the_state_the_api_builds(lb
     """Every rendered line is VPP CLI: fed through cli_inband into a fresh VPP it builds exactly
     what applying the same plan through the API builds."""
     want = desired(lambda address: {"198.51.100.11": 30, "198.51.100.12": 0}.get(address, 100))
-    rendered = lb_module.render_commands(want, lb_api)["rendered"]
+    rendered = lb_results.render_commands(want, lb_api)["rendered"]
     assert not any("#" in line for line in rendered)
     with start_vppsim("--lb-api", lb_api) as by_api, start_vppsim("--lb-api", lb_api) as by_cli:
         with VppLbClient(by_api.api_socket) as c:

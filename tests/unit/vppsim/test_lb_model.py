@@ -8,14 +8,14 @@ import pytest
 from _lbsim import A, api_plen4, as4, make, part2_state, vip4
 
 from vppsim.cli import run_cli
-from vppsim.lb import (
+from vppsim.lb import LbPlugin
+from vppsim.lb_model import (
     RV_INVALID_ADDRESS_FAMILY,
     RV_INVALID_ARGUMENT,
     RV_INVALID_MEMORY_SIZE,
     RV_NO_SUCH_ENTRY,
     RV_VALUE_EXIST,
     VIP_COUNTER_NAMES,
-    LbPlugin,
 )
 
 V4 = "192.0.2.1"

@@ -3,7 +3,7 @@ what VPP must hold, what the modules predict as `after`, and the recreate warnin
 
 from __future__ import annotations
 
-from ansible_collections.maglev.vpp.plugins.module_utils import lb_module
+from ansible_collections.maglev.vpp.plugins.module_utils import lb_results
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import blast, compose, planner
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import (
     AsState,
@@ -82,22 +82,22 @@ def test_recreate_warning_names_the_vip_and_the_field():
     actual = state(vip(V4, {"10.0.0.1": 100}, spec=VipSpec(src_ip_sticky=True)))
     want = state(vip(V4, {"10.0.0.1": 100}, spec=VipSpec(src_ip_sticky=False, new_flows_table_length=512),
                      name="www-v4"))
-    [warning] = lb_module.recreate_warnings(want, actual, check_mode=True)
+    [warning] = lb_results.recreate_warnings(want, actual, check_mode=True)
     assert warning.startswith("VIP 192.0.2.1/32 tcp/80 (frontend www-v4) would be recreated because"
                               " src_ip_sticky, new_flows_table_length changed")
     assert "src_ip_sticky true -> false" in warning and "new_flows_table_length 1024 -> 512" in warning
     assert "sessions break" in warning
-    assert lb_module.recreate_warnings(actual, actual, check_mode=False) == []
+    assert lb_results.recreate_warnings(actual, actual, check_mode=False) == []
 
 
 def test_blast_text_shows_each_as_share_before_and_after():
     before = state(vip(V4, {"10.0.0.1": 100, "10.0.0.2": 50}))
     after = state(vip(V4, {"10.0.0.1": 100, "10.0.0.2": 100}))
-    text = lb_module.blast_text(blast.plan_blast_radius(before, after))
+    text = lb_results.blast_text(blast.plan_blast_radius(before, after))
     lines = text.splitlines()
     assert lines[0].startswith("blast radius")
     assert lines[1] == "  192.0.2.1/32 tcp/80: 20.31% of new flows move to another AS"  # exact, not 15.82%
     assert lines[2].split() == ["10.0.0.1", "65.82%", "->", "50%"]
     assert lines[3].split() == ["10.0.0.2", "34.18%", "->", "50%"]
     drained = state(vip(V4, {"10.0.0.1": 0, "10.0.0.2": 0}))
-    assert "(dropped: no AS)" in lb_module.blast_text(blast.plan_blast_radius(before, drained))
+    assert "(dropped: no AS)" in lb_results.blast_text(blast.plan_blast_radius(before, drained))

@@ -1,0 +1,125 @@
+"""The simulated CLI's input side, as VPP's ``unformat``: a command line consumed word by word,
+and the number and address parsers the commands share (:mod:`vppsim.cli`, :mod:`vppsim.cli_sim`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from vppsim.lb_model import U32
+
+
+class CliError(Exception):
+    """A command failed; the message is VPP's error text without the command path."""
+
+
+def format_unformat_error(rest: str) -> str:
+    """format_unformat_error: at most 30 characters (then "..."), trailing space trimmed."""
+    if len(rest) <= 30:
+        text = rest.rstrip(" \t\r\n")
+    else:
+        text = rest[:30]
+    text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return text + "..." if len(rest) > 30 else text
+
+
+class CliInput:
+    """The rest of one command line, consumed word by word like unformat."""
+
+    def __init__(self, line: str, matches: list[re.Match[str]]) -> None:
+        self.line = line
+        self.toks = [m.group() for m in matches]
+        self.starts = [m.start() for m in matches]
+        self.i = 0
+
+    def at_end(self) -> bool:
+        return self.i >= len(self.toks)
+
+    def peek(self, k: int = 0) -> str | None:
+        j = self.i + k
+        return self.toks[j] if j < len(self.toks) else None
+
+    def rest(self) -> str:
+        return self.line[self.starts[self.i]:] if self.i < len(self.toks) else ""
+
+    def take(self, *words: str) -> bool:
+        if all(self.peek(k) == w for k, w in enumerate(words)):
+            self.i += len(words)
+            return True
+        return False
+
+    def take_int(self, word: str, *, signed: bool = True) -> int | None:
+        """``word %d`` (or ``%u``): the number, or None (nothing consumed)."""
+        if self.peek() != word:
+            return None
+        value = parse_int(self.peek(1), signed)
+        if value is None:
+            return None
+        self.i += 2
+        return value
+
+    def take_value(self, word: str, parse: Callable[[str], object | None]) -> object | None:
+        if self.peek() != word or self.peek(1) is None:
+            return None
+        value = parse(self.peek(1))  # type: ignore[arg-type]
+        if value is not None:
+            self.i += 2
+        return value
+
+
+def parse_int(tok: str | None, signed: bool) -> int | None:
+    if tok is None or not re.fullmatch(r"-?\d+" if signed else r"\d+", tok):
+        return None
+    return int(tok) & U32  # unformat stores into a u32
+
+
+def parse_ip46_prefix(tok: str | None) -> tuple[int, int] | None:
+    """unformat_ip46_prefix(IP46_TYPE_ANY): (ip46 address, ip46 plen) or None."""
+    if tok is None or "/" not in tok:
+        return None
+    addr_s, _slash, len_s = tok.partition("/")
+    if not len_s.isdigit():
+        return None
+    length = int(len_s)
+    try:
+        addr = ipaddress.ip_address(addr_s)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv4Address):
+        return (int(addr), length + 96) if length <= 32 else None
+    return (int(addr), length) if length <= 128 else None
+
+
+def parse_ip46_address(tok: str | None) -> int | None:
+    try:
+        return int(ipaddress.ip_address(tok)) if tok is not None else None
+    except ValueError:
+        return None
+
+
+def parse_ip4(tok: str) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(tok))
+    except ValueError:
+        return None
+
+
+def parse_ip6(tok: str) -> int | None:
+    try:
+        return int(ipaddress.IPv6Address(tok))
+    except ValueError:
+        return None
+
+
+def i32(v: int) -> int:
+    v &= U32
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def parse_network(tok: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(tok, strict=False)
+    except ValueError:
+        return None

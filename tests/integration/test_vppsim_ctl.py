@@ -32,7 +32,8 @@ def ctl(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     (["lb", "vip", "192.0.2.2/32", "encap", "gre4"], 0, "lb_vip_add ok", ""),  # words, as vppctl takes them
     (["show lb vips verbose"], 0, "ip4-gre4 [1] 192.0.2.1/32\n  new_size:1024\n", ""),  # one quoted string
     (["show", "nosuch"], 1, "", "show: unknown input `nosuch'"),
-    (["sim fault show"], 0, "sim fault: stall 0 ms", ""),
+    pytest.param(["sim fault show"], 0, "sim fault: stall 0 ms", "",
+                 marks=pytest.mark.simulator(reason="sim fault is vppsim's")),
     (["lb vip 192.0.2.1/33 encap gre4"], 1, "", "lb vip"),
 ])
 def test_ctl_sends_cli_commands_like_vppctl(sim, args, code, stdout, stderr):
@@ -43,6 +44,7 @@ def test_ctl_sends_cli_commands_like_vppctl(sim, args, code, stdout, stderr):
     assert stdout in done.stdout and stderr in done.stderr, (done.stdout, done.stderr)
 
 
+@pytest.mark.simulator(reason="sim traffic and sim fault are vppsim's")
 def test_ctl_reads_a_script_on_stdin_and_arms_faults(sim):
     script = "\n".join([
         "# a VIP with one AS, then traffic through it",

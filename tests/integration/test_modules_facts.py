@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from ansible_runner_helpers import (
     LB,
     LB_FACTS,
@@ -16,7 +14,7 @@ from ansible_runner_helpers import (
     vpp_cli,
     vpp_client,
 )
-from vpp_under_test import send_flows
+from vpp_under_test import send_flows, table_digest, table_owners
 
 V4 = "192.0.2.1/32 tcp/80"
 WEB1, WEB2, WEB3, DR1 = "198.51.100.11", "198.51.100.12", "198.51.100.13", "198.51.100.21"
@@ -108,10 +106,11 @@ def test_adhoc_lb_facts_returns_the_live_state(sim, runner, tmp_path):
     assert v4["index"] == live.index_of(V4)
     buckets = {WEB1: 512, WEB2: 512} if legacy else {WEB1: 674, WEB2: 350, DR1: 0}  # 1.1.0: equal shares
     assert {a: body["buckets"] for a, body in v4["ases"].items()} == buckets
-    # The table digest is the simulator's own table (``sim buckets``), bucket by bucket, hashed.
-    [table_text] = vpp_cli(sim, "sim buckets 192.0.2.1/32 protocol tcp port 80")
-    owners = "".join(line.split()[1] + "\n" for line in table_text.splitlines()[1:])
-    assert v4["table_digest"] == hashlib.sha256(owners.encode()).hexdigest()[:16]
+    # The table digest is the simulator's own table (``sim buckets``), bucket by bucket, hashed
+    # (a real VPP has no bucket dump: there the bucket counts above are what is checked).
+    owners = table_owners(sim, lambda command: vpp_cli(sim, command)[0], "192.0.2.1/32 protocol tcp port 80")
+    if owners is not None:
+        assert v4["table_digest"] == table_digest(owners)
     assert all(len(entry["table_digest"]) == 16 for entry in runtime["vips"].values())
     got = v4["counters"]
     assert (got["first_packets"], got["next_packets"]) == (counters.first_packets, counters.next_packets)

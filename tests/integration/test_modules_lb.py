@@ -22,7 +22,7 @@ from ansible_runner_helpers import (
     vpp_cli,
     vpp_client,
 )
-from vpp_under_test import restart_vpp, send_flows
+from vpp_under_test import restart_vpp, send_flows, table_owners
 
 V4 = "192.0.2.1/32 tcp/80"
 V6 = "2001:db8::10/128"
@@ -249,9 +249,13 @@ def test_check_mode_predicts_an_update_and_blast_radius(sim, runner):
     assert after.summary["vips"][V4]["ases"] == seen_on(sim, {WEB1: 100, WEB2: 100, DR1: 0})
     assert after.summary["vips"][V6]["ases"] == seen_on(sim, {WEB6: 100, "2001:db8:1::12": 20})
     assert radius["after"] == _vpp_shares(after, V4)  # the prediction held
-    # The exact blast radius: the buckets check mode said would move are the ones that moved.
+    # The exact blast radius: the buckets check mode said would move are the ones that moved
+    # (where the table can be read bucket by bucket: vppsim).
     v6_table_after = sim_table(sim, "2001:db8::10/128")
     [v6_radius] = [r for r in predicted["blast_radius"] if r["vip"] == V6]
+    if v6_table_before is None:
+        assert v6_radius["moved_buckets"] > 0
+        return
     moved = sum(1 for x, y in zip(v6_table_before, v6_table_after, strict=True) if x != y)
     assert v6_radius["moved_buckets"] == moved and moved > 0
     assert v6_radius["moved_share"] == round(moved / len(v6_table_after), 4)
@@ -260,9 +264,8 @@ def test_check_mode_predicts_an_update_and_blast_radius(sim, runner):
 
 
 def sim_table(sim, prefix):
-    """The VIP's new-flow table as vppsim holds it (``sim buckets``): the owner of each bucket."""
-    [text] = vpp_cli(sim, f"sim buckets {prefix}")
-    return [line.split()[1] for line in text.splitlines()[1:]]
+    """The VIP's new-flow table as vppsim holds it (``sim buckets``), None on a real VPP."""
+    return table_owners(sim, lambda command: vpp_cli(sim, command)[0], prefix)
 
 
 def _vpp_shares(snap, vip):

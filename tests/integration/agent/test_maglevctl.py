@@ -6,7 +6,6 @@ and ``--json`` (parsed and checked against VPP, read back through the core clien
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import pytest
 from agentproc import BUILD_DIR, wait_for
 from ansible_runner_helpers import lb_task
 from test_agent_daemon import VIP, as_weights, config_for, expect_weights, weights_in_vpp
-from vpp_under_test import send_flows, start_vpp, stop_vpp
+from vpp_under_test import send_flows, start_vpp, stop_vpp, table_digest, table_owners
 
 
 # The agent's interfaces read its own snapshot, the same on both LB API generations; the daemon,
@@ -449,11 +448,10 @@ def test_piped_into_head_stops_quietly(running):
 
 
 @pytest.mark.simulator(reason="reads the table bucket by bucket with `sim buckets`; a real VPP has no such dump")
-def test_show_frontend_shows_the_table_digest_of_vpps_table(running, client):
+def test_show_frontend_shows_the_table_digest_of_vpps_table(running, sim, client):
     ctl, _unused, _unused = running
     # vppsim's own table for the VIP (sim buckets), digested here: the agent's digest is its table.
-    table = client.cli("sim buckets 192.0.2.1/32 protocol tcp port 80").splitlines()[1:]
-    digest = hashlib.sha256("".join(line.split()[1] + "\n" for line in table).encode()).hexdigest()[:16]
+    digest = table_digest(table_owners(sim, client.cli, "192.0.2.1/32 protocol tcp port 80"))
     assert ctl.json("show", "frontend", "www")["table_digest"] == digest
     assert f"table digest:    {digest}" in ctl.ok("show", "frontend", "www").splitlines()
     assert [fe["table_digest"] for fe in ctl.json("show", "frontends")] == [digest]

@@ -69,8 +69,11 @@ def within_binomial(observed: int, flows: int, share: float) -> bool:
     return abs(observed - flows * share) <= SIGMAS * math.sqrt(flows * share * (1 - share)) + 1
 
 
-@pytest.mark.simulator(reason="needs 20,000 flows with sources spread over the whole table (`sim traffic src`);"
-                        " the packet generator's incrementing sources cover about half of it")
+SPREAD_SOURCES = ("needs 20,000 flows with sources spread over the whole table (`sim traffic src`);"
+                  " the packet generator's incrementing sources cover about half of it")
+
+
+@pytest.mark.simulator(reason=SPREAD_SOURCES)
 def test_spilled_share_of_new_flows_matches_the_exact_table(vppsim_lb):
     config = schema.parse_config(maglev_lb())
     frontend = config.frontends["www"]

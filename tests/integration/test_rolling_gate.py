@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from ansible_runner_helpers import REPO_ROOT, vpp_cli
+from ansible_runner_helpers import REPO_ROOT, lb_api_of, vpp_cli
 
 GATE = REPO_ROOT / "playbooks" / "tasks" / "rolling_gate.yml"
 GATE_TASK = "Gate - every frontend up, the planned weights in VPP, no new no-server packets"
@@ -46,6 +46,8 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rolling_gate(case, vppsim, runner, tmp_path):
     file_args, web2_weight, problems = CASES[case]
+    if web2_weight not in (0, 100) and lb_api_of(vppsim) == "1.1.0":  # a real v26.06 as the VPP under test
+        pytest.skip("LB API 1.1.0 has no AS weights: a weight cannot drift there")
     vpp_cli(vppsim, "lb vip 192.0.2.1/32 protocol tcp port 80 encap gre4 new_len 1024",
             AS_CLI.format("198.51.100.11", 100), AS_CLI.format("198.51.100.12", web2_weight))
     agent_state = tmp_path / "state.json"

@@ -4,7 +4,7 @@ The agent's core takes ``now`` from the daemon; the daemon reads it from ``clock
 wall clock at start advanced by the monotonic clock. Here the wall clock is a variable the test
 steps forward and back while the monotonic clock runs steadily: slow-start ramps, warm-up and
 drains keep their monotonic durations, and the history (transitions, ``since``) stays ordered.
-No libfaketime on this machine (apt has no ``faketime`` package here): unit level only.
+End to end, under libfaketime: tests/integration/agent/test_agent_clock.py.
 """
 
 from __future__ import annotations

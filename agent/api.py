@@ -54,7 +54,8 @@ class ApiError(Exception):
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, default=str) + "\n", status=status, content_type="application/json")
+    return web.Response(text=json.dumps(data, default=str) + "\n", status=status, content_type="application/json",
+                        headers={clock.HTTP_HEADER: f"{clock.now():.6f}"})
 
 
 @web.middleware

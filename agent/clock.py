@@ -29,10 +29,14 @@ class SteadyClock:
 
 _CLOCK = SteadyClock()
 
+# The status API's answers carry the agent's time in this header, so that maglevctl computes ages
+# ("up 5m", "3s ago") against the clock the timestamps came from, not its own wall clock.
+HTTP_HEADER = "Maglev-Agent-Time"
+
 
 def now() -> float:
     """The agent's time (unix seconds, steady): what the daemon passes to the core as ``now``."""
     return _CLOCK.now()
 
 
-__all__ = ["SteadyClock", "now"]
+__all__ = ["HTTP_HEADER", "SteadyClock", "now"]

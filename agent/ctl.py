@@ -15,7 +15,6 @@ import json
 import os
 import shlex
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
@@ -134,13 +133,14 @@ Handler = Callable[[StatusClient, Mapping[str, Any], Output], int]
 
 
 def _shown(fetch: Callable[[StatusClient, Mapping[str, Any]], Any],
-           draw: Callable[[Any, Output], List[str]]) -> Handler:
+           draw: Callable[[Any, Output, float], List[str]]) -> Handler:
+    """A command that fetches one answer and draws it; ``draw`` gets the agent's time for ages."""
     def handler(client: StatusClient, args: Mapping[str, Any], output: Output) -> int:
         data = fetch(client, args)
         if output.json:
             output.document(data)
         else:
-            output.lines(draw(data, output))
+            output.lines(draw(data, output, client.agent_now()))
         return OK
     return handler
 
@@ -196,29 +196,26 @@ def _show_frontends(client: StatusClient, args: Mapping[str, Any], output: Outpu
     return OK
 
 
-def _now() -> float:
-    return time.time()
-
-
 HANDLERS: Dict[str, Handler] = {
-    "show-version": _shown(lambda c, a: c.get(), lambda d, o: render.version(d, __version__, _now())),
+    "show-version": _shown(lambda c, a: c.get(), lambda d, o, now: render.version(d, __version__, now)),
     "show-frontends": _show_frontends,
-    "show-frontend": _shown(lambda c, a: c.get("frontends", a["frontend"]), lambda d, o: render.frontend(d, o.style)),
-    "show-backends": _shown(lambda c, a: c.get("backends"), lambda d, o: render.backends(d, _now(), o.style)),
+    "show-frontend": _shown(lambda c, a: c.get("frontends", a["frontend"]),
+                            lambda d, o, _now: render.frontend(d, o.style)),
+    "show-backends": _shown(lambda c, a: c.get("backends"), lambda d, o, now: render.backends(d, now, o.style)),
     "show-backend": _shown(lambda c, a: c.get("backends", a["backend"]),
-                           lambda d, o: render.backend(d, _now(), o.style)),
-    "show-healthchecks": _shown(lambda c, a: c.get("healthchecks"), lambda d, o: render.healthchecks(d)),
+                           lambda d, o, now: render.backend(d, now, o.style)),
+    "show-healthchecks": _shown(lambda c, a: c.get("healthchecks"), lambda d, o, _now: render.healthchecks(d)),
     "show-healthcheck": _shown(lambda c, a: c.get("healthchecks", a["healthcheck"]),
-                               lambda d, o: render.healthcheck(d)),
-    "show-vpp-info": _shown(lambda c, a: c.get("vpp"), lambda d, o: render.vpp_info(d, _now(), o.style)),
-    "show-vpp-lb-state": _shown(lambda c, a: c.get("vpp", "lb"), lambda d, o: render.lb_state(d)),
-    "show-vpp-lb-counters": _shown(lambda c, a: c.get("vpp", "counters"), lambda d, o: render.counters(d)),
+                               lambda d, o, _now: render.healthcheck(d)),
+    "show-vpp-info": _shown(lambda c, a: c.get("vpp"), lambda d, o, now: render.vpp_info(d, now, o.style)),
+    "show-vpp-lb-state": _shown(lambda c, a: c.get("vpp", "lb"), lambda d, o, _now: render.lb_state(d)),
+    "show-vpp-lb-counters": _shown(lambda c, a: c.get("vpp", "counters"), lambda d, o, _now: render.counters(d)),
     "set-backend": _shown(lambda c, a: c.post("backends", a["backend"], a["action"]),
-                          lambda d, o: render.backend_action(d, o.style)),
-    "set-weight": _shown(_weight, lambda d, o: render.weight_set(d)),
+                          lambda d, o, _now: render.backend_action(d, o.style)),
+    "set-weight": _shown(_weight, lambda d, o, _now: render.weight_set(d)),
     "config-check": _check,
-    "config-reload": _shown(lambda c, a: c.post("config", "reload"), lambda d, o: render.config_reload(d)),
-    "sync-vpp": _shown(lambda c, a: c.post("vpp", "sync"), lambda d, o: render.synced(d)),
+    "config-reload": _shown(lambda c, a: c.post("config", "reload"), lambda d, o, _now: render.config_reload(d)),
+    "sync-vpp": _shown(lambda c, a: c.post("vpp", "sync"), lambda d, o, _now: render.synced(d)),
     "watch-events": _watch,
 }
 

@@ -10,8 +10,11 @@ import errno
 import http.client
 import json
 import socket
+import time
 from typing import Any, Iterator, Optional, Tuple
 from urllib.parse import quote, urlencode
+
+from .clock import HTTP_HEADER
 
 DEFAULT_SOCKET = "/run/maglev-agent/status.sock"
 TIMEOUT = 60.0  # a reload or a full sync waits for VPP; the API bounds those waits itself
@@ -61,6 +64,24 @@ class StatusClient:
     def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: Optional[float] = TIMEOUT):
         self.socket_path = socket_path
         self.timeout = timeout
+        # The agent's time in its last answer, and this process's monotonic time when it came.
+        self._agent_time: Optional[Tuple[float, float]] = None
+
+    def agent_now(self) -> float:
+        """The agent's time now (unix seconds): what its last answer said, advanced by the time
+        since. Its timestamps run on its own steady clock (agent/clock.py), which differs from
+        this machine's wall clock by any step since the agent started. The wall clock when no
+        answer carried the agent's time (none yet, or an older agent)."""
+        if self._agent_time is None:
+            return time.time()
+        said, received = self._agent_time
+        return said + (time.monotonic() - received)
+
+    def _note_agent_time(self, response: http.client.HTTPResponse) -> None:
+        try:
+            self._agent_time = (float(response.getheader(HTTP_HEADER, "")), time.monotonic())
+        except ValueError:
+            pass  # no such header: keep what an earlier answer said, or the wall clock
 
     def _open(self, method: str, path: str, body: Optional[bytes], timeout: Optional[float]):
         conn = _UnixConnection(self.socket_path, timeout)
@@ -106,6 +127,7 @@ class StatusClient:
     def raw(self, method: str, path: str, body: Optional[bytes] = None) -> Tuple[int, bytes]:
         """(status, body bytes), whatever the status."""
         conn, response = self._open(method, path, body, self.timeout)
+        self._note_agent_time(response)
         try:
             return response.status, response.read()
         finally:

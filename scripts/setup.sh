@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv iproute2 nftables shellcheck git prometheus chromium nginx-light)
+APT_PACKAGES=(python3-venv iproute2 nftables shellcheck git prometheus chromium nginx-light faketime)
 need_apt=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for pkg in "${APT_PACKAGES[@]}"; do

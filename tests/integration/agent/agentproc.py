@@ -26,16 +26,17 @@ BUILD_DIR = os.path.join(REPO_ROOT, ".build")
 DEADLINE_SCALE = float(os.environ.get("MAGLEV_TEST_DEADLINE_SCALE", "3"))
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02):
-    """Poll a real condition until it holds (returns its value) or raise after ``timeout`` (times
-    DEADLINE_SCALE)."""
-    deadline = time.monotonic() + timeout * DEADLINE_SCALE
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02, *,
+             scale: float = DEADLINE_SCALE):
+    """Poll a real condition until it holds (returns its value) or raise after ``timeout`` times
+    ``scale`` (DEADLINE_SCALE; 1 where a user gave the deadline)."""
+    deadline = time.monotonic() + timeout * scale
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout * DEADLINE_SCALE}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout * scale}s waiting for {what}")
         time.sleep(interval)  # paces the polling of a real condition; not a synchronisation
 
 

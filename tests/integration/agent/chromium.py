@@ -1,8 +1,7 @@
 """Headless Chromium driven over its DevTools protocol, for the agent's status page.
 
 Used by the page tests (``Browser``) and, as a command, by molecule's verify, which checks the
-page of the agent the role deployed (stdlib, aiohttp, which the agent's requirements bring, and
-PyYAML for agentproc's ``wait_for``, which ansible brings):
+page of the agent the role deployed (stdlib + aiohttp, which the agent's requirements bring):
 
     python chromium.py URL FRONTEND=STATE...    wait until the page shows each frontend in that
                                                state with a live event stream; print what it shows
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import aiohttp
-from agentproc import wait_for
+from polling import wait_for
 
 # What the page shows of its frontends (agent/page/app.js renders one card per frontend).
 FRONTENDS_PROBE = """(() => {

@@ -77,6 +77,7 @@ from vppsim.cli_input import (
     parse_ip6,
     parse_ip46_address,
     parse_ip46_prefix,
+    take_vip,
 )
 from vppsim.cli_sim import sim_buckets, sim_gc, sim_traffic
 from vppsim.lb_model import (
@@ -375,15 +376,7 @@ def _add_ass_error(vip, rv: int) -> str:
 def _lb_flush_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
-    prefix, plen = inp.take_parsed(parse_ip46_prefix, "invalid vip prefix")
-    words = ProtocolPortWords(signed_port=True)
-    while not inp.at_end():
-        if not words.take(inp):
-            # VPP loops forever here (its parse loop has no else branch); fail instead.
-            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    vip = p.find_vip(prefix, plen, *words.vip_key(unset_protocol=0))
-    if vip is None:
-        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    vip = take_vip(p, inp, signed_port=True)
     p.flush_entries(vip.index, None)
     out.append(f"lb_flush_vip ok {vip.index}\n")
 

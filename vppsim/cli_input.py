@@ -8,9 +8,13 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from vppsim.lb_model import U32
+from vppsim.lb_model import RV_NO_SUCH_ENTRY, U32
+
+if TYPE_CHECKING:
+    from vppsim.lb import LbPlugin
+    from vppsim.lb_model import Vip
 
 T = TypeVar("T")
 
@@ -116,6 +120,21 @@ class ProtocolPortWords:
         if port == 0:
             return IP_PROTOCOL_ANY, 0
         return (unset_protocol if self.protocol is None else self.protocol), port & 0xFFFF
+
+
+def take_vip(p: LbPlugin, inp: CliInput, *, signed_port: bool) -> Vip:
+    """``<prefix> [protocol tcp|udp] [port N]`` to the end of the line, and the VIP it names, as
+    ``lb flush vip`` reads and finds it (an error for any other word, and for no such VIP)."""
+    prefix, plen = inp.take_parsed(parse_ip46_prefix, "invalid vip prefix")
+    words = ProtocolPortWords(signed_port=signed_port)
+    while not inp.at_end():
+        if not words.take(inp):
+            # VPP's lb flush vip loops forever here (its parse loop has no else branch); fail instead.
+            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    vip = p.find_vip(prefix, plen, *words.vip_key(unset_protocol=0))
+    if vip is None:
+        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    return vip
 
 
 def parse_int(tok: str | None, signed: bool) -> int | None:

@@ -11,11 +11,11 @@ from vppsim.cli_input import (
     CliInput,
     ProtocolPortWords,
     format_unformat_error,
-    parse_ip46_prefix,
     parse_ip_interface,
     parse_network,
+    take_vip,
 )
-from vppsim.lb_model import RV_NO_SUCH_ENTRY, VIP_COUNTER_NAMES, SimError
+from vppsim.lb_model import VIP_COUNTER_NAMES, SimError
 
 if TYPE_CHECKING:
     from vppsim.lb import LbPlugin
@@ -69,14 +69,7 @@ def sim_traffic(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
 
 
 def sim_buckets(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
-    prefix, plen = inp.take_parsed(parse_ip46_prefix, "invalid vip prefix")
-    words = ProtocolPortWords(signed_port=False)
-    while not inp.at_end():
-        if not words.take(inp):
-            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    vip = p.find_vip(prefix, plen, *words.vip_key(unset_protocol=0))  # as lb flush vip finds it
-    if vip is None:
-        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    vip = take_vip(p, inp, signed_port=False)  # as lb flush vip finds it
     names = {0: "drop"}
     lines = [f"vip [{vip.index}] {vip.prefix_text()}"
              f"{f' protocol:{vip.protocol} port:{vip.port}' if vip.port else ''} new_size:{vip.new_len}\n"]

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from polling import until
 from probing import MARGIN, TIMEOUT, check_of, open_sockets
 
 
@@ -299,9 +300,7 @@ def test_cancelled_probe_closes_its_socket():
             check = _with_port(check_of(type="http", path="/slow", timeout=30, interval=60), server.port)
             before = open_sockets()
             tasks = [asyncio.create_task(run_probe(check, "127.0.0.1")) for _probe in range(5)]
-            deadline = asyncio.get_running_loop().time() + 10
-            while len(server.seen) < 5 and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)  # polling a real condition, bounded
+            await until(lambda: len(server.seen) >= 5, 10, "the server to see the 5 probes")
             during = open_sockets()
             for task in tasks:
                 task.cancel()

@@ -22,7 +22,7 @@ from typing import Any, Iterator, List, Set, Tuple
 import pytest
 from ansible_collections.maglev.vpp.agent.probes import NetnsError, NetnsSockets, ProbeResult, run_probe
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import schema
-from polling import wait_for
+from polling import until, wait_for
 from probing import MARGIN, TIMEOUT, check_of, open_sockets
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -353,9 +353,7 @@ def test_cancelled_probes_close_their_sockets(lab, kind):
         before = open_sockets()
         tasks = [asyncio.create_task(run_probe(check_of(**body), SERVER4, netns=lab.client_sockets))
                  for _probe in range(10)]
-        deadline = asyncio.get_running_loop().time() + 30  # generous: a bound on failure only
-        while len(open_sockets() - before) < 10 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)  # polling a real condition, bounded
+        await until(lambda: len(open_sockets() - before) >= 10, 30, "the 10 probes' sockets")
         during = open_sockets()
         for task in tasks:
             task.cancel()

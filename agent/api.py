@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import stat
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, TypeVar
 
 from aiohttp import web
 
@@ -25,6 +25,8 @@ from .aiotools import within
 from .config import check_config_file
 from .health import HealthError
 from .status import AgentStatus
+
+T = TypeVar("T")
 
 SOCKET_MODE = 0o660
 SYNC_TIMEOUT = 30.0  # POST /vpp/sync waits this long for the full sync to finish
@@ -169,11 +171,8 @@ async def get_frontends(request: web.Request) -> web.Response:
 async def get_frontend(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
-    name = request.match_info["name"]
     snap = _snapshot(agent)
-    view = snap.frontends.get(name)
-    if view is None:
-        raise ApiError(404, f"no such frontend {name}")
+    view = _named(request, snap.frontends, "frontend")
     await asyncio.get_running_loop().run_in_executor(None, api_views.warm_table_digests, snap)
     return _json(api_views.frontend(view, agent.config.lb, snap))
 
@@ -187,11 +186,8 @@ async def get_backends(request: web.Request) -> web.Response:
 async def get_backend(request: web.Request) -> web.Response:
     _query(request)
     agent = request.app[AGENT]
-    name = request.match_info["name"]
     snap = _snapshot(agent)
-    view = snap.backends.get(name)
-    if view is None:
-        raise ApiError(404, f"no such backend {name}")
+    view = _named(request, snap.backends, "backend")
     return _json(api_views.backend(view, agent.config.lb, snap))
 
 
@@ -203,11 +199,16 @@ async def get_healthchecks(request: web.Request) -> web.Response:
 async def get_healthcheck(request: web.Request) -> web.Response:
     _query(request)
     lb = request.app[AGENT].config.lb
+    return _json(api_views.healthcheck(_named(request, lb.healthchecks, "healthcheck"), lb))
+
+
+def _named(request: web.Request, items: Mapping[str, T], kind: str) -> T:
+    """The item the URL's ``{name}`` names; a 404 ``no such <kind> <name>`` when there is none."""
     name = request.match_info["name"]
-    check = lb.healthchecks.get(name)
-    if check is None:
-        raise ApiError(404, f"no such healthcheck {name}")
-    return _json(api_views.healthcheck(check, lb))
+    item = items.get(name)
+    if item is None:
+        raise ApiError(404, f"no such {kind} {name}")
+    return item
 
 
 async def get_vpp(request: web.Request) -> web.Response:

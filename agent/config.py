@@ -231,18 +231,29 @@ class _SettingsReader:
         values: Dict[str, Any] = {"announce_command": hook.command}
         if hook.timeout is not None:
             values["announce_timeout"] = hook.timeout
-        for key in ANNOUNCE_RETRY_KEYS:
-            if key in value and value[key] is not None:
-                seconds = self.p.duration(value[key], f"agent.announce.{key}", 0.1)
-                if seconds is not None:
-                    values[f"announce_{key}"] = seconds
-        low = values.get("announce_retry_interval", AgentSettings.announce_retry_interval)
-        high = values.get("announce_retry_max_interval", AgentSettings.announce_retry_max_interval)
-        if low > high:
-            self.p.error("agent.announce.retry_max_interval",
-                         f"{schema.format_duration(high)} must not be shorter than retry_interval"
-                         f" {schema.format_duration(low)}")
+        given = {key: seconds for key, seconds in value.items() if seconds is not None}  # null: the default
+        values.update(self.durations(given, "announce", ANNOUNCE_RETRY_KEYS, 0.1))
+        self.in_order(values, "announce", "retry_interval", "retry_max_interval")
         return values
+
+    def durations(self, data: Dict[str, Any], section: str, keys: Tuple[str, ...], low: float) -> Dict[str, float]:
+        """Each of ``keys`` that ``data`` (the section ``agent.<section>``) holds, a duration of at
+        least ``low`` seconds, keyed by its AgentSettings field ``<section>_<key>``."""
+        values: Dict[str, float] = {}
+        for key in keys:
+            if key in data:
+                seconds = self.p.duration(data[key], f"agent.{section}.{key}", low)
+                if seconds is not None:
+                    values[f"{section}_{key}"] = seconds
+        return values
+
+    def in_order(self, values: Dict[str, float], section: str, low_key: str, high_key: str) -> None:
+        """A section's shorter and longer duration in order (the defaults standing in for unset ones)."""
+        low = values.get(f"{section}_{low_key}", getattr(AgentSettings, f"{section}_{low_key}"))
+        high = values.get(f"{section}_{high_key}", getattr(AgentSettings, f"{section}_{high_key}"))
+        if low > high:
+            self.p.error(f"agent.{section}.{high_key}", f"{schema.format_duration(high)} must not be shorter than"
+                         f" {low_key} {schema.format_duration(low)}")
 
     def path(self, value: Any, where: str) -> Optional[str]:
         text = self.p.string(value, where)
@@ -293,17 +304,6 @@ class _SettingsReader:
         data = self.p.fields(value, "agent.warmup", WARMUP_KEYS)
         if data is None:
             return {}
-        values: Dict[str, float] = {}
-        for key in WARMUP_KEYS:
-            if key in data:
-                seconds = self.p.duration(data[key], f"agent.warmup.{key}", 0.0)
-                if seconds is not None:
-                    values[f"warmup_{key}"] = seconds
-        low = values.get("warmup_min_delay", AgentSettings.warmup_min_delay)
-        high = values.get("warmup_max_delay", AgentSettings.warmup_max_delay)
-        if low > high:
-            self.p.error(
-                "agent.warmup.max_delay",
-                f"{schema.format_duration(high)} must not be shorter than min_delay {schema.format_duration(low)}",
-            )
+        values = self.durations(data, "warmup", WARMUP_KEYS, 0.0)
+        self.in_order(values, "warmup", "min_delay", "max_delay")
         return values

@@ -167,11 +167,12 @@ def _prefix_matches(word: str, candidates: Iterable[str]) -> List[str]:
     return [c for c in candidates if c.startswith(word)]
 
 
-def _expected(cursor: _Cursor) -> List[str]:
-    """What may come next, for messages and help (placeholders for free arguments)."""
+def _next_words(cursor: _Cursor, free: Callable[[Arg], Iterable[str]]) -> List[str]:
+    """What may come next at ``cursor``: keywords, open options and choices as they are, a free
+    argument (a name or a number) as ``free`` gives it."""
     if cursor.pending is not None:
         value = cursor.pending.value
-        return list(value.choices) if value.kind == CHOICE else [value.placeholder]
+        return list(value.choices) if value.kind == CHOICE else list(free(value))
     if cursor.node.options:
         return [o.word for o in _open_options(cursor)]
     result: List[str] = []
@@ -181,8 +182,13 @@ def _expected(cursor: _Cursor) -> List[str]:
         elif child.arg.kind == CHOICE:
             result.extend(child.arg.choices)
         else:
-            result.append(child.arg.placeholder)
+            result.extend(free(child.arg))
     return result
+
+
+def _expected(cursor: _Cursor) -> List[str]:
+    """What may come next, for messages and help (placeholders for free arguments)."""
+    return _next_words(cursor, lambda arg: [arg.placeholder])
 
 
 def _open_options(cursor: _Cursor) -> List[Option]:
@@ -341,21 +347,12 @@ def complete(words: Sequence[str], partial: str, values: Optional[Values] = None
 
 
 def _candidates(reading: _Reading, values: Optional[Values]) -> List[str]:
-    cursor = reading.cursor
-    if cursor.pending is not None:
-        value = cursor.pending.value
-        return list(value.choices) if value.kind == CHOICE else []
-    if cursor.node.options:
-        return [o.word for o in _open_options(cursor)]
-    result: List[str] = []
-    for child in cursor.node.children:
-        if child.word is not None:
-            result.append(child.word)
-        elif child.arg.kind == CHOICE:
-            result.extend(child.arg.choices)
-        elif child.arg.kind == NAME and values is not None:
-            result.extend(values(child.arg.source, dict(reading.args)))
-    return result
+    """What may come next, for completion: configured names from ``values``, no numbers."""
+
+    def names(arg: Arg) -> Iterable[str]:
+        return values(arg.source, dict(reading.args)) if arg.kind == NAME and values is not None else ()
+
+    return _next_words(reading.cursor, names)
 
 
 def help_lines(words: Sequence[str] = ()) -> List[str]:

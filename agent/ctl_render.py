@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..plugins.module_utils.vpp_lb import weights
 
 STATE_COLOURS = {"up": "32", "down": "31", "paused": "33", "disabled": "33", "unknown": "90", "removed": "90"}
 
@@ -200,19 +202,12 @@ def _spill_text(fe: Dict[str, Any]) -> str:
     return "off (all or nothing)" if not spill else f"overprovisioning {spill['overprovisioning']:g}"
 
 
-def shows_pool_shares(fe: Mapping[str, Any]) -> bool:
-    """Whether a frontend's per-pool shares are worth showing (maglevctl and the status page): when
-    spill is on or more than one pool carries flows (a fail-back ramp). ``fe`` is shaped as in
-    ``/frontends`` (``spill``, ``pools[].share``)."""
-    return bool(fe.get("spill")) or sum(1 for p in fe["pools"] if p.get("share")) >= 2
-
-
 def pool_shares(fe: Dict[str, Any]) -> List[str]:
     """Per pool its share of new flows: healthy fraction, health under spill (x overprovisioning,
-    capped), share, and what it left to the pools after it (``shows_pool_shares`` says when); the
-    numbers are the agent's weights.pool_shares."""
+    capped), share, and what it left to the pools after it (``weights.shows_pool_shares`` says
+    when); the numbers are the agent's weights.pool_shares."""
     pools = fe["pools"]
-    if not shows_pool_shares(fe):
+    if not weights.shows_pool_shares(fe.get("spill") is not None, (p.get("share") for p in pools)):
         return []
     rows = [[p["name"], percent(p.get("healthy_fraction")), percent(p.get("health")), percent(p.get("share")),
              percent(p.get("spilled"))] for p in pools]

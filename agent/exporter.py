@@ -211,11 +211,9 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
     lag.add_metric([], [(floatToGoString(bound), count) for bound, count in inputs.counters.probe_lag.cumulative()],
                    inputs.counters.probe_lag.total)
     yield lag
-    written = GaugeMetricFamily("maglev_agent_state_file_written_timestamp_seconds",
-                                "When the state file the modules read was last written (unix seconds).")
-    if inputs.state_file_written is not None:
-        written.add_metric([], inputs.state_file_written)
-    yield written
+    yield gauge_if_known("maglev_agent_state_file_written_timestamp_seconds",
+                         "When the state file the modules read was last written (unix seconds).",
+                         inputs.state_file_written)
     errors = CounterMetricFamily("maglev_agent_file_write_errors",
                                  "Failed writes of the agent's files (disk full, read-only): the old file stays "
                                  "whole and the write is retried every second.", labels=["file"])
@@ -302,16 +300,16 @@ def _vpp_families(inputs: ExportInputs) -> Iterator[Metric]:
     vpp = inputs.snapshot.vpp
     yield GaugeMetricFamily("maglev_vpp_connected", "1 while the agent is connected to VPP.",
                             value=1 if vpp.connected else 0)
-    uptime = GaugeMetricFamily("maglev_vpp_uptime_seconds", "Seconds since VPP booted (its /sys/boottime).")
-    connected = GaugeMetricFamily("maglev_vpp_connected_seconds", "Seconds since the agent connected to VPP.")
+    booted = vpp.boottime if vpp.connected else None
+    since = vpp.connected_since if vpp.connected else None
+    yield gauge_if_known("maglev_vpp_uptime_seconds", "Seconds since VPP booted (its /sys/boottime).",
+                         None if booted is None else max(0.0, inputs.wall - booted))
+    yield gauge_if_known("maglev_vpp_connected_seconds", "Seconds since the agent connected to VPP.",
+                         None if since is None else max(0.0, inputs.now - since))
     info = GaugeMetricFamily("maglev_vpp_info", "The connected VPP (always 1).", labels=["version", "pid", "lb_api"])
     if vpp.connected:
-        if vpp.boottime is not None:
-            uptime.add_metric([], max(0.0, inputs.wall - vpp.boottime))
-        if vpp.connected_since is not None:
-            connected.add_metric([], max(0.0, inputs.now - vpp.connected_since))
         info.add_metric([vpp.version or "", str(vpp.pid or ""), vpp.lb_api_version or ""], 1)
-    yield from (uptime, connected, info)
+    yield info
     api = CounterMetricFamily("maglev_vpp_api", "VPP binary API requests by message and result (ok, error: "
                               "VPP refused it, broken: no usable reply).", labels=["msg", "result"])
     for (message, result), count in sorted(inputs.api_calls.items()):
@@ -324,11 +322,16 @@ def _vpp_families(inputs: ExportInputs) -> Iterator[Metric]:
     yield lbsync
     yield CounterMetricFamily("maglev_vpp_lbsync_errors", "Syncs with VPP that failed part way.",
                               value=inputs.sync_errors)
-    last = GaugeMetricFamily("maglev_vpp_last_full_sync_timestamp_seconds",
-                             "When the last full sync with VPP ran (unix seconds).")
-    if inputs.last_full_sync is not None:
-        last.add_metric([], inputs.last_full_sync)
-    yield last
+    yield gauge_if_known("maglev_vpp_last_full_sync_timestamp_seconds",
+                         "When the last full sync with VPP ran (unix seconds).", inputs.last_full_sync)
+
+
+def gauge_if_known(name: str, documentation: str, value: Optional[float]) -> GaugeMetricFamily:
+    """A gauge family with one sample, or none (the family alone) while the value is unknown."""
+    gauge = GaugeMetricFamily(name, documentation)
+    if value is not None:
+        gauge.add_metric([], value)
+    return gauge
 
 
 def vip_labels(vip: model.VipKey) -> list:

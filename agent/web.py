@@ -24,7 +24,8 @@ from aiohttp import web
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from . import __version__, api_views, clock, ctl_render, events, logs, page_views, rates
+from ..plugins.module_utils.vpp_lb import weights
+from . import __version__, api_views, clock, events, logs, page_views, rates
 from .aiotools import within
 from .exporter import TEXT_CONTENT_TYPE, AgentCollector, ExportInputs, encode_text
 from .snapshot import AgentSnapshot
@@ -256,7 +257,7 @@ def state_view(snap: AgentSnapshot, addresses: Dict[str, str], now: float) -> Di
                       for name, members in pools.items()],
             "share": page_views.table_share(fe, live_vips.get(fe.vip), vpp.lb_api_version),
         }
-        view["pool_split"] = ctl_render.shows_pool_shares(view)
+        view["pool_split"] = weights.shows_pool_shares(fe.spill is not None, (share.share for share in fe.pools))
         frontends.append(view)
     return {
         "now": now, "at": snap.at, "version": __version__, "started_at": snap.started_at, "warmup": snap.warmup,

@@ -67,14 +67,17 @@ import re
 from typing import TYPE_CHECKING
 
 from vppsim.cli_input import (
+    IP_PROTOCOL_ANY,
     CliError,
     CliInput,
+    ProtocolPortWords,
     format_unformat_error,
     i32,
     parse_ip4,
     parse_ip6,
     parse_ip46_address,
     parse_ip46_prefix,
+    take_vip,
 )
 from vppsim.cli_sim import sim_buckets, sim_gc, sim_traffic
 from vppsim.lb_model import (
@@ -250,14 +253,10 @@ _ENCAPS = {
 def _lb_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
-    pfx = parse_ip46_prefix(inp.peek())
-    if pfx is None:
-        raise CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
-    inp.i += 1
-    prefix, plen = pfx
+    prefix, plen = inp.take_parsed(parse_ip46_prefix, "invalid vip prefix")
     new_len, is_del, sticky = 1024, False, False
-    protocol: int | None = None
-    port, encap, dscp = 0, ENCAP_GRE4, U32
+    words = ProtocolPortWords(signed_port=True)
+    encap, dscp = ENCAP_GRE4, U32
     srv_type, target_port = SRV_CLUSTERIP, 0
     while not inp.at_end():
         if (n := inp.take_int("new_len")) is not None:
@@ -266,12 +265,8 @@ def _lb_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
             is_del = True
         elif inp.take("src_ip_sticky"):
             sticky = True
-        elif inp.take("protocol", "tcp"):
-            protocol = 6
-        elif inp.take("protocol", "udp"):
-            protocol = 17
-        elif (n := inp.take_int("port")) is not None:
-            port = n
+        elif words.take(inp):
+            pass
         elif inp.peek() == "encap" and inp.peek(1) in _ENCAPS:
             encap = _ENCAPS[inp.peek(1)]  # type: ignore[index]
             inp.i += 2
@@ -285,10 +280,8 @@ def _lb_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
             target_port = n
         else:
             raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    if port == 0:
-        protocol = 255
-    elif protocol is None:
-        protocol = 255  # uninitialised in VPP; such a per-port VIP never matches traffic anyway
+    # VPP leaves a per-port VIP's missing protocol uninitialised; such a VIP never matches traffic.
+    protocol, port16 = words.vip_key(unset_protocol=IP_PROTOCOL_ANY)
     if encap != ENCAP_L3DSR and dscp != U32:
         raise CliError("lb_vip_add error: should not configure dscp for none L3DSR.")
     if encap == ENCAP_L3DSR and dscp >= 64:
@@ -304,7 +297,6 @@ def _lb_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
         # ip6 + l3dsr leaves the type uninitialised in VPP; use ip6-gre6 like the API does.
         vtype = {ENCAP_GRE4: VIP_IP6_GRE4, ENCAP_NAT6: VIP_IP6_NAT6}.get(encap, VIP_IP6_GRE6)
     p.garbage_collection()
-    port16 = port & 0xFFFF
     if not is_del:
         nat = encap in (ENCAP_NAT4, ENCAP_NAT6)
         rv, index = p.add_vip(prefix, plen, protocol, port16, vtype,
@@ -326,14 +318,11 @@ def _lb_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
 def _lb_as(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
-    pfx = parse_ip46_prefix(inp.peek())
-    if pfx is None:
-        raise CliError(f"invalid as address: '{format_unformat_error(inp.rest())}'")
-    inp.i += 1
+    prefix, plen = inp.take_parsed(parse_ip46_prefix, "invalid as address")
     addresses: list[int] = []
     weight: int | None = None
     is_del = flush = False
-    protocol, port = 0, 0
+    words = ProtocolPortWords(signed_port=True)
     while not inp.at_end():
         if (a := parse_ip46_address(inp.peek())) is not None:
             addresses.append(a)
@@ -344,22 +333,14 @@ def _lb_as(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
             is_del = True
         elif inp.take("flush"):
             flush = True
-        elif inp.take("protocol", "tcp"):
-            protocol = 6
-        elif inp.take("protocol", "udp"):
-            protocol = 17
-        elif (n := inp.take_int("port")) is not None:
-            port = n
-        else:
+        elif not words.take(inp):
             raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    if port == 0:
-        protocol = 255
     if weight is not None:
         if weight > 100:
             raise CliError("weight must be between 0 and 100")
         if is_del:
             raise CliError("weight and del are mutually exclusive")
-    vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
+    vip = p.find_vip(prefix, plen, *words.vip_key(unset_protocol=0))
     if vip is None:
         raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
     if not addresses:
@@ -395,26 +376,7 @@ def _add_ass_error(vip, rv: int) -> str:
 def _lb_flush_vip(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if inp.at_end():
         return
-    pfx = parse_ip46_prefix(inp.peek())
-    if pfx is None:
-        raise CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
-    inp.i += 1
-    protocol, port = 0, 0
-    while not inp.at_end():
-        if inp.take("protocol", "tcp"):
-            protocol = 6
-        elif inp.take("protocol", "udp"):
-            protocol = 17
-        elif (n := inp.take_int("port")) is not None:
-            port = n
-        else:
-            # VPP loops forever here (its parse loop has no else branch); fail instead.
-            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    if port == 0:
-        protocol = 255
-    vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
-    if vip is None:
-        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    vip = take_vip(p, inp, signed_port=True)
     p.flush_entries(vip.index, None)
     out.append(f"lb_flush_vip ok {vip.index}\n")
 

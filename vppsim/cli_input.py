@@ -7,8 +7,20 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
-from vppsim.lb_model import U32
+from vppsim.lb_model import RV_NO_SUCH_ENTRY, U32
+
+if TYPE_CHECKING:
+    from vppsim.lb import LbPlugin
+    from vppsim.lb_model import Vip
+
+T = TypeVar("T")
+
+IP_PROTOCOL_TCP = 6
+IP_PROTOCOL_UDP = 17
+IP_PROTOCOL_ANY = 255  # (u8) ~0: an all-port VIP's protocol
 
 
 class CliError(Exception):
@@ -50,6 +62,14 @@ class CliInput:
             return True
         return False
 
+    def take_parsed(self, parse: Callable[[str | None], T | None], what: str) -> T:
+        """The next word parsed and consumed (a leading ``%U``), else CliError ``<what>: '<rest>'``."""
+        value = parse(self.peek())
+        if value is None:
+            raise CliError(f"{what}: '{format_unformat_error(self.rest())}'")
+        self.i += 1
+        return value
+
     def take_int(self, word: str, *, signed: bool = True) -> int | None:
         """``word %d`` (or ``%u``): the number, or None (nothing consumed)."""
         if self.peek() != word:
@@ -67,6 +87,54 @@ class CliInput:
         if value is not None:
             self.i += 2
         return value
+
+
+@dataclass
+class ProtocolPortWords:
+    """A VIP's ``protocol tcp|udp`` and ``port N`` words as one command line gives them (None:
+    not given).  VPP's lb commands read ``port %d`` (``port -1`` is port 65535 once truncated);
+    the simulator's own ``sim`` commands read ``%u`` (``signed_port=False``)."""
+
+    signed_port: bool
+    protocol: int | None = None
+    port: int | None = None
+
+    def take(self, inp: CliInput) -> bool:
+        """Consume one ``protocol tcp``, ``protocol udp`` or ``port N``; False when none is next."""
+        if inp.take("protocol", "tcp"):
+            self.protocol = IP_PROTOCOL_TCP
+        elif inp.take("protocol", "udp"):
+            self.protocol = IP_PROTOCOL_UDP
+        elif (n := inp.take_int("port", signed=self.signed_port)) is not None:
+            self.port = n
+        else:
+            return False
+        return True
+
+    def vip_key(self, *, unset_protocol: int) -> tuple[int, int]:
+        """(protocol, u16 port) as VPP's lb commands key the VIP (lb/cli.c): port 0 (checked
+        before the u16 truncation, as VPP does) is the all-port VIP's protocol ~0; a port without
+        a protocol gets ``unset_protocol``: 0 where VPP's variable starts at 0 (``lb as``,
+        ``lb flush vip``), ~0 in ``lb vip``, where VPP leaves it uninitialised."""
+        port = self.port or 0
+        if port == 0:
+            return IP_PROTOCOL_ANY, 0
+        return (unset_protocol if self.protocol is None else self.protocol), port & 0xFFFF
+
+
+def take_vip(p: LbPlugin, inp: CliInput, *, signed_port: bool) -> Vip:
+    """``<prefix> [protocol tcp|udp] [port N]`` to the end of the line, and the VIP it names, as
+    ``lb flush vip`` reads and finds it (an error for any other word, and for no such VIP)."""
+    prefix, plen = inp.take_parsed(parse_ip46_prefix, "invalid vip prefix")
+    words = ProtocolPortWords(signed_port=signed_port)
+    while not inp.at_end():
+        if not words.take(inp):
+            # VPP's lb flush vip loops forever here (its parse loop has no else branch); fail instead.
+            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
+    vip = p.find_vip(prefix, plen, *words.vip_key(unset_protocol=0))
+    if vip is None:
+        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    return vip
 
 
 def parse_int(tok: str | None, signed: bool) -> int | None:
@@ -116,6 +184,16 @@ def parse_ip6(tok: str) -> int | None:
 def i32(v: int) -> int:
     v &= U32
     return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def parse_ip_interface(tok: str | None) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
+    """``<address>/<length>`` keeping the address (not VPP's ip46 encoding), or None."""
+    if tok is None or "/" not in tok:
+        return None
+    try:
+        return ipaddress.ip_interface(tok)
+    except ValueError:
+        return None
 
 
 def parse_network(tok: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:

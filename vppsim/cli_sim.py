@@ -4,37 +4,32 @@ documented in :mod:`vppsim.cli`): not in VPP, they drive and show the simulated 
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING
 
-from vppsim.cli_input import CliError, CliInput, format_unformat_error, parse_ip46_prefix, parse_network
-from vppsim.lb_model import RV_NO_SUCH_ENTRY, VIP_COUNTER_NAMES, SimError
+from vppsim.cli_input import (
+    CliError,
+    CliInput,
+    ProtocolPortWords,
+    format_unformat_error,
+    parse_ip_interface,
+    parse_network,
+    take_vip,
+)
+from vppsim.lb_model import VIP_COUNTER_NAMES, SimError
 
 if TYPE_CHECKING:
     from vppsim.lb import LbPlugin
 
 
 def sim_traffic(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
-    tok = inp.peek()
-    try:
-        target = ipaddress.ip_interface(tok) if tok is not None and "/" in tok else None
-    except ValueError:
-        target = None
-    if target is None:
-        raise CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
-    inp.i += 1
-    protocol: int | None = None
-    port: int | None = None
+    target = inp.take_parsed(parse_ip_interface, "invalid vip prefix")
+    words = ProtocolPortWords(signed_port=False)
     flows: int | None = None
     packets, seed, thread = 1, 0, 0
     src = None
     while not inp.at_end():
-        if inp.take("protocol", "tcp"):
-            protocol = 6
-        elif inp.take("protocol", "udp"):
-            protocol = 17
-        elif (n := inp.take_int("port", signed=False)) is not None:
-            port = n
+        if words.take(inp):
+            pass
         elif (n := inp.take_int("flows", signed=False)) is not None:
             flows = n
         elif (n := inp.take_int("packets", signed=False)) is not None:
@@ -50,7 +45,7 @@ def sim_traffic(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
     if flows is None:
         raise CliError("flows <n> is required")
     try:
-        res = p.simulate_traffic(target.ip, target.network.prefixlen, protocol=protocol, port=port,
+        res = p.simulate_traffic(target.ip, target.network.prefixlen, protocol=words.protocol, port=words.port,
                                  flows=flows, packets=packets, src=src, seed=seed, thread=thread)
     except SimError as e:
         raise CliError(str(e)) from None
@@ -74,25 +69,7 @@ def sim_traffic(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
 
 
 def sim_buckets(p: LbPlugin, inp: CliInput, out: list[str]) -> None:
-    pfx = parse_ip46_prefix(inp.peek())
-    if pfx is None:
-        raise CliError(f"invalid vip prefix: '{format_unformat_error(inp.rest())}'")
-    inp.i += 1
-    protocol, port = 255, 0
-    while not inp.at_end():
-        if inp.take("protocol", "tcp"):
-            protocol = 6
-        elif inp.take("protocol", "udp"):
-            protocol = 17
-        elif (n := inp.take_int("port", signed=False)) is not None:
-            port = n
-        else:
-            raise CliError(f"parse error: '{format_unformat_error(inp.rest())}'")
-    if port == 0:
-        protocol = 255
-    vip = p.find_vip(pfx[0], pfx[1], protocol, port & 0xFFFF)
-    if vip is None:
-        raise CliError(f"lb_vip_find_index error {RV_NO_SUCH_ENTRY}")
+    vip = take_vip(p, inp, signed_port=False)  # as lb flush vip finds it
     names = {0: "drop"}
     lines = [f"vip [{vip.index}] {vip.prefix_text()}"
              f"{f' protocol:{vip.protocol} port:{vip.port}' if vip.port else ''} new_size:{vip.new_len}\n"]

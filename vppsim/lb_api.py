@@ -11,6 +11,7 @@ its lock. The message handlers (:mod:`vppsim.handlers`) call these methods.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from vppsim.lb_model import (
@@ -67,6 +68,12 @@ class ApiMessages:
             return None
         return ip46_normalize(int(ip), plen), plen
 
+    def _on_api_vip(self, ip: IpAddress, plen: int, protocol: int, port: int, act: Callable[[Vip], int]) -> int:
+        """Under the lock, ``act`` on the VIP a request names; RV_NO_SUCH_ENTRY when there is none."""
+        with self.lock:
+            vip = self._api_find_vip(ip, plen, protocol, port)
+            return RV_NO_SUCH_ENTRY if vip is None else act(vip)
+
     def _api_find_vip(self, ip: IpAddress, plen: int, protocol: int, port: int) -> Vip | None:
         key = self._api_prefix(ip, plen)
         if key is None:
@@ -105,11 +112,7 @@ class ApiMessages:
             return rv
 
     def vip_del(self, ip: IpAddress, plen: int, protocol: int, port: int) -> int:
-        with self.lock:
-            vip = self._api_find_vip(ip, plen, protocol, port)
-            if vip is None:
-                return RV_NO_SUCH_ENTRY
-            return self.del_vip(vip)
+        return self._on_api_vip(ip, plen, protocol, port, self.del_vip)
 
     def vip_details(self) -> list[dict[str, Any]]:
         """lb_vip_dump: VIPs in pool order, placeholder hidden (1.2.0: only USED ones)."""
@@ -153,27 +156,17 @@ class ApiMessages:
     def as_add(self, ip: IpAddress, plen: int, protocol: int, port: int, as_ip: IpAddress, weight: int,
                flush: bool) -> int:
         """lb_add_del_as(_v2) add (v1 passes weight=100)."""
-        with self.lock:
-            vip = self._api_find_vip(ip, plen, protocol, port)
-            if vip is None:
-                return RV_NO_SUCH_ENTRY
-            return self.add_ass(vip, [int(as_ip)], weight & 0xFF, flush)
+        return self._on_api_vip(ip, plen, protocol, port,
+                                lambda vip: self.add_ass(vip, [int(as_ip)], weight & 0xFF, flush))
 
     def as_del(self, ip: IpAddress, plen: int, protocol: int, port: int, as_ip: IpAddress,
                flush: bool) -> int:
-        with self.lock:
-            vip = self._api_find_vip(ip, plen, protocol, port)
-            if vip is None:
-                return RV_NO_SUCH_ENTRY
-            return self.del_ass(vip, [int(as_ip)], flush)
+        return self._on_api_vip(ip, plen, protocol, port, lambda vip: self.del_ass(vip, [int(as_ip)], flush))
 
     def as_set_weight(self, ip: IpAddress, plen: int, protocol: int, port: int, as_ip: IpAddress, weight: int,
                       flush: bool) -> int:
-        with self.lock:
-            vip = self._api_find_vip(ip, plen, protocol, port)
-            if vip is None:
-                return RV_NO_SUCH_ENTRY
-            return self.set_as_weight(vip, int(as_ip), weight & 0xFF, flush)
+        return self._on_api_vip(ip, plen, protocol, port,
+                                lambda vip: self.set_as_weight(vip, int(as_ip), weight & 0xFF, flush))
 
     def flush_vip(self, ip: IpAddress, plen: int, protocol: int, port: int) -> int:
         """lb_flush_vip: evict the VIP's sticky entries on every thread.  Always 0."""

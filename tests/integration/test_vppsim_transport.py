@@ -25,6 +25,7 @@ import time
 from typing import Callable, Iterator
 
 import pytest
+from polling import wait_for
 from vpp_papi import VPPApiClient, VPPValueError
 from vpp_papi.vpp_papi import VPPIOError
 from vpp_papi.vpp_papi_async import VPPApiClient as AsyncVPPApiClient
@@ -122,18 +123,6 @@ def stats(vppsim) -> Iterator[Callable[..., VPPStats]]:
 def sim_only(sim) -> None:
     if not sim.is_sim:
         pytest.skip("needs the simulator")
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    """Poll ``cond`` until truthy; bounded, the pause only paces the polling."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def cli(c: VPPApiClient, cmd: str) -> tuple[int, str]:
@@ -440,7 +429,7 @@ def test_heartbeat_moves(vppsim_factory, stats, lb_api):
     sim = vppsim_factory("--stats-interval", "0.05", "--lb-api", lb_api)
     s = stats(sim)
     first = s["/sys/heartbeat"]
-    wait_for(lambda: s["/sys/heartbeat"] >= first + 2, what="heartbeat")
+    wait_for(lambda: s["/sys/heartbeat"] >= first + 2, 10.0, "heartbeat")
 
 
 def test_lb_counters_appear_after_first_vip_with_epoch_bump(vppsim, connect, stats, lb_api):

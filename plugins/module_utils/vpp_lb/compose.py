@@ -21,18 +21,15 @@ def merge_kept_ases(want: model.LbState, actual: model.LbState) -> model.LbState
     whose address family does not fit the VIP's encap (a recreate that changes the family) is
     dropped instead: VPP refuses it (-97) after the VIP was torn down (see ``dropped_ases``).
     """
+    kept = kept_ases(want, actual)
     vips = {}
     for key, vip in want.vips.items():
         have = actual.vips.get(key)
         if have is None:
             vips[key] = vip
             continue
-        family = model.ENCAP_AS_FAMILY[vip.spec.encap]
-        ases = {
-            address: model.AsState(address=address, weight=live.weight)
-            for address, live in have.ases.items()
-            if address not in vip.ases and model.address_version(address) == family
-        }
+        ases = {address: model.AsState(address=address, weight=have.ases[address].weight)
+                for address in kept.get(key, ())}
         ases.update(vip.ases)
         ordered = {address: ases[address] for address in sorted(ases, key=model.address_sort_key)}
         vips[key] = dataclasses.replace(vip, ases=ordered)
@@ -43,17 +40,7 @@ def dropped_ases(want: model.LbState, actual: model.LbState) -> Dict[model.VipKe
     """Per declared VIP that VPP has, the live ASes ``want`` does not list whose address family
     does not fit the declared encap: a recreate cannot keep them (VPP holds no IPv4 AS on a gre6
     VIP, and so on), so `merged` drops them. Address order; VIPs without any are left out."""
-    dropped = {}
-    for key, vip in want.vips.items():
-        have = actual.vips.get(key)
-        if have is None:
-            continue
-        family = model.ENCAP_AS_FAMILY[vip.spec.encap]
-        wrong = [address for address in have.ases
-                 if address not in vip.ases and model.address_version(address) != family]
-        if wrong:
-            dropped[key] = sorted(wrong, key=model.address_sort_key)
-    return dropped
+    return _undeclared_ases(want, actual, family_fits=False)
 
 
 def without_vips(actual: model.LbState, keys) -> model.LbState:
@@ -260,20 +247,26 @@ def merge_live_settings(want: model.LbState, actual: model.LbState,
 
 
 def kept_ases(want: model.LbState, actual: model.LbState) -> Dict[model.VipKey, List[str]]:
-    """Per declared VIP that VPP has, the ASes VPP has on it that ``want`` does not list
-    (what `merged` keeps), in address order; VIPs without any are left out."""
-    kept = {}
+    """Per declared VIP that VPP has, the ASes VPP has on it that ``want`` does not list and
+    whose address family fits the declared encap (what `merged` keeps), in address order; VIPs
+    without any are left out."""
+    return _undeclared_ases(want, actual, family_fits=True)
+
+
+def _undeclared_ases(want: model.LbState, actual: model.LbState, family_fits: bool) -> Dict[model.VipKey, List[str]]:
+    """Per declared VIP that VPP has, the ASes VPP has on it that ``want`` does not list and whose
+    address family fits the declared encap (or, ``family_fits=False``, does not), in address order."""
+    found = {}
     for key, vip in want.vips.items():
         have = actual.vips.get(key)
         if have is None:
             continue
         family = model.ENCAP_AS_FAMILY[vip.spec.encap]
-        extra = sorted((address for address in have.ases
-                        if address not in vip.ases and model.address_version(address) == family),
-                       key=model.address_sort_key)
-        if extra:
-            kept[key] = extra
-    return kept
+        undeclared = [address for address in have.ases
+                      if address not in vip.ases and (model.address_version(address) == family) is family_fits]
+        if undeclared:
+            found[key] = sorted(undeclared, key=model.address_sort_key)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ in its state file so that a playbook computes exactly the agent's weights:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 from .schema import Backend, Frontend
 
@@ -211,6 +211,14 @@ def pool_shares(
         )
         for i, name in enumerate(names)
     )
+
+
+def shows_pool_shares(spill: bool, shares: Iterable[Optional[float]]) -> bool:
+    """Whether a frontend's split of new flows between its pools is worth showing (maglevctl,
+    the status page): when spill is on or more than one pool carries flows (a fail-back ramp).
+    ``spill``: the frontend has spill on; ``shares``: each pool's ``PoolShare.share`` (None
+    where a view has none)."""
+    return spill or sum(1 for share in shares if share) >= 2
 
 
 def pool_loads(

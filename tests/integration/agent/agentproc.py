@@ -12,31 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import yaml
+from polling import wait_for
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD_DIR = os.path.join(REPO_ROOT, ".build")
-
-
-# Deadlines only bound a wait that has failed; a loaded machine (a CPU hog on every core) makes
-# agents, probes and VPP slower, so every deadline is stretched by this factor.
-DEADLINE_SCALE = float(os.environ.get("MAGLEV_TEST_DEADLINE_SCALE", "3"))
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02):
-    """Poll a real condition until it holds (returns its value) or raise after ``timeout`` (times
-    DEADLINE_SCALE)."""
-    deadline = time.monotonic() + timeout * DEADLINE_SCALE
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout * DEADLINE_SCALE}s waiting for {what}")
-        time.sleep(interval)  # paces the polling of a real condition; not a synchronisation
 
 
 class AgentProcess:

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Dict, List, Optional, Tuple
 
 import backend_server
 from backend_server import HARNESS_HEADER
@@ -42,8 +42,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-T = TypeVar("T")
+from polling import wait_for
 
 # Each live BackendNet holds one slot (an flock, released even if its process dies); the slot picks
 # its names and subnets, so parallel pytest workers never collide.
@@ -57,18 +56,6 @@ NO_ANSWER = 0.3  # a local peer answers in milliseconds: silence this long means
 
 
 # ----- for tests in general -------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
-    """Poll ``predicate`` until it returns something truthy (returned); TimeoutError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last value: {value!r})")
-        time.sleep(interval)
 
 
 def tcp_connect(addr: str, port: int, timeout: float) -> str:
@@ -188,7 +175,7 @@ class Backend:
         if self._proc is not None:
             self._call("route", path=path, status=status, body=body)
             if not (self._closed or self._blackholed or self._delay) and "http" in self.ports:
-                wait_until(lambda: _check_get(self.ip4, self.ports["http"], path)[0] == status, OPS_TIMEOUT,
+                wait_for(lambda: _check_get(self.ip4, self.ports["http"], path)[0] == status, OPS_TIMEOUT,
                            f"{self.ip4} {path} to answer {status}")
 
     def requests(self) -> List[str]:
@@ -222,7 +209,7 @@ class Backend:
         if not (self._closed or self._blackholed):
             port = self.ports.get("http") or self.ports["https"]
             ca_file = None if "http" in self.ports else self.net.ca_file
-            wait_until(lambda: not self._answers(self.ip4, port, min(NO_ANSWER, seconds / 2), ca_file),
+            wait_for(lambda: not self._answers(self.ip4, port, min(NO_ANSWER, seconds / 2), ca_file),
                        OPS_TIMEOUT, f"{self.ip4}:{port} to answer later than {seconds}s")
 
     def restore(self) -> None:
@@ -259,7 +246,7 @@ class Backend:
                     self._wait_tcp(addr, port, "open")
                 else:
                     ca_file = self.net.ca_file if kind == "https" else None
-                    wait_until(lambda a=addr, p=port, c=ca_file: self._answers(a, p, 2.0, c), OPS_TIMEOUT,
+                    wait_for(lambda a=addr, p=port, c=ca_file: self._answers(a, p, 2.0, c), OPS_TIMEOUT,
                                f"{kind} server on {addr}:{port} to answer")
             if not self.ports:
                 self._wait_tcp(addr, 9, "refused")  # the kernel answers: the address is reachable
@@ -270,7 +257,7 @@ class Backend:
                 self._wait_tcp(addr, port, outcome)
 
     def _wait_tcp(self, addr: str, port: int, outcome: str) -> None:
-        wait_until(lambda: tcp_connect(addr, port, NO_ANSWER) == outcome, OPS_TIMEOUT,
+        wait_for(lambda: tcp_connect(addr, port, NO_ANSWER) == outcome, OPS_TIMEOUT,
                    f"TCP connect to {addr} port {port} to be {outcome}")
 
     def _call(self, op: str, **args: Any) -> Dict[str, Any]:
@@ -397,7 +384,7 @@ class BackendNet:
             "    ip daddr @bh4 drop\n    ip6 daddr @bh6 drop\n  }\n}\n"
         )
         for addr in (self.prefix4[2], self.prefix6[2]):
-            wait_until(lambda a=str(addr): tcp_connect(a, 9, NO_ANSWER) == "refused", OPS_TIMEOUT,
+            wait_for(lambda a=str(addr): tcp_connect(a, 9, NO_ANSWER) == "refused", OPS_TIMEOUT,
                        f"namespace side {addr} to be reachable")
 
     def _nft(self, script: str) -> None:

@@ -17,12 +17,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 import aiohttp
+from polling import wait_for
 
 # What the page shows of its frontends (agent/page/app.js renders one card per frontend).
 FRONTENDS_PROBE = """(() => {
@@ -41,18 +41,6 @@ FRONTENDS_PROBE = """(() => {
     ])),
   };
 })()"""
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
-    """Poll a real condition until it holds (returns its value) or raise after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)  # paces the polling of a real condition; not a synchronisation
 
 
 def _get(url: str, timeout: float = 5) -> str:
@@ -74,9 +62,10 @@ class Browser:
         )
         port_file = profile / "DevToolsActivePort"
         wait_for(lambda: self._alive() and port_file.exists() and port_file.read_text().strip(), 30,
-                 "Chromium's DevTools port")
+                 "Chromium's DevTools port", 0.05)
         port = int(port_file.read_text().split()[0])
-        targets = wait_for(lambda: [t for t in self._targets(port) if t.get("type") == "page"], 15, "a page target")
+        targets = wait_for(lambda: [t for t in self._targets(port) if t.get("type") == "page"], 15, "a page target",
+                           0.05)
         self.loop = asyncio.new_event_loop()
         self.session: Optional[aiohttp.ClientSession] = None
         self.ws = self.loop.run_until_complete(self._connect(targets[0]["webSocketDebuggerUrl"]))
@@ -153,7 +142,7 @@ def main(argv=None) -> int:
         try:
             try:
                 shown = wait_for(lambda: (v := browser.frontends_shown()) and page_shows(v, expected) and v,
-                                 args.timeout, f"the page at {args.url} showing {expected}")
+                                 args.timeout, f"the page at {args.url} showing {expected}", 0.05, scale=1)
             except AssertionError as exc:
                 print(json.dumps({"error": str(exc), "shown": browser.frontends_shown()}, indent=2))
                 return 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, Iterator, List
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 from agentproc import AgentProcess
@@ -13,6 +13,7 @@ from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import Vp
 from backends import BackendNet
 from chromium import Browser
 from httpbackends import HttpBackend, free_port
+from prometheus_server import PrometheusServer
 
 
 def _loopback_base() -> str:
@@ -78,3 +79,20 @@ def browser(tmp_path):
     yield open_page
     for b in opened:
         b.close()
+
+
+@pytest.fixture
+def prometheus(tmp_path) -> Iterator[Callable[..., PrometheusServer]]:
+    """Start a real Prometheus scraping a target (``prometheus(target, rule_file=None)``); all
+    stopped after the test."""
+    started: List[PrometheusServer] = []
+
+    def run(target: str, rule_file: Optional[str] = None) -> PrometheusServer:
+        workdir = tmp_path / f"prometheus{len(started)}"
+        workdir.mkdir()
+        started.append(PrometheusServer(workdir, target, rule_file))
+        return started[-1]
+
+    yield run
+    for server in started:
+        server.stop()

@@ -3,7 +3,6 @@ promtool's linter and a real Prometheus server scraping the agent."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -168,65 +167,6 @@ def test_vip_counters_stay_monotonic_across_a_vpp_restart(sim, tmp_path, backend
                     and t, 15, "200 routed packets after the restart")
     assert sample(text, "maglev_vip_route_bytes_total", VIP_LABELS) == 200 * 100  # vppsim: 100-byte packets
     assert vip_packets(text, "next") == 0
-
-
-class PrometheusServer:
-    """A real Prometheus scraping the agent every second, with its TSDB in a temporary directory."""
-
-    def __init__(self, workdir, target: str):
-        self.port = free_port("127.0.0.1")
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = workdir / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            f"scrape_configs:\n  - job_name: maglev-agent\n    static_configs:\n      - targets: ['{target}']\n"
-        )
-        self.log = open(workdir / "prometheus.log", "w")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def query(self, expr: str) -> List[dict]:
-        """The instant vector of ``expr``: [{"metric": {...}, "value": [t, "v"]}]; [] until it answers."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited with {self.proc.returncode}")
-        try:
-            reply = json.loads(get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})))
-        except OSError:
-            return []
-        assert reply["status"] == "success", reply
-        return reply["data"]["result"]
-
-    def value(self, expr: str) -> Optional[float]:
-        result = self.query(expr)
-        return float(result[0]["value"][1]) if len(result) == 1 else None
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.log.close()
-
-
-@pytest.fixture
-def prometheus(tmp_path):
-    started: List[PrometheusServer] = []
-
-    def run(target: str) -> PrometheusServer:
-        workdir = tmp_path / f"prometheus{len(started)}"
-        workdir.mkdir()
-        server = PrometheusServer(workdir, target)
-        started.append(server)
-        return server
-
-    yield run
-    for server in started:
-        server.stop()
 
 
 def test_prometheus_scrapes_vip_counters_and_backend_state(sim, tmp_path, backends, client, agent, prometheus):

@@ -14,7 +14,8 @@ import sys
 import time
 
 import pytest
-from backends import BackendNet, http_get, link_exists, netns_names, tcp_connect, wait_until
+from backends import BackendNet, http_get, link_exists, netns_names, tcp_connect
+from polling import wait_for
 
 
 def _checksum(data: bytes) -> int:
@@ -195,19 +196,19 @@ def test_leftovers_of_a_killed_process_are_purged_by_the_next_holder_of_its_slot
     nets = []  # bounded: BackendNet() raises once all slots are taken
     while name in netns_names():  # each new net takes the lowest free slot; whoever gets this one purges it
         nets.append(backend_net_factory())
-    wait_until(lambda: not os.path.exists(workdir), 5.0, f"{workdir} to be removed")  # by us or another worker
+    wait_for(lambda: not os.path.exists(workdir), 5.0, f"{workdir} to be removed")  # by us or another worker
     owner = next((net for net in nets if net.slot == slot), None)
     if owner is not None:  # else another pytest worker took the slot (and purged it)
         assert owner.name != name and owner.name in netns_names() and link_exists(owner.root_if)
 
 
-def test_wait_until_returns_the_first_truthy_value():
+def test_wait_for_returns_the_first_truthy_value():
     values = iter([0, None, "", "done"])
-    assert wait_until(lambda: next(values), 1.0, "a value") == "done"
+    assert wait_for(lambda: next(values), 1.0, "a value") == "done"
 
 
-def test_wait_until_raises_with_what_it_waited_for():
+def test_wait_for_raises_with_what_it_waited_for():
     start = time.monotonic()
-    with pytest.raises(TimeoutError, match="the impossible"):
-        wait_until(lambda: False, 0.2, "the impossible")
+    with pytest.raises(AssertionError, match="the impossible"):
+        wait_for(lambda: False, 0.2, "the impossible", scale=1)
     assert time.monotonic() - start < 2.0

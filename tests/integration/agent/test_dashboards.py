@@ -8,19 +8,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import urllib.error
-import urllib.parse
 from typing import Dict, List, Set
 
-import pytest
 import yaml
 from agentproc import REPO_ROOT, wait_for
-from httpbackends import free_port
+from prometheus_server import PrometheusServer
 from promql_names import metric_names, panel_expressions, rule_expressions, served_names, substitute, variable_queries
 from test_agent_daemon import expect_weights
 from test_agent_metrics import (
-    PrometheusServer,
-    get,
     metrics_config,
     sample,
     scrape,
@@ -154,76 +149,12 @@ def test_the_dashboard_and_the_alerts_read_only_families_the_agent_serves(sim, t
     assert not missing, f"families the dashboard does not show: {missing}"
 
 
-class RulesPrometheus(PrometheusServer):
-    """PrometheusServer (scraping the agent every second) with the alerting rules loaded,
-    evaluated every second."""
-
-    def __init__(self, workdir, target: str, rule_file: str):
-        self.port = free_port("127.0.0.1")
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = workdir / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            f"rule_files:\n  - {rule_file}\n"
-            f"scrape_configs:\n  - job_name: maglev-agent\n    static_configs:\n      - targets: ['{target}']\n"
-        )
-        self.log = open(workdir / "prometheus.log", "w")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def api(self, path: str, **params: str):
-        """The ``data`` of an API answer; None until the server listens and is ready; a query Prometheus
-        rejects (bad PromQL) fails the test with Prometheus's reason."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited with {self.proc.returncode}")
-        try:
-            reply = json.loads(get(f"{self.url}/api/v1/{path}?" + urllib.parse.urlencode(params)))
-        except urllib.error.HTTPError as error:
-            if error.code == 503:
-                return None  # still starting (its TSDB and rules load after it listens)
-            raise AssertionError(f"prometheus rejected {params}: {error.read().decode()}") from error
-        except OSError:
-            return None
-        assert reply["status"] == "success", reply
-        return reply["data"]
-
-    def query(self, expr: str) -> List[dict]:
-        data = self.api("query", query=expr)
-        return data["result"] if data else []
-
-    def rule_groups(self) -> List[dict]:
-        data = self.api("rules")
-        return data["groups"] if data else []
-
-    def active_alerts(self) -> List[dict]:
-        data = self.api("alerts")
-        return data["alerts"] if data else []
-
-
-@pytest.fixture
-def rules_prometheus(tmp_path):
-    started: List[RulesPrometheus] = []
-
-    def run(target: str) -> RulesPrometheus:
-        workdir = tmp_path / f"prometheus{len(started)}"
-        workdir.mkdir()
-        started.append(RulesPrometheus(workdir, target, RULES))
-        return started[-1]
-
-    yield run
-    for server in started:
-        server.stop()
-
-
-def unanswered(server: RulesPrometheus, queries: Dict[str, str]) -> List[str]:
+def unanswered(server: PrometheusServer, queries: Dict[str, str]) -> List[str]:
     """The places whose query gives Prometheus no series yet."""
     return [place for place, expr in queries.items() if not server.query(substitute(expr, GRAFANA_VALUES))]
 
 
-def alert(server: RulesPrometheus, name: str, **labels: str):
+def alert(server: PrometheusServer, name: str, **labels: str):
     """The active (pending or firing) alert ``name`` with these labels, or None."""
     for active in server.active_alerts():
         if active["labels"]["alertname"] == name and all(active["labels"].get(k) == v for k, v in labels.items()):
@@ -232,10 +163,10 @@ def alert(server: RulesPrometheus, name: str, **labels: str):
 
 
 def test_prometheus_answers_every_dashboard_query_and_raises_the_alerts_of_an_outage(
-        sim, tmp_path, backends, client, agent, rules_prometheus):
+        sim, tmp_path, backends, client, agent, prometheus):
     proc, base = start_agent_with_a_down_backend(sim, tmp_path, backends, client, agent)
     target = base.removeprefix("http://")
-    server = rules_prometheus(target)
+    server = prometheus(target, RULES)
     dashboard = load_dashboard()
     queries = {f"panel {title!r}: {expr}": expr for title, expr in panel_expressions(dashboard)}
     try:

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import datetime
 import ipaddress
-import os
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -20,17 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-TIMEOUT = 0.5
-# How far past its timeout a probe may return on a loaded machine: just under TIMEOUT, so a probe
-# that waited two timeouts (one per phase) still fails the bound.
-MARGIN = 0.45
-
-
-def check_of(**body: Any) -> schema.HealthCheck:
-    body.setdefault("timeout", TIMEOUT)
-    body.setdefault("interval", 2)
-    return schema.parse_config({"healthchecks": {"c": body}}).healthchecks["c"]
+from polling import until
+from probing import MARGIN, TIMEOUT, check_of, open_sockets
 
 
 @dataclass
@@ -303,35 +293,20 @@ def test_source_address_not_local_is_l4con():
     assert "198.51.100.250" in result.detail and server.seen == []
 
 
-def _sockets() -> Set[str]:
-    """The sockets this process holds open, as "socket:[inode]" names."""
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:  # closed meanwhile (the listing's own descriptor, for one)
-            continue
-        if target.startswith("socket:"):
-            found.add(target)
-    return found
-
-
 def test_cancelled_probe_closes_its_socket():
     async def scenario() -> Tuple[Set[str], Set[str], Set[str]]:
         server, listener = await start()
         try:
             check = _with_port(check_of(type="http", path="/slow", timeout=30, interval=60), server.port)
-            before = _sockets()
+            before = open_sockets()
             tasks = [asyncio.create_task(run_probe(check, "127.0.0.1")) for _probe in range(5)]
-            deadline = asyncio.get_running_loop().time() + 10
-            while len(server.seen) < 5 and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)  # polling a real condition, bounded
-            during = _sockets()
+            await until(lambda: len(server.seen) >= 5, 10, "the server to see the 5 probes")
+            during = open_sockets()
             for task in tasks:
                 task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             assert all(isinstance(r, asyncio.CancelledError) for r in results), results
-            return before, during, _sockets()
+            return before, during, open_sockets()
         finally:
             server.release.set()
             listener.close()

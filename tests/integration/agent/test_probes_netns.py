@@ -16,45 +16,35 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Set, Tuple
 
 import pytest
 from ansible_collections.maglev.vpp.agent.probes import NetnsError, NetnsSockets, ProbeResult, run_probe
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import schema
+from polling import until, wait_for
+from probing import MARGIN, TIMEOUT, check_of, open_sockets
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-TIMEOUT = 0.5
-# How far past its timeout a probe may return on a loaded machine: just under TIMEOUT, so a probe
-# that waited two timeouts (one per phase) still fails the bound.
-MARGIN = 0.45
 CLIENT4, SERVER4 = "198.51.100.1", "198.51.100.2"
 CLIENT6, SERVER6 = "2001:db8:51::1", "2001:db8:51::2"
 BEYOND4, BEYOND6 = "203.0.113.5", "2001:db8:99::5"  # routed via the server, which has no route on
 _numbers = itertools.count()
 
 
-def check_of(**body: Any) -> schema.HealthCheck:
-    body.setdefault("timeout", TIMEOUT)
-    body.setdefault("interval", 2)
-    return schema.parse_config({"healthchecks": {"c": body}}).healthchecks["c"]
-
-
 def run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=20)
 
 
+def link_is_up(namespace: str, device: str) -> bool:
+    shown = subprocess.run(["ip", "-n", namespace, "-j", "link", "show", "dev", device],
+                           check=True, capture_output=True, text=True, timeout=20)
+    return json.loads(shown.stdout)[0].get("operstate") == "UP"
+
+
 def wait_link_up(namespace: str, device: str) -> None:
     """Until the kernel has activated the link (it drops packets until then, up to a second)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        shown = subprocess.run(["ip", "-n", namespace, "-j", "link", "show", "dev", device],
-                               check=True, capture_output=True, text=True, timeout=20)
-        if json.loads(shown.stdout)[0].get("operstate") == "UP":
-            return
-        time.sleep(0.02)  # polling a real condition, bounded by the deadline
-    raise AssertionError(f"{device} in {namespace} did not come up")
+    wait_for(lambda: link_is_up(namespace, device), 10, f"{device} in {namespace} to come up")
 
 
 @dataclass
@@ -352,19 +342,6 @@ def test_closed_namespace_gives_netns_code(lab, kind):
     assert lab.client in result.detail
 
 
-def _sockets() -> Set[str]:
-    """The sockets this process holds open, as "socket:[inode]" names."""
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:  # closed meanwhile (the listing's own descriptor, for one)
-            continue
-        if target.startswith("socket:"):
-            found.add(target)
-    return found
-
-
 @pytest.mark.parametrize("kind", ["tcp", "icmp"])
 def test_cancelled_probes_close_their_sockets(lab, kind):
     lab.in_server("ip", "route", "add", "blackhole", CLIENT4)  # no answer ever: the probes wait
@@ -373,18 +350,16 @@ def test_cancelled_probes_close_their_sockets(lab, kind):
         body["port"] = 80
 
     async def scenario() -> Tuple[Set[str], Set[str], Set[str]]:
-        before = _sockets()
+        before = open_sockets()
         tasks = [asyncio.create_task(run_probe(check_of(**body), SERVER4, netns=lab.client_sockets))
                  for _probe in range(10)]
-        deadline = asyncio.get_running_loop().time() + 30  # generous: a bound on failure only
-        while len(_sockets() - before) < 10 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)  # polling a real condition, bounded
-        during = _sockets()
+        await until(lambda: len(open_sockets() - before) >= 10, 30, "the 10 probes' sockets")
+        during = open_sockets()
         for task in tasks:
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert all(isinstance(r, asyncio.CancelledError) for r in results), results
-        return before, during, _sockets()
+        return before, during, open_sockets()
 
     before, during, after = asyncio.run(scenario())
     assert len(during - before) == 10, (before, during)  # each probe had its socket open

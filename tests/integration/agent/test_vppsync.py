@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import pytest
 from ansible_collections.maglev.vpp.agent.config import AgentSettings, VppSettings
 from ansible_collections.maglev.vpp.agent.vppsync import DesiredSource, VppSync
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import PROTOCOLS, VipKey
+from polling import until
 
 WWW = VipKey("192.0.2.1/32", PROTOCOLS["tcp"], 80)
 CONF = model.LbConf(ip4_src_address="10.255.0.1", ip6_src_address="2001:db8:ff::1")
@@ -49,19 +50,6 @@ def settings_for(sim, **changes) -> AgentSettings:
     # No periodic syncs or counter reads unless a test asks: they would share the VPP thread.
     base = AgentSettings(vpp=vpp, sync_interval=3600.0, stats_interval=3600.0)
     return dataclasses.replace(base, **changes)
-
-
-async def until(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll a real condition on the loop until it holds (its value) or fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)  # paces the polling of a real condition
 
 
 async def in_thread(fn, *args):

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import aiohttp
+import pytest
 from ansible_collections.maglev.vpp.agent.config import parse_agent_config
 from ansible_collections.maglev.vpp.agent.counters import AgentCounters
 from ansible_collections.maglev.vpp.agent.events import EventBus
@@ -116,14 +117,23 @@ class LoopWitness:
         self.loop_woke.set()
 
 
-def test_a_large_scrape_renders_off_the_loop_while_the_loop_keeps_running(tmp_path):
-    snap, counters = many_backends(BACKENDS, time.time())
-    agent = PublishedAgent(snap, counters, str(tmp_path / "state.json"))
-    witness = LoopWitness()
+@dataclasses.dataclass(frozen=True)
+class WitnessedScrape:
+    loop_thread: int
+    status: int
+    text: str
+    lags: List[float]  # each loop tick's lateness while the scrape rendered
 
-    async def scenario():
+
+def scrape_while_the_loop_ticks(agent: PublishedAgent, witness: LoopWitness, *,
+                                register_witness: bool) -> WitnessedScrape:
+    """GET /metrics from the real web server over loopback while a loop coroutine ticks until the
+    witness (a registered collector, or hooked into the agent's data) sees the loop wake."""
+
+    async def scenario() -> WitnessedScrape:
         server = WebServer(agent, "127.0.0.1", 0)
-        server.registry.register(witness)
+        if register_witness:
+            server.registry.register(witness)
         await server.start()
         try:
             lags: List[float] = []
@@ -133,18 +143,32 @@ def test_a_large_scrape_renders_off_the_loop_while_the_loop_keeps_running(tmp_pa
                     text = await response.text()
                     status = response.status
             await asyncio.wait_for(ticker, HANDSHAKE)
-            return threading.get_ident(), status, text, lags
+            return WitnessedScrape(threading.get_ident(), status, text, lags)
         finally:
             await server.close()
 
-    loop_thread, status, text, lags = asyncio.run(scenario())
-    assert status == 200
-    assert witness.threads and all(t != loop_thread for t in witness.threads), "the collectors ran on the loop"
+    return asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def large_registry() -> Tuple[AgentSnapshot, AgentCounters]:
+    """BACKENDS backends and frontends (~100,000 samples), built once: the tests only read it."""
+    return many_backends(BACKENDS, time.time())
+
+
+def test_a_large_scrape_renders_off_the_loop_while_the_loop_keeps_running(tmp_path, large_registry):
+    snap, counters = large_registry
+    agent = PublishedAgent(snap, counters, str(tmp_path / "state.json"))
+    witness = LoopWitness()
+    scrape = scrape_while_the_loop_ticks(agent, witness, register_witness=True)
+    assert scrape.status == 200
+    assert witness.threads and all(t != scrape.loop_thread for t in witness.threads), "the collectors ran on the loop"
     assert witness.saw_loop_wake == [True], "the loop stood still while the registry was collected"
     # The agent's families were in the same off-loop collection, ahead of the witness.
-    assert f'maglev_backend_health{{backend="b{BACKENDS - 1}"}} 3' in text
-    assert text.index("maglev_probe_total") < text.index("test_witness 1")
-    print(f"loop ticks before the witness collected: {len(lags)}, worst lateness {max(lags, default=0) * 1000:.1f} ms")
+    assert f'maglev_backend_health{{backend="b{BACKENDS - 1}"}} 3' in scrape.text
+    assert scrape.text.index("maglev_probe_total") < scrape.text.index("test_witness 1")
+    print(f"loop ticks before the witness collected: {len(scrape.lags)},"
+          f" worst lateness {max(scrape.lags, default=0) * 1000:.1f} ms")
 
 
 def test_a_scrape_renders_the_counters_as_they_were_when_it_started():
@@ -165,11 +189,11 @@ def test_a_scrape_renders_the_counters_as_they_were_when_it_started():
     assert counters.durations[("b1", "http")].count == 2
 
 
-def test_a_large_render_sets_off_no_full_garbage_collection():
+def test_a_large_render_sets_off_no_full_garbage_collection(large_registry):
     """The families stream their samples: built whole, ~100,000 samples outlived the young
     generations and set off full collections (100-400 ms each under load, holding the GIL, so
     holding the agent's loop too)."""
-    snap, counters = many_backends(BACKENDS, time.time())
+    snap, counters = large_registry
     inputs = ExportInputs(snapshot=snap, counters=counters, vip_totals={})
     full: List[int] = []
 
@@ -224,23 +248,9 @@ def test_the_vip_counters_are_observed_off_the_loop_and_the_scrape_exports_them(
     read = CountersSnapshot(at=now, boottime=now - 3600, vips=WitnessedCounters(vips, witness),
                             sources=MappingProxyType({vip: (i, 100 + i) for i, vip in enumerate(vips)}))
     agent = PublishedAgent(dataclasses.replace(snap, counters=read), counters, str(tmp_path / "state.json"))
-
-    async def scenario():
-        server = WebServer(agent, "127.0.0.1", 0)
-        await server.start()
-        try:
-            lags: List[float] = []
-            ticker = asyncio.get_running_loop().create_task(witness.wake_while_collecting(lags))
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"http://127.0.0.1:{server.port}/metrics") as response:
-                    text = await response.text()
-            await asyncio.wait_for(ticker, HANDSHAKE)
-            return threading.get_ident(), text
-        finally:
-            await server.close()
-
-    loop_thread, text = asyncio.run(scenario())
-    assert witness.threads and all(t != loop_thread for t in witness.threads), "observed on the loop"
+    scrape = scrape_while_the_loop_ticks(agent, witness, register_witness=False)
+    assert scrape.status == 200
+    assert witness.threads and all(t != scrape.loop_thread for t in witness.threads), "observed on the loop"
     assert witness.saw_loop_wake[0], "the loop stood still while the counters were observed"
-    assert 'maglev_vip_packets_total{prefix="198.18.0.50/32",protocol="tcp",port="80",kind="next"} 1049' in text
-    assert 'maglev_vip_route_bytes_total{prefix="198.18.0.1/32",protocol="tcp",port="80"} 1000000' in text
+    assert 'maglev_vip_packets_total{prefix="198.18.0.50/32",protocol="tcp",port="80",kind="next"} 1049' in scrape.text
+    assert 'maglev_vip_route_bytes_total{prefix="198.18.0.1/32",protocol="tcp",port="80"} 1000000' in scrape.text

@@ -308,3 +308,20 @@ def test_spill_off_is_all_or_nothing() -> None:
 )
 def test_healthy_fraction(members, health, adjustments, fraction) -> None:
     assert weights.healthy_fraction(members, parse_health(health), adjustments) == pytest.approx(fraction)
+
+
+# (spill on, each pool's share, shown): the one rule maglevctl and the status page both read
+SHOWS_POOL_SHARES = [
+    (True, [1.0, 0.0], True),  # spill on: always, even with one pool carrying all
+    (True, [], True),
+    (False, [1.0, 0.0], False),  # all or nothing: nothing to show
+    (False, [1.0, None], False),  # a view without the numbers
+    (False, [0.7, 0.3], True),  # a fail-back ramp: two pools carry flows
+    (False, [0.0, 0.7, 0.3], True),
+    (False, [None, None], False),
+]
+
+
+@pytest.mark.parametrize("spill, shares, shown", SHOWS_POOL_SHARES)
+def test_shows_pool_shares(spill: bool, shares: list, shown: bool) -> None:
+    assert weights.shows_pool_shares(spill, iter(shares)) is shown

@@ -7,7 +7,7 @@ Tests taking ``api_version`` run on both LB API personalities; the rest use weig
 from __future__ import annotations
 
 import pytest
-from _lbsim import A, make
+from _lbsim import A, api_plen4, make
 
 from vppsim.cli import format_unformat_error, run_cli
 
@@ -227,3 +227,24 @@ def test_sim_buckets_of_a_vip_without_ases_and_errors() -> None:
     assert run_cli(p, "sim buckets 2001:db8::2/128") == (-1, "sim buckets: lb_vip_find_index error -6\n")
     assert run_cli(p, "sim buckets nonsense") == (-1, "sim buckets: invalid vip prefix: 'nonsense'\n")
     assert run_cli(p, "sim buckets 2001:db8::1/128 bogus") == (-1, "sim buckets: parse error: 'bogus'\n")
+
+
+def test_sim_buckets_keys_the_vip_as_lb_flush_vip_does() -> None:
+    """A port without a protocol is protocol 0 in VPP's ``lb flush vip``; ``sim buckets`` finds the
+    same VIP (it used to look for protocol ~0 and missed it)."""
+    p, _stats, _clock = make()
+    assert p.vip_add(A("192.0.2.1"), api_plen4(p, 32), 0, 80, 0, 0, 0, 0, 4, False) == 0
+    assert run_cli(p, "sim buckets 192.0.2.1/32 port 80") == (
+        0, "vip [1] 192.0.2.1/32 protocol:0 port:80 new_size:4\n  0 drop\n  1 drop\n  2 drop\n  3 drop\n")
+    assert run_cli(p, "lb flush vip 192.0.2.1/32 port 80") == (0, "lb_flush_vip ok 1\n")
+
+
+def test_lb_commands_read_a_signed_port_and_sim_commands_do_not() -> None:
+    """VPP's ``port %d`` takes -1 (port 65535 once truncated); the sim commands read ``%u``."""
+    p, _stats, _clock = make()
+    assert run_cli(p, "lb vip 192.0.2.1/32 protocol tcp port -1 new_len 4") == (0, "lb_vip_add ok 1\n")
+    assert p.vip(1).port == 65535
+    assert run_cli(p, "lb flush vip 192.0.2.1/32 protocol tcp port -1") == (0, "lb_flush_vip ok 1\n")
+    assert run_cli(p, "sim buckets 192.0.2.1/32 protocol tcp port -1") == (
+        -1, "sim buckets: parse error: 'port -1'\n")
+    assert run_cli(p, "sim buckets 192.0.2.1/32 protocol tcp port 65535")[0] == 0

@@ -176,7 +176,7 @@ class Backend:
             self._call("route", path=path, status=status, body=body)
             if not (self._closed or self._blackholed or self._delay) and "http" in self.ports:
                 wait_for(lambda: _check_get(self.ip4, self.ports["http"], path)[0] == status, OPS_TIMEOUT,
-                           f"{self.ip4} {path} to answer {status}")
+                         f"{self.ip4} {path} to answer {status}")
 
     def requests(self) -> List[str]:
         """The HTTP requests this server process has seen so far, as 'METHOD /path'."""
@@ -210,7 +210,7 @@ class Backend:
             port = self.ports.get("http") or self.ports["https"]
             ca_file = None if "http" in self.ports else self.net.ca_file
             wait_for(lambda: not self._answers(self.ip4, port, min(NO_ANSWER, seconds / 2), ca_file),
-                       OPS_TIMEOUT, f"{self.ip4}:{port} to answer later than {seconds}s")
+                     OPS_TIMEOUT, f"{self.ip4}:{port} to answer later than {seconds}s")
 
     def restore(self) -> None:
         """Undo close_port, stop_server, blackhole and make_slow; returns once the backend answers."""
@@ -247,7 +247,7 @@ class Backend:
                 else:
                     ca_file = self.net.ca_file if kind == "https" else None
                     wait_for(lambda a=addr, p=port, c=ca_file: self._answers(a, p, 2.0, c), OPS_TIMEOUT,
-                               f"{kind} server on {addr}:{port} to answer")
+                             f"{kind} server on {addr}:{port} to answer")
             if not self.ports:
                 self._wait_tcp(addr, 9, "refused")  # the kernel answers: the address is reachable
 
@@ -258,7 +258,7 @@ class Backend:
 
     def _wait_tcp(self, addr: str, port: int, outcome: str) -> None:
         wait_for(lambda: tcp_connect(addr, port, NO_ANSWER) == outcome, OPS_TIMEOUT,
-                   f"TCP connect to {addr} port {port} to be {outcome}")
+                 f"TCP connect to {addr} port {port} to be {outcome}")
 
     def _call(self, op: str, **args: Any) -> Dict[str, Any]:
         if self._proc is None:
@@ -385,7 +385,7 @@ class BackendNet:
         )
         for addr in (self.prefix4[2], self.prefix6[2]):
             wait_for(lambda a=str(addr): tcp_connect(a, 9, NO_ANSWER) == "refused", OPS_TIMEOUT,
-                       f"namespace side {addr} to be reachable")
+                     f"namespace side {addr} to be reachable")
 
     def _nft(self, script: str) -> None:
         _run("ip", "netns", "exec", self.name, "nft", "-f", "-", stdin=script)

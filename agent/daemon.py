@@ -32,7 +32,7 @@ from .events import EventBus
 from .health import REMOVED, HealthError, Transition
 from .probes.result import AGENT, NETNS
 from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
-from .starvation import starved
+from .starvation import ScheduleStretch, starved
 from .status import SyncStatus
 from .vppsync import DesiredSource, VppInfo, VppSync
 
@@ -74,6 +74,7 @@ class Agent(DesiredSource):
         self.probe_loop_crashes = 0
         self.write_errors: Dict[str, int] = {STATE_FILE: 0, OPERATOR_FILE: 0}  # failed file writes
         self.starved_reruns = 0  # timed-out probes run again because the loop was starved
+        self.stretch = ScheduleStretch()  # probe intervals x factor while the loop lags
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
@@ -210,7 +211,7 @@ class Agent(DesiredSource):
             if machine is None or not machine.probing or self._probe_tasks.get(name) is not me:
                 return
             started = loop.time()
-            self._note_lag(started - due)
+            self._note_lag(started - due, started)
             check, address = machine.check, self.config.lb.backends[name].address
             result = await self._probe(name, check, address)
             reruns = 0
@@ -235,7 +236,7 @@ class Agent(DesiredSource):
             delay = self.core.next_probe_delay(name)
             if delay is None:
                 return
-            due = started + delay
+            due = started + delay * self.stretch.factor
 
     async def _probe(self, name: str, check, address: str) -> probes.ProbeResult:
         netns_name = self.config.settings.probe_netns
@@ -251,11 +252,24 @@ class Agent(DesiredSource):
             logs.emit("error", "probe-crashed", backend=name, exc_info=exc, reason=repr(exc))
             return probes.ProbeResult(False, AGENT, f"probe crashed: {exc!r}", 0.0)
 
-    def _note_lag(self, lag: float) -> None:
+    def _note_lag(self, lag: float, now: float) -> None:
         if len(self.probe_lag) >= PROBE_LAG_SAMPLES:
             del self.probe_lag[: PROBE_LAG_SAMPLES // 2]
         self.probe_lag.append(lag)
         self.counters.lag(lag)
+        was = self.stretch.factor
+        factor = self.stretch.note(lag, now)
+        if factor is None:
+            return
+        # Loud on the edges: every backend is probed less often than configured (agent/starvation.py).
+        if was == 1.0:
+            logs.emit("warning", "probe-schedule-stretched", factor=round(factor, 3), lag=round(lag, 6),
+                      detail="the agent cannot keep up with its probe schedule (CPU starved): every probe "
+                             "interval is stretched until it can; timeouts are not")
+        elif factor == 1.0:
+            logs.emit("warning", "probe-schedule-restored", detail="probes run at their configured intervals again")
+        else:
+            logs.emit("debug", "probe-schedule-stretch", factor=round(factor, 3))
 
     # -- operator actions (the status API calls these) -----------------------------------------
 

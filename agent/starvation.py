@@ -16,6 +16,8 @@ a refused connection or a wrong answer always counts: they are the backend's doi
 
 from __future__ import annotations
 
+from typing import List, Optional
+
 from .probes.result import L3TOUT, L4TOUT, L6TOUT, L7TOUT
 
 TIMEOUT_CODES = frozenset({L3TOUT, L4TOUT, L6TOUT, L7TOUT})
@@ -31,3 +33,64 @@ def starved(code: str, duration: float, timeout: float, reruns: int) -> bool:
     again rather than counted: it timed out, more than LATE_LIMIT past its ``timeout``, and it
     has been rerun fewer than MAX_RERUNS times already."""
     return code in TIMEOUT_CODES and reruns < MAX_RERUNS and duration - timeout > LATE_LIMIT
+
+
+# -- the probe schedule's stretch: fewer probes while the agent cannot keep up -------------------
+#
+# Rerunning starved probes is no cure when the agent gets less CPU than its schedule needs (one
+# probe per backend per interval): every probe starts late, every rerun is late too, and the
+# reruns add load. So the probe loop measures how late probes start (the scheduling lag) and,
+# per STRETCH_PERIOD, stretches every probe interval by a factor while the lag is high, and
+# relaxes it again while the lag is low. Timeouts are never touched: a probe gets its whole
+# configured time however stretched the schedule is.
+
+STRETCH_PERIOD = 1.0  # seconds of probe lags judged at once
+STRETCH_QUANTILE = 0.9  # the period's lag is its 90th percentile: one slow pass is not overload
+STRETCH_HIGH = 0.025  # a period lag above this: behind (a loop that keeps up starts within ms)
+STRETCH_LOW = 0.005  # a period lag below this: keeping up with room to spare
+STRETCH_GROW = 1.5  # factor's growth per period behind
+STRETCH_SHRINK = 0.9  # factor's decay per period with room to spare (never below 1)
+MAX_STRETCH = 4.0  # intervals never grow past this many times their configured value
+
+
+def next_stretch(factor: float, lag: float) -> float:
+    """The schedule's stretch for the next period, from this period's ``factor`` and ``lag``
+    (seconds, its STRETCH_QUANTILE of probe start lags): grow while behind, decay while idle,
+    hold in between; always within [1, MAX_STRETCH]."""
+    if lag > STRETCH_HIGH:
+        factor *= STRETCH_GROW
+    elif lag < STRETCH_LOW:
+        factor *= STRETCH_SHRINK
+    return min(MAX_STRETCH, max(1.0, factor))
+
+
+def lag_quantile(lags: List[float]) -> float:
+    """STRETCH_QUANTILE of ``lags`` (not empty)."""
+    ordered = sorted(lags)
+    return ordered[min(len(ordered) - 1, int(STRETCH_QUANTILE * len(ordered)))]
+
+
+class ScheduleStretch:
+    """The stretch's state, fed the lag of each probe start and the time (no clock of its own).
+
+    ``note`` returns the new factor when a period ends and the factor changes, else None; the
+    shell (agent/daemon.py) multiplies every probe delay by ``factor`` and says so when it moves
+    off or back to 1."""
+
+    def __init__(self) -> None:
+        self.factor = 1.0
+        self._period_start: Optional[float] = None  # the first note starts the first period
+        self._lags: List[float] = []
+
+    def note(self, lag: float, now: float) -> Optional[float]:
+        self._lags.append(lag)
+        if self._period_start is None:
+            self._period_start = now
+        if now - self._period_start < STRETCH_PERIOD:
+            return None
+        lags, self._lags, self._period_start = self._lags, [], now
+        factor = next_stretch(self.factor, lag_quantile(lags))
+        if factor == self.factor:
+            return None
+        self.factor = factor
+        return factor

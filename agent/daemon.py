@@ -99,10 +99,19 @@ class Agent(DesiredSource):
         self._published_at = float("-inf")  # time.monotonic() of the last full publish
         self._dirty_frontends: Optional[Set[str]] = set()  # views to rebuild at the next publish; None: all
         self._dirty_backends: Optional[Set[str]] = set()  # backend entries to rebuild likewise; None: all
+        # Backends whose view changed by a probe result without a transition (_publish_backend):
+        # swapped in together, at most once per PUBLISH_COALESCE.
+        self._pending_views: Set[str] = set()
+        self._views_handle: Optional[asyncio.TimerHandle] = None
+        self._views_published_at = float("-inf")
 
     @property
     def config(self) -> AgentConfig:
         return self.core.config
+
+    @property
+    def probe_schedule_stretch(self) -> float:
+        return self.stretch.factor
 
     @property
     def config_loaded_at(self) -> float:
@@ -136,8 +145,9 @@ class Agent(DesiredSource):
         for task in probe_tasks + self._tasks:
             task.cancel()
         self._probe_tasks.clear()
-        if self._publish_handle is not None:
-            self._publish_handle.cancel()
+        for handle in (self._publish_handle, self._views_handle):
+            if handle is not None:
+                handle.cancel()
         await bounded_wait(probe_tasks + self._tasks, "probes and timers")
         await self.vpp.stop()
         await self.announce.stop()
@@ -433,6 +443,8 @@ class Agent(DesiredSource):
         """Publish now if a coalesced publish is waiting (a reader that must see its own action)."""
         if self._publish_handle is not None:
             self._publish(everything=False)
+        elif self._views_handle is not None:
+            self._publish_views()
 
     def _mark_dirty(self, frontends: Optional[Iterable[str]], backends: Iterable[str] = ()) -> None:
         """Views to rebuild at the next publish: ``frontends`` (None: every frontend and backend)
@@ -471,6 +483,9 @@ class Agent(DesiredSource):
             self._mark_dirty(None)
         dirty, self._dirty_frontends = self._dirty_frontends, set()
         dirty_backends, self._dirty_backends = self._dirty_backends, set()
+        if dirty_backends is not None:
+            dirty_backends.update(self._pending_views)  # a full publish carries the probe-only views too
+        self._cancel_views()
         previous = self.snapshot.frontends if self.snapshot is not None else {}
         if not previous:
             dirty = None
@@ -527,20 +542,47 @@ class Agent(DesiredSource):
         return MappingProxyType(backends), MappingProxyType(sources), MappingProxyType(states)
 
     def _publish_backend(self, name: str) -> None:
-        """A probe result without a transition changes only that backend's view: swap in just that.
+        """A probe result without a transition changes only that backend's view (its last result).
 
-        A full _publish costs ~25 ms at 1,000 backends (docs/performance.md, "Agent"); after every
-        probe it would take more CPU than the probes. Frontend views and the state file's content
-        (states, since, adjustments) are unchanged, so the state file is not marked dirty either.
+        Such views are swapped in together, at once when the last such swap is older than
+        PUBLISH_COALESCE, else at the end of that window: the swap copies the backends map
+        (O(backends)), so one per probe cost O(backends^2) per interval (0.5 ms per probe at 5,000
+        backends: docs/performance.md, "Agent"); now it is at most 1/PUBLISH_COALESCE copies a
+        second whatever the size. Frontend views and the state file's content (states, since,
+        adjustments) are unchanged, so the state file is not marked dirty either.
         """
-        snap = self.snapshot
-        machine = self.core.machines.get(name)
-        if snap is None or machine is None:
+        if self.snapshot is None or name not in self.core.machines:
             self._publish()
             return
+        self._pending_views.add(name)
+        if self._views_handle is not None:
+            return  # swapped in at the end of this window
+        wait = self._views_published_at + PUBLISH_COALESCE - time.monotonic()
+        if wait <= 0:
+            self._publish_views()
+        else:
+            self._views_handle = asyncio.get_running_loop().call_later(wait, self._publish_views)
+
+    def _publish_views(self) -> None:
+        """Swap the pending probe-only backend views into a new snapshot (one immutable object)."""
+        names = self._pending_views
+        self._cancel_views()
+        self._views_published_at = time.monotonic()
+        snap, machines = self.snapshot, self.core.machines
+        if snap is None or not names:
+            return
         backends = snap.backends.copy()  # MappingProxyType.copy: the dict's fast copy (dict(proxy) is ~15x slower)
-        backends[name] = machine.snapshot()
+        for name in names:
+            machine = machines.get(name)
+            if machine is not None and name in backends:  # removed: only a reload removes, and it publishes all
+                backends[name] = machine.snapshot()
         self.snapshot = dataclasses.replace(snap, at=clock.now(), backends=MappingProxyType(backends))
+
+    def _cancel_views(self) -> None:
+        self._pending_views = set()
+        if self._views_handle is not None:
+            self._views_handle.cancel()
+            self._views_handle = None
 
     def _frontend_view(self, fe, plan: FrontendPlan, lb_state: Optional[model.LbState]) -> FrontendView:
         live = lb_state.vips.get(fe.key) if lb_state is not None else None

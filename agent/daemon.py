@@ -215,6 +215,7 @@ class Agent(DesiredSource):
         loop = asyncio.get_running_loop()
         due = loop.time() + first_delay
         me = asyncio.current_task()
+        starved_in_a_row = 0  # timed-out probes in a row not counted as the loop was starved
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             machine = self.core.machines.get(name)
@@ -224,16 +225,19 @@ class Agent(DesiredSource):
             self._note_lag(started - due, started)
             check, address = machine.check, self.config.lb.backends[name].address
             result = await self._probe(name, check, address)
-            reruns = 0
-            while starved(result.code, result.duration, check.timeout, reruns) and self._probe_tasks.get(name) is me:
-                # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
-                reruns += 1
-                self.starved_reruns += 1
-                logs.emit("debug", "probe-starved", backend=name, code=result.code,
-                          late=round(result.duration - check.timeout, 6), action="run again")
-                result = await self._probe(name, check, address)
             if self._probe_tasks.get(name) is not me:
                 return  # reconfigured, paused or removed while the probe ran
+            if starved(result.code, result.duration, check.timeout, starved_in_a_row):
+                # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
+                # Not counted; probed again as a failing backend would be, not at once (into the
+                # same starvation), so the stretch has time to take load off the loop.
+                starved_in_a_row += 1
+                self.starved_reruns += 1
+                logs.emit("debug", "probe-starved", backend=name, code=result.code,
+                          late=round(result.duration - check.timeout, 6), action="not counted, probed again")
+                due = started + check.fast_interval * self.stretch.factor
+                continue
+            starved_in_a_row = 0
             self.counters.probe(name, check.type, result.ok, result.code, result.duration)
             logs.emit("debug", "probe", backend=name, ok=result.ok, code=result.code, detail=result.detail,
                       duration=round(result.duration, 6))

@@ -8,10 +8,12 @@ same pass as the socket's readiness callback, and the task step that would read 
 in the next. So a timeout whose timer fired late is no evidence against the backend.
 
 The rule: a probe that timed out (``TIMEOUT_CODES``) and took longer than its timeout by more
-than ``LATE_LIMIT`` seconds was starved: it is run again at once instead of counted, at most
-``MAX_RERUNS`` times in a row, so that a backend that really hangs is still marked down under
-sustained starvation (each rerun adds at most one timeout to its detection). A timely timeout,
-a refused connection or a wrong answer always counts: they are the backend's doing.
+than ``LATE_LIMIT`` seconds was starved: it is not counted, and the backend is probed again
+after its ``fast_interval`` (as a failing backend is; stretched like every interval, below),
+not at once into the same starvation. At most ``MAX_STARVED`` such results in a row go
+uncounted, so that a backend that really hangs is still marked down under sustained starvation
+(each adds at most one fast_interval and one timeout to its detection). A timely timeout, a
+refused connection or a wrong answer always counts: they are the backend's doing.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ TIMEOUT_CODES = frozenset({L3TOUT, L4TOUT, L6TOUT, L7TOUT})
 # How late a timeout's timer may fire and still count. A loop that keeps up fires timers within
 # a millisecond or two; 20 ms late means it was not running at the deadline.
 LATE_LIMIT = 0.02
-MAX_RERUNS = 1  # starved reruns per probe: the worst case adds one timeout per counted failure
+# Starved timeouts in a row not counted: the worst case adds this many (fast_interval + timeout)
+# to a hang's detection; two ride out a start-up burst while the stretch takes effect.
+MAX_STARVED = 2
 
 
-def starved(code: str, duration: float, timeout: float, reruns: int) -> bool:
+def starved(code: str, duration: float, timeout: float, in_a_row: int) -> bool:
     """Whether a probe that ended with ``code`` after ``duration`` seconds (from the probe's
-    start, when its timeout clock started, to its end, on one monotonic clock) must be run
-    again rather than counted: it timed out, more than LATE_LIMIT past its ``timeout``, and it
-    has been rerun fewer than MAX_RERUNS times already."""
-    return code in TIMEOUT_CODES and reruns < MAX_RERUNS and duration - timeout > LATE_LIMIT
+    start, when its timeout clock started, to its end, on one monotonic clock) must not be
+    counted: it timed out, more than LATE_LIMIT past its ``timeout``, and fewer than MAX_STARVED
+    results just before it went uncounted (``in_a_row``)."""
+    return code in TIMEOUT_CODES and in_a_row < MAX_STARVED and duration - timeout > LATE_LIMIT
 
 
 # -- the probe schedule's stretch: fewer probes while the agent cannot keep up -------------------
@@ -48,7 +52,7 @@ STRETCH_PERIOD = 1.0  # seconds of probe lags judged at once
 STRETCH_QUANTILE = 0.9  # the period's lag is its 90th percentile: one slow pass is not overload
 STRETCH_HIGH = 0.025  # a period lag above this: behind (a loop that keeps up starts within ms)
 STRETCH_LOW = 0.005  # a period lag below this: keeping up with room to spare
-STRETCH_GROW = 1.5  # factor's growth per period behind
+STRETCH_GROW = 2.0  # factor's growth per period behind: 1 -> 4 in two seconds
 STRETCH_SHRINK = 0.9  # factor's decay per period with room to spare (never below 1)
 MAX_STRETCH = 4.0  # intervals never grow past this many times their configured value
 

@@ -1,5 +1,6 @@
 """A starved agent does not blame its backends: a probe that timed out with its timer fired
-late is run again instead of counted (agent/starvation.py), at most MAX_RERUNS times in a row."""
+late is not counted and probed again after fast_interval (agent/starvation.py), at most
+MAX_STARVED times in a row; while the loop cannot keep up, the probe schedule is stretched."""
 
 from __future__ import annotations
 
@@ -19,14 +20,14 @@ LATE = starvation.LATE_LIMIT
 
 
 @pytest.mark.parametrize("code, duration, reruns, expected", [
-    # the timer fired late: the loop was starved at the deadline -> run again
+    # the timer fired late: the loop was starved at the deadline -> not counted
     (L7TOUT, TIMEOUT + LATE + 0.001, 0, True),
     (L4TOUT, TIMEOUT + 2.0, 0, True),
     # on time (a loop that keeps up fires within LATE_LIMIT): the backend's doing
     (L7TOUT, TIMEOUT, 0, False),
     (L7TOUT, TIMEOUT + LATE - 0.001, 0, False),
-    # late, but already rerun as often as allowed: counted, so a real hang is still detected
-    (L7TOUT, TIMEOUT + 2.0, starvation.MAX_RERUNS, False),
+    # late, but as many uncounted in a row as allowed: counted, so a real hang is still detected
+    (L7TOUT, TIMEOUT + 2.0, starvation.MAX_STARVED, False),
     # not a timeout: a refusal or a bad answer is evidence however late it came
     (L4CON, TIMEOUT + 2.0, 0, False),
     (L7RSP, TIMEOUT + 2.0, 0, False),
@@ -67,22 +68,57 @@ def test_a_timely_timeout_counts():
     assert reruns == 0
 
 
+def test_a_start_up_burst_of_late_timeouts_does_not_take_an_unknown_backend_down():
+    # from unknown, one counted failure is down at once: the starved ones in a row are not counted
+    states, reruns = states_seen([LATE_TIMEOUT] * starvation.MAX_STARVED + [True])
+    assert "down" not in states and states[-1] == "up"
+    assert reruns == starvation.MAX_STARVED
+
+
+class TimedProbes(ScriptedProbes):
+    """Records when each probe starts (the loop's clock)."""
+
+    async def _probe(self, name, check, address):
+        self.starts = getattr(self, "starts", [])
+        self.starts.append(asyncio.get_running_loop().time())
+        return await super()._probe(name, check, address)
+
+
+def test_a_starved_probe_is_probed_again_after_fast_interval_not_at_once():
+    """Rerunning at once lands in the same starvation (and adds to it): the next probe waits
+    fast_interval, as a failing backend's does."""
+    agent = TimedProbes(parse_agent_config(DOC), {"b1": [True, LATE_TIMEOUT, True]})
+
+    async def scenario():
+        agent._execute(agent.core.start(0.0))
+        agent._publish()
+        await asyncio.wait_for(agent.finished["b1"].wait(), 30)
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        await asyncio.gather(*agent._probe_tasks.values(), return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert agent.starved_reruns == 1
+    # starts: the pass, the late timeout, the probe after it (then the one that finds no answer)
+    assert agent.starts[2] - agent.starts[1] >= 0.1  # fast_interval, not at once
+
+
 def test_late_timeouts_in_a_row_still_take_a_hanging_backend_down():
-    states, reruns = states_seen([True] + [LATE_TIMEOUT] * (starvation.MAX_RERUNS + 1))
+    states, reruns = states_seen([True] + [LATE_TIMEOUT] * (starvation.MAX_STARVED + 1))
     assert states[-1] == "down"
-    assert reruns == starvation.MAX_RERUNS
+    assert reruns == starvation.MAX_STARVED
 
 
 # -- the probe schedule's stretch -----------------------------------------------------------------
 
-HIGH, LOW = starvation.STRETCH_HIGH, starvation.STRETCH_LOW
+HIGH, LOW, GROW = starvation.STRETCH_HIGH, starvation.STRETCH_LOW, starvation.STRETCH_GROW
 
 
 @pytest.mark.parametrize("factor, lag, expected", [
     (1.0, 0.0, 1.0),  # keeping up, not stretched: stays at the configured schedule
     (1.0, LOW - 0.001, 1.0),
     (1.0, HIGH + 0.001, starvation.STRETCH_GROW),  # behind: the schedule stretches
-    (2.0, 5.0, 2.0 * starvation.STRETCH_GROW),  # far behind: grows by one step per period, no jump
+    (1.5, 5.0, 1.5 * starvation.STRETCH_GROW),  # far behind: grows by one step per period, no jump
     (starvation.MAX_STRETCH, 5.0, starvation.MAX_STRETCH),  # bounded
     (starvation.MAX_STRETCH / 1.1, 5.0, starvation.MAX_STRETCH),
     (2.0, (LOW + HIGH) / 2, 2.0),  # between the marks: held (no flapping)
@@ -106,7 +142,7 @@ def test_the_period_lag_is_its_high_quantile_not_one_outlier():
     ([(0.001, 0.0), (0.001, 1.0)], [None, None]),  # a period keeping up: no change at 1
     # the first note starts the clock; a note that ends a period is part of it
     ([(0.5, 10.0), (0.5, 11.0), (0.5, 12.0), (0.001, 13.0), (0.01, 14.0)],
-     [None, 1.5, 2.25, 2.25 * starvation.STRETCH_SHRINK, None]),
+     [None, GROW, GROW * GROW, GROW * GROW * starvation.STRETCH_SHRINK, None]),
 ])
 def test_the_stretch_decides_once_per_period_from_the_clock_it_is_given(notes, factors):
     stretch = starvation.ScheduleStretch()

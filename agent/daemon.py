@@ -32,7 +32,7 @@ from .events import EventBus
 from .health import REMOVED, HealthError, Transition
 from .probes.result import AGENT, NETNS
 from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
-from .starvation import ScheduleStretch, starved
+from .starvation import ScheduleStretch, starved, starved_retry_at
 from .status import SyncStatus
 from .vppsync import DesiredSource, VppInfo, VppSync
 
@@ -229,13 +229,13 @@ class Agent(DesiredSource):
                 return  # reconfigured, paused or removed while the probe ran
             if starved(result.code, result.duration, check.timeout, starved_in_a_row):
                 # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
-                # Not counted; probed again as a failing backend would be, not at once (into the
-                # same starvation), so the stretch has time to take load off the loop.
-                starved_in_a_row += 1
+                # Not counted: probed again at once (the loop runs now), then after fast_interval.
                 self.starved_reruns += 1
                 logs.emit("debug", "probe-starved", backend=name, code=result.code,
                           late=round(result.duration - check.timeout, 6), action="not counted, probed again")
-                due = started + check.fast_interval * self.stretch.factor
+                due = starved_retry_at(started, loop.time(), check.fast_interval * self.stretch.factor,
+                                       starved_in_a_row)
+                starved_in_a_row += 1
                 continue
             starved_in_a_row = 0
             self.counters.probe(name, check.type, result.ok, result.code, result.duration)

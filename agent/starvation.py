@@ -8,12 +8,13 @@ same pass as the socket's readiness callback, and the task step that would read 
 in the next. So a timeout whose timer fired late is no evidence against the backend.
 
 The rule: a probe that timed out (``TIMEOUT_CODES``) and took longer than its timeout by more
-than ``LATE_LIMIT`` seconds was starved: it is not counted, and the backend is probed again
-after its ``fast_interval`` (as a failing backend is; stretched like every interval, below),
-not at once into the same starvation. At most ``MAX_STARVED`` such results in a row go
-uncounted, so that a backend that really hangs is still marked down under sustained starvation
-(each adds at most one fast_interval and one timeout to its detection). A timely timeout, a
-refused connection or a wrong answer always counts: they are the backend's doing.
+than ``LATE_LIMIT`` seconds was starved: it is not counted, and the backend is probed again:
+the first time at once (the loop is running now, the starvation may be over), after that after
+its ``fast_interval`` (as a failing backend is; stretched like every interval, below), not at
+once into the same starvation. At most ``MAX_STARVED`` such results in a row go uncounted, so
+that a backend that really hangs is still marked down under sustained starvation (adding at
+most one timeout, then one fast_interval and one timeout, to its detection). A timely timeout,
+a refused connection or a wrong answer always counts: they are the backend's doing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def starved(code: str, duration: float, timeout: float, in_a_row: int) -> bool:
     counted: it timed out, more than LATE_LIMIT past its ``timeout``, and fewer than MAX_STARVED
     results just before it went uncounted (``in_a_row``)."""
     return code in TIMEOUT_CODES and in_a_row < MAX_STARVED and duration - timeout > LATE_LIMIT
+
+
+def starved_retry_at(started: float, now: float, fast_interval: float, in_a_row: int) -> float:
+    """When to probe again after a starved result (``in_a_row`` uncounted ones before it) of the
+    probe that ``started``: at once the first time, else ``fast_interval`` after its start."""
+    return now if in_a_row == 0 else started + fast_interval
 
 
 # -- the probe schedule's stretch: fewer probes while the agent cannot keep up -------------------

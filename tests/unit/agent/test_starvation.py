@@ -84,10 +84,21 @@ class TimedProbes(ScriptedProbes):
         return await super()._probe(name, check, address)
 
 
-def test_a_starved_probe_is_probed_again_after_fast_interval_not_at_once():
-    """Rerunning at once lands in the same starvation (and adds to it): the next probe waits
-    fast_interval, as a failing backend's does."""
-    agent = TimedProbes(parse_agent_config(DOC), {"b1": [True, LATE_TIMEOUT, True]})
+@pytest.mark.parametrize("started, now, in_a_row, expected", [
+    (10.0, 10.8, 0, 10.8),  # the first: at once (the loop runs now)
+    (10.0, 10.8, 1, 10.5),  # the next: fast_interval after its start (already due: as soon as the loop can)
+    (10.0, 10.3, 1, 10.5),
+])
+def test_when_a_starved_probe_is_probed_again(started, now, in_a_row, expected):
+    assert starvation.starved_retry_at(started, now, 0.5, in_a_row) == expected
+
+
+def test_a_second_starved_probe_is_probed_again_after_fast_interval_not_at_once():
+    """Rerunning again at once would land in the same starvation (and add to it): after the
+    first rerun, the next probe waits fast_interval, as a failing backend's does."""
+    check = {**DOC["healthchecks"]["h"], "interval": "1s", "fast_interval": "1s", "down_interval": "1s"}
+    doc = {**DOC, "healthchecks": {"h": check}}
+    agent = TimedProbes(parse_agent_config(doc), {"b1": [True, LATE_TIMEOUT, LATE_TIMEOUT, True]})
 
     async def scenario():
         agent._execute(agent.core.start(0.0))
@@ -98,9 +109,10 @@ def test_a_starved_probe_is_probed_again_after_fast_interval_not_at_once():
         await asyncio.gather(*agent._probe_tasks.values(), return_exceptions=True)
 
     asyncio.run(scenario())
-    assert agent.starved_reruns == 1
-    # starts: the pass, the late timeout, the probe after it (then the one that finds no answer)
-    assert agent.starts[2] - agent.starts[1] >= 0.1  # fast_interval, not at once
+    assert agent.starved_reruns == 2
+    # starts: the pass, the late timeouts, the probe after them (then the one that finds no answer)
+    assert agent.starts[2] - agent.starts[1] < 0.5  # the first rerun: at once
+    assert agent.starts[3] - agent.starts[2] >= 1.0  # the second: fast_interval after the last start
 
 
 def test_late_timeouts_in_a_row_still_take_a_hanging_backend_down():

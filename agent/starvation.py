@@ -59,9 +59,9 @@ STRETCH_PERIOD = 1.0  # seconds of probe lags judged at once
 STRETCH_QUANTILE = 0.9  # the period's lag is its 90th percentile: one slow pass is not overload
 STRETCH_HIGH = 0.025  # a period lag above this: behind (a loop that keeps up starts within ms)
 STRETCH_LOW = 0.005  # a period lag below this: keeping up with room to spare
-STRETCH_GROW = 2.0  # factor's growth per period behind: 1 -> 4 in two seconds
+STRETCH_GROW = 2.0  # factor's growth per period behind: 1 -> 8 in three seconds
 STRETCH_SHRINK = 0.9  # factor's decay per period with room to spare (never below 1)
-MAX_STRETCH = 4.0  # intervals never grow past this many times their configured value
+MAX_STRETCH = 8.0  # intervals never grow past this many times their configured value
 
 
 def next_stretch(factor: float, lag: float) -> float:

@@ -563,6 +563,7 @@ async def in_process_agent(nginx: Nginx, n_backends: int, per_frontend: int, win
     config = parse_agent_config(lb_config(sim, workdir, addresses, per_frontend, check))
     agent_logs.setup("info", stream=open(os.devnull, "w"))
     agent = Agent(config)
+    begun = time.monotonic()
     await agent.start()
     try:
         deadline = time.monotonic() + 60
@@ -572,14 +573,17 @@ async def in_process_agent(nginx: Nginx, n_backends: int, per_frontend: int, win
             if time.monotonic() > deadline:
                 break  # measured anyway: the start-up downs are reported
             await asyncio.sleep(0.1)
+        start_s = time.monotonic() - begun  # until every backend was up (or the 60 s deadline)
         await asyncio.sleep(2)
         lags: List[float] = []
+        stretches = [agent.stretch.factor]  # the probe schedule's stretch, each second of the window
         agent.probe_lag.clear()
         r0, c0, t0 = nginx.requests(), cpu_seconds(os.getpid()), time.monotonic()
         while time.monotonic() - t0 < window:
             await asyncio.sleep(1)
             lags.extend(agent.probe_lag)
             agent.probe_lag.clear()
+            stretches.append(agent.stretch.factor)
         checks = nginx.requests() - r0 - 1
         cpu = cpu_seconds(os.getpid()) - c0
         profiler = cProfile.Profile()
@@ -590,6 +594,7 @@ async def in_process_agent(nginx: Nginx, n_backends: int, per_frontend: int, win
         return {"lags": lags, "checks_per_s": checks / elapsed, "per_cpu": checks / max(cpu, 1e-9),
                 "profile": profile_text(profiler), "down_at_start": len(down_at_start), "n": n_backends,
                 "interval": interval, "cpu_percent": 100 * cpu / elapsed, "starved_reruns": agent.starved_reruns,
+                "stretch": stretches, "start_s": start_s, "load": os.getloadavg()[0],
                 "rss_mb": memory_mb(os.getpid())[0]}
     finally:
         await agent.stop()
@@ -829,8 +834,12 @@ def report(out: dict, elapsed: float, begin: str, end: str, argv: str) -> str:
             f"| ... its checks per CPU-second (the whole benchmark process) | {lag['per_cpu']:,.0f} "
             f"({lag['checks_per_s']:,.0f} checks/s; CPU {lag['cpu_percent']:.0f} %) |",
             f"| ... backends seen down during its start-up | {lag['down_at_start']} |",
-            f"| ... timed-out probes run again because the loop was starved (agent/starvation.py) | "
+            f"| ... timed-out probes not counted because the loop was starved (agent/starvation.py) | "
             f"{lag['starved_reruns']} |",
+            f"| ... start-up: every backend up after | {lag['start_s']:.1f} s |",
+            f"| ... probe schedule stretch (agent/starvation.py) during the window: min, max, at its end | "
+            f"{min(lag['stretch']):.2f}, {max(lag['stretch']):.2f}, {lag['stretch'][-1]:.2f}; "
+            f"load average (1 min) at its end {lag['load']:.1f} |",
         ]
     if "failover_large" in out:
         big = out["failover_large"]

@@ -643,6 +643,11 @@ def failover_rows(label: str, result: dict) -> List[str]:
     return rows
 
 
+def ratio_of(bare: float, agent: float) -> float:
+    """Bare loop / agent checks per CPU-second; nan when either round answered no check."""
+    return bare / agent if bare and agent else float("nan")
+
+
 def throughput_rows(result: dict) -> List[str]:
     runs = result["runs"]
     med = {k: statistics.median(r["per_cpu"] for r in v) for k, v in runs.items()}
@@ -650,10 +655,11 @@ def throughput_rows(result: dict) -> List[str]:
     def cell(kind: str) -> str:
         values = ", ".join(f"{r['per_cpu']:,.0f}" for r in runs[kind])
         rate = statistics.median(r["rate"] for r in runs[kind])
-        cpu = statistics.median(100 * r["rate"] / r["per_cpu"] for r in runs[kind])
+        # a round in which nginx answered no check (starved) has no CPU per check: nan, not a crash
+        cpu = statistics.median(100 * r["rate"] / r["per_cpu"] if r["per_cpu"] else float("nan") for r in runs[kind])
         return f"{med[kind]:,.0f} (rounds: {values}); {rate:,.0f} checks/s; CPU {cpu:.0f} %"
 
-    ratios = [s["per_cpu"] / a["per_cpu"] for s, a in zip(runs["streams"], runs["agent"], strict=True)]
+    ratios = [ratio_of(s["per_cpu"], a["per_cpu"]) for s, a in zip(runs["streams"], runs["agent"], strict=True)]
     ratio = statistics.median(ratios)
     ok = ratio <= 1.15
     where = f"{result['n']} backends every {result['interval']}"
@@ -667,7 +673,8 @@ def throughput_rows(result: dict) -> List[str]:
     ]
     if "agent_other" in runs:
         other = {"asyncio": "uvloop", "uvloop": "asyncio"}[loop]
-        ratios = [s["per_cpu"] / a["per_cpu"] for s, a in zip(runs["streams"], runs["agent_other"], strict=True)]
+        ratios = [ratio_of(s["per_cpu"], a["per_cpu"])
+                  for s, a in zip(runs["streams"], runs["agent_other"], strict=True)]
         rows.append(f"| {where}: **agent process** on {other} | {cell('agent_other')}; bare loop / agent "
                     f"{statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)}) |")
     return rows
@@ -729,6 +736,10 @@ def main() -> int:
             hog.stop()
         nginx.cleanup()
     begin, end = markers(big, interval)
+    # The raw results first: a long run is not lost to a fault in the report below.
+    print(json.dumps({k: v for k, v in out.items() if k != "lag"} | (
+        {"lag": {k: v for k, v in out["lag"].items() if k != "profile"}} if "lag" in out else {}),
+        default=str), file=sys.stderr, flush=True)
     text = report(out, time.monotonic() - started, begin, end, " ".join(sys.argv[1:]))
     print(text)
     if "lag" in out:

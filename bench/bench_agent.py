@@ -738,7 +738,7 @@ def main() -> int:
     begin, end = markers(big, interval)
     # The raw results first: a long run is not lost to a fault in the report below.
     print(json.dumps({k: v for k, v in out.items() if k != "lag"} | (
-        {"lag": {k: v for k, v in out["lag"].items() if k != "profile"}} if "lag" in out else {}),
+        {"lag": {k: v for k, v in out["lag"].items() if k not in ("profile", "lags")}} if "lag" in out else {}),
         default=str), file=sys.stderr, flush=True)
     text = report(out, time.monotonic() - started, begin, end, " ".join(sys.argv[1:]))
     print(text)

@@ -90,6 +90,11 @@ class AgentConfig:
     raw: Mapping[str, Any]  # the file as read, for diffs and the status API
 
 
+# libyaml's safe loader when PyYAML was built with it: 4-5x less CPU than the pure-Python one
+# (1.7 s against 0.37 s for 5,000 backends; docs/performance.md, "Agent"), the same documents.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_document(path: str) -> Any:
     """The YAML document in ``path``; ConfigFileError when unreadable or not YAML."""
     try:
@@ -99,6 +104,10 @@ def read_document(path: str) -> Any:
         raise ConfigFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigFileError(f"{path}: not UTF-8 text: {exc}") from exc
+    try:
+        return yaml.load(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        pass  # read again by PyYAML's own parser, whose messages quote the offending text
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -32,7 +32,7 @@ from .events import EventBus
 from .health import REMOVED, HealthError, Transition
 from .probes.result import AGENT, NETNS
 from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
-from .starvation import starved
+from .starvation import ScheduleStretch, starved, starved_retry_at
 from .status import SyncStatus
 from .vppsync import DesiredSource, VppInfo, VppSync
 
@@ -74,6 +74,7 @@ class Agent(DesiredSource):
         self.probe_loop_crashes = 0
         self.write_errors: Dict[str, int] = {STATE_FILE: 0, OPERATOR_FILE: 0}  # failed file writes
         self.starved_reruns = 0  # timed-out probes run again because the loop was starved
+        self.stretch = ScheduleStretch()  # probe intervals x factor while the loop lags
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
@@ -98,10 +99,19 @@ class Agent(DesiredSource):
         self._published_at = float("-inf")  # time.monotonic() of the last full publish
         self._dirty_frontends: Optional[Set[str]] = set()  # views to rebuild at the next publish; None: all
         self._dirty_backends: Optional[Set[str]] = set()  # backend entries to rebuild likewise; None: all
+        # Backends whose view changed by a probe result without a transition (_publish_backend):
+        # swapped in together, at most once per PUBLISH_COALESCE.
+        self._pending_views: Set[str] = set()
+        self._views_handle: Optional[asyncio.TimerHandle] = None
+        self._views_published_at = float("-inf")
 
     @property
     def config(self) -> AgentConfig:
         return self.core.config
+
+    @property
+    def probe_schedule_stretch(self) -> float:
+        return self.stretch.factor
 
     @property
     def config_loaded_at(self) -> float:
@@ -135,8 +145,9 @@ class Agent(DesiredSource):
         for task in probe_tasks + self._tasks:
             task.cancel()
         self._probe_tasks.clear()
-        if self._publish_handle is not None:
-            self._publish_handle.cancel()
+        for handle in (self._publish_handle, self._views_handle):
+            if handle is not None:
+                handle.cancel()
         await bounded_wait(probe_tasks + self._tasks, "probes and timers")
         await self.vpp.stop()
         await self.announce.stop()
@@ -204,25 +215,29 @@ class Agent(DesiredSource):
         loop = asyncio.get_running_loop()
         due = loop.time() + first_delay
         me = asyncio.current_task()
+        starved_in_a_row = 0  # timed-out probes in a row not counted as the loop was starved
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             machine = self.core.machines.get(name)
             if machine is None or not machine.probing or self._probe_tasks.get(name) is not me:
                 return
             started = loop.time()
-            self._note_lag(started - due)
+            self._note_lag(started - due, started)
             check, address = machine.check, self.config.lb.backends[name].address
             result = await self._probe(name, check, address)
-            reruns = 0
-            while starved(result.code, result.duration, check.timeout, reruns) and self._probe_tasks.get(name) is me:
-                # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
-                reruns += 1
-                self.starved_reruns += 1
-                logs.emit("debug", "probe-starved", backend=name, code=result.code,
-                          late=round(result.duration - check.timeout, 6), action="run again")
-                result = await self._probe(name, check, address)
             if self._probe_tasks.get(name) is not me:
                 return  # reconfigured, paused or removed while the probe ran
+            if starved(result.code, result.duration, check.timeout, starved_in_a_row):
+                # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
+                # Not counted: probed again at once (the loop runs now), then after fast_interval.
+                self.starved_reruns += 1
+                logs.emit("debug", "probe-starved", backend=name, code=result.code,
+                          late=round(result.duration - check.timeout, 6), action="not counted, probed again")
+                due = starved_retry_at(started, loop.time(), check.fast_interval * self.stretch.factor,
+                                       starved_in_a_row)
+                starved_in_a_row += 1
+                continue
+            starved_in_a_row = 0
             self.counters.probe(name, check.type, result.ok, result.code, result.duration)
             logs.emit("debug", "probe", backend=name, ok=result.ok, code=result.code, detail=result.detail,
                       duration=round(result.duration, 6))
@@ -235,7 +250,7 @@ class Agent(DesiredSource):
             delay = self.core.next_probe_delay(name)
             if delay is None:
                 return
-            due = started + delay
+            due = started + delay * self.stretch.factor
 
     async def _probe(self, name: str, check, address: str) -> probes.ProbeResult:
         netns_name = self.config.settings.probe_netns
@@ -251,11 +266,24 @@ class Agent(DesiredSource):
             logs.emit("error", "probe-crashed", backend=name, exc_info=exc, reason=repr(exc))
             return probes.ProbeResult(False, AGENT, f"probe crashed: {exc!r}", 0.0)
 
-    def _note_lag(self, lag: float) -> None:
+    def _note_lag(self, lag: float, now: float) -> None:
         if len(self.probe_lag) >= PROBE_LAG_SAMPLES:
             del self.probe_lag[: PROBE_LAG_SAMPLES // 2]
         self.probe_lag.append(lag)
         self.counters.lag(lag)
+        was = self.stretch.factor
+        factor = self.stretch.note(lag, now)
+        if factor is None:
+            return
+        # Loud on the edges: every backend is probed less often than configured (agent/starvation.py).
+        if was == 1.0:
+            logs.emit("warning", "probe-schedule-stretched", factor=round(factor, 3), lag=round(lag, 6),
+                      detail="the agent cannot keep up with its probe schedule (CPU starved): every probe "
+                             "interval is stretched until it can; timeouts are not")
+        elif factor == 1.0:
+            logs.emit("warning", "probe-schedule-restored", detail="probes run at their configured intervals again")
+        else:
+            logs.emit("debug", "probe-schedule-stretch", factor=round(factor, 3))
 
     # -- operator actions (the status API calls these) -----------------------------------------
 
@@ -419,6 +447,8 @@ class Agent(DesiredSource):
         """Publish now if a coalesced publish is waiting (a reader that must see its own action)."""
         if self._publish_handle is not None:
             self._publish(everything=False)
+        elif self._views_handle is not None:
+            self._publish_views()
 
     def _mark_dirty(self, frontends: Optional[Iterable[str]], backends: Iterable[str] = ()) -> None:
         """Views to rebuild at the next publish: ``frontends`` (None: every frontend and backend)
@@ -457,6 +487,9 @@ class Agent(DesiredSource):
             self._mark_dirty(None)
         dirty, self._dirty_frontends = self._dirty_frontends, set()
         dirty_backends, self._dirty_backends = self._dirty_backends, set()
+        if dirty_backends is not None:
+            dirty_backends.update(self._pending_views)  # a full publish carries the probe-only views too
+        self._cancel_views()
         previous = self.snapshot.frontends if self.snapshot is not None else {}
         if not previous:
             dirty = None
@@ -513,20 +546,47 @@ class Agent(DesiredSource):
         return MappingProxyType(backends), MappingProxyType(sources), MappingProxyType(states)
 
     def _publish_backend(self, name: str) -> None:
-        """A probe result without a transition changes only that backend's view: swap in just that.
+        """A probe result without a transition changes only that backend's view (its last result).
 
-        A full _publish costs ~25 ms at 1,000 backends (docs/performance.md, "Agent"); after every
-        probe it would take more CPU than the probes. Frontend views and the state file's content
-        (states, since, adjustments) are unchanged, so the state file is not marked dirty either.
+        Such views are swapped in together, at once when the last such swap is older than
+        PUBLISH_COALESCE, else at the end of that window: the swap copies the backends map
+        (O(backends)), so one per probe cost O(backends^2) per interval (0.5 ms per probe at 5,000
+        backends: docs/performance.md, "Agent"); now it is at most 1/PUBLISH_COALESCE copies a
+        second whatever the size. Frontend views and the state file's content (states, since,
+        adjustments) are unchanged, so the state file is not marked dirty either.
         """
-        snap = self.snapshot
-        machine = self.core.machines.get(name)
-        if snap is None or machine is None:
+        if self.snapshot is None or name not in self.core.machines:
             self._publish()
             return
+        self._pending_views.add(name)
+        if self._views_handle is not None:
+            return  # swapped in at the end of this window
+        wait = self._views_published_at + PUBLISH_COALESCE - time.monotonic()
+        if wait <= 0:
+            self._publish_views()
+        else:
+            self._views_handle = asyncio.get_running_loop().call_later(wait, self._publish_views)
+
+    def _publish_views(self) -> None:
+        """Swap the pending probe-only backend views into a new snapshot (one immutable object)."""
+        names = self._pending_views
+        self._cancel_views()
+        self._views_published_at = time.monotonic()
+        snap, machines = self.snapshot, self.core.machines
+        if snap is None or not names:
+            return
         backends = snap.backends.copy()  # MappingProxyType.copy: the dict's fast copy (dict(proxy) is ~15x slower)
-        backends[name] = machine.snapshot()
+        for name in names:
+            machine = machines.get(name)
+            if machine is not None and name in backends:  # removed: only a reload removes, and it publishes all
+                backends[name] = machine.snapshot()
         self.snapshot = dataclasses.replace(snap, at=clock.now(), backends=MappingProxyType(backends))
+
+    def _cancel_views(self) -> None:
+        self._pending_views = set()
+        if self._views_handle is not None:
+            self._views_handle.cancel()
+            self._views_handle = None
 
     def _frontend_view(self, fe, plan: FrontendPlan, lb_state: Optional[model.LbState]) -> FrontendView:
         live = lb_state.vips.get(fe.key) if lb_state is not None else None

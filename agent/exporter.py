@@ -145,6 +145,7 @@ class ExportInputs:
     probe_loop_restarts: int = 0
     write_errors: Mapping[str, int] = field(default_factory=dict)  # file (state, operator-state) -> failed writes
     asyncio_tasks: int = 0  # tasks on the agent's loop: a leak of tasks shows as an upward trend
+    probe_schedule_stretch: float = 1.0  # probe intervals x this while the agent is CPU starved
     version: str = ""
     now: float = field(default_factory=clock.now)  # the agent's steady clock (agent/clock.py)
     wall: float = field(default_factory=time.time)  # VPP's boottime is read from VPP's wall clock
@@ -206,6 +207,10 @@ def _agent_families(inputs: ExportInputs) -> Iterator[Metric]:
                               "Probe loops that crashed (a bug) and were restarted.", value=inputs.probe_loop_restarts)
     yield GaugeMetricFamily("maglev_agent_asyncio_tasks", "Tasks on the agent's event loop (probes, syncs, streams).",
                             value=inputs.asyncio_tasks)
+    yield GaugeMetricFamily("maglev_agent_probe_schedule_stretch",
+                            "Factor on every probe interval: 1 normally, more while the agent cannot keep up with "
+                            "its probe schedule (CPU starved; timeouts are never stretched).",
+                            value=inputs.probe_schedule_stretch)
     lag = HistogramMetricFamily("maglev_agent_probe_lag_seconds",
                                 "How late probes started after their due time (the probe loop falling behind).")
     lag.add_metric([], [(floatToGoString(bound), count) for bound, count in inputs.counters.probe_lag.cumulative()],

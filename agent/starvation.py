@@ -8,13 +8,18 @@ same pass as the socket's readiness callback, and the task step that would read 
 in the next. So a timeout whose timer fired late is no evidence against the backend.
 
 The rule: a probe that timed out (``TIMEOUT_CODES``) and took longer than its timeout by more
-than ``LATE_LIMIT`` seconds was starved: it is run again at once instead of counted, at most
-``MAX_RERUNS`` times in a row, so that a backend that really hangs is still marked down under
-sustained starvation (each rerun adds at most one timeout to its detection). A timely timeout,
+than ``LATE_LIMIT`` seconds was starved: it is not counted, and the backend is probed again:
+the first time at once (the loop is running now, the starvation may be over), after that after
+its ``fast_interval`` (as a failing backend is; stretched like every interval, below), not at
+once into the same starvation. At most ``MAX_STARVED`` such results in a row go uncounted, so
+that a backend that really hangs is still marked down under sustained starvation (adding at
+most one timeout, then one fast_interval and one timeout, to its detection). A timely timeout,
 a refused connection or a wrong answer always counts: they are the backend's doing.
 """
 
 from __future__ import annotations
+
+from typing import List, Optional
 
 from .probes.result import L3TOUT, L4TOUT, L6TOUT, L7TOUT
 
@@ -22,12 +27,81 @@ TIMEOUT_CODES = frozenset({L3TOUT, L4TOUT, L6TOUT, L7TOUT})
 # How late a timeout's timer may fire and still count. A loop that keeps up fires timers within
 # a millisecond or two; 20 ms late means it was not running at the deadline.
 LATE_LIMIT = 0.02
-MAX_RERUNS = 1  # starved reruns per probe: the worst case adds one timeout per counted failure
+# Starved timeouts in a row not counted: the worst case adds this many (fast_interval + timeout)
+# to a hang's detection; two ride out a start-up burst while the stretch takes effect.
+MAX_STARVED = 2
 
 
-def starved(code: str, duration: float, timeout: float, reruns: int) -> bool:
+def starved(code: str, duration: float, timeout: float, in_a_row: int) -> bool:
     """Whether a probe that ended with ``code`` after ``duration`` seconds (from the probe's
-    start, when its timeout clock started, to its end, on one monotonic clock) must be run
-    again rather than counted: it timed out, more than LATE_LIMIT past its ``timeout``, and it
-    has been rerun fewer than MAX_RERUNS times already."""
-    return code in TIMEOUT_CODES and reruns < MAX_RERUNS and duration - timeout > LATE_LIMIT
+    start, when its timeout clock started, to its end, on one monotonic clock) must not be
+    counted: it timed out, more than LATE_LIMIT past its ``timeout``, and fewer than MAX_STARVED
+    results just before it went uncounted (``in_a_row``)."""
+    return code in TIMEOUT_CODES and in_a_row < MAX_STARVED and duration - timeout > LATE_LIMIT
+
+
+def starved_retry_at(started: float, now: float, fast_interval: float, in_a_row: int) -> float:
+    """When to probe again after a starved result (``in_a_row`` uncounted ones before it) of the
+    probe that ``started``: at once the first time, else ``fast_interval`` after its start."""
+    return now if in_a_row == 0 else started + fast_interval
+
+
+# -- the probe schedule's stretch: fewer probes while the agent cannot keep up -------------------
+#
+# Rerunning starved probes is no cure when the agent gets less CPU than its schedule needs (one
+# probe per backend per interval): every probe starts late, every rerun is late too, and the
+# reruns add load. So the probe loop measures how late probes start (the scheduling lag) and,
+# per STRETCH_PERIOD, stretches every probe interval by a factor while the lag is high, and
+# relaxes it again while the lag is low. Timeouts are never touched: a probe gets its whole
+# configured time however stretched the schedule is.
+
+STRETCH_PERIOD = 1.0  # seconds of probe lags judged at once
+STRETCH_QUANTILE = 0.9  # the period's lag is its 90th percentile: one slow pass is not overload
+STRETCH_HIGH = 0.025  # a period lag above this: behind (a loop that keeps up starts within ms)
+STRETCH_LOW = 0.005  # a period lag below this: keeping up with room to spare
+STRETCH_GROW = 2.0  # factor's growth per period behind: 1 -> 8 in three seconds
+STRETCH_SHRINK = 0.9  # factor's decay per period with room to spare (never below 1)
+MAX_STRETCH = 8.0  # intervals never grow past this many times their configured value
+
+
+def next_stretch(factor: float, lag: float) -> float:
+    """The schedule's stretch for the next period, from this period's ``factor`` and ``lag``
+    (seconds, its STRETCH_QUANTILE of probe start lags): grow while behind, decay while idle,
+    hold in between; always within [1, MAX_STRETCH]."""
+    if lag > STRETCH_HIGH:
+        factor *= STRETCH_GROW
+    elif lag < STRETCH_LOW:
+        factor *= STRETCH_SHRINK
+    return min(MAX_STRETCH, max(1.0, factor))
+
+
+def lag_quantile(lags: List[float]) -> float:
+    """STRETCH_QUANTILE of ``lags`` (not empty)."""
+    ordered = sorted(lags)
+    return ordered[min(len(ordered) - 1, int(STRETCH_QUANTILE * len(ordered)))]
+
+
+class ScheduleStretch:
+    """The stretch's state, fed the lag of each probe start and the time (no clock of its own).
+
+    ``note`` returns the new factor when a period ends and the factor changes, else None; the
+    shell (agent/daemon.py) multiplies every probe delay by ``factor`` and says so when it moves
+    off or back to 1."""
+
+    def __init__(self) -> None:
+        self.factor = 1.0
+        self._period_start: Optional[float] = None  # the first note starts the first period
+        self._lags: List[float] = []
+
+    def note(self, lag: float, now: float) -> Optional[float]:
+        self._lags.append(lag)
+        if self._period_start is None:
+            self._period_start = now
+        if now - self._period_start < STRETCH_PERIOD:
+            return None
+        lags, self._lags, self._period_start = self._lags, [], now
+        factor = next_stretch(self.factor, lag_quantile(lags))
+        if factor == self.factor:
+            return None
+        self.factor = factor
+        return factor

@@ -30,6 +30,7 @@ class AgentStatus(Protocol):
     snapshot: Optional[AgentSnapshot]
     probe_loop_crashes: int
     write_errors: Mapping[str, int]  # file (state, operator-state) -> failed writes
+    probe_schedule_stretch: float  # factor on every probe interval (1: not starved; agent/starvation.py)
 
     @property
     def config(self) -> AgentConfig: ...

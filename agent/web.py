@@ -129,6 +129,7 @@ class WebServer:
             probe_loop_restarts=agent.probe_loop_crashes,
             write_errors=dict(agent.write_errors),
             asyncio_tasks=len(asyncio.all_tasks()),  # the inputs are gathered on the agent's loop
+            probe_schedule_stretch=agent.probe_schedule_stretch,
             version=__version__,
         )
 

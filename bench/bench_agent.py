@@ -563,6 +563,7 @@ async def in_process_agent(nginx: Nginx, n_backends: int, per_frontend: int, win
     config = parse_agent_config(lb_config(sim, workdir, addresses, per_frontend, check))
     agent_logs.setup("info", stream=open(os.devnull, "w"))
     agent = Agent(config)
+    begun = time.monotonic()
     await agent.start()
     try:
         deadline = time.monotonic() + 60
@@ -572,14 +573,17 @@ async def in_process_agent(nginx: Nginx, n_backends: int, per_frontend: int, win
             if time.monotonic() > deadline:
                 break  # measured anyway: the start-up downs are reported
             await asyncio.sleep(0.1)
+        start_s = time.monotonic() - begun  # until every backend was up (or the 60 s deadline)
         await asyncio.sleep(2)
         lags: List[float] = []
+        stretches = [agent.stretch.factor]  # the probe schedule's stretch, each second of the window
         agent.probe_lag.clear()
         r0, c0, t0 = nginx.requests(), cpu_seconds(os.getpid()), time.monotonic()
         while time.monotonic() - t0 < window:
             await asyncio.sleep(1)
             lags.extend(agent.probe_lag)
             agent.probe_lag.clear()
+            stretches.append(agent.stretch.factor)
         checks = nginx.requests() - r0 - 1
         cpu = cpu_seconds(os.getpid()) - c0
         profiler = cProfile.Profile()
@@ -590,6 +594,7 @@ async def in_process_agent(nginx: Nginx, n_backends: int, per_frontend: int, win
         return {"lags": lags, "checks_per_s": checks / elapsed, "per_cpu": checks / max(cpu, 1e-9),
                 "profile": profile_text(profiler), "down_at_start": len(down_at_start), "n": n_backends,
                 "interval": interval, "cpu_percent": 100 * cpu / elapsed, "starved_reruns": agent.starved_reruns,
+                "stretch": stretches, "start_s": start_s, "load": os.getloadavg()[0],
                 "rss_mb": memory_mb(os.getpid())[0]}
     finally:
         await agent.stop()
@@ -638,6 +643,11 @@ def failover_rows(label: str, result: dict) -> List[str]:
     return rows
 
 
+def ratio_of(bare: float, agent: float) -> float:
+    """Bare loop / agent checks per CPU-second; nan when either round answered no check."""
+    return bare / agent if bare and agent else float("nan")
+
+
 def throughput_rows(result: dict) -> List[str]:
     runs = result["runs"]
     med = {k: statistics.median(r["per_cpu"] for r in v) for k, v in runs.items()}
@@ -645,10 +655,11 @@ def throughput_rows(result: dict) -> List[str]:
     def cell(kind: str) -> str:
         values = ", ".join(f"{r['per_cpu']:,.0f}" for r in runs[kind])
         rate = statistics.median(r["rate"] for r in runs[kind])
-        cpu = statistics.median(100 * r["rate"] / r["per_cpu"] for r in runs[kind])
+        # a round in which nginx answered no check (starved) has no CPU per check: nan, not a crash
+        cpu = statistics.median(100 * r["rate"] / r["per_cpu"] if r["per_cpu"] else float("nan") for r in runs[kind])
         return f"{med[kind]:,.0f} (rounds: {values}); {rate:,.0f} checks/s; CPU {cpu:.0f} %"
 
-    ratios = [s["per_cpu"] / a["per_cpu"] for s, a in zip(runs["streams"], runs["agent"], strict=True)]
+    ratios = [ratio_of(s["per_cpu"], a["per_cpu"]) for s, a in zip(runs["streams"], runs["agent"], strict=True)]
     ratio = statistics.median(ratios)
     ok = ratio <= 1.15
     where = f"{result['n']} backends every {result['interval']}"
@@ -662,7 +673,8 @@ def throughput_rows(result: dict) -> List[str]:
     ]
     if "agent_other" in runs:
         other = {"asyncio": "uvloop", "uvloop": "asyncio"}[loop]
-        ratios = [s["per_cpu"] / a["per_cpu"] for s, a in zip(runs["streams"], runs["agent_other"], strict=True)]
+        ratios = [ratio_of(s["per_cpu"], a["per_cpu"])
+                  for s, a in zip(runs["streams"], runs["agent_other"], strict=True)]
         rows.append(f"| {where}: **agent process** on {other} | {cell('agent_other')}; bare loop / agent "
                     f"{statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)}) |")
     return rows
@@ -724,6 +736,10 @@ def main() -> int:
             hog.stop()
         nginx.cleanup()
     begin, end = markers(big, interval)
+    # The raw results first: a long run is not lost to a fault in the report below.
+    print(json.dumps({k: v for k, v in out.items() if k != "lag"} | (
+        {"lag": {k: v for k, v in out["lag"].items() if k not in ("profile", "lags")}} if "lag" in out else {}),
+        default=str), file=sys.stderr, flush=True)
     text = report(out, time.monotonic() - started, begin, end, " ".join(sys.argv[1:]))
     print(text)
     if "lag" in out:
@@ -829,8 +845,12 @@ def report(out: dict, elapsed: float, begin: str, end: str, argv: str) -> str:
             f"| ... its checks per CPU-second (the whole benchmark process) | {lag['per_cpu']:,.0f} "
             f"({lag['checks_per_s']:,.0f} checks/s; CPU {lag['cpu_percent']:.0f} %) |",
             f"| ... backends seen down during its start-up | {lag['down_at_start']} |",
-            f"| ... timed-out probes run again because the loop was starved (agent/starvation.py) | "
+            f"| ... timed-out probes not counted because the loop was starved (agent/starvation.py) | "
             f"{lag['starved_reruns']} |",
+            f"| ... start-up: every backend up after | {lag['start_s']:.1f} s |",
+            f"| ... probe schedule stretch (agent/starvation.py) during the window: min, max, at its end | "
+            f"{min(lag['stretch']):.2f}, {max(lag['stretch']):.2f}, {lag['stretch'][-1]:.2f}; "
+            f"load average (1 min) at its end {lag['load']:.1f} |",
         ]
     if "failover_large" in out:
         big = out["failover_large"]

@@ -4,6 +4,11 @@ that contain it, and shares every other view with the previous snapshot (a full 
 
 from __future__ import annotations
 
+import asyncio
+
+from ansible_collections.maglev.vpp.agent import daemon
+from ansible_collections.maglev.vpp.agent.config import parse_agent_config
+from ansible_collections.maglev.vpp.agent.probes.result import ProbeResult
 from scripted import run_script
 
 DOC = {
@@ -36,3 +41,41 @@ def test_untouched_backends_keep_state_and_source_across_partial_publishes():
     assert dict(last.states) == {"b1": "down", "b2": "unknown", "b3": "down", "b4": "unknown"}
     assert {n: v.state for n, v in last.backends.items()} == dict(last.states)
     assert set(last.sources) == {"b1", "b2", "b3", "b4"}
+
+
+def test_a_probe_without_a_transition_is_visible_in_the_snapshot():
+    # rise 1: the first pass is a transition (unknown -> up), the second is not, yet its result shows
+    second = ProbeResult(True, "L4OK", "the second pass", 0.002)
+    seen = run_script(DOC, {"b1": [True, second]}).seen["b1"]
+    assert seen[-1].backends["b1"].state == "up"
+    assert seen[-1].backends["b1"].last_result.detail == "the second pass"
+    assert seen[-1] is not seen[-2]  # a new snapshot object, swapped in whole
+    assert seen[-2].backends["b1"].last_result.detail != "the second pass"  # the old one is unchanged
+
+
+def test_probe_only_views_are_swapped_in_together_at_most_once_per_window():
+    """Many probe results without a transition cost one copy of the backends map per window,
+    not one per probe (O(backends) each: quadratic at 5,000 backends)."""
+    agent = daemon.Agent(parse_agent_config(DOC))
+    swaps = []
+
+    async def scenario():
+        agent._execute(agent.core.start(0.0))
+        agent._publish()
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        first = agent.snapshot
+        for name in ("b1", "b2", "b3", "b4"):
+            agent._publish_backend(name)
+            swaps.append(agent.snapshot)
+        agent.publish_pending()  # a reader that must see everything now
+        swaps.append(agent.snapshot)
+        return first
+
+    first = asyncio.run(scenario())
+    # the first is swapped in at once (no probe-only swap for a window), the next three wait
+    # for the window's end (or a reader's publish_pending) and go in together
+    assert swaps[0] is not first
+    assert swaps[1] is swaps[0] and swaps[2] is swaps[0] and swaps[3] is swaps[0]
+    assert swaps[4] is not swaps[0] and swaps[4].backends.keys() == first.backends.keys()
+    assert agent._views_handle is None and not agent._pending_views

@@ -230,9 +230,10 @@ def test_the_agent_exports_its_task_count_and_probe_lag():
     inputs = inputs_for(snapshot(CONNECTED, None))
     for lag in (0.0002, 0.004, 0.3):
         inputs.counters.lag(lag)
-    values = parse(render(dataclasses.replace(inputs, asyncio_tasks=212)))
+    values = parse(render(dataclasses.replace(inputs, asyncio_tasks=212, probe_schedule_stretch=2.25)))
 
     assert values["maglev_agent_asyncio_tasks"] == 212
+    assert values["maglev_agent_probe_schedule_stretch"] == 2.25
     assert values['maglev_agent_probe_lag_seconds_bucket{le="0.0005"}'] == 1
     assert values['maglev_agent_probe_lag_seconds_bucket{le="0.005"}'] == 2
     assert values['maglev_agent_probe_lag_seconds_bucket{le="0.25"}'] == 2

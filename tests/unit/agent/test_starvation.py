@@ -1,26 +1,33 @@
 """A starved agent does not blame its backends: a probe that timed out with its timer fired
-late is run again instead of counted (agent/starvation.py), at most MAX_RERUNS times in a row."""
+late is not counted and probed again after fast_interval (agent/starvation.py), at most
+MAX_STARVED times in a row; while the loop cannot keep up, the probe schedule is stretched."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import time
+
 import pytest
-from ansible_collections.maglev.vpp.agent import starvation
+from ansible_collections.maglev.vpp.agent import logs, starvation
+from ansible_collections.maglev.vpp.agent.config import parse_agent_config
 from ansible_collections.maglev.vpp.agent.probes.result import L4CON, L4TOUT, L7OK, L7RSP, L7TOUT, ProbeResult
-from scripted import run_script
+from scripted import ScriptedProbes, run_script
 
 TIMEOUT = 0.3
 LATE = starvation.LATE_LIMIT
 
 
 @pytest.mark.parametrize("code, duration, reruns, expected", [
-    # the timer fired late: the loop was starved at the deadline -> run again
+    # the timer fired late: the loop was starved at the deadline -> not counted
     (L7TOUT, TIMEOUT + LATE + 0.001, 0, True),
     (L4TOUT, TIMEOUT + 2.0, 0, True),
     # on time (a loop that keeps up fires within LATE_LIMIT): the backend's doing
     (L7TOUT, TIMEOUT, 0, False),
     (L7TOUT, TIMEOUT + LATE - 0.001, 0, False),
-    # late, but already rerun as often as allowed: counted, so a real hang is still detected
-    (L7TOUT, TIMEOUT + 2.0, starvation.MAX_RERUNS, False),
+    # late, but as many uncounted in a row as allowed: counted, so a real hang is still detected
+    (L7TOUT, TIMEOUT + 2.0, starvation.MAX_STARVED, False),
     # not a timeout: a refusal or a bad answer is evidence however late it came
     (L4CON, TIMEOUT + 2.0, 0, False),
     (L7RSP, TIMEOUT + 2.0, 0, False),
@@ -61,7 +68,133 @@ def test_a_timely_timeout_counts():
     assert reruns == 0
 
 
+def test_a_start_up_burst_of_late_timeouts_does_not_take_an_unknown_backend_down():
+    # from unknown, one counted failure is down at once: the starved ones in a row are not counted
+    states, reruns = states_seen([LATE_TIMEOUT] * starvation.MAX_STARVED + [True])
+    assert "down" not in states and states[-1] == "up"
+    assert reruns == starvation.MAX_STARVED
+
+
+class TimedProbes(ScriptedProbes):
+    """Records when each probe starts (the loop's clock)."""
+
+    async def _probe(self, name, check, address):
+        self.starts = getattr(self, "starts", [])
+        self.starts.append(asyncio.get_running_loop().time())
+        return await super()._probe(name, check, address)
+
+
+@pytest.mark.parametrize("started, now, in_a_row, expected", [
+    (10.0, 10.8, 0, 10.8),  # the first: at once (the loop runs now)
+    (10.0, 10.8, 1, 10.5),  # the next: fast_interval after its start (already due: as soon as the loop can)
+    (10.0, 10.3, 1, 10.5),
+])
+def test_when_a_starved_probe_is_probed_again(started, now, in_a_row, expected):
+    assert starvation.starved_retry_at(started, now, 0.5, in_a_row) == expected
+
+
+def test_a_second_starved_probe_is_probed_again_after_fast_interval_not_at_once():
+    """Rerunning again at once would land in the same starvation (and add to it): after the
+    first rerun, the next probe waits fast_interval, as a failing backend's does."""
+    check = {**DOC["healthchecks"]["h"], "interval": "1s", "fast_interval": "1s", "down_interval": "1s"}
+    doc = {**DOC, "healthchecks": {"h": check}}
+    agent = TimedProbes(parse_agent_config(doc), {"b1": [True, LATE_TIMEOUT, LATE_TIMEOUT, True]})
+
+    async def scenario():
+        agent._execute(agent.core.start(0.0))
+        agent._publish()
+        await asyncio.wait_for(agent.finished["b1"].wait(), 30)
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        await asyncio.gather(*agent._probe_tasks.values(), return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert agent.starved_reruns == 2
+    # starts: the pass, the late timeouts, the probe after them (then the one that finds no answer)
+    assert agent.starts[2] - agent.starts[1] < 0.5  # the first rerun: at once
+    assert agent.starts[3] - agent.starts[2] >= 1.0  # the second: fast_interval after the last start
+
+
 def test_late_timeouts_in_a_row_still_take_a_hanging_backend_down():
-    states, reruns = states_seen([True] + [LATE_TIMEOUT] * (starvation.MAX_RERUNS + 1))
+    states, reruns = states_seen([True] + [LATE_TIMEOUT] * (starvation.MAX_STARVED + 1))
     assert states[-1] == "down"
-    assert reruns == starvation.MAX_RERUNS
+    assert reruns == starvation.MAX_STARVED
+
+
+# -- the probe schedule's stretch -----------------------------------------------------------------
+
+HIGH, LOW, GROW = starvation.STRETCH_HIGH, starvation.STRETCH_LOW, starvation.STRETCH_GROW
+
+
+@pytest.mark.parametrize("factor, lag, expected", [
+    (1.0, 0.0, 1.0),  # keeping up, not stretched: stays at the configured schedule
+    (1.0, LOW - 0.001, 1.0),
+    (1.0, HIGH + 0.001, starvation.STRETCH_GROW),  # behind: the schedule stretches
+    (1.5, 5.0, 1.5 * starvation.STRETCH_GROW),  # far behind: grows by one step per period, no jump
+    (starvation.MAX_STRETCH, 5.0, starvation.MAX_STRETCH),  # bounded
+    (starvation.MAX_STRETCH / 1.1, 5.0, starvation.MAX_STRETCH),
+    (2.0, (LOW + HIGH) / 2, 2.0),  # between the marks: held (no flapping)
+    (2.0, LOW - 0.001, 2.0 * starvation.STRETCH_SHRINK),  # room to spare: relaxes
+    (1.05, 0.0, 1.0),  # never below the configured schedule
+])
+def test_the_stretch_rule(factor, lag, expected):
+    assert starvation.next_stretch(factor, lag) == pytest.approx(expected)
+
+
+def test_the_period_lag_is_its_high_quantile_not_one_outlier():
+    assert starvation.lag_quantile([0.001] * 95 + [3.0] * 5) == 0.001
+    assert starvation.lag_quantile([0.001] * 80 + [3.0] * 20) == 3.0
+    assert starvation.lag_quantile([0.2]) == 0.2
+
+
+@pytest.mark.parametrize("notes, factors", [
+    # (lag, now) per probe start; the factor after each note (None: no change reported)
+    ([(0.5, 0.0), (0.5, 0.5)], [None, None]),  # within the first period: nothing decided yet
+    ([(0.5, 0.0), (0.5, 0.5), (0.5, 1.0)], [None, None, starvation.STRETCH_GROW]),  # a period behind
+    ([(0.001, 0.0), (0.001, 1.0)], [None, None]),  # a period keeping up: no change at 1
+    # the first note starts the clock; a note that ends a period is part of it
+    ([(0.5, 10.0), (0.5, 11.0), (0.5, 12.0), (0.001, 13.0), (0.01, 14.0)],
+     [None, GROW, GROW * GROW, GROW * GROW * starvation.STRETCH_SHRINK, None]),
+])
+def test_the_stretch_decides_once_per_period_from_the_clock_it_is_given(notes, factors):
+    stretch = starvation.ScheduleStretch()
+    assert [stretch.note(lag, now) for lag, now in notes] == [
+        pytest.approx(f) if f is not None else None for f in factors]
+
+
+def test_a_starved_loop_stretches_the_probe_schedule_and_says_so():
+    """A real starved loop (the test holds it for longer than a period): the probes start late,
+    the agent stretches its schedule and logs it, and the next probe waits interval x factor."""
+    doc = DOC  # every interval 100 ms
+    out = io.StringIO()
+    logs.setup("debug", stream=out)
+    agent = ScriptedProbes(parse_agent_config(doc), {"b1": [True] * 300})
+    starts = []
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        agent._execute(agent.core.start(0.0))
+        agent._publish()
+        deadline = loop.time() + 20
+        while agent.stretch.factor == 1.0 and loop.time() < deadline:
+            time.sleep(0.15)  # the loop itself is held: every probe due meanwhile starts late
+            await asyncio.sleep(0)
+        starts.append(loop.time())
+        n = len(agent.seen["b1"])
+        while len(agent.seen["b1"]) < n + 2 and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        starts.append(loop.time())
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        await asyncio.gather(*agent._probe_tasks.values(), return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        logs.setup("info", stream=io.StringIO())
+    assert agent.stretch.factor > 1.0
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    stretched = [r for r in records if r["event"] == "probe-schedule-stretched"]
+    assert len(stretched) == 1 and stretched[0]["level"] == "warning"
+    # two probes after the stretch took at least one stretched interval (100 ms x factor x 0.9 jitter)
+    assert starts[1] - starts[0] >= 0.1 * agent.stretch.factor * 0.9

@@ -75,6 +75,7 @@ class PublishedAgent:
         self.snapshot = snapshot
         self.probe_loop_crashes = 0
         self.write_errors: Dict[str, int] = {}
+        self.probe_schedule_stretch = 1.0
 
     @property
     def config(self):

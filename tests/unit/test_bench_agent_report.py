@@ -1,0 +1,29 @@
+"""bench_agent's report survives a throughput round in which nginx answered no check (a starved
+machine): it crashed with ZeroDivisionError after a 16-minute run (2026-12-07)."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import bench_agent  # noqa: E402
+
+
+def run(per_cpu: float, rate: float) -> dict:
+    return {"per_cpu": per_cpu, "rate": rate}
+
+
+def test_a_round_without_answered_checks_is_reported_not_a_crash():
+    result = {"n": 1000, "interval": "1s", "runs": {
+        "streams": [run(0.0, 0.0), run(3000.0, 1000.0)],
+        "run_probe": [run(2800.0, 990.0), run(2900.0, 995.0)],
+        "agent": [run(2500.0, 900.0), run(0.0, 0.0)],
+    }}
+    rows = bench_agent.throughput_rows(result)
+    assert len(rows) == 3
+    assert "nan" in rows[2]  # the ratio of a round without checks is unknown, said so
+    assert math.isnan(bench_agent.ratio_of(3000.0, 0.0)) and bench_agent.ratio_of(3000.0, 2500.0) == 1.2

@@ -257,6 +257,10 @@ def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, a
     expect_weights(client, backends, 100, 100, 0)  # start-up is not a recovery: no ramp
     backends[0].stop()
     expect_weights(client, backends, 0, 100, 0)
+    # VPP holds a write before the agent logs it: count once the sync that took web1 out has
+    # logged all its writes (counting at once took its weight-0 write for the ramp's first step).
+    out = wait_for(lambda: taken_out(proc, backends[0].address), 15, "web1's weight-0 write logged")
+    proc.wait_event_after(out, "vpp-lbsync-done")
     synced = proc.count("vpp-lbsync")
     backends[0].start()
     expect_weights(client, backends, 100, 100, 0, timeout=30)
@@ -265,6 +269,14 @@ def test_slow_start_ramps_a_recovered_backend(sim, tmp_path, backends, client, a
     steps = [r["weight"] for r in writes if r["address"] == backends[0].address]
     # 1.1.0 cannot ramp: the first step above 0 adds the AS at a full share, later steps change nothing.
     assert steps == ([20] if legacy(client) else [20, 40, 60, 80, 100])
+
+
+def taken_out(proc, address: str):
+    """The agent's last logged write that took ``address`` out of its VIP (weight 0, or on LB API
+    1.1.0 its removal), or None."""
+    out = [r for r in proc.events("vpp-lbsync") if r.get("address") == address
+           and (r.get("weight") == 0 or r.get("kind") == "as_removed")]
+    return out[-1] if out else None
 
 
 def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, agent):

@@ -54,11 +54,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, HERE)
-# tests/conftest.py, not the agent tests' conftest (which needs the collection link first):
-# the agent tests' folder (for agentproc) goes last on the path, after this import.
-import conftest  # noqa: E402
+# The agent tests' folder (for agentproc) goes on the path once the collection link exists.
+import collection_link  # noqa: E402
 
-conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
+collection_link.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
 sys.path.append(os.path.join(ROOT, "tests", "integration", "agent"))
 import bench_core  # noqa: E402
 from agentproc import AgentProcess, agent_config, wait_for  # noqa: E402

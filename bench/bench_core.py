@@ -23,9 +23,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402
+import collection_link  # noqa: E402
 
-conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
+collection_link.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
 import vpp_papi  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (  # noqa: E402
     desired,

@@ -20,9 +20,9 @@ from types import MappingProxyType
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402
+import collection_link  # noqa: E402
 
-conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
+collection_link.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
 from ansible_collections.maglev.vpp.agent.counters import AgentCounters  # noqa: E402
 from ansible_collections.maglev.vpp.agent.exporter import (  # noqa: E402
     AgentCollector,

@@ -35,9 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, HERE)
-import conftest  # noqa: E402
+import collection_link  # noqa: E402
 
-conftest.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
+collection_link.ensure_collection_link()  # the checkout as ansible_collections.maglev.vpp
 import bench_core  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import desired, planner, schema  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import LbState  # noqa: E402

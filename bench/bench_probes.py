@@ -34,9 +34,9 @@ from typing import Awaitable, Callable, Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402
+import collection_link  # noqa: E402
 
-conftest.ensure_collection_link()
+collection_link.ensure_collection_link()
 from ansible_collections.maglev.vpp.agent.probes import run_probe  # noqa: E402
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import schema  # noqa: E402
 from bench_core import machine, write_section  # noqa: E402

@@ -121,6 +121,7 @@ class SyntheticAgent:
         self.snapshot = inputs.snapshot
         self.counters = inputs.counters
         self.probe_loop_crashes = 0
+        self.probe_schedule_stretch = 1.0
         self.write_errors: dict = {}
         self._api_calls = dict(inputs.api_calls)
 

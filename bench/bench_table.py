@@ -26,9 +26,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-import conftest  # noqa: E402
+import collection_link  # noqa: E402
 
-conftest.ensure_collection_link()
+collection_link.ensure_collection_link()
 from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import (  # noqa: E402
     blast,
     maglev_table,

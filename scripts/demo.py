@@ -17,7 +17,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402
+import collection_link  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 LAB = os.path.join(ROOT, "playbooks", "files", "demo_lab.py")
@@ -28,7 +28,7 @@ def ansible_env(lab_dir: str) -> dict:
     home = os.path.join(lab_dir, "ansible")
     os.makedirs(home, exist_ok=True)
     env.update(
-        ANSIBLE_COLLECTIONS_PATH=conftest.COLLECTIONS_DIR,
+        ANSIBLE_COLLECTIONS_PATH=collection_link.COLLECTIONS_DIR,
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False",
         ANSIBLE_HOME=home,
         ANSIBLE_LOCAL_TEMP=os.path.join(home, "tmp"),
@@ -48,7 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the lab (vppsim, backends, agent) running")
     args = parser.parse_args()
-    conftest.ensure_collection_link()
+    collection_link.ensure_collection_link()
     lab_dir = tempfile.mkdtemp(prefix="maglev-demo-", dir="/tmp")  # short: AF_UNIX paths <= 108 bytes
     argv = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "playbooks", "inventory", "demo"),
             os.path.join(ROOT, "playbooks", "demo.yml"), "-e", f"demo_dir={lab_dir}",

@@ -6,24 +6,11 @@ symlink tree ``.build/ansible_collections/maglev/vpp -> <repo root>`` put on sys
 """
 
 import os
-import sys
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COLLECTIONS_DIR = os.path.join(REPO_ROOT, ".build")
+import collection_link
 
-
-def ensure_collection_link() -> None:
-    ns_dir = os.path.join(COLLECTIONS_DIR, "ansible_collections", "maglev")
-    link = os.path.join(ns_dir, "vpp")
-    os.makedirs(ns_dir, exist_ok=True)
-    if not os.path.islink(link):
-        os.symlink(os.path.relpath(REPO_ROOT, ns_dir), link)
-    for path in (COLLECTIONS_DIR, REPO_ROOT):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-
-
-ensure_collection_link()
+REPO_ROOT = collection_link.REPO_ROOT
+COLLECTIONS_DIR = collection_link.COLLECTIONS_DIR
 
 
 def _hypothesis_profiles() -> None:

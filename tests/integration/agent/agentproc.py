@@ -25,6 +25,17 @@ BUILD_DIR = os.path.join(REPO_ROOT, ".build")
 # agents, probes and VPP slower, so every deadline is stretched by this factor.
 DEADLINE_SCALE = float(os.environ.get("MAGLEV_TEST_DEADLINE_SCALE", "3"))
 
+# The event loop every agent of the tests runs on unless a test picks one (--event-loop):
+# MAGLEV_TEST_EVENT_LOOP=uvloop runs the agent's tests on uvloop; unset, on the agent's default.
+TEST_EVENT_LOOP = os.environ.get("MAGLEV_TEST_EVENT_LOOP", "")
+
+
+def with_test_event_loop(args: Sequence[str]) -> List[str]:
+    """The agent's arguments, with ``--event-loop MAGLEV_TEST_EVENT_LOOP`` unless they pick one."""
+    if not TEST_EVENT_LOOP or "--event-loop" in args:
+        return list(args)
+    return [*args, "--event-loop", TEST_EVENT_LOOP]
+
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02):
     """Poll a real condition until it holds (returns its value) or raise after ``timeout`` (times
@@ -46,7 +57,7 @@ class AgentProcess:
         # (ansible_runner_helpers.NO_DAC_OVERRIDE).
         self.command_prefix = list(command_prefix or [])
         self.config_path = os.path.join(workdir, "agent.yaml")
-        self.args = list(args)  # more command-line arguments of the agent
+        self.args = with_test_event_loop(args)  # more command-line arguments of the agent
         self.workdir = workdir
         self.write_config(config)
         self.records: List[dict] = []

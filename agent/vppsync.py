@@ -416,9 +416,8 @@ class VppSync:
         except ApplyError as exc:
             applied, failure = exc.applied, exc
         self.lb_state = livestate.apply_ops(self.lb_state, applied, as_weights=as_weights)
-        if failure is None and any(op.action == model.ADD_VIP for op in applied):
-            # A new VIP's pool index and route (for its counters) come only from a dump.
-            await self._dump()
+        # Logged and counted before anything else is awaited: VPP holds these writes now, and a
+        # dump that fails below (VPP gone) must not leave them out of the log.
         for op in applied:
             kind = MUTATION_KINDS.get(op.action, op.action)
             self.mutations[(scope, kind)] = self.mutations.get((scope, kind), 0) + 1
@@ -429,6 +428,9 @@ class VppSync:
                 trigger=reason,
                 vip=str(op.vip) if op.vip else None, address=op.address, weight=op.weight, flush=op.flush,
             )
+        if failure is None and any(op.action == model.ADD_VIP for op in applied):
+            # A new VIP's pool index and route (for its counters) come only from a dump.
+            await self._dump()
         if names is None:
             self.on_change()
         else:

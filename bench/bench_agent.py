@@ -18,11 +18,13 @@ default, as the machine is shared with other jobs (docs/performance.md, "Agent",
 Under load: ``--cpu-hog`` starts one busy-loop process per core at normal priority for the run
 (stopped after it); with ``--no-priority`` the benchmark and the agent run at normal priority too.
 ``--event-loop`` picks the agent's event loop (asyncio's own or uvloop); the bare loops always
-run on asyncio's own, the reference. ``--backends 5000 --interval 5s``: the large runs at another
-size and interval (500 frontends of 10); their section in docs/performance.md is its own.
+run on asyncio's own, the reference. ``--compare-loops`` runs every part on the other loop too,
+in the same run (throughput interleaved per round; the large failover and the lag run once more).
+``--backends 5000 --interval 5s``: the large runs at another size and interval (500 frontends of
+10); their section in docs/performance.md is its own.
 
 Run: .venv/bin/python bench/bench_agent.py [--write] [--trials 30] [--rounds 2] [--only PART] [--no-priority]
-[--cpu-hog] [--event-loop asyncio|uvloop] [--backends N] [--interval D]
+[--cpu-hog] [--event-loop asyncio|uvloop] [--compare-loops] [--backends N] [--interval D]
 (root: nginx-light, nft; about 4-5 minutes on a quiet machine).
 """
 
@@ -88,7 +90,10 @@ FAILOVER_CHECK = {"type": "http", "path": "/", "interval": "1s", "fast_interval"
                   "down_interval": "1s", "timeout": "300ms", "rise": 2, "fall": 3}
 PRIORITY = -10  # nice value of the benchmark and its children: the machine is shared with other jobs
 AGENT_ARGS: List[str] = ["--event-loop", "asyncio"]  # command-line arguments of every agent process
-COMPARE_LOOPS = False  # throughput: an agent process on the other event loop too, each round
+# Every part also on the other event loop: throughput (an agent process on it each round), the
+# large failover run and the probe lag run (one more run each, right after the first).
+COMPARE_LOOPS = False
+OTHER_LOOP = {"asyncio": "uvloop", "uvloop": "asyncio"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -332,8 +337,10 @@ def expected_detection(check: dict, hang: bool) -> float:
 
 
 def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, trials_per_mode: int,
-             concurrency: int, rng: random.Random, interval: str = "1s", **agent_settings) -> dict:
-    note(f"failover: {n_backends} backends, {trials_per_mode} trials per mode")
+             concurrency: int, rng: random.Random, interval: str = "1s", agent_args: Optional[List[str]] = None,
+             **agent_settings) -> dict:
+    agent_args = AGENT_ARGS if agent_args is None else agent_args
+    note(f"failover: {n_backends} backends, {trials_per_mode} trials per mode, agent {' '.join(agent_args)}")
     addresses = loopback_addresses(n_backends)
     address_of = {f"b{i}": a for i, a in enumerate(addresses)}
     workdir = tempfile.mkdtemp(prefix="bench-agent-")
@@ -341,7 +348,7 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
     try:
         with launcher.start() as sim:
             config = lb_config(sim, workdir, addresses, per_frontend, check, **agent_settings)
-            proc = AgentProcess(config, workdir, args=AGENT_ARGS).start()
+            proc = AgentProcess(config, workdir, args=agent_args).start()
             try:
                 follow = LogFollower(proc, address_of)
                 try:
@@ -536,7 +543,7 @@ def throughput(nginx: Nginx, n_backends: int, per_frontend: int, interval: str, 
     check = steady_check(nginx.port, interval)
     workdir = tempfile.mkdtemp(prefix="bench-agent-")
     runs = {"agent": [], "streams": [], "run_probe": []}
-    other = {"asyncio": "uvloop", "uvloop": "asyncio"}[AGENT_ARGS[1]] if COMPARE_LOOPS else None
+    other = OTHER_LOOP[AGENT_ARGS[1]] if COMPARE_LOOPS else None
     if other:
         runs["agent_other"] = []
     try:
@@ -647,6 +654,14 @@ def ratio_of(bare: float, agent: float) -> float:
     return bare / agent if bare and agent else float("nan")
 
 
+def other_loop_failover_rows(out: dict, big_n: int) -> List[str]:
+    """The large failover run again with the agent on the other event loop (--compare-loops)."""
+    if "failover_large_other" not in out:
+        return []
+    label = f"{size_label(big_n)} on {OTHER_LOOP[out['options']['event_loop']]}"
+    return failover_rows(label, out["failover_large_other"])
+
+
 def throughput_rows(result: dict) -> List[str]:
     runs = result["runs"]
     med = {k: statistics.median(r["per_cpu"] for r in v) for k, v in runs.items()}
@@ -671,7 +686,7 @@ def throughput_rows(result: dict) -> List[str]:
         f"target <= 1.15x: **{'met' if ok else 'MISSED'}** |",
     ]
     if "agent_other" in runs:
-        other = {"asyncio": "uvloop", "uvloop": "asyncio"}[loop]
+        other = OTHER_LOOP[loop]
         ratios = [ratio_of(s["per_cpu"], a["per_cpu"])
                   for s, a in zip(runs["streams"], runs["agent_other"], strict=True)]
         rows.append(f"| {where}: **agent process** on {other} | {cell('agent_other')}; bare loop / agent "
@@ -694,7 +709,8 @@ def main() -> int:
     p.add_argument("--cpu-hog", action="store_true", help="one busy loop per core at nice 0 beside the run")
     p.add_argument("--event-loop", choices=EVENT_LOOPS, default="asyncio", help="the agent's event loop")
     p.add_argument("--compare-loops", action="store_true",
-                   help="throughput: each round also runs the agent on the other event loop")
+                   help="every part also on the other event loop (throughput: each round; failover at the "
+                        "large size and probe lag: one more run each)")
     p.add_argument("--bare-loop", metavar="SPEC", help=argparse.SUPPRESS)  # child process of part 2
     args = p.parse_args()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so nginx, the nft table, vppsim and the hogs are cleaned up
@@ -721,6 +737,9 @@ def main() -> int:
                     small = min(12, big)
                     out["failover_small"] = failover(nginx, faults, small, small, args.trials, 3, rng)
                 out["failover_large"] = failover(nginx, faults, big, per_frontend, args.trials, 4, rng, interval)
+                if args.compare_loops:
+                    out["failover_large_other"] = failover(nginx, faults, big, per_frontend, args.trials, 4, rng,
+                                                           interval, ["--event-loop", OTHER_LOOP[args.event_loop]])
             finally:
                 faults.close()
         if args.only in (None, "throughput"):
@@ -730,6 +749,9 @@ def main() -> int:
         if args.only in (None, "lag"):
             out["lag"] = lag_and_profile(nginx, big, per_frontend, args.lag_seconds, args.lag_seconds / 3,
                                          interval, args.event_loop)
+            if args.compare_loops:
+                out["lag_other"] = lag_and_profile(nginx, big, per_frontend, args.lag_seconds,
+                                                   args.lag_seconds / 3, interval, OTHER_LOOP[args.event_loop])
     finally:
         if hog is not None:
             hog.stop()
@@ -791,6 +813,7 @@ def report(out: dict, elapsed: float, begin: str, end: str, argv: str) -> str:
             "-> weight 0 in VPP |",
             "|---|---|---|---|",
             *failover_rows(size_label(big_n), out["failover_large"]),
+            *other_loop_failover_rows(out, big_n),
             "",
             failover_note(f"{big_n:,} backends", out["failover_large"]),
             "",
@@ -807,6 +830,7 @@ def report(out: dict, elapsed: float, begin: str, end: str, argv: str) -> str:
             "|---|---|---|---|",
             *failover_rows("1 frontend x 12 backends", out["failover_small"]),
             *failover_rows(size_label(big_n), out["failover_large"]),
+            *other_loop_failover_rows(out, big_n),
             "",
             *(failover_note(label, r)
               for label, r in (("12 backends", out["failover_small"]), (f"{big_n:,} backends", out["failover_large"]))),
@@ -851,6 +875,15 @@ def report(out: dict, elapsed: float, begin: str, end: str, argv: str) -> str:
             f"{min(lag['stretch']):.2f}, {max(lag['stretch']):.2f}, {lag['stretch'][-1]:.2f}; "
             f"load average (1 min) at its end {lag['load']:.1f} |",
         ]
+        if "lag_other" in out:
+            other = out["lag_other"]
+            rows += [
+                f"| ... the same on {OTHER_LOOP[options['event_loop']]} ({len(other['lags']):,} probes) | "
+                f"p50 {ms(percentile(other['lags'], 0.5))}, p99 {ms(percentile(other['lags'], 0.99))}, "
+                f"max {ms(max(other['lags']))}; {other['per_cpu']:,.0f} checks per CPU-second "
+                f"(CPU {other['cpu_percent']:.0f} %); {other['down_at_start']} down at start-up; "
+                f"{other['starved_reruns']} starved reruns |",
+            ]
     if "failover_large" in out:
         big = out["failover_large"]
         rss_target = 80 if big_n <= DEFAULT_BACKENDS else 150

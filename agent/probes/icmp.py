@@ -16,7 +16,7 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from ...plugins.module_utils.vpp_lb.schema import HealthCheck
 from . import result as codes
@@ -141,7 +141,7 @@ async def probe_icmp(
             await loop.sock_sendall(sock, echo_request(family, ident, seq, payload))
             expected = Expected(target, None if not raw else ident, seq, payload)
             while True:
-                packet, source = await loop.sock_recvfrom(sock, 4096)
+                packet, source = await _recvfrom(loop, sock, 4096)
                 if is_our_reply(expected, family, packet, source[0], raw and family == socket.AF_INET):
                     return codes.L3OK, "echo reply", None
     except TimeoutError:
@@ -151,3 +151,25 @@ async def probe_icmp(
     finally:
         if sock is not None:
             sock.close()
+
+
+async def _recvfrom(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int) -> Tuple[bytes, Any]:
+    """``sock.recvfrom`` on the non-blocking socket, waiting on the loop's reader watch:
+    ``loop.sock_recvfrom`` is asyncio's own only (uvloop raises NotImplementedError)."""
+    while True:
+        try:
+            return sock.recvfrom(size)
+        except (BlockingIOError, InterruptedError):
+            pass
+        readable = loop.create_future()
+        fd = sock.fileno()
+        loop.add_reader(fd, _set_ready, readable)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+
+
+def _set_ready(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -21,14 +21,27 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.p
 BUILD_DIR = os.path.join(REPO_ROOT, ".build")
 
 
+# The event loop every agent of the tests runs on unless a test picks one (--event-loop):
+# MAGLEV_TEST_EVENT_LOOP=uvloop runs the agent's tests on uvloop; unset, on the agent's default.
+TEST_EVENT_LOOP = os.environ.get("MAGLEV_TEST_EVENT_LOOP", "")
+
+
+def with_test_event_loop(args: Sequence[str], default_loop: bool = False) -> List[str]:
+    """The agent's arguments, with ``--event-loop MAGLEV_TEST_EVENT_LOOP`` unless they pick one
+    or the test means the agent's default (``default_loop``)."""
+    if not TEST_EVENT_LOOP or default_loop or "--event-loop" in args:
+        return list(args)
+    return [*args, "--event-loop", TEST_EVENT_LOOP]
+
+
 class AgentProcess:
     def __init__(self, config: dict, workdir: str, *, command_prefix: Optional[List[str]] = None,
-                 args: Sequence[str] = ()):
+                 args: Sequence[str] = (), default_loop: bool = False):
         # A command that execs the agent's argv: into a namespace, or without CAP_DAC_OVERRIDE
         # (ansible_runner_helpers.NO_DAC_OVERRIDE).
         self.command_prefix = list(command_prefix or [])
         self.config_path = os.path.join(workdir, "agent.yaml")
-        self.args = list(args)  # more command-line arguments of the agent
+        self.args = with_test_event_loop(args, default_loop)  # more command-line arguments of the agent
         self.workdir = workdir
         self.write_config(config)
         self.records: List[dict] = []
@@ -45,7 +58,9 @@ class AgentProcess:
         os.replace(tmp, self.config_path)
 
     def start(self) -> AgentProcess:
-        env = dict(os.environ, PYTHONPATH=BUILD_DIR)
+        # The harness's own variables stay out of the agent's environment (its hooks get it).
+        env = {k: v for k, v in os.environ.items() if k != "MAGLEV_TEST_EVENT_LOOP"}
+        env["PYTHONPATH"] = BUILD_DIR
         self.proc = subprocess.Popen(
             [*self.command_prefix, sys.executable, "-m", "ansible_collections.maglev.vpp.agent",
              "--config", self.config_path, *self.args],

@@ -56,8 +56,8 @@ def client(sim):
 def agent(tmp_path):
     started: List[AgentProcess] = []
 
-    def run(config, args=()) -> AgentProcess:
-        proc = AgentProcess(config, str(tmp_path), args=args).start()
+    def run(config, args=(), default_loop=False) -> AgentProcess:
+        proc = AgentProcess(config, str(tmp_path), args=args, default_loop=default_loop).start()
         started.append(proc)
         return proc
 

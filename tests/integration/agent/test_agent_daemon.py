@@ -107,21 +107,44 @@ def replay_total_weights(records: List[dict], start: Dict[str, int]) -> List[int
     return [sum(weights.values()) for weights in replay_weights(records, start)]
 
 
+def seen_in_vpp(client: VppLbClient, weights: Dict[str, int]) -> Dict[str, int]:
+    """What VPP reports for these AS weights (on LB API 1.1.0: weight 0 is no AS, others 100)."""
+    if client.capabilities.as_weights:
+        return weights
+    return {address: 100 for address, weight in weights.items() if weight > 0}
+
+
 def logged_writes(proc, client, synced: int, start: Dict[str, int], end: Dict[str, int],
                   timeout: float = 15) -> List[dict]:
     """The vpp-lbsync records after the first ``synced``, once replaying them from ``start`` (VPP's
     weights, ``in_vpp``) ends at ``end``: VPP holds a write before the agent has logged it."""
-    def seen(weights: Dict[str, int]) -> Dict[str, int]:
-        if client.capabilities.as_weights:
-            return weights
-        return {address: 100 for address, weight in weights.items() if weight > 0}
-
     def settled():
         records = proc.events("vpp-lbsync")[synced:]
         states = replay_weights(records, start)
-        return records if states and seen(states[-1]) == end else None
+        return records if states and seen_in_vpp(client, states[-1]) == end else None
 
     return wait_for(settled, timeout, f"the agent's log of its VPP writes ending at {end}")
+
+
+def writes_behind(proc, client, backends, *weights: int, timeout: float = 15) -> int:
+    """The number of vpp-lbsync records once they account for VPP's weights: replayed from
+    nothing they give ``in_vpp(weights)``, and the latest sync has logged its end.
+
+    VPP holds a write before the agent logs it (the reply comes first), and a sync's records
+    follow one more dump when it created a VIP; so neither VPP's weights nor "the latest sync
+    logged vpp-lbsync-done" (``settled_writes``) alone say every write VPP holds is logged: a
+    sync still waiting for its reply left the previous sync's done record last, and its writes
+    were counted as later ones (test_writes_behind_waits_for_a_write_whose_reply_is_late)."""
+    want = in_vpp(client, backends, *weights)
+
+    def settled():
+        records = proc.events("vpp-lbsync")
+        if proc.settled_writes() != len(records):
+            return None  # a sync is mid-way, or a record came in between the two reads
+        states = replay_weights(records, {})
+        return len(records) if states and seen_in_vpp(client, states[-1]) == want else None
+
+    return wait_for(settled, timeout, f"the agent's log of the writes behind VPP's weights {want}")
 
 
 def test_failover_and_failback_never_leave_the_vip_without_weight(sim, tmp_path, backends, client, agent):
@@ -288,10 +311,9 @@ def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, 
     assert flows[backends[0].address] > 0
 
     config["backends"]["web1"]["enabled"] = False
-    # The start's writes all logged (VPP holds a write before the agent logs it: counting at once
-    # took web1's first as_added for the reload's, twice in a row on a busy machine).
-    proc.wait_event_after(proc.wait_event("warmup", action="done"), "vpp-lbsync-done")
-    synced = wait_for(proc.settled_writes, 15, "the start's writes logged")
+    # The start's writes all logged (VPP holds a write before the agent logs it: counting too
+    # early took web1's first as_added for the reload's, on a busy machine and on uvloop).
+    synced = writes_behind(proc, client, backends, 100, 100, 0)
     proc.write_config(config)
     proc.signal(signal.SIGHUP)
     expect_weights(client, backends, 0, 100, 0)
@@ -309,6 +331,25 @@ def test_disable_in_config_drains_then_flushes(sim, tmp_path, backends, client, 
     )
     flushes = [r for r in proc.events("vpp-lbsync")[synced:] if r["address"] == backends[0].address and r["flush"]]
     assert flushes, proc.events("vpp-lbsync")[synced:]
+
+
+@pytest.mark.simulator(reason="holds VPP's replies to the agent's AS writes with `sim fault stall`")
+def test_writes_behind_waits_for_a_write_whose_reply_is_late(sim, tmp_path, backends, client, agent):
+    """VPP executes a write, then its reply is late: VPP holds the write, the agent has not
+    logged it, and its previous sync's vpp-lbsync-done is the latest record. Counting the
+    agent's writes then (``settled_writes``) missed that write, and a test took it for a later
+    one: test_disable_in_config_drains_then_flushes saw the start's as_added of web1 as the
+    reload's, on a busy machine and on uvloop. ``writes_behind`` counts it."""
+    proc = agent(config_for(sim, tmp_path, backends))
+    before = writes_behind(proc, client, backends, 100, 100, 0)
+    message = "lb_as_set_weight" if client.capabilities.as_weights else "lb_add_del_as"
+    client.cli(f"sim fault stall 3000 {message}")  # executed at once, answered 3 s later
+    backends[0].stop()
+    expect_weights(client, backends, 0, 100, 0)  # VPP holds it: the agent waits for the reply
+    counted = writes_behind(proc, client, backends, 0, 100, 0)
+    client.cli("sim fault stall 0")
+    web1 = [r for r in proc.events("vpp-lbsync")[before:counted] if r["address"] == backends[0].address]
+    assert web1 and web1[0]["kind"] == ("as_weight_updated" if client.capabilities.as_weights else "as_removed")
 
 
 def test_sigterm_exits_cleanly_and_removes_the_state_file(sim, tmp_path, backends, client, agent):

@@ -18,7 +18,8 @@ RUNNABLE = [None, "asyncio"] + (["uvloop"] if HAVE_UVLOOP else [])
 
 @pytest.mark.parametrize("choice", RUNNABLE)
 def test_the_agent_runs_on_the_event_loop_asked_for(sim, tmp_path, backends, client, agent, choice):
-    proc = agent(config_for(sim, tmp_path, backends), ["--event-loop", choice] if choice else [])
+    proc = agent(config_for(sim, tmp_path, backends), ["--event-loop", choice] if choice else [],
+                 default_loop=choice is None)  # None: no --event-loop at all, also under MAGLEV_TEST_EVENT_LOOP
     assert proc.events("starting")[0]["event_loop"] == (choice or "asyncio")
     for name in ("web1", "web2", "web3"):
         proc.wait_event("backend-transition", backend=name, to="up")

@@ -15,8 +15,9 @@ import threading
 import pytest
 from agentproc import AgentProcess, wait_for
 from ansible_collections.maglev.vpp.agent.ctl_client import StatusClient
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.client import VppLbClient
 from ansible_runner_helpers import NO_DAC_OVERRIDE, lb_task, vpp_cli
-from test_agent_daemon import config_for, expect_weights, in_vpp, legacy, weights_in_vpp
+from test_agent_daemon import config_for, expect_weights, in_vpp, legacy, weights_in_vpp, writes_behind
 from test_maglevctl import Ctl
 
 
@@ -176,3 +177,31 @@ def test_a_playbook_and_the_agent_writing_one_frontend_at_once_end_in_the_agreed
     full = proc.wait_event("vpp-lbsync-done", trigger="reload", timeout=30)
     assert full["ops"] == 0, full  # the agent finds nothing to change either
     expect_weights(client, backends, 0, 100, 0)
+
+
+def sim_lb_writes(client) -> int:
+    """The LB writes vppsim executed since it started, across restarts (``sim stats``)."""
+    words = client.cli("sim stats").replace(",", "").split()
+    return int(words[words.index("writes") + 1])
+
+
+@pytest.mark.simulator(reason="restarts VPP right after the agent's write that creates the VIP (`sim fault restart "
+                              "after`), and counts VPP's writes with `sim stats`")
+def test_writes_of_a_sync_whose_next_dump_fails_are_still_logged(sim, tmp_path, backends, client, agent):
+    """A sync that creates a VIP dumps once more after its writes (the new VIP's pool index and
+    route). The agent logged and counted the writes only after that dump: when VPP went away
+    right after the last write, the dump failed and VPP's accepted writes were never logged
+    (vpp-lbsync) nor counted (maglev_vpp_lbsync_total). Now they are logged as soon as VPP has
+    answered them, and every write VPP executed is in the log."""
+    # conf, VIP, and the ASes VPP shows at 100/100/0: VPP restarts right after the last of them.
+    writes = 2 + len(in_vpp(client, backends, 100, 100, 0))
+    client.cli(f"sim fault restart after {writes}")
+    before = sim_lb_writes(client)
+    proc = agent(config_for(sim, tmp_path, backends))
+    lost = proc.wait_event("vpp-disconnect")
+    proc.wait_event_after(lost, "vpp-connect")
+    with VppLbClient(sim.api_socket) as fresh:  # the restart closed the fixture's connection
+        expect_weights(fresh, backends, 100, 100, 0)
+        logged = writes_behind(proc, fresh, backends, 100, 100, 0)
+        assert logged == sim_lb_writes(fresh) - before, proc.events("vpp-lbsync")
+    assert proc.count("vpp-lbsync", kind="vip_added") == 2  # before the restart and after it

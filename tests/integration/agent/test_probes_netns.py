@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import itertools
 import json
 import os
@@ -134,6 +135,21 @@ def test_icmp_up(lab, address):
 def test_icmp_up_without_netns(address):
     result = asyncio.run(run_probe(check_of(type="icmp"), address))
     assert (result.ok, result.code) == (True, "L3OK")
+
+
+HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
+
+
+@pytest.mark.skipif(not HAVE_UVLOOP, reason="needs uvloop installed (pip install uvloop; not a dependency)")
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_icmp_up_on_uvloop(address):
+    """uvloop has no loop.sock_recvfrom (NotImplementedError): every icmp probe crashed, the
+    backend stayed blind and its frontend was never released (`--event-loop uvloop`)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        result = runner.run(run_probe(check_of(type="icmp"), address))
+    assert (result.ok, result.code) == (True, "L3OK"), result
 
 
 @pytest.mark.parametrize("address", [SERVER4, SERVER6])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.util
 import itertools
 import json
 import os
@@ -137,10 +136,6 @@ def test_icmp_up_without_netns(address):
     assert (result.ok, result.code) == (True, "L3OK")
 
 
-HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
-
-
-@pytest.mark.skipif(not HAVE_UVLOOP, reason="needs uvloop installed (pip install uvloop; not a dependency)")
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
 def test_icmp_up_on_uvloop(address):
     """uvloop has no loop.sock_recvfrom (NotImplementedError): every icmp probe crashed, the

@@ -194,22 +194,27 @@ async def async_papi(sim, name: str):
         client.queue_task.cancel()
 
 
-def asyncio_floor(sim, calls_of, pipelined: bool, vpp_cpu: Optional[list] = None) -> float:
+def asyncio_floor(sim, calls_of, pipelined: bool, vpp_cpu: Optional[list] = None,
+                  own_cpu: Optional[list] = None) -> float:
     """Seconds a bare loop over vpp_papi's asyncio client takes for ``calls_of(api)``: awaited one
     by one (the asyncio floor), or all sent at once and then awaited (pipelined: the limit of the
     transport, with no windows and no attribution). With ``vpp_cpu`` (a list), the VPP process's
-    CPU seconds during the timed part are appended to it (``sim.pid`` must be known)."""
+    CPU seconds during the timed part are appended to it (``sim.pid`` must be known); with
+    ``own_cpu``, this process's."""
 
     async def run() -> float:
         async with async_papi(sim, "floor-pipelined" if pipelined else "floor-async") as client:
             calls = calls_of(client.api)
             c0 = vpp_cpu_s(sim.pid) if vpp_cpu is not None else 0.0
+            o0 = time.process_time()
             t0 = time.perf_counter()
             if pipelined:
                 replies = await asyncio.gather(*[func(**kwargs) for func, kwargs in calls])
             else:
                 replies = [await func(**kwargs) for func, kwargs in calls]
             elapsed = time.perf_counter() - t0
+            if own_cpu is not None:
+                own_cpu.append(time.process_time() - o0)
             if vpp_cpu is not None:
                 vpp_cpu.append(vpp_cpu_s(sim.pid) - c0)
         check_replies(replies)
@@ -361,6 +366,7 @@ def main() -> int:
     # Interleave the core push and the floors, each on a fresh VPP, so machine noise hits all alike.
     cores, floors, floors_async, floors_pipelined = [], [], [], []
     vpp_cpu = {"sync": [], "pipelined": []}
+    pipelined_cpu = []
     for _round in range(args.rounds):
         with fresh() as vpp:
             core, ops = bench_core(vpp, maglev_lb, args.window)
@@ -371,7 +377,8 @@ def main() -> int:
         with fresh() as vpp:
             floors_async.append(asyncio_floor(vpp, push_calls, pipelined=False))
         with fresh() as vpp:
-            floors_pipelined.append(asyncio_floor(vpp, push_calls, pipelined=True, vpp_cpu=vpp_cpu["pipelined"]))
+            floors_pipelined.append(asyncio_floor(vpp, push_calls, pipelined=True, vpp_cpu=vpp_cpu["pipelined"],
+                                                  own_cpu=pipelined_cpu))
     floor = statistics.median(floors)
     apply_s = _median_of(cores, "apply_s")
     total_s = _median_of(cores, "push_total_s")
@@ -412,7 +419,8 @@ def main() -> int:
         f"({', '.join(f'{r:.2f}' for r in speedups)}) |",
         f"| core apply vs the pipelined limit (slowdown, per round) | {statistics.median(vs_pipelined):.2f}x "
         f"({', '.join(f'{r:.2f}' for r in vs_pipelined)}) |",
-        f"| core apply: CPU of this process | {_cpu_cell(c['apply_cpu_s'] for c in cores)} |",
+        f"| CPU of this process: core apply / pipelined limit | {_cpu_cell(c['apply_cpu_s'] for c in cores)} / "
+        f"{_cpu_cell(pipelined_cpu)} |",
         f"| VPP's own CPU: core apply / sync floor / pipelined limit | "
         f"{_cpu_cell(c['apply_vpp_cpu_s'] for c in cores)} / {_cpu_cell(vpp_cpu['sync'])} / "
         f"{_cpu_cell(vpp_cpu['pipelined'])} |",

@@ -251,13 +251,15 @@ class AsyncPapiSession:
         in_flight: collections.deque = collections.deque()
         sent = 0
         refused = False
+        refill_at = window // 2  # top up in bursts, not one request per reply: both sides batch
         try:
             for end in barriers:
                 while sent < end or in_flight:
-                    while not refused and sent < end and len(in_flight) < window:
-                        message, fields = requests[sent]
-                        in_flight.append(self._send(message, fields))
-                        sent += 1
+                    if len(in_flight) <= refill_at:
+                        while not refused and sent < end and len(in_flight) < window:
+                            message, fields = requests[sent]
+                            in_flight.append(self._send(message, fields))
+                            sent += 1
                     if not in_flight:
                         break
                     reply = await in_flight[0]

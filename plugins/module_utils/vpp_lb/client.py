@@ -363,7 +363,7 @@ class VppLbClient:
         applied (all of them).
 
         VPP answers one client's requests in order, so up to ``pipeline_window`` ops are in flight,
-        the next going out as each reply comes back; at a barrier every reply so far must have
+        topped up whenever half of them were answered; at a barrier every reply so far must have
         said retval 0. On a refusal or a broken connection raises ApplyError with exact
         attribution: ``applied`` (VPP accepted them, in plan order; on the asyncio transport this
         includes ops that were in flight behind the refused one), ``failed`` (the first refused

@@ -233,8 +233,8 @@ class AsyncPapiSession:
 
     def call_pipelined(self, requests: List[Tuple[str, dict]], barriers: List[int],
                        window: int) -> Tuple[list, Optional[Exception], int]:
-        """Send the requests pipelined: up to ``window`` in flight, the next one going out as each
-        reply comes back, and at each of ``barriers`` (pipeline.barrier_ends) a full stop until
+        """Send the requests pipelined: up to ``window`` in flight, topped up whenever half of them
+        were answered, and at each of ``barriers`` (pipeline.barrier_ends) a full stop until
         every request before it was answered. After a reply with a non-zero retval nothing more
         is sent; the requests already in flight are still answered (and were executed).
 

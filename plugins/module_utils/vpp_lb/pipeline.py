@@ -3,8 +3,9 @@
 VPP answers one client's requests in order, and executes them in that order, so pipelined ops
 run exactly as if sent one by one while they all succeed. What pipelining changes is the failure
 case: the ops sent after a refused one still run. The transport (papi_session) keeps up to
-``DEFAULT_WINDOW`` ops in flight, sending the next as each reply comes back (a sliding window:
-VPP never idles between batches), and sends nothing more once a reply says refused. A
+``DEFAULT_WINDOW`` ops in flight and tops the window up whenever half of it has been answered
+(a sliding window: VPP never idles between batches, and both sides still read and write in
+bursts), and sends nothing more once a reply says refused. A
 **barrier** stops the sliding: every op before it must be answered, and accepted, before any
 op after it goes out. ``barrier_ends`` puts one wherever an op must not run once an earlier,
 still unanswered op failed:

@@ -318,7 +318,7 @@ class AsyncPapiSession:
 
     def _on_transport_end(self, _task) -> None:
         """The client's socket reader or writer ended (EOF, broken pipe): fail the waiting calls now."""
-        for future, (message, _timer) in list(self._pending.items()):
+        for future, (message, _deadline) in list(self._pending.items()):
             if not future.done():
                 future.set_exception(VppDisconnectedError(
                     f"lost the connection to VPP at {self.socket_path} during {message}"

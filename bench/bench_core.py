@@ -3,6 +3,13 @@ re-planning 1,000 VIPs x 8 ASes next to the floor (the same API calls from a bar
 
 Run: .venv/bin/python bench/bench_core.py [--vips 1000] [--ases 8] [--pings 10000] [--write]
 With --write the results replace the marked section of docs/performance.md.
+
+Against a real VPP instead of vppsim (docs/performance.md "Against a real VPP master"):
+    .venv/bin/python bench/bench_core.py --api-socket RUNDIR/api.sock --vpp-pid-file RUNDIR/pid \
+        --vpp-restart "../shared/real-vpp/stop_vpp.sh RUNDIR; ../shared/real-vpp/run_vpp.sh PREFIX RUNDIR" [--write]
+``--vpp-restart`` runs before every push and floor (each needs an empty LB state, as a fresh
+vppsim gives); the vppsim-only line (the hand-written raw-socket client) is left out; VPP's own
+CPU (utime + stime of the pid in ``--vpp-pid-file``, or of vppsim) is reported per measurement.
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ import platform
 import socket
 import statistics
 import struct
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -41,6 +51,53 @@ from vppsim import launcher  # noqa: E402
 
 MARK_BEGIN = "<!-- bench_core:begin -->"
 MARK_END = "<!-- bench_core:end -->"
+REAL_BEGIN = "<!-- bench_core_real_vpp:begin -->"
+REAL_END = "<!-- bench_core_real_vpp:end -->"
+HEADING = "## VPP path: vpp_papi against vppsim, core push and no-op re-plan"
+REAL_HEADING = "## Against a real VPP master: pipelined apply"
+
+
+@dataclass
+class Vpp:
+    """The VPP a measurement talks to: its API socket and, when known, its process id."""
+
+    api_socket: str
+    pid: Optional[int] = None
+
+
+def vpp_cpu_s(pid: Optional[int]) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used so far; 0 without a pid."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def vppsim_target() -> Callable:
+    """A factory of fresh vppsims, each a context manager yielding a Vpp."""
+
+    @contextlib.contextmanager
+    def fresh():
+        with launcher.start() as sim:
+            yield Vpp(sim.api_socket, sim.pid)
+
+    return fresh
+
+
+def real_vpp_target(api_socket: str, restart: str, pid_file: Optional[str]) -> Callable:
+    """A factory of a real VPP restarted (empty LB state) by the shell command ``restart``."""
+
+    @contextlib.contextmanager
+    def fresh():
+        subprocess.run(restart, shell=True, check=True, stdout=subprocess.DEVNULL)
+        pid = None
+        if pid_file:
+            with open(pid_file) as f:
+                pid = int(f.read().split()[0])
+        yield Vpp(api_socket, pid)
+
+    return fresh
 
 
 def generate_maglev_lb(n_vips: int, n_ases: int) -> dict:
@@ -137,36 +194,48 @@ async def async_papi(sim, name: str):
         client.queue_task.cancel()
 
 
-def asyncio_floor(sim, calls_of, pipelined: bool) -> float:
+def asyncio_floor(sim, calls_of, pipelined: bool, vpp_cpu: Optional[list] = None,
+                  own_cpu: Optional[list] = None) -> float:
     """Seconds a bare loop over vpp_papi's asyncio client takes for ``calls_of(api)``: awaited one
     by one (the asyncio floor), or all sent at once and then awaited (pipelined: the limit of the
-    transport, with no windows and no attribution)."""
+    transport, with no windows and no attribution). With ``vpp_cpu`` (a list), the VPP process's
+    CPU seconds during the timed part are appended to it (``sim.pid`` must be known); with
+    ``own_cpu``, this process's."""
 
     async def run() -> float:
         async with async_papi(sim, "floor-pipelined" if pipelined else "floor-async") as client:
             calls = calls_of(client.api)
+            c0 = vpp_cpu_s(sim.pid) if vpp_cpu is not None else 0.0
+            o0 = time.process_time()
             t0 = time.perf_counter()
             if pipelined:
                 replies = await asyncio.gather(*[func(**kwargs) for func, kwargs in calls])
             else:
                 replies = [await func(**kwargs) for func, kwargs in calls]
             elapsed = time.perf_counter() - t0
+            if own_cpu is not None:
+                own_cpu.append(time.process_time() - o0)
+            if vpp_cpu is not None:
+                vpp_cpu.append(vpp_cpu_s(sim.pid) - c0)
         check_replies(replies)
         return elapsed
 
     return asyncio.run(run())
 
 
-def sync_floor(sim, calls_of) -> float:
+def sync_floor(sim, calls_of, vpp_cpu: Optional[list] = None) -> float:
     """Seconds a bare synchronous vpp_papi loop takes for ``calls_of(api)``: no validation,
-    planning or parsing, the floor of a synchronous client."""
+    planning or parsing, the floor of a synchronous client. ``vpp_cpu``: as asyncio_floor's."""
     vpp = VPPApiClient(server_address=sim.api_socket, bootstrapapi=True, async_thread=False)
     vpp.connect("floor")
     try:
         calls = calls_of(vpp.api)
+        c0 = vpp_cpu_s(sim.pid) if vpp_cpu is not None else 0.0
         t0 = time.perf_counter()
         replies = [func(**kwargs) for func, kwargs in calls]
         elapsed = time.perf_counter() - t0
+        if vpp_cpu is not None:
+            vpp_cpu.append(vpp_cpu_s(sim.pid) - c0)
     finally:
         vpp.disconnect()
     check_replies(replies)
@@ -220,9 +289,12 @@ def bench_core(sim, maglev_lb: dict, window: int) -> dict:
         t0 = time.perf_counter()
         ops = planner.plan(want, actual)
         t["plan_s"] = time.perf_counter() - t0
+        v0, a0 = vpp_cpu_s(sim.pid), time.process_time()
         t0 = time.perf_counter()
         client.apply(ops)
         t["apply_s"] = time.perf_counter() - t0
+        t["apply_cpu_s"] = time.process_time() - a0
+        t["apply_vpp_cpu_s"] = vpp_cpu_s(sim.pid) - v0
         t["ops"] = len(ops)
         t["push_calls"] = sum(client.api_calls.values()) - connect_calls  # the dump's and the apply's
         # CPU seconds of this process (connect included): steadier than wall time on a shared machine
@@ -259,6 +331,15 @@ def spread(values, label: str = "runs") -> str:
     return f"{statistics.median(values):.2f} s ({label}: {', '.join(f'{v:.2f}' for v in values)})"
 
 
+def load_average() -> str:
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _cpu_cell(values) -> str:
+    values = list(values)
+    return f"{statistics.median(values):.2f} s ({', '.join(f'{v:.2f}' for v in values)})"
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--vips", type=int, default=1000)
@@ -266,26 +347,38 @@ def main() -> int:
     p.add_argument("--pings", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=3, help="push/floor rounds, interleaved; medians reported")
     p.add_argument("--window", type=int, default=pipeline.DEFAULT_WINDOW, help="the core's pipeline window")
+    p.add_argument("--api-socket", help="a real VPP's API socket instead of vppsim (needs --vpp-restart)")
+    p.add_argument("--vpp-restart", help="shell command that (re)starts that VPP with an empty LB state")
+    p.add_argument("--vpp-pid-file", help="file holding that VPP's pid, read after each restart (its CPU)")
     p.add_argument("--write", action="store_true", help="write results into docs/performance.md")
     args = p.parse_args()
+    if args.api_socket and not args.vpp_restart:
+        p.error("--api-socket needs --vpp-restart: every push and floor starts from an empty VPP")
+    real = bool(args.api_socket)
+    fresh = real_vpp_target(args.api_socket, args.vpp_restart, args.vpp_pid_file) if real else vppsim_target()
+    load_before = load_average()
 
     maglev_lb = generate_maglev_lb(args.vips, args.ases)
-    with launcher.start() as sim:
-        raw = raw_socket_pings(sim, args.pings)
-        pings = bench_pings(sim, args.pings)
-    # Interleave the core push and both floors, each on a fresh VPP, so machine noise hits all alike.
+    with fresh() as vpp:
+        raw = None if real else raw_socket_pings(vpp, args.pings)  # fixed message ids: vppsim only
+        pings = bench_pings(vpp, args.pings)
+        version = version_of(vpp) if real else "vppsim"
+    # Interleave the core push and the floors, each on a fresh VPP, so machine noise hits all alike.
     cores, floors, floors_async, floors_pipelined = [], [], [], []
+    vpp_cpu = {"sync": [], "pipelined": []}
+    pipelined_cpu = []
     for _round in range(args.rounds):
-        with launcher.start() as sim:
-            core, ops = bench_core(sim, maglev_lb, args.window)
+        with fresh() as vpp:
+            core, ops = bench_core(vpp, maglev_lb, args.window)
             cores.append(core)
         push_calls = functools.partial(papi_calls, ops=ops)
-        with launcher.start() as sim:
-            floors.append(sync_floor(sim, push_calls))
-        with launcher.start() as sim:
-            floors_async.append(asyncio_floor(sim, push_calls, pipelined=False))
-        with launcher.start() as sim:
-            floors_pipelined.append(asyncio_floor(sim, push_calls, pipelined=True))
+        with fresh() as vpp:
+            floors.append(sync_floor(vpp, push_calls, vpp_cpu["sync"]))
+        with fresh() as vpp:
+            floors_async.append(asyncio_floor(vpp, push_calls, pipelined=False))
+        with fresh() as vpp:
+            floors_pipelined.append(asyncio_floor(vpp, push_calls, pipelined=True, vpp_cpu=vpp_cpu["pipelined"],
+                                                  own_cpu=pipelined_cpu))
     floor = statistics.median(floors)
     apply_s = _median_of(cores, "apply_s")
     total_s = _median_of(cores, "push_total_s")
@@ -293,15 +386,22 @@ def main() -> int:
     speedups = [f / c["apply_s"] for c, f in zip(cores, floors, strict=True)]
     vs_pipelined = [c["apply_s"] / f for c, f in zip(cores, floors_pipelined, strict=True)]
 
+    where = f"a real VPP ({version}) as the VPP" if real else "vppsim as the VPP"
+    command = ("`.venv/bin/python bench/bench_core.py --api-socket ... --vpp-restart ... --vpp-pid-file ... --write`"
+               if real else "`.venv/bin/python bench/bench_core.py --write`")
     lines = [
-        MARK_BEGIN,
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; vppsim as the VPP; "
-        f"{args.rounds} interleaved rounds of push and floors, medians; "
-        "`.venv/bin/python bench/bench_core.py --write`.",
+        REAL_BEGIN if real else MARK_BEGIN,
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on {machine()}; {where}; "
+        f"{args.rounds} interleaved rounds of push and floors, medians; load average (1/5/15 min) "
+        f"{load_before} before, {load_average()} after; {command}.",
         "",
         "| measurement | result |",
         "|---|---|",
-        f"| vppsim answering a minimal hand-written socket client, control_ping x {args.pings} | {raw:,.0f}/s |",
+    ]
+    if raw is not None:
+        lines.append(f"| vppsim answering a minimal hand-written socket client, control_ping x {args.pings} "
+                     f"| {raw:,.0f}/s |")
+    lines += [
         f"| sync vpp_papi (VPPApiClient) control_ping ({args.pings} x 3, median) | "
         f"{pings['sync_per_s']:,.0f}/s (rounds: {', '.join(f'{r:,.0f}' for r in pings['sync_rounds'])}) |",
         f"| asyncio vpp_papi control_ping, {args.pings} pipelined | {pings['async_pipelined_per_s']:,.0f}/s |",
@@ -319,16 +419,34 @@ def main() -> int:
         f"({', '.join(f'{r:.2f}' for r in speedups)}) |",
         f"| core apply vs the pipelined limit (slowdown, per round) | {statistics.median(vs_pipelined):.2f}x "
         f"({', '.join(f'{r:.2f}' for r in vs_pipelined)}) |",
+        f"| CPU of this process: core apply / pipelined limit | {_cpu_cell(c['apply_cpu_s'] for c in cores)} / "
+        f"{_cpu_cell(pipelined_cpu)} |",
+        f"| VPP's own CPU: core apply / sync floor / pipelined limit | "
+        f"{_cpu_cell(c['apply_vpp_cpu_s'] for c in cores)} / {_cpu_cell(vpp_cpu['sync'])} / "
+        f"{_cpu_cell(vpp_cpu['pipelined'])} |",
         f"| core push: total | {total_s:.2f} s ({total_s / floor:.2f}x the sync floor) |",
         f"| no-op re-plan: dump {args.vips} VIPs x {args.ases} ASes + plan | "
         f"{spread(c['noop_dump_and_plan_s'] for c in cores)} |",
-        MARK_END,
+        REAL_END if real else MARK_END,
     ]
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section(MARK_BEGIN, MARK_END, text, "## VPP path: vpp_papi against vppsim, core push and no-op re-plan")
+        if real:
+            write_section(REAL_BEGIN, REAL_END, text, REAL_HEADING)
+        else:
+            write_section(MARK_BEGIN, MARK_END, text, HEADING)
     return 0
+
+
+def version_of(vpp: Vpp) -> str:
+    """VPP's own version string (show_version)."""
+    client = VPPApiClient(server_address=vpp.api_socket, bootstrapapi=True, async_thread=False)
+    client.connect("bench-version")
+    try:
+        return client.api.show_version().version
+    finally:
+        client.disconnect()
 
 
 def write_section(begin: str, end: str, text: str, heading: str) -> None:

@@ -359,18 +359,20 @@ class VppLbClient:
     # -- changes ----------------------------------------------------------------------------
 
     def apply(self, ops: Iterable[Op]) -> List[Op]:
-        """Execute ops in order, pipelined in the windows ``pipeline.window_ends`` allows; returns
-        the ops applied (all of them).
+        """Execute ops in order, pipelined as ``pipeline.barrier_ends`` allows; returns the ops
+        applied (all of them).
 
-        VPP answers one client's requests in order, so a window goes out without waiting for each
-        reply; the next window only after every reply of this one said retval 0. On a refusal or
-        a broken connection raises ApplyError with exact attribution: ``applied`` (VPP accepted
-        them, in plan order; on the asyncio transport this includes ops sent after the refused
-        one in its window), ``failed`` (the first refused or unanswered op), ``refused`` (every
-        refused op with its error), ``not_sent`` (never sent) and ``in_doubt`` (sent, unanswered:
-        the connection broke; VPP may have applied them). The next run converges from there.
+        VPP answers one client's requests in order, so up to ``pipeline_window`` ops are in flight,
+        topped up whenever half of them were answered; at a barrier every reply so far must have
+        said retval 0. On a refusal or a broken connection raises ApplyError with exact
+        attribution: ``applied`` (VPP accepted them, in plan order; on the asyncio transport this
+        includes ops that were in flight behind the refused one), ``failed`` (the first refused
+        or unanswered op), ``refused`` (every refused op with its error), ``not_sent`` (never
+        sent) and ``in_doubt`` (sent, unanswered: the connection broke; VPP may have applied
+        them). The next run converges from there.
         """
         self._require_capabilities()  # each op's message depends on the LB API generation
+        window = pipeline.check_window(self.pipeline_window)
         ops = list(ops)
         requests, unsendable = [], None
         for op in ops:
@@ -381,10 +383,11 @@ class VppLbClient:
                 break
         with self._lock, gc_paused():
             session = self._require_session()
-            # The threaded client (sync transport) cannot pipeline: windows of one op.
-            limit = self.pipeline_window if session.kind == "asyncio" else 1
-            ends = pipeline.window_ends(ops[: len(requests)], limit)
-            replies, broken = session.call_windows(requests, ends)
+            if requests:
+                barriers = pipeline.barrier_ends(ops[: len(requests)])
+                replies, broken, sent = session.call_pipelined(requests, barriers, window)
+            else:
+                replies, broken, sent = [], None, 0
         for position, reply in enumerate(replies):
             self._count(requests[position][0], "error" if reply.retval else "ok")
         applied, refused = [], []
@@ -397,16 +400,13 @@ class VppLbClient:
             retval = cli_retval(reply) if message == "cli_inband" else reply.retval
             refused.append((op, VppRetvalError(message, retval, self.describe(op))))
         answered = len(replies)
-        if broken is not None:
+        if broken is not None and answered < len(requests):
             self._count(requests[answered][0], "broken")
-            sent = next(end for end in ends if end > answered)
-            in_doubt, not_sent = ops[answered:sent], ops[sent:]
-        else:  # every window sent was answered in full
-            in_doubt, not_sent = [], ops[answered:]
+        in_doubt, not_sent = ops[answered:sent], ops[sent:]  # without a break, all sent were answered
         if refused:
             failed, cause = refused[0]
         elif broken is not None:
-            failed, cause = in_doubt[0], broken
+            failed, cause = (in_doubt or not_sent)[0], broken  # not_sent: found dead before sending
         elif unsendable is not None:
             failed, cause = ops[len(requests)], unsendable
         else:

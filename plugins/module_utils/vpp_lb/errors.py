@@ -67,7 +67,7 @@ class ApplyError(VppError):
     """An apply stopped: VPP refused an op, or the connection broke. The next run converges.
 
     ``applied``: the ops VPP accepted, in plan order (with a pipelined apply this can include ops
-    sent after the refused one in the same window). ``failed``: the first refused op, else the
+    in flight behind the refused one). ``failed``: the first refused op, else the
     first op sent without an answer, else the op that could not be sent. ``cause``: its error.
     ``refused``: every (op, VppRetvalError) VPP refused. ``not_sent``: ops never sent.
     ``in_doubt``: ops sent but unanswered (the connection broke; VPP may have applied them).

@@ -26,6 +26,7 @@ prefixes itself (client.raw_prefix).
 from __future__ import annotations
 
 import asyncio
+import collections
 import struct
 from typing import FrozenSet, List, Optional, Tuple
 
@@ -154,17 +155,12 @@ class SyncPapiSession:
                 f"lost the connection to VPP at {self.socket_path} during {message}: {exc}"
             ) from exc
 
-    def call_many(self, requests: List[Tuple[str, dict]]) -> Tuple[list, Optional[Exception]]:
-        """Send requests in order until one fails (non-zero retval) or the connection breaks.
-
-        Returns the replies received, the failed one last, and the connection error if any.
-        """
-        return _call_each(self.call, requests)
-
-    def call_windows(self, requests: List[Tuple[str, dict]], ends: List[int]) -> Tuple[list, Optional[Exception]]:
+    def call_pipelined(self, requests: List[Tuple[str, dict]], barriers: List[int],
+                       window: int) -> Tuple[list, Optional[Exception], int]:
         """The threaded client cannot pipeline: one request at a time, stopping at the first
-        failure (callers pass windows of one request)."""
-        return _call_each(self.call, requests)
+        failure, whatever ``barriers`` and ``window`` allow. Returns as AsyncPapiSession's."""
+        replies, broken = _call_each(self.call, requests)
+        return replies, broken, len(replies) + (broken is not None)
 
     def close(self) -> None:
         try:
@@ -196,7 +192,8 @@ class AsyncPapiSession:
         if rv != 0:  # the asyncio client reports a missing socket or EACCES as -1
             self._abandon()
             raise VppConnectError(f"cannot open VPP API socket {socket_path} (permission or missing)")
-        self._pending: dict = {}  # future -> (message, timeout timer)
+        self._pending: dict = {}  # future -> (message, deadline), in the order sent
+        self._watchdog = None  # the one timer that checks the deadlines of _pending
         for task in (self._vpp.socket_task, self._vpp.queue_task):
             task.add_done_callback(self._on_transport_end)
 
@@ -234,39 +231,48 @@ class AsyncPapiSession:
             return result[1]
         return result
 
-    def call_many(self, requests: List[Tuple[str, dict]]) -> Tuple[list, Optional[Exception]]:
-        """As SyncPapiSession.call_many: one request at a time, inside a single run of the loop."""
-        return self.call_windows(requests, list(range(1, len(requests) + 1)))
-
-    def call_windows(self, requests: List[Tuple[str, dict]], ends: List[int]) -> Tuple[list, Optional[Exception]]:
-        """Send the requests pipelined, window by window (``ends``: each window's end index, see
-        pipeline.window_ends): a window goes out without waiting for replies, and the next one
-        only once every reply of this one came back with retval 0.
+    def call_pipelined(self, requests: List[Tuple[str, dict]], barriers: List[int],
+                       window: int) -> Tuple[list, Optional[Exception], int]:
+        """Send the requests pipelined: up to ``window`` in flight, topped up whenever half of them
+        were answered, and at each of ``barriers`` (pipeline.barrier_ends) a full stop until
+        every request before it was answered. After a reply with a non-zero retval nothing more
+        is sent; the requests already in flight are still answered (and were executed).
 
         Returns the replies received in order (VPP answers in order), so ``len(replies)`` requests
-        were answered; those after a failure in its window were executed too. The connection
-        error, if any, comes second: the request after the last reply got no answer.
+        were answered; the connection error, if any (the request after the last reply got no
+        answer); and how many requests were sent.
         """
         if self._dead():
-            return [], VppDisconnectedError(f"lost the connection to VPP at {self.socket_path}")
-        return self._loop.run_until_complete(self._request_windows(requests, ends))
+            return [], VppDisconnectedError(f"lost the connection to VPP at {self.socket_path}"), 0
+        return self._loop.run_until_complete(self._request_pipelined(requests, barriers, window))
 
-    async def _request_windows(self, requests, ends):
+    async def _request_pipelined(self, requests, barriers, window):
         replies: list = []
-        start = 0
-        for end in ends:
-            futures = [self._send(message, fields) for message, fields in requests[start:end]]
-            try:
-                for future in futures:
-                    replies.append(await future)
-            except VppDisconnectedError as exc:
-                return replies, exc
-            finally:
-                self._forget(futures)
-            if any(getattr(reply, "retval", 0) != 0 for reply in replies[start:end]):
-                break
-            start = end
-        return replies, None
+        in_flight: collections.deque = collections.deque()
+        sent = 0
+        refused = False
+        refill_at = window // 2  # top up in bursts, not one request per reply: both sides batch
+        try:
+            for end in barriers:
+                while sent < end or in_flight:
+                    if len(in_flight) <= refill_at:
+                        while not refused and sent < end and len(in_flight) < window:
+                            message, fields = requests[sent]
+                            in_flight.append(self._send(message, fields))
+                            sent += 1
+                    if not in_flight:
+                        break
+                    reply = await in_flight[0]
+                    self._forget((in_flight.popleft(),))
+                    replies.append(reply)
+                    refused = refused or getattr(reply, "retval", 0) != 0
+                if refused:
+                    break
+        except VppDisconnectedError as exc:
+            return replies, exc, sent
+        finally:
+            self._forget(in_flight)
+        return replies, None, sent
 
     async def _request(self, message: str, fields: dict):
         # Inside the running loop: the asyncio client binds its futures to the current loop.
@@ -274,31 +280,45 @@ class AsyncPapiSession:
         try:
             return await future
         finally:
-            self._forget([future])
+            self._forget((future,))
 
     def _send(self, message: str, fields: dict):
-        """Queue one request; its reply resolves the returned future, or a timeout or EOF fails it."""
+        """Queue one request; its reply resolves the returned future, or a timeout or EOF fails it.
+
+        One watchdog timer serves every request in flight (``_check_deadlines``), rather than a
+        timer (or asyncio.wait_for) per request: a large apply sends thousands.
+        """
         future = getattr(self._vpp.api, message)(**fields)
-        # A timer rather than asyncio.wait_for, which adds a waiter future and callbacks to each
-        # of the thousands of requests of a large apply.
-        timer = self._loop.call_later(self.timeout, self._expire, future, message)
-        self._pending[future] = (message, timer)
+        deadline = self._loop.time() + self.timeout
+        self._pending[future] = (message, deadline)
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_at(deadline, self._check_deadlines)
         return future
 
     def _forget(self, futures) -> None:
         for future in futures:
-            _message, timer = self._pending.pop(future)
-            timer.cancel()
+            self._pending.pop(future, None)
 
-    def _expire(self, future, message: str) -> None:
-        if not future.done():
+    def _check_deadlines(self) -> None:
+        """Fail the requests whose deadline passed; re-arm for the next deadline of one pending.
+
+        Requests are sent, and so registered, in deadline order; VPP answers them in order.
+        """
+        self._watchdog = None
+        now = self._loop.time()
+        for future, (message, deadline) in list(self._pending.items()):
+            if future.done():
+                continue
+            if deadline > now:
+                self._watchdog = self._loop.call_at(deadline, self._check_deadlines)
+                return
             future.set_exception(VppTimeoutError(
                 f"VPP at {self.socket_path} did not answer {message} within {self.timeout}s"
             ))
 
     def _on_transport_end(self, _task) -> None:
         """The client's socket reader or writer ended (EOF, broken pipe): fail the waiting calls now."""
-        for future, (message, _timer) in list(self._pending.items()):
+        for future, (message, _deadline) in list(self._pending.items()):
             if not future.done():
                 future.set_exception(VppDisconnectedError(
                     f"lost the connection to VPP at {self.socket_path} during {message}"

@@ -6,8 +6,13 @@ symlink tree ``.build/ansible_collections/maglev/vpp -> <repo root>`` put on sys
 """
 
 import os
+import sys
 
-import collection_link
+# pytest puts tests/ on sys.path (rootdir conftest); ansible-test units does not.
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+import collection_link  # noqa: E402
 
 REPO_ROOT = collection_link.REPO_ROOT
 COLLECTIONS_DIR = collection_link.COLLECTIONS_DIR

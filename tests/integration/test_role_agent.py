@@ -342,6 +342,10 @@ def test_unit_verifies_and_keeps_exposure_low(tmp_path, runner):
     assert d["RuntimeDirectory"] == ["maglev-agent"]
     # Persisted operator state (agent.state_dir, default /var/lib/maglev-agent), private to the service.
     assert d["StateDirectory"] == ["maglev-agent"] and d["StateDirectoryMode"] == ["0750"]
+    # CPU priority over a default service, so a busy control plane does not starve the probes.
+    assert (d["CPUWeight"], d["Nice"]) == (["1000"], ["-5"])
+    default_priority = directives(render_unit(runner, tmp_path, maglev_agent_cpu_weight=None, maglev_agent_nice=None))
+    assert "CPUWeight" not in default_priority and "Nice" not in default_priority
     with_ns = directives(netns)
     assert with_ns["CapabilityBoundingSet"] == ["CAP_NET_RAW CAP_SYS_ADMIN"]
     assert with_ns["RestrictNamespaces"] == ["net"]

@@ -51,25 +51,33 @@ def starved_retry_at(started: float, now: float, fast_interval: float, in_a_row:
 # Rerunning starved probes is no cure when the agent gets less CPU than its schedule needs (one
 # probe per backend per interval): every probe starts late, every rerun is late too, and the
 # reruns add load. So the probe loop measures how late probes start (the scheduling lag) and,
-# per STRETCH_PERIOD, stretches every probe interval by a factor while the lag is high, and
+# per STRETCH_PERIOD, stretches every probe interval by a factor while the lag stays high, and
 # relaxes it again while the lag is low. Timeouts are never touched: a probe gets its whole
 # configured time however stretched the schedule is.
+#
+# Only a lag high in two periods in a row stretches: a single slow period is a burst (the
+# first probes at start-up, a busy neighbour's time slice) that the starved-timeout rule above
+# rides out, and growth on every such period ratcheted the factor up on a machine that had the
+# CPU for the whole schedule (each doubling took seven quiet periods to undo), which slowed
+# failure detection for nothing (docs/performance.md, "The agent under load").
 
 STRETCH_PERIOD = 1.0  # seconds of probe lags judged at once
 STRETCH_QUANTILE = 0.9  # the period's lag is its 90th percentile: one slow pass is not overload
 STRETCH_HIGH = 0.025  # a period lag above this: behind (a loop that keeps up starts within ms)
 STRETCH_LOW = 0.005  # a period lag below this: keeping up with room to spare
-STRETCH_GROW = 2.0  # factor's growth per period behind: 1 -> 8 in three seconds
+STRETCH_GROW = 2.0  # factor's growth per period behind (after the first): 1 -> 8 in four seconds
 STRETCH_SHRINK = 0.9  # factor's decay per period with room to spare (never below 1)
 MAX_STRETCH = 8.0  # intervals never grow past this many times their configured value
 
 
-def next_stretch(factor: float, lag: float) -> float:
+def next_stretch(factor: float, lag: float, behind_before: bool) -> float:
     """The schedule's stretch for the next period, from this period's ``factor`` and ``lag``
-    (seconds, its STRETCH_QUANTILE of probe start lags): grow while behind, decay while idle,
-    hold in between; always within [1, MAX_STRETCH]."""
+    (seconds, its STRETCH_QUANTILE of probe start lags) and whether the period before was behind
+    too (``behind_before``): grow while behind for two periods in a row, decay while idle, hold
+    otherwise; always within [1, MAX_STRETCH]."""
     if lag > STRETCH_HIGH:
-        factor *= STRETCH_GROW
+        if behind_before:
+            factor *= STRETCH_GROW
     elif lag < STRETCH_LOW:
         factor *= STRETCH_SHRINK
     return min(MAX_STRETCH, max(1.0, factor))
@@ -92,6 +100,7 @@ class ScheduleStretch:
         self.factor = 1.0
         self._period_start: Optional[float] = None  # the first note starts the first period
         self._lags: List[float] = []
+        self._behind = False  # the last period's lag was above STRETCH_HIGH
 
     def note(self, lag: float, now: float) -> Optional[float]:
         self._lags.append(lag)
@@ -100,7 +109,9 @@ class ScheduleStretch:
         if now - self._period_start < STRETCH_PERIOD:
             return None
         lags, self._lags, self._period_start = self._lags, [], now
-        factor = next_stretch(self.factor, lag_quantile(lags))
+        lag = lag_quantile(lags)
+        factor = next_stretch(self.factor, lag, self._behind)
+        self._behind = lag > STRETCH_HIGH
         if factor == self.factor:
             return None
         self.factor = factor

@@ -344,7 +344,9 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
     addresses = loopback_addresses(n_backends)
     address_of = {f"b{i}": a for i, a in enumerate(addresses)}
     workdir = tempfile.mkdtemp(prefix="bench-agent-")
-    check = dict(FAILOVER_CHECK, port=nginx.port, interval=interval)
+    # down_interval may not be shorter than interval (the config check): at a long interval it follows it
+    down = max(FAILOVER_CHECK["down_interval"], interval, key=schema.parse_duration)
+    check = dict(FAILOVER_CHECK, port=nginx.port, interval=interval, down_interval=down)
     try:
         with launcher.start() as sim:
             config = lb_config(sim, workdir, addresses, per_frontend, check, **agent_settings)

@@ -126,19 +126,21 @@ def test_late_timeouts_in_a_row_still_take_a_hanging_backend_down():
 HIGH, LOW, GROW = starvation.STRETCH_HIGH, starvation.STRETCH_LOW, starvation.STRETCH_GROW
 
 
-@pytest.mark.parametrize("factor, lag, expected", [
-    (1.0, 0.0, 1.0),  # keeping up, not stretched: stays at the configured schedule
-    (1.0, LOW - 0.001, 1.0),
-    (1.0, HIGH + 0.001, starvation.STRETCH_GROW),  # behind: the schedule stretches
-    (1.5, 5.0, 1.5 * starvation.STRETCH_GROW),  # far behind: grows by one step per period, no jump
-    (starvation.MAX_STRETCH, 5.0, starvation.MAX_STRETCH),  # bounded
-    (starvation.MAX_STRETCH / 1.1, 5.0, starvation.MAX_STRETCH),
-    (2.0, (LOW + HIGH) / 2, 2.0),  # between the marks: held (no flapping)
-    (2.0, LOW - 0.001, 2.0 * starvation.STRETCH_SHRINK),  # room to spare: relaxes
-    (1.05, 0.0, 1.0),  # never below the configured schedule
+@pytest.mark.parametrize("factor, lag, behind_before, expected", [
+    (1.0, 0.0, False, 1.0),  # keeping up, not stretched: stays at the configured schedule
+    (1.0, LOW - 0.001, True, 1.0),
+    (1.0, HIGH + 0.001, False, 1.0),  # one period behind: a burst, held
+    (2.0, 5.0, False, 2.0),  # however far behind, one period is held
+    (1.0, HIGH + 0.001, True, GROW),  # behind two periods in a row: the schedule stretches
+    (1.5, 5.0, True, 1.5 * GROW),  # far behind: grows by one step per period, no jump
+    (starvation.MAX_STRETCH, 5.0, True, starvation.MAX_STRETCH),  # bounded
+    (starvation.MAX_STRETCH / 1.1, 5.0, True, starvation.MAX_STRETCH),
+    (2.0, (LOW + HIGH) / 2, True, 2.0),  # between the marks: held (no flapping)
+    (2.0, LOW - 0.001, True, 2.0 * starvation.STRETCH_SHRINK),  # room to spare: relaxes
+    (1.05, 0.0, False, 1.0),  # never below the configured schedule
 ])
-def test_the_stretch_rule(factor, lag, expected):
-    assert starvation.next_stretch(factor, lag) == pytest.approx(expected)
+def test_the_stretch_rule(factor, lag, behind_before, expected):
+    assert starvation.next_stretch(factor, lag, behind_before) == pytest.approx(expected)
 
 
 def test_the_period_lag_is_its_high_quantile_not_one_outlier():
@@ -150,11 +152,14 @@ def test_the_period_lag_is_its_high_quantile_not_one_outlier():
 @pytest.mark.parametrize("notes, factors", [
     # (lag, now) per probe start; the factor after each note (None: no change reported)
     ([(0.5, 0.0), (0.5, 0.5)], [None, None]),  # within the first period: nothing decided yet
-    ([(0.5, 0.0), (0.5, 0.5), (0.5, 1.0)], [None, None, starvation.STRETCH_GROW]),  # a period behind
+    ([(0.5, 0.0), (0.5, 0.5), (0.5, 1.0)], [None, None, None]),  # one period behind: a burst, held
+    ([(0.5, 0.0), (0.5, 1.0), (0.5, 2.0)], [None, None, GROW]),  # two periods behind: stretched
     ([(0.001, 0.0), (0.001, 1.0)], [None, None]),  # a period keeping up: no change at 1
     # the first note starts the clock; a note that ends a period is part of it
-    ([(0.5, 10.0), (0.5, 11.0), (0.5, 12.0), (0.001, 13.0), (0.01, 14.0)],
-     [None, GROW, GROW * GROW, GROW * GROW * starvation.STRETCH_SHRINK, None]),
+    ([(0.5, 10.0), (0.5, 11.0), (0.5, 12.0), (0.5, 13.0), (0.001, 14.0), (0.01, 15.0)],
+     [None, None, GROW, GROW * GROW, GROW * GROW * starvation.STRETCH_SHRINK, None]),
+    # behind, a quiet period, behind again: no two in a row, never stretched
+    ([(0.5, 0.0), (0.5, 1.0), (0.001, 2.0), (0.5, 3.0), (0.01, 4.0), (0.5, 5.0)], [None] * 6),
 ])
 def test_the_stretch_decides_once_per_period_from_the_clock_it_is_given(notes, factors):
     stretch = starvation.ScheduleStretch()

@@ -3,6 +3,7 @@
     demo_lab.py start DIR                          vppsim + backends; writes DIR/lab.json
     demo_lab.py agent-start DIR COMMAND CONFIG     the agent in the background (the role's command)
     demo_lab.py wait DIR NAME=WEIGHT...            until every VIP gives each backend that weight
+                                                   and those with weight are up in the agent's view
     demo_lab.py down DIR NAME                      stop one backend (its port then refuses)
     demo_lab.py traffic DIR                        simulated flows to every VIP (`sim traffic`)
     demo_lab.py show DIR                           VIPs, AS weights, buckets, counters, health
@@ -237,11 +238,15 @@ def wait(lab_dir: str, expected: Dict[str, int]) -> int:
     lab = load(lab_dir)
 
     def matches():
+        # VPP holds the agent's write before the agent's state file says why (it is written after):
+        # the step means both, so a backend given weight is also up in the agent's view.
         weights = vpp_weights(lab)
+        health = backend_states(lab_state_file(lab_dir))
         return weights if weights and all(
-            {n: w for n, w in ases.items() if n in expected} == expected for ases in weights.values()) else None
+            {n: w for n, w in ases.items() if n in expected} == expected for ases in weights.values()) and all(
+            health.get(n) == "up" for n, w in expected.items() if w > 0) else None
 
-    deadline_wait(matches, WAIT_TIMEOUT, f"VPP weights {expected}")
+    deadline_wait(matches, WAIT_TIMEOUT, f"VPP weights {expected}, and those with weight up in the agent's view")
     since = f" {time.time() - lab['down_at']:.1f}s after the last backend went down" if "down_at" in lab else ""
     print(f"VPP weights on every VIP{since}: " + ", ".join(f"{n} {w}" for n, w in sorted(expected.items())))
     print("health: " + ", ".join(f"{n} {s}" for n, s in sorted(backend_states(lab_state_file(lab_dir)).items())))

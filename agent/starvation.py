@@ -59,7 +59,7 @@ def starved_retry_at(started: float, now: float, fast_interval: float, in_a_row:
 # first probes at start-up, a busy neighbour's time slice) that the starved-timeout rule above
 # rides out, and growth on every such period ratcheted the factor up on a machine that had the
 # CPU for the whole schedule (each doubling took seven quiet periods to undo), which slowed
-# failure detection for nothing (docs/performance.md, "The agent under load").
+# failure detection for nothing (docs/performance.md, "The agent beside a CPU hog").
 
 STRETCH_PERIOD = 1.0  # seconds of probe lags judged at once
 STRETCH_QUANTILE = 0.9  # the period's lag is its 90th percentile: one slow pass is not overload

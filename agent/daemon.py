@@ -30,9 +30,10 @@ from .counters import AgentCounters
 from .decisions import Actions, AgentCore, FrontendPlan
 from .events import EventBus
 from .health import REMOVED, HealthError, Transition
+from .probe_sleeps import ProbeSleeps
 from .probes.result import AGENT, NETNS
 from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
-from .starvation import ScheduleStretch, starved, starved_retry_at
+from .starvation import STRETCH_PERIOD, ScheduleStretch, starved, starved_retry_delay
 from .status import SyncStatus
 from .vppsync import DesiredSource, VppInfo, VppSync
 
@@ -75,6 +76,8 @@ class Agent(DesiredSource):
         self.write_errors: Dict[str, int] = {STATE_FILE: 0, OPERATOR_FILE: 0}  # failed file writes
         self.starved_reruns = 0  # timed-out probes run again because the loop was starved
         self.stretch = ScheduleStretch()  # probe intervals x factor while the loop lags
+        self.sleeps = ProbeSleeps()  # the probe loops' sleeps, moved when the stretch changes
+        self._stretch_handle: Optional[asyncio.TimerHandle] = None  # ends each STRETCH_PERIOD
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
         self._netns_tried = float("-inf")
@@ -129,6 +132,7 @@ class Agent(DesiredSource):
         self._open_netns(settings.probe_netns)
         self._execute(self.core.start(clock.now()))
         self._publish()
+        self._start_stretch_clock()
         loop = asyncio.get_running_loop()
         self.vpp.start()
         self.announce.start()
@@ -145,7 +149,7 @@ class Agent(DesiredSource):
         for task in probe_tasks + self._tasks:
             task.cancel()
         self._probe_tasks.clear()
-        for handle in (self._publish_handle, self._views_handle):
+        for handle in (self._publish_handle, self._views_handle, self._stretch_handle):
             if handle is not None:
                 handle.cancel()
         await bounded_wait(probe_tasks + self._tasks, "probes and timers")
@@ -213,28 +217,29 @@ class Agent(DesiredSource):
 
     async def _probe_loop(self, name: str, first_delay: float) -> None:
         loop = asyncio.get_running_loop()
-        due = loop.time() + first_delay
+        # The first probe is paced by the warm-up (decisions.py), not stretched; every later one is.
+        started, delay, stretched = loop.time(), first_delay, False
         me = asyncio.current_task()
         starved_in_a_row = 0  # timed-out probes in a row not counted as the loop was starved
         while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
+            due = await self.sleeps.until_due(started, delay, stretched)
             machine = self.core.machines.get(name)
             if machine is None or not machine.probing or self._probe_tasks.get(name) is not me:
                 return
             started = loop.time()
-            self._note_lag(started - due, started)
+            self._note_lag(started - due)
             check, address = machine.check, self.config.lb.backends[name].address
             result = await self._probe(name, check, address)
             if self._probe_tasks.get(name) is not me:
                 return  # reconfigured, paused or removed while the probe ran
+            stretched = True
             if starved(result.code, result.duration, check.timeout, starved_in_a_row):
                 # Its timer fired late: the loop was starved, the backend maybe not (agent/starvation.py).
                 # Not counted: probed again at once (the loop runs now), then after fast_interval.
                 self.starved_reruns += 1
                 logs.emit("debug", "probe-starved", backend=name, code=result.code,
                           late=round(result.duration - check.timeout, 6), action="not counted, probed again")
-                due = starved_retry_at(started, loop.time(), check.fast_interval * self.stretch.factor,
-                                       starved_in_a_row)
+                delay = starved_retry_delay(check.fast_interval, starved_in_a_row)
                 starved_in_a_row += 1
                 continue
             starved_in_a_row = 0
@@ -250,7 +255,6 @@ class Agent(DesiredSource):
             delay = self.core.next_probe_delay(name)
             if delay is None:
                 return
-            due = started + delay * self.stretch.factor
 
     async def _probe(self, name: str, check, address: str) -> probes.ProbeResult:
         netns_name = self.config.settings.probe_netns
@@ -266,18 +270,33 @@ class Agent(DesiredSource):
             logs.emit("error", "probe-crashed", backend=name, exc_info=exc, reason=repr(exc))
             return probes.ProbeResult(False, AGENT, f"probe crashed: {exc!r}", 0.0)
 
-    def _note_lag(self, lag: float, now: float) -> None:
+    def _note_lag(self, lag: float) -> None:
         if len(self.probe_lag) >= PROBE_LAG_SAMPLES:
             del self.probe_lag[: PROBE_LAG_SAMPLES // 2]
         self.probe_lag.append(lag)
         self.counters.lag(lag)
+        self.stretch.note(lag)
+
+    def _start_stretch_clock(self) -> None:
+        if self._stretch_handle is not None:
+            self._stretch_handle.cancel()  # one clock (a no-op for the timer that just fired)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + STRETCH_PERIOD
+        self._stretch_handle = loop.call_at(due, self._stretch_period_ends, due)
+
+    def _stretch_period_ends(self, due: float) -> None:
+        """The stretch's clock (a timer, so it ticks also when no probe is due): judge the period,
+        move every sleeping probe if the factor changed."""
+        self._start_stretch_clock()  # first: a failure below must not stop the clock
         was = self.stretch.factor
-        factor = self.stretch.note(lag, now)
+        factor = self.stretch.close(asyncio.get_running_loop().time() - due)
         if factor is None:
             return
+        self.sleeps.restretch(factor)
         # Loud on the edges: every backend is probed less often than configured (agent/starvation.py).
         if was == 1.0:
-            logs.emit("warning", "probe-schedule-stretched", factor=round(factor, 3), lag=round(lag, 6),
+            logs.emit("warning", "probe-schedule-stretched", factor=round(factor, 3),
+                      lag=round(self.stretch.period_lag, 6),
                       detail="the agent cannot keep up with its probe schedule (CPU starved): every probe "
                              "interval is stretched until it can; timeouts are not")
         elif factor == 1.0:

@@ -40,10 +40,11 @@ def starved(code: str, duration: float, timeout: float, in_a_row: int) -> bool:
     return code in TIMEOUT_CODES and in_a_row < MAX_STARVED and duration - timeout > LATE_LIMIT
 
 
-def starved_retry_at(started: float, now: float, fast_interval: float, in_a_row: int) -> float:
-    """When to probe again after a starved result (``in_a_row`` uncounted ones before it) of the
-    probe that ``started``: at once the first time, else ``fast_interval`` after its start."""
-    return now if in_a_row == 0 else started + fast_interval
+def starved_retry_delay(fast_interval: float, in_a_row: int) -> float:
+    """Seconds from a starved probe's start (``in_a_row`` uncounted ones before it) to the next,
+    before the schedule's stretch: none the first time (at once: the loop runs now), else
+    ``fast_interval``."""
+    return 0.0 if in_a_row == 0 else fast_interval
 
 
 # -- the probe schedule's stretch: fewer probes while the agent cannot keep up -------------------
@@ -90,26 +91,31 @@ def lag_quantile(lags: List[float]) -> float:
 
 
 class ScheduleStretch:
-    """The stretch's state, fed the lag of each probe start and the time (no clock of its own).
+    """The stretch's state: fed the lag of each probe start (``note``) and, once per
+    STRETCH_PERIOD, how late the period's own timer fired (``close``). No clock of its own.
 
-    ``note`` returns the new factor when a period ends and the factor changes, else None; the
-    shell (agent/daemon.py) multiplies every probe delay by ``factor`` and says so when it moves
-    off or back to 1."""
+    The period's timer is a sample too, so a period in which no probe was due still says whether
+    the loop keeps up: stretched intervals leave many periods without a probe start (at 5,000
+    backends, all first probed within the same few seconds, most periods of a stretched schedule
+    have none), and periods that ended only at a probe start held the factor where it was.
+
+    ``close`` returns the new factor when it changes, else None; the shell (agent/daemon.py)
+    moves every sleeping probe to its interval x ``factor`` and says so when it moves off or back
+    to 1."""
 
     def __init__(self) -> None:
         self.factor = 1.0
-        self._period_start: Optional[float] = None  # the first note starts the first period
         self._lags: List[float] = []
         self._behind = False  # the last period's lag was above STRETCH_HIGH
+        self.period_lag = 0.0  # the last period's lag (seconds)
 
-    def note(self, lag: float, now: float) -> Optional[float]:
+    def note(self, lag: float) -> None:
         self._lags.append(lag)
-        if self._period_start is None:
-            self._period_start = now
-        if now - self._period_start < STRETCH_PERIOD:
-            return None
-        lags, self._lags, self._period_start = self._lags, [], now
-        lag = lag_quantile(lags)
+
+    def close(self, timer_lag: float) -> Optional[float]:
+        lags, self._lags = self._lags, []
+        lags.append(timer_lag)
+        lag = self.period_lag = lag_quantile(lags)
         factor = next_stretch(self.factor, lag, self._behind)
         self._behind = lag > STRETCH_HIGH
         if factor == self.factor:

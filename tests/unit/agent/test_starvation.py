@@ -84,13 +84,13 @@ class TimedProbes(ScriptedProbes):
         return await super()._probe(name, check, address)
 
 
-@pytest.mark.parametrize("started, now, in_a_row, expected", [
-    (10.0, 10.8, 0, 10.8),  # the first: at once (the loop runs now)
-    (10.0, 10.8, 1, 10.5),  # the next: fast_interval after its start (already due: as soon as the loop can)
-    (10.0, 10.3, 1, 10.5),
+@pytest.mark.parametrize("in_a_row, expected", [
+    (0, 0.0),  # the first: at once (the loop runs now)
+    (1, 0.5),  # the next: fast_interval after its start (already due: as soon as the loop can)
+    (starvation.MAX_STARVED - 1, 0.5),
 ])
-def test_when_a_starved_probe_is_probed_again(started, now, in_a_row, expected):
-    assert starvation.starved_retry_at(started, now, 0.5, in_a_row) == expected
+def test_when_a_starved_probe_is_probed_again(in_a_row, expected):
+    assert starvation.starved_retry_delay(0.5, in_a_row) == expected
 
 
 def test_a_second_starved_probe_is_probed_again_after_fast_interval_not_at_once():
@@ -149,22 +149,32 @@ def test_the_period_lag_is_its_high_quantile_not_one_outlier():
     assert starvation.lag_quantile([0.2]) == 0.2
 
 
-@pytest.mark.parametrize("notes, factors", [
-    # (lag, now) per probe start; the factor after each note (None: no change reported)
-    ([(0.5, 0.0), (0.5, 0.5)], [None, None]),  # within the first period: nothing decided yet
-    ([(0.5, 0.0), (0.5, 0.5), (0.5, 1.0)], [None, None, None]),  # one period behind: a burst, held
-    ([(0.5, 0.0), (0.5, 1.0), (0.5, 2.0)], [None, None, GROW]),  # two periods behind: stretched
-    ([(0.001, 0.0), (0.001, 1.0)], [None, None]),  # a period keeping up: no change at 1
-    # the first note starts the clock; a note that ends a period is part of it
-    ([(0.5, 10.0), (0.5, 11.0), (0.5, 12.0), (0.5, 13.0), (0.001, 14.0), (0.01, 15.0)],
-     [None, None, GROW, GROW * GROW, GROW * GROW * starvation.STRETCH_SHRINK, None]),
+@pytest.mark.parametrize("periods, factors", [
+    # per period: the probe start lags noted, then how late the period's timer fired; the factor
+    # after each period (None: no change reported)
+    ([([0.5, 0.5], 0.5)], [None]),  # one period behind: a burst, held
+    ([([0.5], 0.5), ([0.5], 0.5)], [None, GROW]),  # two periods behind: stretched
+    ([([0.001] * 10, 0.001)], [None]),  # a period keeping up: no change at 1
+    ([([0.5], 0.5)] * 3 + [([0.001], 0.001), ([0.01], 0.01)],
+     [None, GROW, GROW * GROW, GROW * GROW * starvation.STRETCH_SHRINK, None]),
     # behind, a quiet period, behind again: no two in a row, never stretched
-    ([(0.5, 0.0), (0.5, 1.0), (0.001, 2.0), (0.5, 3.0), (0.01, 4.0), (0.5, 5.0)], [None] * 6),
+    ([([0.5], 0.5), ([0.001], 0.001), ([0.5], 0.5), ([0.01], 0.01), ([0.5], 0.5)], [None] * 5),
+    # no probe due in a period (a stretched schedule): its timer alone judges it, and it relaxes
+    ([([0.5], 0.5)] * 2 + [([], 0.001)] * 2, [None, GROW, GROW * starvation.STRETCH_SHRINK,
+                                              GROW * starvation.STRETCH_SHRINK ** 2]),
+    # ... and a late timer with no probe due is a loop that is behind
+    ([([], 0.5), ([], 0.5)], [None, GROW]),
+    # many punctual starts outweigh one late timer (the period's high quantile, not its worst)
+    ([([0.001] * 20, 0.5)] * 2, [None, None]),
 ])
-def test_the_stretch_decides_once_per_period_from_the_clock_it_is_given(notes, factors):
+def test_the_stretch_is_judged_once_per_period(periods, factors):
     stretch = starvation.ScheduleStretch()
-    assert [stretch.note(lag, now) for lag, now in notes] == [
-        pytest.approx(f) if f is not None else None for f in factors]
+    decided = []
+    for lags, timer_lag in periods:
+        for lag in lags:
+            stretch.note(lag)
+        decided.append(stretch.close(timer_lag))
+    assert decided == [pytest.approx(f) if f is not None else None for f in factors]
 
 
 def test_a_starved_loop_stretches_the_probe_schedule_and_says_so():
@@ -180,6 +190,7 @@ def test_a_starved_loop_stretches_the_probe_schedule_and_says_so():
         loop = asyncio.get_running_loop()
         agent._execute(agent.core.start(0.0))
         agent._publish()
+        agent._start_stretch_clock()
         deadline = loop.time() + 20
         while agent.stretch.factor == 1.0 and loop.time() < deadline:
             time.sleep(0.15)  # the loop itself is held: every probe due meanwhile starts late
@@ -189,6 +200,7 @@ def test_a_starved_loop_stretches_the_probe_schedule_and_says_so():
         while len(agent.seen["b1"]) < n + 2 and loop.time() < deadline:
             await asyncio.sleep(0.005)
         starts.append(loop.time())
+        agent._stretch_handle.cancel()
         for task in agent._probe_tasks.values():
             task.cancel()
         await asyncio.gather(*agent._probe_tasks.values(), return_exceptions=True)
@@ -203,3 +215,37 @@ def test_a_starved_loop_stretches_the_probe_schedule_and_says_so():
     assert len(stretched) == 1 and stretched[0]["level"] == "warning"
     # two probes after the stretch took at least one stretched interval (100 ms x factor x 0.9 jitter)
     assert starts[1] - starts[0] >= 0.1 * agent.stretch.factor * 0.9
+
+
+def test_quiet_periods_relax_the_stretch_and_bring_a_sleeping_probe_forward():
+    """A probe put to sleep at the full stretch (8 intervals) does not wait that long once the
+    agent keeps up again: each quiet period (judged by its own timer; no probe is due in it)
+    relaxes the factor and moves the sleeping probe with it, back to its configured interval."""
+    check = {**DOC["healthchecks"]["h"], "interval": "1s", "fast_interval": "1s", "down_interval": "1s"}
+    doc = {**DOC, "healthchecks": {"h": check}}
+    agent = TimedProbes(parse_agent_config(doc), {"b1": [True, True]})
+    factors = []
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        agent.stretch.factor = starvation.MAX_STRETCH  # as a starved start-up leaves it
+        agent.sleeps.restretch(starvation.MAX_STRETCH)
+        agent._execute(agent.core.start(0.0))
+        agent._publish()
+        deadline = loop.time() + 20
+        while not getattr(agent, "starts", None) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(agent.sleeps) == 1  # the second probe sleeps, due 8 x 1 s after the first
+        while agent.stretch.factor > 1.0 and len(factors) < 100:
+            agent._stretch_period_ends(loop.time())  # a period ends, its timer on time
+            factors.append(agent.stretch.factor)
+        agent._stretch_handle.cancel()  # no real period may end (and judge this loop) meanwhile
+        await asyncio.wait_for(agent.finished["b1"].wait(), 20)
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        await asyncio.gather(*agent._probe_tasks.values(), return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert factors[-1] == 1.0 and factors == sorted(factors, reverse=True)
+    # the second probe came one configured interval (1 s +-10 %) after the first, not eight
+    assert agent.starts[1] - agent.starts[0] < starvation.MAX_STRETCH * 0.9 / 2

@@ -382,8 +382,10 @@ def run_trials(follow, faults, addresses, trials_per_mode, concurrency, check, r
     results = {"refused": [], "hang": []}
     agent_part = {"refused": [], "hang": []}  # down transition -> weight 0 in VPP
     spacing = 1.2 / concurrency
+    bound = {m: expected_detection(check, m == "hang") for m in results}
     next_start = time.monotonic()
-    deadline = time.monotonic() + 20 + 3 * len(modes) * spacing
+    # room for every start, then twice the slowest detection the schedule allows (5 s+ at long intervals)
+    deadline = time.monotonic() + 20 + 3 * len(modes) * spacing + 2 * max(bound.values())
     while modes or in_trial:
         now = time.monotonic()
         if now > deadline:  # an overloaded machine: report what finished and what did not
@@ -418,7 +420,7 @@ def run_trials(follow, faults, addresses, trials_per_mode, concurrency, check, r
         time.sleep(0.005)  # paces the polling of the agent's log (a real condition)
     return {"latency": results, "agent_part": agent_part, "spurious_down": spurious,
             "unfinished": len(in_trial), "not_started": len(modes),
-            "bound": {m: expected_detection(check, m == "hang") for m in results}}
+            "bound": bound}
 
 
 def steady_check(port: int, interval: str) -> dict:

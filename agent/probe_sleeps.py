@@ -4,12 +4,15 @@ A probe due ``delay`` seconds (its interval, jittered) after its last start wait
 the stretch factor (agent/starvation.py). Computed once at the start of the sleep, a factor of 8
 would hold a probe for 8 intervals after the agent had the CPU again: at 5,000 backends every
 5 s, a backend that failed then went unnoticed for up to 40 s while the factor had long decayed.
-So every sleep stays registered here, and a change of the factor moves each to the due time the
-new factor gives: earlier as the stretch relaxes, later as it grows (shedding the load at once).
+So every sleep stays registered here, and a change of the factor rescales what is left of each:
+the factor is the rate of the probes' clock, so at 8x a probe 40 s from its turn is 5 configured
+seconds away, and when the factor drops to 4 it is 20 s away. Shorter as the stretch relaxes,
+longer as it grows (shedding the load at once).
 
-A sleep is never due before it began: a probe due "at once after its last start" (a starved
-probe's first rerun) runs now, and its lag counts from now, not from the start of the probe that
-timed out.
+Rescaled, not re-anchored: recomputing every due time from its last probe start would pull all
+the probes whose last start fell into one burst (the first probes at start-up) to the same
+moment as the factor falls: measured at 5,000 backends, a second burst and a stretch again. The
+rescale keeps the probes' order and spread.
 """
 
 from __future__ import annotations
@@ -19,16 +22,10 @@ from typing import Dict
 
 
 class _Sleep:
-    __slots__ = ("began", "started", "delay", "handle")
+    __slots__ = ("handle",)
 
-    def __init__(self, began: float, started: float, delay: float, handle: asyncio.TimerHandle) -> None:
-        self.began = began  # loop time the sleep began
-        self.started = started  # loop time of the last probe start, the delay counts from it
-        self.delay = delay  # seconds before the stretch
-        self.handle = handle
-
-    def due(self, factor: float) -> float:
-        return max(self.began, self.started + self.delay * factor)
+    def __init__(self, handle: asyncio.TimerHandle) -> None:
+        self.handle = handle  # replaced by each rescale
 
 
 def _wake(future: asyncio.Future) -> None:
@@ -47,14 +44,14 @@ class ProbeSleeps:
         return len(self._sleeping)
 
     async def until_due(self, started: float, delay: float, stretched: bool = True) -> float:
-        """Sleep until ``started`` + ``delay`` x the factor then in force (``stretched``), or until
-        ``started`` + ``delay`` (not: a first probe, paced for the warm-up); never before now.
-        Returns the loop time it was due at, for the probe's scheduling lag."""
+        """Sleep until ``started`` + ``delay`` x the factor in force, rescaled by every change of it
+        until then (``stretched``), or until ``started`` + ``delay`` (not: a first probe, paced
+        for the warm-up); never before now. Returns the loop time it was due at, for the probe's
+        scheduling lag."""
         loop = asyncio.get_running_loop()
-        now = loop.time()
         future = loop.create_future()
-        due = max(now, started + delay * (self.factor if stretched else 1.0))
-        sleep = _Sleep(now, started, delay, loop.call_at(due, _wake, future))
+        due = max(loop.time(), started + delay * (self.factor if stretched else 1.0))
+        sleep = _Sleep(loop.call_at(due, _wake, future))
         if stretched:
             self._sleeping[future] = sleep
         try:
@@ -65,11 +62,12 @@ class ProbeSleeps:
         return sleep.handle.when()
 
     def restretch(self, factor: float) -> None:
-        """The factor changed: move every stretched sleep to its due time under ``factor``."""
-        self.factor = factor
+        """The factor changed: rescale what is left of every stretched sleep to ``factor``."""
+        ratio, self.factor = factor / self.factor, factor
         loop = asyncio.get_running_loop()
+        now = loop.time()
         for future, sleep in self._sleeping.items():
             if future.done():
                 continue  # woken, its task not yet run
             sleep.handle.cancel()
-            sleep.handle = loop.call_at(sleep.due(factor), _wake, future)
+            sleep.handle = loop.call_at(now + max(0.0, sleep.handle.when() - now) * ratio, _wake, future)

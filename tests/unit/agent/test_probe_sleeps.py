@@ -1,6 +1,7 @@
 """The probe loops' sleeps follow the schedule's stretch (agent/probe_sleeps.py): a change of the
-factor moves every sleeping probe, earlier as it relaxes, later as it grows; a first probe (paced
-by the warm-up) is never stretched; no sleep ends before it began."""
+factor rescales what is left of every sleeping probe, shorter as it relaxes, longer as it grows,
+keeping their order and spread; a first probe (paced by the warm-up) is never stretched; no sleep
+ends before it began."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_a_relaxing_stretch_wakes_a_sleeping_probe_at_its_new_due_time():
         return started, due, loop.time(), len(sleeps)
 
     started, due, woke, left = run(scenario)
-    assert due == pytest.approx(started + 0.05)
+    assert due == pytest.approx(started + 0.05, abs=0.005)
     assert woke >= due and woke < started + LONG
     assert left == 0
 
@@ -46,8 +47,29 @@ def test_a_growing_stretch_moves_a_sleeping_probe_later():
         return started, await sleeper, loop.time()
 
     started, due, woke = run(scenario)
-    assert due == pytest.approx(started + 0.2)
+    assert due == pytest.approx(started + 0.2, abs=0.01)
     assert woke >= due
+
+
+def test_the_rescale_keeps_the_probes_spread_out():
+    """Two probes last started 0.4 s apart (the same interval): at 8x one is due in 0.4 s, the
+    other in 0.8 s. When the factor falls to 1 they stay apart, in 0.05 s and 0.1 s; re-anchored
+    on their last starts both would be due at once, and a burst of them is a stretch again."""
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        sleeps = ProbeSleeps()
+        sleeps.restretch(8.0)
+        now = loop.time()
+        earlier = asyncio.ensure_future(sleeps.until_due(now - 0.4, 0.1))
+        later = asyncio.ensure_future(sleeps.until_due(now, 0.1))
+        await asyncio.sleep(0)
+        rescaled = loop.time()
+        sleeps.restretch(1.0)
+        return rescaled, await earlier, await later
+
+    rescaled, earlier, later = run(scenario)
+    assert earlier == pytest.approx(rescaled + 0.05, abs=0.005)
+    assert later == pytest.approx(rescaled + 0.1, abs=0.005)
 
 
 def test_a_first_probe_is_not_stretched_nor_moved():

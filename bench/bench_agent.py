@@ -350,6 +350,7 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
     try:
         with launcher.start() as sim:
             config = lb_config(sim, workdir, addresses, per_frontend, check, **agent_settings)
+            begun = time.monotonic()
             proc = AgentProcess(config, workdir, args=agent_args).start()
             try:
                 follow = LogFollower(proc, address_of)
@@ -360,9 +361,12 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
                     pass  # reported: trials then run on the backends that are up
                 up_at_start = sum(1 for a in addresses if follow.weight.get(a, 0) > 0)
                 down_at_start = proc.count("backend-transition", to="down")
+                # The bound is the configured schedule's: trials start once it runs unstretched
+                unstretched_after = schedule_unstretched(proc, begun, 120)
                 time.sleep(2)  # steady state: every backend at its regular interval (paces nothing)
                 result = run_trials(follow, faults, addresses, trials_per_mode, concurrency, check, rng)
                 result["up_at_start"] = up_at_start
+                result["unstretched_after"] = unstretched_after
                 result["rss_mb"], result["hwm_mb"] = memory_mb(proc.proc.pid)
                 result["down_at_start"] = down_at_start
                 result["check"] = check
@@ -372,6 +376,18 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
                 proc.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def schedule_unstretched(proc: AgentProcess, begun: float, timeout: float) -> Optional[float]:
+    """Seconds from ``begun`` (the agent's start) until its probe schedule runs at the configured
+    intervals (every probe-schedule-stretched warning answered by probe-schedule-restored);
+    None if it still did not after ``timeout`` seconds (the trials then run stretched)."""
+    try:
+        wait_for(lambda: proc.count("probe-schedule-stretched") == proc.count("probe-schedule-restored"),
+                 timeout, "the probe schedule unstretched", scale=1)
+    except AssertionError:
+        return None
+    return time.monotonic() - begun
 
 
 def run_trials(follow, faults, addresses, trials_per_mode, concurrency, check, rng) -> dict:
@@ -785,9 +801,12 @@ def downs(result: dict, kind: str, key: str) -> str:
 def failover_note(label: str, r: dict) -> str:
     unfinished = (f"; {r['unfinished']} trials unfinished and {r['not_started']} not started at the deadline"
                   if r["unfinished"] or r["not_started"] else "")
+    after = r.get("unstretched_after")
+    schedule = ("still stretched after 120 s (the trials ran stretched)" if after is None else
+                f"at its configured intervals {after:.1f} s after the agent's start")
     return (f"- {label}: {r['up_at_start']} backends up in VPP when the trials began; {r['down_at_start']} down "
-            f"transitions during start-up; {r['spurious_down']} down transitions of backends not in a trial "
-            f"(false alarms) during the trials{unfinished}.")
+            f"transitions during start-up; the probe schedule {schedule}; {r['spurious_down']} down transitions "
+            f"of backends not in a trial (false alarms) during the trials{unfinished}.")
 
 
 def size_label(n_backends: int) -> str:

@@ -27,3 +27,15 @@ def test_a_round_without_answered_checks_is_reported_not_a_crash():
     assert len(rows) == 3
     assert "nan" in rows[2]  # the ratio of a round without checks is unknown, said so
     assert math.isnan(bench_agent.ratio_of(3000.0, 0.0)) and bench_agent.ratio_of(3000.0, 2500.0) == 1.2
+
+
+def failover_result(**extra) -> dict:
+    return {"up_at_start": 5000, "down_at_start": 0, "spurious_down": 0, "unfinished": 0, "not_started": 0,
+            **extra}
+
+
+def test_the_failover_note_says_when_the_schedule_ran_unstretched_or_that_it_never_did():
+    settled = bench_agent.failover_note("5,000 backends", failover_result(unstretched_after=21.44))
+    assert "at its configured intervals 21.4 s after the agent's start" in settled
+    stretched = bench_agent.failover_note("5,000 backends", failover_result(unstretched_after=None))
+    assert "still stretched after 120 s (the trials ran stretched)" in stretched

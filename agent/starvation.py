@@ -100,8 +100,8 @@ class ScheduleStretch:
     have none), and periods that ended only at a probe start held the factor where it was.
 
     ``close`` returns the new factor when it changes, else None; the shell (agent/daemon.py)
-    moves every sleeping probe to its interval x ``factor`` and says so when it moves off or back
-    to 1."""
+    rescales every sleeping probe's wait to ``factor`` (agent/probe_sleeps.py) and says so when
+    it moves off or back to 1."""
 
     def __init__(self) -> None:
         self.factor = 1.0

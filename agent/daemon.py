@@ -76,7 +76,7 @@ class Agent(DesiredSource):
         self.write_errors: Dict[str, int] = {STATE_FILE: 0, OPERATOR_FILE: 0}  # failed file writes
         self.starved_reruns = 0  # timed-out probes run again because the loop was starved
         self.stretch = ScheduleStretch()  # probe intervals x factor while the loop lags
-        self.sleeps = ProbeSleeps()  # the probe loops' sleeps, moved when the stretch changes
+        self.sleeps = ProbeSleeps()  # the probe loops' sleeps, rescaled when the stretch changes
         self._stretch_handle: Optional[asyncio.TimerHandle] = None  # ends each STRETCH_PERIOD
         self.netns: Optional[probes.NetnsSockets] = None
         self.netns_error: Optional[str] = None
@@ -222,7 +222,8 @@ class Agent(DesiredSource):
         me = asyncio.current_task()
         starved_in_a_row = 0  # timed-out probes in a row not counted as the loop was starved
         while True:
-            due = await self.sleeps.until_due(started, delay, stretched)
+            factor = self.stretch.factor if stretched else 1.0
+            due = await self.sleeps.until(started + delay * factor, movable=stretched)
             machine = self.core.machines.get(name)
             if machine is None or not machine.probing or self._probe_tasks.get(name) is not me:
                 return
@@ -292,7 +293,7 @@ class Agent(DesiredSource):
         factor = self.stretch.close(asyncio.get_running_loop().time() - due)
         if factor is None:
             return
-        self.sleeps.restretch(factor)
+        self.sleeps.rescale(factor / was)
         # Loud on the edges: every backend is probed less often than configured (agent/starvation.py).
         if was == 1.0:
             logs.emit("warning", "probe-schedule-stretched", factor=round(factor, 3),

@@ -21,53 +21,45 @@ import asyncio
 from typing import Dict
 
 
-class _Sleep:
-    __slots__ = ("handle",)
-
-    def __init__(self, handle: asyncio.TimerHandle) -> None:
-        self.handle = handle  # replaced by each rescale
-
-
 def _wake(future: asyncio.Future) -> None:
     if not future.done():
         future.set_result(None)
 
 
 class ProbeSleeps:
-    """Sleeps that follow the stretch ``factor`` (set through ``restretch``)."""
+    """The sleeps of the probe loops; those that follow the stretch are rescaled by ``rescale``.
+    The factor itself is the stretch's (agent/starvation.py): the caller computes each due time
+    with it and passes the ratio of each change."""
 
     def __init__(self) -> None:
-        self.factor = 1.0
-        self._sleeping: Dict[asyncio.Future, _Sleep] = {}
+        self._movable: Dict[asyncio.Future, asyncio.TimerHandle] = {}  # each sleep's current timer
 
     def __len__(self) -> int:
-        return len(self._sleeping)
+        return len(self._movable)
 
-    async def until_due(self, started: float, delay: float, stretched: bool = True) -> float:
-        """Sleep until ``started`` + ``delay`` x the factor in force, rescaled by every change of it
-        until then (``stretched``), or until ``started`` + ``delay`` (not: a first probe, paced
-        for the warm-up); never before now. Returns the loop time it was due at, for the probe's
-        scheduling lag."""
+    async def until(self, due: float, movable: bool = True) -> float:
+        """Sleep until ``due`` (loop time; never before now), rescaled by every change of the
+        stretch until then if ``movable`` (not: a first probe, paced for the warm-up). Returns the
+        loop time it was due at in the end, for the probe's scheduling lag."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        due = max(loop.time(), started + delay * (self.factor if stretched else 1.0))
-        sleep = _Sleep(loop.call_at(due, _wake, future))
-        if stretched:
-            self._sleeping[future] = sleep
+        handle = loop.call_at(max(loop.time(), due), _wake, future)
+        if movable:
+            self._movable[future] = handle
         try:
             await future
         finally:
-            self._sleeping.pop(future, None)
-            sleep.handle.cancel()
-        return sleep.handle.when()
+            handle = self._movable.pop(future, handle)
+            handle.cancel()
+        return handle.when()
 
-    def restretch(self, factor: float) -> None:
-        """The factor changed: rescale what is left of every stretched sleep to ``factor``."""
-        ratio, self.factor = factor / self.factor, factor
+    def rescale(self, ratio: float) -> None:
+        """The stretch changed by ``ratio`` (new factor / old): what is left of every movable
+        sleep is that many times as long."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        for future, sleep in self._sleeping.items():
+        for future, handle in list(self._movable.items()):
             if future.done():
                 continue  # woken, its task not yet run
-            sleep.handle.cancel()
-            sleep.handle = loop.call_at(now + max(0.0, sleep.handle.when() - now) * ratio, _wake, future)
+            handle.cancel()
+            self._movable[future] = loop.call_at(now + max(0.0, handle.when() - now) * ratio, _wake, future)

@@ -21,12 +21,12 @@ def test_a_relaxing_stretch_wakes_a_sleeping_probe_at_its_new_due_time():
     async def scenario():
         loop = asyncio.get_running_loop()
         sleeps = ProbeSleeps()
-        sleeps.restretch(LONG / 0.05)  # stretched: due after LONG seconds
         started = loop.time()
-        sleeper = asyncio.ensure_future(sleeps.until_due(started, 0.05))
+        factor = LONG / 0.05  # stretched: a 0.05 s interval due after LONG seconds
+        sleeper = asyncio.ensure_future(sleeps.until(started + 0.05 * factor))
         await asyncio.sleep(0)
         assert len(sleeps) == 1
-        sleeps.restretch(1.0)
+        sleeps.rescale(1.0 / factor)
         due = await sleeper
         return started, due, loop.time(), len(sleeps)
 
@@ -41,9 +41,9 @@ def test_a_growing_stretch_moves_a_sleeping_probe_later():
         loop = asyncio.get_running_loop()
         sleeps = ProbeSleeps()
         started = loop.time()
-        sleeper = asyncio.ensure_future(sleeps.until_due(started, 0.05))
+        sleeper = asyncio.ensure_future(sleeps.until(started + 0.05))
         await asyncio.sleep(0)
-        sleeps.restretch(4.0)
+        sleeps.rescale(4.0)
         return started, await sleeper, loop.time()
 
     started, due, woke = run(scenario)
@@ -58,13 +58,12 @@ def test_the_rescale_keeps_the_probes_spread_out():
     async def scenario():
         loop = asyncio.get_running_loop()
         sleeps = ProbeSleeps()
-        sleeps.restretch(8.0)
         now = loop.time()
-        earlier = asyncio.ensure_future(sleeps.until_due(now - 0.4, 0.1))
-        later = asyncio.ensure_future(sleeps.until_due(now, 0.1))
+        earlier = asyncio.ensure_future(sleeps.until(now - 0.4 + 0.1 * 8.0))
+        later = asyncio.ensure_future(sleeps.until(now + 0.1 * 8.0))
         await asyncio.sleep(0)
         rescaled = loop.time()
-        sleeps.restretch(1.0)
+        sleeps.rescale(1.0 / 8.0)
         return rescaled, await earlier, await later
 
     rescaled, earlier, later = run(scenario)
@@ -76,12 +75,11 @@ def test_a_first_probe_is_not_stretched_nor_moved():
     async def scenario():
         loop = asyncio.get_running_loop()
         sleeps = ProbeSleeps()
-        sleeps.restretch(8.0)
         started = loop.time()
-        sleeper = asyncio.ensure_future(sleeps.until_due(started, 0.05, stretched=False))
+        sleeper = asyncio.ensure_future(sleeps.until(started + 0.05, movable=False))
         await asyncio.sleep(0)
         assert len(sleeps) == 0  # nothing to move
-        sleeps.restretch(LONG / 0.05)
+        sleeps.rescale(LONG / 0.05)
         return started, await sleeper
 
     started, due = run(scenario)
@@ -94,10 +92,9 @@ def test_a_sleep_is_never_due_before_it_began():
     async def scenario():
         loop = asyncio.get_running_loop()
         sleeps = ProbeSleeps()
-        sleeps.restretch(8.0)
         long_ago = loop.time() - 5.0
         before = loop.time()
-        return before, await sleeps.until_due(long_ago, 0.0)
+        return before, await sleeps.until(long_ago + 0.0 * 8.0)
 
     before, due = run(scenario)
     assert due >= before
@@ -107,13 +104,13 @@ def test_a_cancelled_sleep_leaves_nothing_behind():
     async def scenario():
         loop = asyncio.get_running_loop()
         sleeps = ProbeSleeps()
-        sleeper = asyncio.ensure_future(sleeps.until_due(loop.time(), LONG))
+        sleeper = asyncio.ensure_future(sleeps.until(loop.time() + LONG))
         await asyncio.sleep(0)
         assert len(sleeps) == 1
         sleeper.cancel()
         with pytest.raises(asyncio.CancelledError):
             await sleeper
-        sleeps.restretch(2.0)  # nothing to move, nothing fails
+        sleeps.rescale(2.0)  # nothing to move, nothing fails
         return len(sleeps)
 
     assert run(scenario) == 0

@@ -229,7 +229,6 @@ def test_quiet_periods_relax_the_stretch_and_bring_a_sleeping_probe_forward():
     async def scenario():
         loop = asyncio.get_running_loop()
         agent.stretch.factor = starvation.MAX_STRETCH  # as a starved start-up leaves it
-        agent.sleeps.restretch(starvation.MAX_STRETCH)
         agent._execute(agent.core.start(0.0))
         agent._publish()
         deadline = loop.time() + 20

@@ -362,7 +362,7 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
                 up_at_start = sum(1 for a in addresses if follow.weight.get(a, 0) > 0)
                 down_at_start = proc.count("backend-transition", to="down")
                 # The bound is the configured schedule's: trials start once it runs unstretched
-                unstretched_after = schedule_unstretched(proc, begun, 120)
+                unstretched_after = schedule_unstretched(proc, begun, UNSTRETCHED_TIMEOUT)
                 time.sleep(2)  # steady state: every backend at its regular interval (paces nothing)
                 result = run_trials(follow, faults, addresses, trials_per_mode, concurrency, check, rng)
                 result["up_at_start"] = up_at_start
@@ -376,6 +376,9 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
                 proc.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+UNSTRETCHED_TIMEOUT = 120.0  # seconds a failover run waits for the agent's schedule to unstretch
 
 
 def schedule_unstretched(proc: AgentProcess, begun: float, timeout: float) -> Optional[float]:
@@ -802,7 +805,7 @@ def failover_note(label: str, r: dict) -> str:
     unfinished = (f"; {r['unfinished']} trials unfinished and {r['not_started']} not started at the deadline"
                   if r["unfinished"] or r["not_started"] else "")
     after = r.get("unstretched_after")
-    schedule = ("still stretched after 120 s (the trials ran stretched)" if after is None else
+    schedule = (f"still stretched after {UNSTRETCHED_TIMEOUT:.0f} s (the trials ran stretched)" if after is None else
                 f"at its configured intervals {after:.1f} s after the agent's start")
     return (f"- {label}: {r['up_at_start']} backends up in VPP when the trials began; {r['down_at_start']} down "
             f"transitions during start-up; the probe schedule {schedule}; {r['spurious_down']} down transitions "

@@ -127,8 +127,10 @@ class VppSync:
         self._worker: Optional[vppconn.VppWorker] = None
         self._pending: Set[str] = set()
         self._full_pending: Optional[str] = None
-        self._wake = asyncio.Event()
         self._lost = asyncio.Event()
+        # The idle sync task's wake-up: a plain future, resolved by a request, a lost connection
+        # or its timer, so the task resumes in the loop's next iteration (not via helper tasks).
+        self._waiter: Optional[asyncio.Future] = None
         self._pushed_conf: Optional[model.LbConf] = None
         # FIB stats index (/net/route/to) per VIP, looked up with every dump: a VIP deleted and
         # re-created (by anyone) may sit on another route; None: VPP has no route (yet).
@@ -144,12 +146,22 @@ class VppSync:
     def request_frontends(self, names) -> None:
         self._pending.update(names)
         self._idle.clear()
-        self._wake.set()
+        self._wake()
 
     def request_full(self, reason: str) -> None:
         self._full_pending = self._full_pending or reason
         self._idle.clear()
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _on_lost(self) -> None:
+        """The worker saw VPP close the API socket (called on the loop)."""
+        self._lost.set()
+        self._wake()
 
     def api_calls(self) -> Dict[Tuple[str, str], int]:
         """A copy of the VPP client's request counts, {(message, ok|error|broken): n}.
@@ -177,7 +189,7 @@ class VppSync:
 
     async def _life(self) -> None:
         loop = asyncio.get_running_loop()
-        self._worker = vppconn.VppWorker(self.settings.vpp, loop, self._lost.set)
+        self._worker = vppconn.VppWorker(self.settings.vpp, loop, self._on_lost)
         stats_task = loop.create_task(self._stats_loop(), name="vpp-stats")
         try:
             while True:
@@ -276,15 +288,15 @@ class VppSync:
     async def _serve(self) -> None:
         """Syncs, pings and periodic full syncs until the connection is lost (raises VppError).
 
-        The wake-up event is cleared at the top of every round, before the requests are looked
-        at: a request that arrives while a ping (or a sync) is in flight sets it again, so the
-        wait below returns at once and the request waits no longer than that call's round trip.
+        Every round looks at the requests first and waits only when there is none; a request
+        that arrives while a ping (or a sync) is in flight is found by the next round, so it
+        waits no longer than that call's round trip. The wait's future is made after the last
+        look, with nothing awaited in between: no request can fall between the two.
         """
         loop = asyncio.get_running_loop()
         next_ping = loop.time() + self.ping_interval
         next_full = loop.time() + self.settings.sync_interval
         while True:
-            self._wake.clear()
             if self._lost.is_set():
                 raise _lost_error(self.settings.vpp.api_socket)
             if self._full_pending is not None:
@@ -314,14 +326,13 @@ class VppSync:
             if now >= next_full:
                 self.request_full("periodic")
                 continue
-            lost = loop.create_task(self._lost.wait())
-            woken = loop.create_task(self._wake.wait())
+            self._waiter = loop.create_future()
+            timer = loop.call_at(min(next_ping, next_full), self._wake)
             try:
-                await asyncio.wait({lost, woken}, timeout=min(next_ping, next_full) - loop.time(),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await self._waiter
             finally:
-                lost.cancel()
-                woken.cancel()
+                timer.cancel()
+                self._waiter = None
 
     @contextlib.contextmanager
     def _doing(self, what: str) -> Iterator[None]:
@@ -411,7 +422,9 @@ class VppSync:
             return
         as_weights = self.capabilities.as_weights
         try:
-            applied = await self._worker.call(vppconn.make_job(lambda client: client.apply(ops)))
+            # A targeted sync is a failover (or a recovery): the loop holds still for it.
+            applied = await self._worker.call(vppconn.make_job(lambda client: client.apply(ops)),
+                                              urgent=scope == "vip")
             failure = None
         except ApplyError as exc:
             applied, failure = exc.applied, exc

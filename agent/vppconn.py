@@ -65,7 +65,7 @@ class VppWorker:
         takes its outcome directly. Otherwise the thread competes for the GIL with a loop busy
         probing and waits up to the switch interval at each of its socket calls, and the reply
         waits for the loop's next turn: together p50 ~20 ms at 1,000 backends beside a CPU hog,
-        against ~2 ms held (docs/performance.md, "The agent's part of a failover").
+        against p50 3-6 ms held (docs/performance.md, "The agent's part of a failover").
         """
         if self._stopping:
             raise RuntimeError("the VPP worker is stopped")

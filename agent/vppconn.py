@@ -241,12 +241,9 @@ def job_ping(client: VppLbClient, stats: LbStatsReader) -> int:
 
 def dump_with_routes(client: VppLbClient) -> Tuple[LbState, Dict[VipKey, Optional[int]]]:
     """The LB state and, per VIP, its route's FIB stats index (one lookup per prefix: the
-    per-port VIPs of a prefix share its route)."""
+    per-port VIPs of a prefix share its route; pipelined)."""
     state = client.dump()
-    by_prefix: Dict[str, Optional[int]] = {}
-    for key in state.vips:
-        if key.prefix not in by_prefix:
-            by_prefix[key.prefix] = client.route_stats_index(key.prefix)
+    by_prefix = client.route_stats_indexes(key.prefix for key in state.vips)
     return state, {key: by_prefix[key.prefix] for key in state.vips}
 
 

@@ -422,9 +422,9 @@ class VppSync:
             return
         as_weights = self.capabilities.as_weights
         try:
-            # A targeted sync is a failover (or a recovery): the loop holds still for it.
-            applied = await self._worker.call(vppconn.make_job(lambda client: client.apply(ops)),
-                                              urgent=scope == "vip")
+            # Weight changes are failovers and recoveries (a full sync carries those that came
+            # in during its dump): the loop holds still for them. Dumps and reads are not urgent.
+            applied = await self._worker.call(vppconn.make_job(lambda client: client.apply(ops)), urgent=True)
             failure = None
         except ApplyError as exc:
             applied, failure = exc.applied, exc

@@ -379,11 +379,8 @@ def read_counters(module, client: VppLbClient, state: model.LbState) -> Optional
         reader.connect()
         indexes = {key: vip.index for key, vip in state.vips.items() if vip.index is not None}
         lb_counters = reader.vip_counters(indexes)
-        route_indexes = {}
-        for key in state.vips:
-            index = client.route_stats_index(key.prefix)
-            if index is not None:
-                route_indexes[key] = index
+        by_prefix = client.route_stats_indexes(key.prefix for key in state.vips)
+        route_indexes = {key: by_prefix[key.prefix] for key in state.vips if by_prefix[key.prefix] is not None}
         routes = reader.route_counters(route_indexes)
     except (VppError, OSError) as exc:
         path = module.params["stats_socket"]

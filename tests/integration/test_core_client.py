@@ -286,6 +286,24 @@ def test_stats_reader_follows_simulated_traffic(vppsim, client):
     assert client.dump().vips[V4].counters.first_packets == 100
 
 
+@pytest.mark.parametrize("window", [1, 2, 64])
+def test_route_lookups_pipelined_go_on_past_prefixes_without_a_route(client, window):
+    """A lookup without a route is a refusal, after which the pipeline sends nothing more: the
+    lookups behind it are sent again, each prefix once, whatever the window."""
+    client.apply(scenario_a_ops())
+    client.pipeline_window = window
+    missing = ["192.0.2.99/32", "198.18.0.1/32", "2001:db8::99/128"]
+    asked = [missing[0], V4.prefix, missing[1], missing[2], V6.prefix, V4.prefix]
+    before = dict(client.api_calls)
+    found = client.route_stats_indexes(asked)
+    calls = {k[1]: n - before.get(k, 0) for k, n in client.api_calls.items() if k[0] == "ip_route_lookup"}
+    assert list(found) == [missing[0], V4.prefix, missing[1], missing[2], V6.prefix]
+    assert [found[p] for p in missing] == [None, None, None]
+    assert None not in (found[V4.prefix], found[V6.prefix]) and found[V4.prefix] != found[V6.prefix]
+    assert calls == {"ok": 2, "error": 3}
+    assert found == {p: client.route_stats_index(p) for p in asked}  # one by one: the same answers
+
+
 def _flows(client, key: VipKey) -> dict:
     (vip,) = [v for v in client.parsed_vips() if (v.prefix, v.protocol, v.port) == (key.prefix, key.protocol, key.port)
               and not v.removed]

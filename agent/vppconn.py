@@ -60,7 +60,7 @@ class VppWorker:
     async def call(self, job: Job, urgent: bool = False) -> Any:
         """Run ``job(client, stats)`` in the VPP thread; its exception is raised here.
 
-        ``urgent`` (a failover's weight change): if the thread is idle, the loop holds still
+        ``urgent`` (an apply: failovers and recoveries): if the thread is idle, the loop holds still
         (blocking, the GIL released) for up to ``hold_limit`` while the thread runs the job, and
         takes its outcome directly. Otherwise the thread competes for the GIL with a loop busy
         probing and waits up to the switch interval at each of its socket calls, and the reply

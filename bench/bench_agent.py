@@ -364,7 +364,10 @@ def failover(nginx: Nginx, faults: Faults, n_backends: int, per_frontend: int, t
                 # The bound is the configured schedule's: trials start once it runs unstretched
                 unstretched_after = schedule_unstretched(proc, begun, UNSTRETCHED_TIMEOUT)
                 time.sleep(2)  # steady state: every backend at its regular interval (paces nothing)
+                stretched_before = proc.count("probe-schedule-stretched")
                 result = run_trials(follow, faults, addresses, trials_per_mode, concurrency, check, rng)
+                # The bound assumes the configured intervals: a stretch during the trials lengthens detection
+                result["stretched_during"] = proc.count("probe-schedule-stretched") - stretched_before
                 result["up_at_start"] = up_at_start
                 result["unstretched_after"] = unstretched_after
                 result["rss_mb"], result["hwm_mb"] = memory_mb(proc.proc.pid)
@@ -807,9 +810,12 @@ def failover_note(label: str, r: dict) -> str:
     after = r.get("unstretched_after")
     schedule = (f"still stretched after {UNSTRETCHED_TIMEOUT:.0f} s (the trials ran stretched)" if after is None else
                 f"at its configured intervals {after:.1f} s after the agent's start")
+    during = r.get("stretched_during")
+    stretches = "" if during is None else (
+        f"; the schedule stretched {during} times during the trials" if during else "; no stretch during the trials")
     return (f"- {label}: {r['up_at_start']} backends up in VPP when the trials began; {r['down_at_start']} down "
-            f"transitions during start-up; the probe schedule {schedule}; {r['spurious_down']} down transitions "
-            f"of backends not in a trial (false alarms) during the trials{unfinished}.")
+            f"transitions during start-up; the probe schedule {schedule}{stretches}; {r['spurious_down']} down "
+            f"transitions of backends not in a trial (false alarms) during the trials{unfinished}.")
 
 
 def size_label(n_backends: int) -> str:

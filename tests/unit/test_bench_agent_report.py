@@ -39,3 +39,11 @@ def test_the_failover_note_says_when_the_schedule_ran_unstretched_or_that_it_nev
     assert "at its configured intervals 21.4 s after the agent's start" in settled
     stretched = bench_agent.failover_note("5,000 backends", failover_result(unstretched_after=None))
     assert "still stretched after 120 s (the trials ran stretched)" in stretched
+
+
+def test_the_failover_note_says_whether_the_schedule_stretched_during_the_trials():
+    # The bound assumes the configured intervals: a stretch in the trials explains a slow detection.
+    again = bench_agent.failover_note("5,000 backends", failover_result(unstretched_after=30.0, stretched_during=2))
+    assert "; the schedule stretched 2 times during the trials;" in again
+    calm = bench_agent.failover_note("5,000 backends", failover_result(unstretched_after=30.0, stretched_during=0))
+    assert "; no stretch during the trials;" in calm

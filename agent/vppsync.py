@@ -127,7 +127,7 @@ class VppSync:
         self._worker: Optional[vppconn.VppWorker] = None
         self._pending: Set[str] = set()
         self._full_pending: Optional[str] = None
-        self._lost = asyncio.Event()
+        self._lost = False  # the worker saw VPP close the API socket (since the last connect)
         # The idle sync task's wake-up: a plain future, resolved by a request, a lost connection
         # or its timer, so the task resumes in the loop's next iteration (not via helper tasks).
         self._waiter: Optional[asyncio.Future] = None
@@ -160,7 +160,7 @@ class VppSync:
 
     def _on_lost(self) -> None:
         """The worker saw VPP close the API socket (called on the loop)."""
-        self._lost.set()
+        self._lost = True
         self._wake()
 
     def api_calls(self) -> Dict[Tuple[str, str], int]:
@@ -217,7 +217,7 @@ class VppSync:
             await asyncio.gather(stats_task, return_exceptions=True)
 
     async def _connect(self) -> bool:
-        self._lost.clear()
+        self._lost = False
         try:
             about = await self._worker.call(vppconn.job_connect)
         except VppError as exc:
@@ -297,7 +297,7 @@ class VppSync:
         next_ping = loop.time() + self.ping_interval
         next_full = loop.time() + self.settings.sync_interval
         while True:
-            if self._lost.is_set():
+            if self._lost:
                 raise _lost_error(self.settings.vpp.api_socket)
             if self._full_pending is not None:
                 reason, self._full_pending = self._full_pending, None
@@ -467,7 +467,7 @@ class VppSync:
         while True:
             await asyncio.sleep(self.settings.stats_interval)
             state, caps, routes, dumps = self.lb_state, self.capabilities, self._route_indexes, self._dumps
-            if state is None or caps is None or self._lost.is_set():
+            if state is None or caps is None or self._lost:
                 continue
             try:
                 snapshot = await self._worker.call(functools.partial(_read_counters, state=state, routes=routes))

@@ -105,7 +105,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(run(Agent(config, args.config, args.log_level or "", persisted)))
+            runner.run(run(Agent(config, args.config, args.log_level or "", persisted, settle_heap=True)))
     finally:
         os.close(lock)
     return 0

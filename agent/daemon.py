@@ -22,7 +22,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..plugins.module_utils.vpp_lb import agent_state, compose, config_digest, model, weights
 from ..plugins.module_utils.vpp_lb.schema import ConfigError
-from . import clock, logs, operator_state, probes
+from . import clock, heap, logs, operator_state, probes
 from .aiotools import bounded_wait, within
 from .announce_runner import AnnounceRunner
 from .config import AgentConfig, ConfigFileError, load_config
@@ -32,7 +32,7 @@ from .events import EventBus
 from .health import REMOVED, HealthError, Transition
 from .probe_sleeps import ProbeSleeps
 from .probes.result import AGENT, NETNS
-from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus
+from .snapshot import AgentSnapshot, FrontendView, MemberView, ReloadStatus, live_changed
 from .starvation import STRETCH_PERIOD, ScheduleStretch, starved, starved_retry_delay
 from .status import SyncStatus
 from .vppsync import DesiredSource, VppInfo, VppSync
@@ -64,7 +64,10 @@ class ActionOutcome:
 
 class Agent(DesiredSource):
     def __init__(self, config: AgentConfig, config_path: Optional[str] = None, log_level_override: str = "",
-                 persisted: Optional[operator_state.OperatorState] = None):
+                 persisted: Optional[operator_state.OperatorState] = None, settle_heap: bool = False):
+        # The process's own agent freezes its long-lived objects after start-up and each reload
+        # (agent/heap.py); an agent inside another program (tests, benchmarks) leaves its heap alone.
+        self.settle_heap = settle_heap
         self.log_level_override = log_level_override  # --log-level wins over the file, also on reload
         self.config_path = config_path
         self.started_at = clock.now()
@@ -107,6 +110,7 @@ class Agent(DesiredSource):
         self._pending_views: Set[str] = set()
         self._views_handle: Optional[asyncio.TimerHandle] = None
         self._views_published_at = float("-inf")
+        self._live_stale = False  # VppSync reported a new LB state of maybe every VIP (_changed)
 
     @property
     def config(self) -> AgentConfig:
@@ -141,6 +145,8 @@ class Agent(DesiredSource):
             loop.create_task(self._state_writer(), name="state-file"),
             loop.create_task(self._operator_writer(), name="operator-state"),
         ]
+        if self.settle_heap:
+            heap.settle()
 
     async def stop(self) -> None:
         """Clean shutdown: probes and VPP connection end; nothing is changed in VPP."""
@@ -244,18 +250,25 @@ class Agent(DesiredSource):
                 starved_in_a_row += 1
                 continue
             starved_in_a_row = 0
-            self.counters.probe(name, check.type, result.ok, result.code, result.duration)
-            logs.emit("debug", "probe", backend=name, ok=result.ok, code=result.code, detail=result.detail,
-                      duration=round(result.duration, 6))
-            actions = self.core.probe_result(name, result, clock.now())
-            if actions.changed_anything:
-                self._mark_dirty((), [name])  # its last result, also when blindness, not a transition, changed
-                self._execute(actions)
-            else:
-                self._publish_backend(name)
+            self._take_result(name, check, result)
             delay = self.core.next_probe_delay(name)
             if delay is None:
                 return
+
+    def _take_result(self, name: str, check, result: probes.ProbeResult) -> None:
+        """Count, log and decide on a probe result. A function of its own so that its Actions (a
+        dozen containers) die here, not with the probe loop's next result ~one interval later:
+        kept that long they reach the collector's oldest generation, whose full passes then
+        stalled the loop for 100-200 ms at 5,000 backends (docs/performance.md)."""
+        self.counters.probe(name, check.type, result.ok, result.code, result.duration)
+        logs.emit("debug", "probe", backend=name, ok=result.ok, code=result.code, detail=result.detail,
+                  duration=round(result.duration, 6))
+        actions = self.core.probe_result(name, result, clock.now())
+        if actions.changed_anything:
+            self._mark_dirty((), [name])  # its last result, also when blindness, not a transition, changed
+            self._execute(actions)
+        else:
+            self._publish_backend(name)
 
     async def _probe(self, name: str, check, address: str) -> probes.ProbeResult:
         netns_name = self.config.settings.probe_netns
@@ -351,6 +364,8 @@ class Agent(DesiredSource):
             await self.vpp.stop()
             self.vpp = VppSync(new.settings, self, self._changed)
             self.vpp.start()
+        if self.settle_heap:
+            heap.settle()
         return True
 
     def _reload_failed(self, path: Optional[str], kind: str, errors: List[str], now: float) -> bool:
@@ -460,7 +475,13 @@ class Agent(DesiredSource):
     # -- publishing ----------------------------------------------------------------------------
 
     def _changed(self, frontends: Optional[Iterable[str]] = None) -> None:
-        """VppSync's callback: the LB state (of ``frontends``, or all), VPP info or counters changed."""
+        """VppSync's callback: the LB state (of ``frontends``, or all), VPP info or counters changed.
+
+        "All" (a dump) rebuilds only the views whose part of VPP differs from the last snapshot's,
+        found at the publish (``snapshot.live_changed``): the LB state may change again before it."""
+        if frontends is None:
+            self._live_stale = True
+            frontends = ()
         self._publish_soon(frontends)
 
     def publish_pending(self) -> None:
@@ -507,6 +528,13 @@ class Agent(DesiredSource):
             self._mark_dirty(None)
         dirty, self._dirty_frontends = self._dirty_frontends, set()
         dirty_backends, self._dirty_backends = self._dirty_backends, set()
+        # The state file holds backend states and frontend views only: a publish for counters or
+        # VPP alone (every stats_interval, every full sync) leaves it to the periodic refresh.
+        state_changed = dirty is None or dirty_backends is None or bool(dirty) or bool(dirty_backends)
+        if self._live_stale and dirty is not None and self.snapshot is not None:
+            dirty.update(live_changed(((fe.name, fe.key) for fe in self.config.lb.frontends.values()),
+                                      self.snapshot.lb_state, self.vpp.lb_state))
+        self._live_stale = False
         if dirty_backends is not None:
             dirty_backends.update(self._pending_views)  # a full publish carries the probe-only views too
         self._cancel_views()
@@ -540,7 +568,8 @@ class Agent(DesiredSource):
             digest=self.digest,
             states=states,
         )
-        self._state_dirty.set()
+        if state_changed:
+            self._state_dirty.set()
         self.announce.observe(self.snapshot)
 
     def _backend_maps(self, dirty: Optional[Set[str]]) -> Tuple[MappingProxyType, MappingProxyType, MappingProxyType]:

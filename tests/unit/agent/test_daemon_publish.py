@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from ansible_collections.maglev.vpp.agent import daemon
 from ansible_collections.maglev.vpp.agent.config import parse_agent_config
 from ansible_collections.maglev.vpp.agent.probes.result import ProbeResult
+from ansible_collections.maglev.vpp.agent.snapshot import live_changed
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb import model
+from ansible_collections.maglev.vpp.plugins.module_utils.vpp_lb.model import VipKey
 from scripted import run_script
 
 DOC = {
@@ -79,3 +83,88 @@ def test_probe_only_views_are_swapped_in_together_at_most_once_per_window():
     assert swaps[1] is swaps[0] and swaps[2] is swaps[0] and swaps[3] is swaps[0]
     assert swaps[4] is not swaps[0] and swaps[4].backends.keys() == first.backends.keys()
     assert agent._views_handle is None and not agent._pending_views
+
+
+# -- a dump (full sync, connect) rebuilds only the views whose part of VPP changed ----------------
+
+ONE, TWO = (VipKey("192.0.2.1/32", 255, 0), VipKey("192.0.2.2/32", 255, 0))
+
+
+def live(buckets_one, buckets_two=(512, 512), flows=0) -> model.LbState:
+    """VPP's LB state as a dump gives it: new objects every time (``flows`` moves with traffic)."""
+    def vip(key, addresses, buckets):
+        pairs = zip(addresses[:len(buckets)], buckets, strict=True)
+        ases = {a: model.AsState(a, 100, num_buckets=n, flows=flows) for a, n in pairs}
+        return model.VipState(key=key, ases=ases, index=0)
+    vips = {ONE: vip(ONE, ("10.0.0.1", "10.0.0.2"), buckets_one), TWO: vip(TWO, ("10.0.0.3", "10.0.0.4"), buckets_two)}
+    return model.LbState(vips={k: v for k, v in vips.items() if v.ases})
+
+
+@pytest.mark.parametrize("before, after, changed", [
+    (None, None, []),
+    (live((512, 512)), live((512, 512), flows=7), []),  # only what the views do not show moved
+    (live((512, 512)), live((1024, 0)), ["one"]),
+    (live((512, 512)), live((512, 512), (1024, 0)), ["two"]),
+    (live((512, 512)), live(()), ["one"]),  # VIP one gone from VPP
+    (None, live((512, 512)), ["one", "two"]),  # the first dump after a connect
+    (live((512, 512)), None, ["one", "two"]),  # the connection lost
+])
+def test_live_changed_names_the_frontends_whose_buckets_differ(before, after, changed):
+    assert live_changed([("one", ONE), ("two", TWO)], before, after) == changed
+
+
+def test_a_vip_shared_between_states_is_not_compared():
+    state = live((512, 512))
+    assert live_changed([("one", ONE), ("two", TWO)], state, model.LbState(vips=dict(state.vips))) == []
+
+
+def test_a_dump_rebuilds_only_the_views_whose_buckets_changed_and_leaves_the_state_file():
+    """A full sync's fresh dump: a view is rebuilt only if its VIP's bucket counts moved, and
+    nothing the state file holds changed, so it is not rewritten for it (at 5,000 backends each
+    rebuild of all views cost 40-280 ms and each rewrite 50-70 ms of the GIL)."""
+    agent = daemon.Agent(parse_agent_config(DOC))
+
+    async def scenario():
+        agent._execute(agent.core.start(0.0))
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        agent.vpp.lb_state = live((512, 512))
+        agent._publish()
+        first = agent.snapshot
+        agent._state_dirty.clear()
+        agent.vpp.lb_state = live((512, 512), flows=3)  # a dump that finds nothing new
+        agent._changed()
+        agent.publish_pending()
+        same = agent.snapshot
+        same_dirty = agent._state_dirty.is_set()
+        agent.vpp.lb_state = live((1024, 0), flows=3)  # someone moved one's weights in VPP
+        agent._changed()
+        agent.publish_pending()
+        return first, same, same_dirty, agent.snapshot, agent._state_dirty.is_set()
+
+    first, same, same_dirty, moved, moved_dirty = asyncio.run(scenario())
+    assert same is not first and same.lb_state is not first.lb_state  # the new dump is published
+    assert same.frontends["one"] is first.frontends["one"] and same.frontends["two"] is first.frontends["two"]
+    assert moved.frontends["two"] is first.frontends["two"]
+    assert [m.buckets for m in moved.frontends["one"].members] == [1024, 0]
+    assert [m.buckets for m in first.frontends["one"].members] == [512, 512]
+    assert not same_dirty and not moved_dirty  # buckets are not in the state file
+
+
+def test_a_transition_marks_the_state_file_and_a_counters_publish_does_not():
+    agent = daemon.Agent(parse_agent_config(DOC))
+
+    async def scenario():
+        agent._execute(agent.core.start(0.0))
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        agent._publish()
+        agent._state_dirty.clear()
+        agent._changed(())  # counters or VPP info only
+        agent.publish_pending()
+        counters = agent._state_dirty.is_set()
+        agent._execute(agent.core.probe_result("b1", ProbeResult(True, "L4OK", "", 0.001), 1.0))
+        agent.publish_pending()
+        return counters, agent._state_dirty.is_set(), agent.snapshot.state_of("b1")
+
+    assert asyncio.run(scenario()) == (False, True, "up")

@@ -49,6 +49,10 @@ PROBE_LOOP_RESTART = 1.0  # seconds before a crashed probe loop starts again
 # file is current again soon after space returns, without waiting for the next change.
 WRITE_RETRY = 1.0
 STATE_FILE, OPERATOR_FILE = "state", "operator-state"  # the `file` label of the write-error counter
+# Least seconds between two writes of the state file: a burst of transitions (a rack going down)
+# is one write. Each write held the GIL 30-70 ms at 5,000 backends, and one per transition made
+# the probes late enough, with four failovers a second, to stretch the schedule (performance.md).
+STATE_WRITE_GAP = 1.0
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,9 @@ class Agent(DesiredSource):
         self._pending_views: Set[str] = set()
         self._views_handle: Optional[asyncio.TimerHandle] = None
         self._views_published_at = float("-inf")
-        self._live_stale = False  # VppSync reported a new LB state of maybe every VIP (_changed)
+        # Frontend views whose part of VPP (bucket counts) changed: rebuilt at the next publish, and
+        # not state-file changes. None: maybe all, found by comparing (a dump: _changed).
+        self._live_dirty: Optional[Set[str]] = set()
 
     @property
     def config(self) -> AgentConfig:
@@ -480,9 +486,10 @@ class Agent(DesiredSource):
         "All" (a dump) rebuilds only the views whose part of VPP differs from the last snapshot's,
         found at the publish (``snapshot.live_changed``): the LB state may change again before it."""
         if frontends is None:
-            self._live_stale = True
-            frontends = ()
-        self._publish_soon(frontends)
+            self._live_dirty = None
+        elif self._live_dirty is not None:
+            self._live_dirty.update(frontends)
+        self._publish_soon(())
 
     def publish_pending(self) -> None:
         """Publish now if a coalesced publish is waiting (a reader that must see its own action)."""
@@ -528,13 +535,15 @@ class Agent(DesiredSource):
             self._mark_dirty(None)
         dirty, self._dirty_frontends = self._dirty_frontends, set()
         dirty_backends, self._dirty_backends = self._dirty_backends, set()
-        # The state file holds backend states and frontend views only: a publish for counters or
-        # VPP alone (every stats_interval, every full sync) leaves it to the periodic refresh.
+        # The state file holds the agent's own decisions, not VPP's: a publish for what VPP holds
+        # (a sync, a dump), its counters or info leaves the file to its periodic refresh. At 5,000
+        # backends each rewrite cost 50-120 ms of the GIL, and every transition made two.
         state_changed = dirty is None or dirty_backends is None or bool(dirty) or bool(dirty_backends)
-        if self._live_stale and dirty is not None and self.snapshot is not None:
-            dirty.update(live_changed(((fe.name, fe.key) for fe in self.config.lb.frontends.values()),
-                                      self.snapshot.lb_state, self.vpp.lb_state))
-        self._live_stale = False
+        live, self._live_dirty = self._live_dirty, set()
+        if dirty is not None and self.snapshot is not None:
+            dirty.update(live if live is not None else live_changed(
+                ((fe.name, fe.key) for fe in self.config.lb.frontends.values()), self.snapshot.lb_state,
+                self.vpp.lb_state))
         if dirty_backends is not None:
             dirty_backends.update(self._pending_views)  # a full publish carries the probe-only views too
         self._cancel_views()
@@ -663,9 +672,10 @@ class Agent(DesiredSource):
     # -- files ---------------------------------------------------------------------------------
 
     async def _state_writer(self) -> None:
-        """The state file: rewritten on every change, and at least every REFRESH_INTERVAL (every
-        WRITE_RETRY while writes fail). A failed write leaves the old file whole (written to a
-        temporary file, fsynced, renamed: agent_state.replace_atomically)."""
+        """The state file: rewritten on every change (at most once per STATE_WRITE_GAP: the changes
+        within one are one write), and at least every REFRESH_INTERVAL (every WRITE_RETRY while
+        writes fail). A failed write leaves the old file whole (written to a temporary file,
+        fsynced, renamed: agent_state.replace_atomically)."""
         loop = asyncio.get_running_loop()
         wait = agent_state.REFRESH_INTERVAL
         while True:
@@ -685,6 +695,7 @@ class Agent(DesiredSource):
             wait = agent_state.REFRESH_INTERVAL
             if failing:
                 logs.emit("warning", "state-file-written", path=path, detail="written again after failures")
+            await asyncio.sleep(STATE_WRITE_GAP)
 
     def _write_state_file(self, snap: AgentSnapshot) -> None:
         with self._state_file_lock:
@@ -699,8 +710,9 @@ class Agent(DesiredSource):
             {n: f.state for n, f in snap.frontends.items()},
             since={n: v.since for n, v in snap.backends.items()},
             started_at=snap.started_at,
-            adjustments={
-                n: {m.backend: weights.MemberAdjustment(m.override, m.ramp, m.draining) for m in f.members}
+            adjustments={  # the file holds only members with one (5,000 objects a write otherwise)
+                n: {m.backend: weights.MemberAdjustment(m.override, m.ramp, m.draining) for m in f.members
+                    if m.override is not None or m.ramp is not None or m.draining}
                 for n, f in snap.frontends.items()
             },
             released={n: f.released for n, f in snap.frontends.items()},

@@ -168,3 +168,27 @@ def test_a_transition_marks_the_state_file_and_a_counters_publish_does_not():
         return counters, agent._state_dirty.is_set(), agent.snapshot.state_of("b1")
 
     assert asyncio.run(scenario()) == (False, True, "up")
+
+
+def test_a_targeted_sync_rebuilds_its_frontends_and_leaves_the_state_file():
+    """After a transition's sync VPP holds new weights: the frontend's view shows them, but the
+    state file holds the agent's decisions, written for the transition itself, not again."""
+    agent = daemon.Agent(parse_agent_config(DOC))
+
+    async def scenario():
+        agent._execute(agent.core.start(0.0))
+        for task in agent._probe_tasks.values():
+            task.cancel()
+        agent.vpp.lb_state = live((512, 512))
+        agent._publish()
+        first = agent.snapshot
+        agent._state_dirty.clear()
+        agent.vpp.lb_state = live((1024, 0))
+        agent._changed(["one"])
+        agent.publish_pending()
+        return first, agent.snapshot, agent._state_dirty.is_set()
+
+    first, synced, dirty = asyncio.run(scenario())
+    assert [m.buckets for m in synced.frontends["one"].members] == [1024, 0]
+    assert synced.frontends["two"] is first.frontends["two"]
+    assert not dirty

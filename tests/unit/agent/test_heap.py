@@ -25,14 +25,17 @@ def test_settle_freezes_what_is_alive_and_collects_a_garbage_cycle_first():
     gone = weakref.ref(garbage)
     del garbage
     kept = Node()
+    thresholds = gc.get_threshold()
     try:
         heap.settle()
         assert gone() is None  # collected, not frozen for good
         assert not walked(kept)
         young = Node()
         assert walked(young)  # objects made later are collected as usual
+        assert gc.get_threshold() == (*thresholds[:2], heap.FULL_PASS_EVERY)  # only full passes spaced out
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_a_second_settle_frees_a_cycle_that_died_while_frozen():
@@ -40,6 +43,7 @@ def test_a_second_settle_frees_a_cycle_that_died_while_frozen():
     next settle must collect them rather than freeze them again."""
     old = Node()
     gone = weakref.ref(old)
+    thresholds = gc.get_threshold()
     try:
         heap.settle()
         del old
@@ -50,3 +54,4 @@ def test_a_second_settle_frees_a_cycle_that_died_while_frozen():
         assert gone() is None
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -30,5 +30,5 @@ def settle() -> None:
     gc.unfreeze()  # what an earlier settle froze is examined again: the old config may be garbage now
     gc.collect()
     gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_PASS_EVERY)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], FULL_PASS_EVERY)

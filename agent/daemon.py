@@ -50,8 +50,9 @@ PROBE_LOOP_RESTART = 1.0  # seconds before a crashed probe loop starts again
 WRITE_RETRY = 1.0
 STATE_FILE, OPERATOR_FILE = "state", "operator-state"  # the `file` label of the write-error counter
 # Least seconds between two writes of the state file: a burst of transitions (a rack going down)
-# is one write. Each write held the GIL 30-70 ms at 5,000 backends, and one per transition made
-# the probes late enough, with four failovers a second, to stretch the schedule (performance.md).
+# is one write. Each write held the GIL 30-70 ms at 5,000 backends, and a write per transition
+# made the probes late enough, with a few failovers a second, to stretch the schedule
+# (docs/performance.md, "The agent at 5,000 backends").
 STATE_WRITE_GAP = 1.0
 
 

@@ -62,7 +62,7 @@ def live_changed(frontends: Iterable[Tuple[str, model.VipKey]], before: Optional
                  after: Optional[model.LbState]) -> List[str]:
     """The frontends (name, VIP) whose view of VPP differs between two LB states: a full sync's
     fresh dump usually changes none, and rebuilding every view for it cost 40-280 ms of the
-    event loop at 5,000 backends (docs/performance.md, "A full sync at 5,000 backends")."""
+    event loop at 5,000 backends (docs/performance.md, "The agent at 5,000 backends")."""
     if before is after:
         return []
     return [name for name, key in frontends

@@ -100,6 +100,18 @@ def live(buckets_one, buckets_two=(512, 512), flows=0) -> model.LbState:
     return model.LbState(vips={k: v for k, v in vips.items() if v.ases})
 
 
+def published(agent: daemon.Agent, lb_state=None):
+    """Inside a loop: the agent's first snapshot over ``lb_state`` as VPP's, its probes cancelled
+    (the test gives the inputs), the state file's write request cleared."""
+    agent._execute(agent.core.start(0.0))
+    for task in agent._probe_tasks.values():
+        task.cancel()
+    agent.vpp.lb_state = lb_state
+    agent._publish()
+    agent._state_dirty.clear()
+    return agent.snapshot
+
+
 @pytest.mark.parametrize("before, after, changed", [
     (None, None, []),
     (live((512, 512)), live((512, 512), flows=7), []),  # only what the views do not show moved
@@ -125,13 +137,7 @@ def test_a_dump_rebuilds_only_the_views_whose_buckets_changed_and_leaves_the_sta
     agent = daemon.Agent(parse_agent_config(DOC))
 
     async def scenario():
-        agent._execute(agent.core.start(0.0))
-        for task in agent._probe_tasks.values():
-            task.cancel()
-        agent.vpp.lb_state = live((512, 512))
-        agent._publish()
-        first = agent.snapshot
-        agent._state_dirty.clear()
+        first = published(agent, live((512, 512)))
         agent.vpp.lb_state = live((512, 512), flows=3)  # a dump that finds nothing new
         agent._changed()
         agent.publish_pending()
@@ -155,11 +161,7 @@ def test_a_transition_marks_the_state_file_and_a_counters_publish_does_not():
     agent = daemon.Agent(parse_agent_config(DOC))
 
     async def scenario():
-        agent._execute(agent.core.start(0.0))
-        for task in agent._probe_tasks.values():
-            task.cancel()
-        agent._publish()
-        agent._state_dirty.clear()
+        published(agent)
         agent._changed(())  # counters or VPP info only
         agent.publish_pending()
         counters = agent._state_dirty.is_set()
@@ -176,13 +178,7 @@ def test_a_targeted_sync_rebuilds_its_frontends_and_leaves_the_state_file():
     agent = daemon.Agent(parse_agent_config(DOC))
 
     async def scenario():
-        agent._execute(agent.core.start(0.0))
-        for task in agent._probe_tasks.values():
-            task.cancel()
-        agent.vpp.lb_state = live((512, 512))
-        agent._publish()
-        first = agent.snapshot
-        agent._state_dirty.clear()
+        first = published(agent, live((512, 512)))
         agent.vpp.lb_state = live((1024, 0))
         agent._changed(["one"])
         agent.publish_pending()

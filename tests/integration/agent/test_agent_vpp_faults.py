@@ -107,9 +107,8 @@ def test_sigkilled_agent_restarts_without_black_holing_and_keeps_operator_state(
     ctl.ok("set", "backend", "web3", "pause")
     ctl.ok("set", "frontend", "www", "pool", "primary", "backend", "web2", "weight", "60")
     expect_weights(client, backends, 0, 60, 0)
-    # The file shows the operator's decisions (it is written at most once a second: not at once)
 
-    def decided():
+    def decided():  # the file shows the operator's decisions (written at most once a second: not at once)
         document = state_file(tmp_path)
         shown = (document["backends"]["web1"]["state"], document["backends"]["web3"]["state"])
         return document if shown == ("disabled", "paused") else None

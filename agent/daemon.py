@@ -711,9 +711,8 @@ class Agent(DesiredSource):
             {n: f.state for n, f in snap.frontends.items()},
             since={n: v.since for n, v in snap.backends.items()},
             started_at=snap.started_at,
-            adjustments={  # the file holds only members with one (5,000 objects a write otherwise)
-                n: {m.backend: weights.MemberAdjustment(m.override, m.ramp, m.draining) for m in f.members
-                    if m.override is not None or m.ramp is not None or m.draining}
+            adjustments={
+                n: {m.backend: weights.MemberAdjustment(m.override, m.ramp, m.draining) for m in f.members}
                 for n, f in snap.frontends.items()
             },
             released={n: f.released for n, f in snap.frontends.items()},

@@ -65,9 +65,7 @@ def live_changed(frontends: Iterable[Tuple[str, model.VipKey]], before: Optional
     event loop at 5,000 backends (docs/performance.md, "The agent at 5,000 backends")."""
     if before is after:
         return []
-    return [name for name, key in frontends
-            if not (before is not None and after is not None and before.vips.get(key) is after.vips.get(key))
-            and buckets_of(before, key) != buckets_of(after, key)]
+    return [name for name, key in frontends if buckets_of(before, key) != buckets_of(after, key)]
 
 
 @dataclass(frozen=True)
